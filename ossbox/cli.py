@@ -1,0 +1,105 @@
+"""`ossbox` command line: `ossbox server` runs the OSS-compatible service."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import sys
+
+from .config import ServerConfig
+
+_ENV = "OSSBOX_"
+
+
+def _env(name: str, default=None):
+    return os.environ.get(_ENV + name, default)
+
+
+def _server_parser(sub) -> None:
+    p = sub.add_parser("server", help="run the OSS-compatible HTTP server",
+                       description="Run an OSS-compatible server. Every flag can also be set with "
+                                   "the OSSBOX_<FLAG> environment variable (e.g. OSSBOX_PORT).")
+    p.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=int(_env("PORT", "9000")),
+                   help="port to bind; 0 picks a free port (default 9000)")
+    p.add_argument("--data-dir", default=_env("DATA_DIR", "./ossbox-data"),
+                   help="where metadata and object data live (default ./ossbox-data)")
+    p.add_argument("--region", default=_env("REGION", "cn-hangzhou"), help="region name (default cn-hangzhou)")
+    p.add_argument("--access-key-id", default=_env("ACCESS_KEY_ID"),
+                   help="root access key id (default: generated once and kept in the data dir)")
+    p.add_argument("--access-key-secret", default=_env("ACCESS_KEY_SECRET"), help="root access key secret")
+    p.add_argument("--domain", action="append", default=None,
+                   help="domain for virtual-hosted style <bucket>.<domain> (repeatable; "
+                        "OSSBOX_DOMAIN takes a comma-separated list)")
+    p.add_argument("--durability", choices=("fsync", "none"), default=_env("DURABILITY", "fsync"),
+                   help="fsync (default): a 200 means the data is on stable storage; none: "
+                        "acknowledged from the page cache (survives kill -9, not power loss)")
+    p.add_argument("--log-level", default=_env("LOG_LEVEL", "warning"),
+                   choices=("debug", "info", "warning", "error"))
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_server(args) -> int:
+    import uvicorn
+
+    from .http.app import Server
+
+    domains = args.domain if args.domain is not None else [
+        d for d in (_env("DOMAIN", "") or "").split(",") if d.strip()]
+    if bool(args.access_key_id) != bool(args.access_key_secret):
+        print("ossbox: --access-key-id and --access-key-secret go together", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        sock = _bind(args.host, args.port)
+    except OSError as exc:
+        print(f"ossbox: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    port = sock.getsockname()[1]
+    cfg = ServerConfig(host=args.host, port=port, data_dir=args.data_dir, region=args.region,
+                       access_key_id=args.access_key_id, access_key_secret=args.access_key_secret,
+                       domains=domains, durability=args.durability)
+    app = Server(cfg)
+    shown_host = f"[{args.host}]" if ":" in args.host else args.host
+
+    original_startup = app.startup
+
+    async def announce():
+        await original_startup()
+        if cfg.generated_credentials:
+            print(f"ossbox generated a root key pair (kept in {os.path.abspath(cfg.data_dir)}):\n"
+                  f"  AccessKeyId:     {cfg.access_key_id}\n  AccessKeySecret: {cfg.access_key_secret}",
+                  flush=True)
+        print(f"ossbox listening on http://{shown_host}:{port}", flush=True)
+
+    app.startup = announce
+    config = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="on", access_log=False,
+                            server_header=False, log_level=args.log_level, timeout_keep_alive=75,
+                            timeout_graceful_shutdown=10)
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    return 0 if server.started else 1
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="ossbox", description="OSS-compatible object storage server and client")
+    sub = parser.add_subparsers(dest="command")
+    _server_parser(sub)
+    args = parser.parse_args(argv)
+    if args.command == "server":
+        return run_server(args)
+    parser.print_help()
+    return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""The one error catalogue: every OSS error ossbox can answer, as (status, Code, Message, EC).
+
+Every layer raises `OssError` built from an entry here; the HTTP layer renders it (XML body, or the
+`x-oss-err` header for HEAD). The (status, Code) pairs are the ones oss2 maps to its exception
+classes, so callers that `except oss2.exceptions.PositionNotEqualToLength` keep working.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ErrorSpec:
+    status: int
+    code: str
+    message: str
+    ec: str = ""
+
+    def __call__(self, message: str | None = None, *, ec: str | None = None,
+                 headers: dict[str, str] | None = None, **details: object) -> "OssError":
+        """Build an error from this entry; `details` become extra XML elements (e.g. Key=...)."""
+        return OssError(self, message, ec=ec, headers=headers, details=details)
+
+
+class OssError(Exception):
+    def __init__(self, spec: ErrorSpec, message: str | None = None, *, ec: str | None = None,
+                 headers: dict[str, str] | None = None, details: dict[str, object] | None = None):
+        self.spec = spec
+        self.status = spec.status
+        self.code = spec.code
+        self.message = message or spec.message
+        self.ec = spec.ec if ec is None else ec
+        self.headers = dict(headers or {})
+        self.details = {k: v for k, v in (details or {}).items() if v is not None}
+        super().__init__(f"{self.status} {self.code}: {self.message}")
+
+
+E = ErrorSpec  # short alias for the table below
+
+# --- request shape / arguments -----------------------------------------------------------------
+InvalidArgument = E(400, "InvalidArgument", "Invalid argument.", "0016-00000001")
+MissingArgument = E(400, "MissingArgument", "Missing Some Required Arguments.", "0016-00000501")
+InvalidPosition = E(400, "MissingArgument", "Missing Some Required Arguments.", "0016-00000502")
+AppendVersionId = E(400, "InvalidArgument", "AppendObject does not support the versionId parameter.",
+                    "0016-00000504")
+AppendColdArchive = E(400, "InvalidArgument",
+                      "Appendable objects cannot use the ColdArchive or DeepColdArchive storage class.",
+                      "0016-00000503")
+InvalidStorageClass = E(400, "InvalidArgument", "Invalid storage class.", "0017-00000132")
+EmptyStorageClass = E(400, "InvalidArgument", "The storage class must not be empty.", "0017-00000131")
+InvalidObjectAcl = E(400, "InvalidArgument", "no such object access control exists", "0017-00000105")
+InvalidBucketAcl = E(400, "InvalidArgument", "no such bucket access control exists", "0015-00000204")
+InvalidTagging = E(400, "InvalidArgument",
+                   "The header 'x-oss-tagging' shall be encoded as UTF-8 then URLEncoded URL query "
+                   "parameters without tag name duplicates.", "0010-00000217")
+InvalidTag = E(400, "InvalidTag", "The TagKey or TagValue you have provided is invalid.", "0010-00000203")
+BadRequest = E(400, "BadRequest", "Bad request.", "0016-00000002")
+MalformedXML = E(400, "MalformedXML", "The XML you provided was not well-formed or did not validate "
+                 "against our published schema.", "0016-00000608")
+InvalidDigest = E(400, "InvalidDigest", "The Content-MD5 you specified was invalid.", "0017-00000502")
+BadDigest = E(400, "InvalidDigest", "The Content-MD5 you specified did not match what we received.",
+              "0017-00000503")
+InvalidCRC64 = E(400, "InvalidCRC64", "The x-oss-hash-crc64ecma you specified does not match what we "
+                 "calculated.", "0017-00000505")
+MissingContentLength = E(411, "MissingContentLength", "You must provide the Content-Length HTTP header.",
+                         "0016-00000103")
+IncompleteBody = E(400, "IncompleteBody", "You did not provide the number of bytes specified by the "
+                   "Content-Length HTTP header.", "0016-00000104")
+RequestTimeout = E(400, "RequestTimeout", "Your socket connection to the server was not read from or "
+                   "written to within the timeout period. Idle connections will be closed.", "0016-00000105")
+EntityTooLarge = E(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.",
+                   "0016-00000106")
+AppendTooLarge = E(400, "InvalidArgument", "The object size after appending would exceed the 5 GB limit.",
+                   "0026-00000018")
+EntityTooSmall = E(400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size.",
+                   "0042-00000205")
+InvalidObjectName = E(400, "InvalidObjectName", "The specified object is not valid.", "0016-00000005")
+InvalidBucketName = E(400, "InvalidBucketName", "The specified bucket is not valid.", "0015-00000001")
+InvalidEncryptionAlgorithm = E(400, "InvalidEncryptionAlgorithmError",
+                               "The Encryption request you specified is not valid. Supported value: "
+                               "AES256/SM4/KMS.", "0016-00000701")
+InvalidDataEncryptionAlgorithm = E(400, "InvalidDataEncryptionAlgorithmError",
+                                   "The KMS Data Encryption request you specified is not valid. "
+                                   "Supported value:SM4", "0016-00000702")
+InvalidRange = E(416, "InvalidRange", "The requested range cannot be satisfied.", "0016-00000203")
+InvalidMaxKeys = E(400, "InvalidArgument", "max-keys must be an integer between 0 and 1000.",
+                   "0016-00000402")
+InvalidEncodingType = E(400, "InvalidArgument", "The encoding-type you specified is not valid.",
+                        "0016-00000403")
+InvalidPartNumber = E(400, "InvalidArgument", "Part number must be an integer between 1 and 10000, "
+                      "inclusive.", "0042-00000001")
+InvalidPart = E(400, "InvalidPart", "One or more of the specified parts could not be found or the "
+                "specified entity tag might not have matched the part's entity tag.", "0042-00000206")
+InvalidPartOrder = E(400, "InvalidPartOrder", "The list of parts was not in ascending order. Parts "
+                     "must be ordered by part number.", "0042-00000207")
+TooManyDeleteObjects = E(400, "MalformedXML", "The number of objects to delete exceeds 1000.",
+                         "0016-00000609")
+MetadataTooLarge = E(400, "MetadataTooLarge", "Your metadata headers exceed the maximum allowed "
+                     "metadata size.", "0016-00000107")
+InvalidTargetType = E(400, "InvalidArgument", "The copy source is not valid.", "0017-00000801")
+InvalidCopySource = E(400, "InvalidArgument", "Copy Source must mention the source bucket and key: "
+                      "/sourcebucket/sourcekey.", "0017-00000802")
+CopyToItself = E(400, "InvalidRequest", "The source object of the COPY operation is the same as the "
+                 "target object, and no metadata is being changed.", "0017-00000803")
+InvalidLocationConstraint = E(400, "InvalidLocationConstraint", "The specified location-constraint "
+                              "is not valid.", "0015-00000102")
+TooManyBuckets = E(400, "TooManyBuckets", "You have attempted to create more buckets than allowed.",
+                   "0015-00000105")
+
+# --- state conflicts ---------------------------------------------------------------------------
+PositionNotEqualToLength = E(409, "PositionNotEqualToLength", "Position is not equal to file length",
+                             "0026-00000016")
+ObjectNotAppendable = E(409, "ObjectNotAppendable", "The object is not appendable", "0026-00000017")
+ObjectSealed = E(409, "ObjectNotAppendable", "The object is sealed and cannot be appended to.",
+                 "0026-00000019")
+FileAlreadyExists = E(409, "FileAlreadyExists", "The object you specified already exists and can not "
+                      "be overwritten.", "0017-00000901")
+BucketAlreadyExists = E(409, "BucketAlreadyExists", "The requested bucket name is not available. The "
+                        "bucket namespace is shared by all users of the system. Please select a "
+                        "different name and try again.", "0015-00000104")
+BucketStorageClassConflict = E(409, "BucketAlreadyExists", "Cannot modify existing bucket's storage "
+                               "class.", "0015-00000106")
+BucketNotEmpty = E(409, "BucketNotEmpty", "The bucket has objects. Please delete them first.",
+                   "0015-00000301")
+InvalidObjectState = E(403, "InvalidObjectState", "The operation is not valid for the object's state.",
+                       "0016-00000901")
+PreconditionFailed = E(412, "PreconditionFailed", "At least one of the pre-conditions you specified "
+                       "did not hold.", "0016-00000204")
+NotModified = E(304, "NotModified", "Not Modified", "")
+
+# --- missing things ----------------------------------------------------------------------------
+NoSuchBucket = E(404, "NoSuchBucket", "The specified bucket does not exist.", "0015-00000101")
+NoSuchKey = E(404, "NoSuchKey", "The specified key does not exist.", "0026-00000001")
+NoSuchUpload = E(404, "NoSuchUpload", "The specified upload does not exist. The upload ID may be "
+                 "invalid, or the upload may have been aborted or completed.", "0042-00000002")
+NoSuchVersion = E(404, "NoSuchVersion", "The specified version does not exist.", "0026-00000002")
+NoSuchTagSet = E(404, "NoSuchTagSet", "There is no tag set associated with the bucket.", "0015-00000801")
+
+# --- auth --------------------------------------------------------------------------------------
+AccessDenied = E(403, "AccessDenied", "You have no right to access this object because of bucket acl.",
+                 "0003-00000001")
+AnonymousDenied = E(403, "AccessDenied", "You are forbidden to access this resource anonymously.",
+                    "0003-00000001")
+InvalidAccessKeyId = E(403, "InvalidAccessKeyId", "The OSS Access Key Id you provided does not exist in "
+                       "our records.", "0002-00000902")
+SignatureDoesNotMatch = E(403, "SignatureDoesNotMatch", "The request signature we calculated does not "
+                          "match the signature you provided. Check your key and signing method.",
+                          "0002-00000040")
+RequestTimeTooSkewed = E(403, "RequestTimeTooSkewed", "The difference between the request time and "
+                         "the current time is too large.", "0002-00000504")
+RequestExpired = E(403, "AccessDenied", "Request has expired.", "0002-00000069")
+MissingDate = E(403, "AccessDenied", "AWS authentication requires a valid Date or x-oss-date header.",
+                "0002-00000502")
+InvalidAuthorization = E(400, "InvalidArgument", "Authorization header is invalid.", "0002-00000001")
+MissingQueryAuth = E(403, "AccessDenied", "Query string authentication requires the Signature, Expires "
+                     "and OSSAccessKeyId parameters.", "0002-00000222")
+InvalidSigningRegion = E(400, "InvalidArgument", "Invalid signing region in Authorization header.",
+                         "0002-00000226")
+InvalidContentSha256 = E(400, "InvalidArgument", "Invalid x-oss-content-sha256 header.",
+                         "0002-00000214")
+InvalidExpires = E(400, "InvalidArgument", "x-oss-expires must be between 1 and 604800 seconds.",
+                   "0002-00000232")
+MissingExpires = E(400, "InvalidArgument", "x-oss-expires is required for a signed URL.", "0002-00000215")
+EmptyAdditionalHeaders = E(400, "InvalidArgument", "AdditionalHeaders must not be empty.",
+                           "0002-00000209")
+BothAuthMethods = E(400, "InvalidArgument", "Only one auth mechanism allowed; only the Authorization "
+                    "header or a signature in the query string may be used.", "0002-00000010")
+
+# --- method / feature ---------------------------------------------------------------------------
+MethodNotAllowed = E(405, "MethodNotAllowed", "The specified method is not allowed against this "
+                     "resource.", "0016-00000301")
+NotImplementedOp = E(501, "NotImplemented", "A header or operation you provided implies functionality "
+                     "that is not implemented.", "0016-00000302")
+LiveChannelNotSupported = E(400, "OperationNotSupported",
+                            "LiveChannel (RTMP ingest) is not supported by this server.",
+                            "0016-00000513")
+InternalError = E(500, "InternalError", "We encountered an internal error. Please try again.",
+                  "0000-00000001")
+ServiceUnavailable = E(503, "ServiceUnavailable", "Please reduce your request rate.", "0000-00000002")

@@ -1,0 +1,1 @@
+"""HTTP layer: addressing, parsing, routing, XML and error rendering."""

@@ -1,0 +1,195 @@
+"""The ASGI application: addressing, authentication, routing, and rendering of responses/errors.
+
+Plain ASGI with no framework on purpose: small appends are dominated by per-request overhead, and
+a framework on the data path costs about 2x the CPU per request (docs/architecture.md).
+"""
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import time
+from typing import Optional
+from urllib.parse import unquote
+
+from .. import errors
+from ..auth import Credential, SignedRequest, authenticate
+from ..config import ServerConfig
+from ..errors import OssError
+from ..storage.engine import Engine
+from . import router, xml
+from .request import Request, Response
+
+log = logging.getLogger("ossbox.http")
+
+_BUCKET_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def new_request_id() -> str:
+    """24 upper-case hex digits; the first 8 are the Unix time, as OSS's are."""
+    return (int(time.time()).to_bytes(4, "big") + os.urandom(8)).hex().upper()
+
+
+def valid_bucket_name(name: str) -> bool:
+    return (3 <= len(name) <= 63 and set(name) <= _BUCKET_CHARS
+            and name[0] != "-" and name[-1] != "-")
+
+
+def validate_key(key: str) -> None:
+    try:
+        raw = key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise errors.InvalidObjectName(Key=key)
+    if not 1 <= len(raw) <= 1023 or key[0] in "/\\":
+        raise errors.InvalidObjectName(Key=key if len(raw) <= 1023 else None)
+
+
+class Server:
+    """One ossbox server: configuration, the storage engine and the root credential."""
+
+    def __init__(self, config: ServerConfig, engine: Optional[Engine] = None):
+        self.config = config
+        self.engine = engine or Engine(config.data_dir, durability=config.durability,
+                                       meta=config.metadata_store())
+        self.root: Optional[Credential] = None
+        self.domains = tuple("." + d.lower().strip(".") for d in config.domains)
+
+    @property
+    def owner_id(self) -> str:
+        return self.root.principal
+
+    async def startup(self) -> None:
+        await self.engine.start()
+        self.root = self.config.root_credential()
+
+    async def shutdown(self) -> None:
+        await self.engine.stop()
+
+    def lookup_key(self, access_key_id: str) -> Optional[Credential]:
+        return self.root if self.root and access_key_id == self.root.access_key_id else None
+
+    # -- ASGI --------------------------------------------------------------------------------------
+    async def __call__(self, scope, receive, send):
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive, send):
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope, receive, send):
+        request_id = new_request_id()
+        req: Optional[Request] = None
+        try:
+            req = Request(self, scope, receive, request_id)
+            self._address(req, scope)
+            req.identity = authenticate(
+                SignedRequest(req.method, req.bucket, req.key, req.query_list, req.headers),
+                self.lookup_key, region=self.config.region)
+            if req.identity is None:
+                # Anonymous access by ACL comes with access control; until then only signed requests.
+                raise errors.AnonymousDenied()
+            handler = router.route(req)
+            resp = await handler(req)
+        except OssError as exc:
+            resp = self.error_response(exc, req, scope)
+        except Exception:
+            log.exception("internal error on %s %s", scope.get("method"), scope.get("path"))
+            resp = self.error_response(errors.InternalError(), req, scope)
+        await self._send(send, resp, request_id, scope["method"] == "HEAD")
+
+    def _address(self, req: Request, scope) -> None:
+        """Bucket and key from virtual-hosted (<bucket>.<domain>) or path-style addressing."""
+        raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+        try:
+            path = unquote(raw.decode("ascii"), errors="strict")
+        except UnicodeDecodeError:
+            raise errors.InvalidObjectName()
+        host = req.host.rsplit(":", 1)[0].lower() if not req.host.startswith("[") else ""
+        bucket = None
+        for domain in self.domains:
+            if host.endswith(domain) and len(host) > len(domain):
+                bucket = host[: -len(domain)]
+                key = path[1:] if path.startswith("/") else path
+                break
+        else:
+            rest = path[1:] if path.startswith("/") else path
+            if rest:
+                bucket, _, key = rest.partition("/")
+            else:
+                key = ""
+        if bucket is not None:
+            if not valid_bucket_name(bucket):
+                raise errors.InvalidBucketName(BucketName=bucket)
+            req.bucket = bucket
+            if key:
+                validate_key(key)
+                req.key = key
+
+    # -- rendering ---------------------------------------------------------------------------------
+    def error_response(self, exc: OssError, req: Optional[Request], scope) -> Response:
+        host = (req.host if req else "") or f"{self.config.host}"
+        rid = req.request_id if req else new_request_id()
+        fields = [("Code", exc.code), ("Message", exc.message), ("RequestId", rid), ("HostId", host)]
+        fields += [(k, str(v)) for k, v in exc.details.items()]
+        if exc.ec:
+            fields += [("EC", exc.ec),
+                       ("RecommendDoc", f"https://api.aliyun.com/troubleshoot?q={exc.ec}")]
+        body = xml.document("Error", fields)
+        headers = {"content-type": "application/xml"}
+        if exc.ec:
+            headers["x-oss-ec"] = exc.ec
+        headers.update(exc.headers)
+        if scope["method"] == "HEAD":
+            headers["x-oss-err"] = base64.b64encode(body).decode()
+            return Response(exc.status, headers, b"")
+        if exc.status == 304:
+            return Response(304, {k: v for k, v in headers.items() if k != "content-type"}, b"")
+        return Response(exc.status, headers, body)
+
+    async def _send(self, send, resp: Response, request_id: str, head: bool) -> None:
+        headers = [(b"server", b"AliyunOSS"), (b"x-oss-request-id", request_id.encode())]
+        body = resp.body
+        if isinstance(body, (bytes, bytearray)):
+            length = len(body) if resp.length is None else resp.length
+        else:
+            length = resp.length
+        for name, value in resp.headers.items():
+            headers.append((name.encode("latin-1"), _latin1(value)))
+        if length is not None and "content-length" not in resp.headers:
+            headers.append((b"content-length", str(length).encode()))
+        await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        if head or isinstance(body, (bytes, bytearray)):
+            if not isinstance(body, (bytes, bytearray)):
+                await body.aclose()
+            await send({"type": "http.response.body", "body": b"" if head else bytes(body)})
+            return
+        try:
+            async for chunk in body:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        finally:
+            await body.aclose()
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _latin1(value) -> bytes:
+    text = str(value)
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:  # UTF-8 metadata goes out as raw UTF-8 bytes, as OSS sends it
+        return text.encode("utf-8")

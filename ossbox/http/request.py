@@ -1,0 +1,159 @@
+"""The parsed request an operation works with, and the response it returns."""
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, AsyncIterator, Optional, Union
+from urllib.parse import unquote_plus
+
+from .. import errors
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..auth import Credential
+    from .app import Server
+
+MAX_XML_BODY = 1024 * 1024
+
+
+def parse_query(raw: bytes) -> list[tuple[str, str]]:
+    """Decode `a=1&append&b=%2B` into [(a, 1), (append, ""), (b, +)]; '+' is a space (as oss2 sends)."""
+    if not raw:
+        return []
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise errors.InvalidArgument("The query string is not valid.")
+    pairs = []
+    for part in text.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        try:
+            pairs.append((unquote_plus(name, errors="strict"), unquote_plus(value, errors="strict")))
+        except UnicodeDecodeError:
+            raise errors.InvalidArgument("The query string is not valid UTF-8.")
+    return pairs
+
+
+class Request:
+    __slots__ = ("server", "scope", "_receive", "request_id", "method", "bucket", "key", "query",
+                 "query_list", "headers", "identity", "host", "body_consumed", "bucket_record")
+
+    def __init__(self, server: "Server", scope: dict, receive, request_id: str):
+        self.server = server
+        self.scope = scope
+        self._receive = receive
+        self.request_id = request_id
+        self.method: str = scope["method"]
+        self.bucket: Optional[str] = None
+        self.key: Optional[str] = None
+        self.query_list = parse_query(scope.get("query_string", b""))
+        self.query: dict[str, str] = {}
+        for k, v in self.query_list:
+            self.query.setdefault(k, v)
+        headers: dict[str, str] = {}
+        for k, v in scope["headers"]:
+            name = k.decode("latin-1").lower()
+            value = v.decode("latin-1").strip()
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        self.headers = headers
+        self.host = headers.get("host", "")
+        self.identity: Optional["Credential"] = None
+        self.body_consumed = False
+        self.bucket_record = None
+
+    # -- headers -----------------------------------------------------------------------------------
+    def header(self, name: str, default: Optional[str] = None) -> Optional[str]:
+        return self.headers.get(name, default)
+
+    def utf8_header(self, name: str) -> Optional[str]:
+        """A header value that may carry UTF-8 (user metadata, tagging)."""
+        v = self.headers.get(name)
+        if v is None:
+            return None
+        try:
+            return v.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            return v
+
+    @property
+    def content_length(self) -> Optional[int]:
+        v = self.headers.get("content-length")
+        if v is None:
+            return None
+        if not v.isdigit():
+            raise errors.InvalidArgument("Content-Length is not valid.", ArgumentName="Content-Length",
+                                         ArgumentValue=v)
+        return int(v)
+
+    def require_length(self) -> Optional[int]:
+        """Content-Length, or None for a chunked body; neither is 411 MissingContentLength."""
+        n = self.content_length
+        if n is None and "chunked" not in self.headers.get("transfer-encoding", "").lower():
+            raise errors.MissingContentLength()
+        return n
+
+    def content_md5(self) -> Optional[bytes]:
+        v = self.headers.get("content-md5")
+        if v is None:
+            return None
+        try:
+            digest = base64.b64decode(v, validate=True)
+        except (binascii.Error, ValueError):
+            raise errors.InvalidDigest()
+        if len(digest) != 16:
+            raise errors.InvalidDigest()
+        return digest
+
+    # -- body --------------------------------------------------------------------------------------
+    async def body(self) -> AsyncIterator[bytes]:
+        """The request body as it arrives; a client that goes away mid-body is IncompleteBody."""
+        self.body_consumed = True
+        while True:
+            msg = await self._receive()
+            if msg["type"] == "http.disconnect":
+                raise errors.IncompleteBody()
+            data = msg.get("body", b"")
+            if data:
+                yield data
+            if not msg.get("more_body", False):
+                return
+
+    async def read_body(self, limit: int = MAX_XML_BODY) -> bytes:
+        n = self.content_length
+        if n is not None and n > limit:
+            raise errors.EntityTooLarge("The request body is too large for this operation.")
+        out = bytearray()
+        async for chunk in self.body():
+            out += chunk
+            if len(out) > limit:
+                raise errors.EntityTooLarge("The request body is too large for this operation.")
+        return bytes(out)
+
+    async def read_xml_body(self, limit: int = MAX_XML_BODY, verify_md5: bool = True) -> bytes:
+        md5 = self.content_md5() if verify_md5 else None
+        data = await self.read_body(limit)
+        if md5 is not None:
+            import hashlib
+            if hashlib.md5(data).digest() != md5:
+                raise errors.BadDigest()
+        return data
+
+
+Body = Union[bytes, AsyncIterator[bytes]]
+
+
+@dataclass
+class Response:
+    status: int = 200
+    headers: dict = field(default_factory=dict)
+    body: Body = b""
+    length: Optional[int] = None     # needed when body is an iterator
+
+    @classmethod
+    def xml(cls, payload: bytes, status: int = 200, headers: Optional[dict] = None) -> "Response":
+        h = {"content-type": "application/xml"}
+        if headers:
+            h.update(headers)
+        return cls(status, h, payload)

@@ -1,0 +1,1 @@
+"""Operations: one function per OSS API, from a parsed Request to a Response."""

@@ -1,0 +1,62 @@
+"""AppendObject and SealAppendObject."""
+from __future__ import annotations
+
+from .. import errors
+from ..http.request import Request, Response
+from . import common
+
+_MAX_POSITION_DIGITS = 19  # anything longer cannot be a valid int64 offset
+
+
+def _position(req: Request) -> int:
+    raw = req.query.get("position")
+    if raw is None:
+        raise errors.MissingArgument(ArgumentName="position")
+    if not raw or len(raw) > _MAX_POSITION_DIGITS or not raw.isascii() or not raw.isdigit():
+        raise errors.InvalidPosition(ArgumentName="position", ArgumentValue=raw[:64])
+    return int(raw)
+
+
+def _expected_crc(req: Request):
+    raw = req.header("x-oss-hash-crc64ecma")
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) >= 1 << 64:
+        raise errors.InvalidArgument("x-oss-hash-crc64ecma is not a valid CRC-64.",
+                                     ArgumentName="x-oss-hash-crc64ecma", ArgumentValue=raw[:64])
+    return int(raw)
+
+
+async def append_object(req: Request) -> Response:
+    if "versionId" in req.query:
+        raise errors.AppendVersionId(ArgumentName="versionId")
+    position = _position(req)
+    bucket = await common.require_bucket(req)
+    length = req.require_length()
+    content_md5 = req.content_md5()
+    acl = common.object_acl(req)
+    common.traffic_limit(req)
+    expected_crc = _expected_crc(req)
+    engine = req.server.engine
+    current = await engine.get_object(req.bucket, req.key)
+    # Creation headers count only when this request creates the object; a later append ignores
+    # them silently, even invalid ones (OSS behaviour, see the spec's tagging tests).
+    creation = common.new_object_template(req, bucket, strict=current is None and position == 0,
+                                          for_append=True)
+    rec = await engine.append_object(req.bucket, req.key, position, req.body(), content_length=length,
+                                     content_md5=content_md5, creation=creation, acl=acl,
+                                     expected_crc64=expected_crc)
+    headers = {
+        "etag": f'"{rec.etag}"',
+        "x-oss-next-append-position": str(rec.size),
+        "x-oss-hash-crc64ecma": str(rec.crc64),
+    }
+    headers.update(common.sse_response_headers(rec))
+    return Response(200, headers, b"")
+
+
+async def seal_append_object(req: Request) -> Response:
+    position = _position(req)
+    await common.require_bucket(req)
+    rec = await req.server.engine.seal_object(req.bucket, req.key, position)
+    return Response(200, {"x-oss-sealed-time": common.http_date(rec.sealed)}, b"")

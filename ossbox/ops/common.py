@@ -1,0 +1,198 @@
+"""What several operations share: bucket lookup, creation headers, tags, ACLs, header rendering."""
+from __future__ import annotations
+
+import time
+from email.utils import formatdate, parsedate_to_datetime
+from typing import Optional
+from urllib.parse import parse_qsl
+
+from .. import errors
+from ..http.request import Request
+from ..storage.records import APPENDABLE, NORMAL, BucketRecord, ObjectRecord
+
+OBJECT_ACLS = ("default", "private", "public-read", "public-read-write")
+BUCKET_ACLS = ("private", "public-read", "public-read-write")
+STORAGE_CLASSES = ("Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive")
+SSE_ALGORITHMS = ("AES256", "KMS", "SM4")
+MAX_USER_META = 8 * 1024
+MAX_TAGS = 10
+TAG_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 +-=._:/")
+TRAFFIC_LIMIT_RANGE = (245760, 838860800)  # bit/s, the SDKs' documented bounds
+
+# Stored with the object at creation and returned verbatim on GET/HEAD.
+_STORED_HEADERS = ("content-type", "cache-control", "content-disposition", "content-encoding",
+                   "content-language", "expires")
+
+
+def http_date(ts: float) -> str:
+    return formatdate(ts, usegmt=True)
+
+
+def iso8601(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
+
+
+def parse_http_date(value: str) -> Optional[float]:
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+async def require_bucket(req: Request) -> BucketRecord:
+    rec = req.bucket_record
+    if rec is None:
+        rec = req.bucket_record = await req.server.engine.require_bucket(req.bucket)
+    return rec
+
+
+async def require_object(req: Request) -> ObjectRecord:
+    await require_bucket(req)
+    rec = await req.server.engine.get_object(req.bucket, req.key)
+    if rec is None:
+        raise errors.NoSuchKey(Key=req.key)
+    return rec
+
+
+# -- validation ---------------------------------------------------------------------------------
+def object_acl(req: Request) -> Optional[str]:
+    value = req.header("x-oss-object-acl")
+    if value is None:
+        return None
+    if value not in OBJECT_ACLS:
+        raise errors.InvalidObjectAcl(ArgumentName="x-oss-object-acl", ArgumentValue=value)
+    return value
+
+
+def storage_class(req: Request, default: str) -> str:
+    value = req.header("x-oss-storage-class")
+    if value is None:
+        return default
+    if value == "":
+        raise errors.EmptyStorageClass()
+    for known in STORAGE_CLASSES:  # OSS accepts any letter case here
+        if value.lower() == known.lower():
+            return known
+    raise errors.InvalidStorageClass(ArgumentName="x-oss-storage-class", ArgumentValue=value)
+
+
+def parse_tagging(value: str) -> list[tuple[str, str]]:
+    """`k1=v1&k2=v2` (URL-encoded UTF-8) into validated tag pairs."""
+    try:
+        pairs = parse_qsl(value, keep_blank_values=True, strict_parsing=bool(value),
+                          errors="strict")
+    except (ValueError, UnicodeDecodeError):
+        raise errors.InvalidTagging()
+    validate_tags(pairs, errors.InvalidTagging)
+    return pairs
+
+
+def validate_tags(pairs, error=errors.InvalidTag) -> None:
+    if len(pairs) > MAX_TAGS:
+        raise error("Object tags cannot be greater than 10.", ec="0010-00000218")
+    seen = set()
+    for k, v in pairs:
+        if not k or len(k) > 128 or len(v) > 256 or not set(k) <= TAG_CHARS or not set(v) <= TAG_CHARS:
+            raise error(ec="0010-00000219")
+        if k in seen:
+            raise error(ec="0010-00000217")
+        seen.add(k)
+
+
+def user_metadata(req: Request) -> dict[str, str]:
+    meta = {}
+    for name in req.headers:
+        if name.startswith("x-oss-meta-"):
+            meta[name] = req.utf8_header(name)
+    if sum(len(k) + len(v.encode("utf-8")) for k, v in meta.items()) > MAX_USER_META:
+        raise errors.MetadataTooLarge()
+    return meta
+
+
+def sse_headers(req: Request) -> dict[str, str]:
+    """Validated server-side-encryption request headers, as they are stored and echoed."""
+    out = {}
+    alg = req.header("x-oss-server-side-encryption")
+    if alg is None:
+        if req.header("x-oss-server-side-data-encryption") is not None:
+            raise errors.InvalidDataEncryptionAlgorithm()
+        return out
+    if alg not in SSE_ALGORITHMS:
+        raise errors.InvalidEncryptionAlgorithm()
+    out["x-oss-server-side-encryption"] = alg
+    data_alg = req.header("x-oss-server-side-data-encryption")
+    if data_alg is not None:
+        if data_alg != "SM4" or alg != "KMS":
+            raise errors.InvalidDataEncryptionAlgorithm()
+        out["x-oss-server-side-data-encryption"] = data_alg
+    if alg == "KMS":
+        # A supplied key id is accepted but the default managed key is recorded (spec §1.2).
+        out["x-oss-server-side-encryption-key-id"] = req.server.owner_id + "-default-kms-key"
+    return out
+
+
+def traffic_limit(req: Request) -> Optional[int]:
+    value = req.header("x-oss-traffic-limit")
+    if value is None:
+        return None
+    if not value.isdigit() or not TRAFFIC_LIMIT_RANGE[0] <= int(value) <= TRAFFIC_LIMIT_RANGE[1]:
+        raise errors.InvalidArgument("x-oss-traffic-limit must be between 245760 and 838860800 bit/s.",
+                                     ArgumentName="x-oss-traffic-limit", ArgumentValue=value)
+    return int(value)
+
+
+def new_object_template(req: Request, bucket: BucketRecord, *, strict: bool = True,
+                        for_append: bool = False) -> ObjectRecord:
+    """Attributes a write request gives a new object. With strict=False (an append that will
+    probably not create the object) invalid creation headers are dropped instead of refused."""
+    def checked(fn, *args, fallback):
+        if strict:
+            return fn(*args)
+        try:
+            return fn(*args)
+        except errors.OssError:
+            return fallback
+
+    headers = {name: req.utf8_header(name) for name in _STORED_HEADERS if name in req.headers}
+    headers.setdefault("content-type", "application/octet-stream")
+    headers.update(checked(user_metadata, req, fallback={}))
+    headers.update(checked(sse_headers, req, fallback={}))
+    sclass = checked(storage_class, req, bucket.storage_class, fallback=bucket.storage_class)
+    if for_append and sclass in ("ColdArchive", "DeepColdArchive"):
+        if strict:
+            raise errors.AppendColdArchive(ArgumentName="x-oss-storage-class", ArgumentValue=sclass)
+        sclass = bucket.storage_class
+    tag_header = req.utf8_header("x-oss-tagging")
+    tags = checked(parse_tagging, tag_header, fallback=[]) if tag_header is not None else []
+    acl = checked(object_acl, req, fallback=None) or "default"
+    return ObjectRecord(bucket=bucket.name, key=req.key, type=NORMAL, size=0, crc64=0, etag="",
+                        blob="", mtime=0.0, storage_class=sclass, acl=acl, headers=headers, tags=tags)
+
+
+# -- rendering ----------------------------------------------------------------------------------
+def sse_response_headers(rec: ObjectRecord) -> dict[str, str]:
+    return {k: v for k, v in rec.headers.items() if k.startswith("x-oss-server-side-")}
+
+
+def object_headers(rec: ObjectRecord) -> dict[str, str]:
+    """Metadata headers of GET/HEAD (not Content-Length: callers decide that)."""
+    h = dict(rec.headers)
+    h["etag"] = f'"{rec.etag}"'
+    h["last-modified"] = http_date(rec.mtime)
+    h["accept-ranges"] = "bytes"
+    h["x-oss-object-type"] = rec.type
+    h["x-oss-storage-class"] = rec.storage_class
+    h["x-oss-hash-crc64ecma"] = str(rec.crc64)
+    if rec.type == APPENDABLE:
+        h["x-oss-next-append-position"] = str(rec.size)
+    if rec.type == NORMAL and rec.content_md5:
+        h["content-md5"] = rec.content_md5
+    if rec.tags:
+        h["x-oss-tagging-count"] = str(len(rec.tags))
+    if rec.sealed is not None:
+        h["x-oss-sealed-time"] = http_date(rec.sealed)
+    return h
+
+
+def owner_xml(req: Request):
+    return ("Owner", [("ID", req.server.owner_id), ("DisplayName", req.server.owner_id)])

@@ -1,0 +1,1 @@
+"""Storage engine: a metadata store (SQLite; PostgreSQL later) plus a blob store (files)."""

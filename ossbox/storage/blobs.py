@@ -1,0 +1,62 @@
+"""Blob store: object bytes in files under <data>/blobs, named by random ids (never by keys).
+
+A blob may be longer than its object: bytes past the committed size belong to an append that was
+never acknowledged (crash, bad MD5, lost connection). Readers are always bounded by the size the
+metadata store committed, so those bytes are never visible, and the next append overwrites them.
+"""
+from __future__ import annotations
+
+import os
+
+
+class BlobStore:
+    def __init__(self, root: str):
+        self.root = os.path.join(root, "blobs")
+        os.makedirs(self.root, exist_ok=True)
+        self._made_dirs: set[str] = set()
+
+    def path(self, blob: str) -> str:
+        return os.path.join(self.root, blob[:2], blob[2:4], blob)
+
+    def _dir(self, blob: str) -> str:
+        d = os.path.join(self.root, blob[:2], blob[2:4])
+        if d not in self._made_dirs:
+            os.makedirs(d, exist_ok=True)
+            self._made_dirs.add(d)
+        return d
+
+    def create(self, blob: str) -> int:
+        """Open a new, empty blob for writing (fails if it exists)."""
+        self._dir(blob)
+        return os.open(self.path(blob), os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+
+    def open_write(self, blob: str, create: bool = False) -> int:
+        flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+        if create:
+            self._dir(blob)
+        return os.open(self.path(blob), flags, 0o600)
+
+    def open_read(self, blob: str) -> int:
+        return os.open(self.path(blob), os.O_RDONLY | os.O_CLOEXEC)
+
+    def sync_dir(self, blob: str) -> None:
+        """Make a new blob's directory entry durable."""
+        fd = os.open(self._dir(blob), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def delete(self, blob: str) -> None:
+        try:
+            os.unlink(self.path(blob))
+        except FileNotFoundError:
+            pass
+
+    def exists(self, blob: str) -> bool:
+        return os.path.exists(self.path(blob))
+
+    def all_blob_ids(self):
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                yield name, os.path.join(dirpath, name)

@@ -1,0 +1,659 @@
+"""The storage engine: atomic compare-and-append, durable acknowledgements, crash consistency.
+
+Append protocol (one object):
+  1. check type/position against the committed row (fail fast with 409, before reading the body)
+  2. take the object's lock (in-process + OFD file lock, so it also holds across processes)
+  3. re-check under the lock, then stream the body into the blob at `position` (pwrite), updating
+     the CRC-64 from the stored value and the MD5 when Content-MD5 was sent
+  4. make the bytes durable: small appends are journalled inside the metadata commit itself
+     (pending_chunks), large ones are fdatasync'ed first
+  5. commit the new size/CRC/ETag with a compare-and-set on (blob, old size) through the group
+     committer, which shares one durable commit among all appends that queued meanwhile
+  6. release the lock and acknowledge
+
+Why a crash is harmless: readers are bounded by the committed size, so bytes written in step 3 by an
+append that never committed are invisible and get overwritten by the next append. A committed
+small append whose blob bytes were lost with the page cache (power loss) is replayed from the
+journal at start-up. The flusher fsyncs blobs in the background and then retires their journal rows.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import AsyncIterator, Optional
+
+from .. import errors
+from .blobs import BlobStore
+from .crc import crc64_combine, crc64_update
+from .locks import ObjectLocks
+from .metadata import MetadataStore
+from .records import (APPENDABLE, MULTIPART, NORMAL, BucketRecord, ObjectRecord, PartRecord,
+                      UploadRecord, appendable_etag, new_id)
+
+log = logging.getLogger("ossbox.engine")
+
+MAX_OBJECT_SIZE = 5 * 1024 ** 3          # 5 GiB: PutObject, UploadPart and appendable objects
+INLINE_JOURNAL_MAX = 256 * 1024          # appends up to this size are journalled in the metadata commit
+COPY_CHUNK = 8 * 1024 * 1024
+MIN_PART_SIZE = 100 * 1024
+FLUSH_INTERVAL = 0.5
+GC_GRACE_SECONDS = 600                   # an unreferenced blob younger than this may be a write in flight
+
+
+class _Conflict(Exception):
+    """The row changed under a commit (it cannot while we hold the lock, but never trust that)."""
+
+
+class Engine:
+    def __init__(self, data_dir: str, *, durability: str = "fsync",
+                 meta: Optional[MetadataStore] = None):
+        if durability not in ("fsync", "none"):
+            raise ValueError("durability must be 'fsync' or 'none'")
+        self.data_dir = os.path.abspath(data_dir)
+        os.makedirs(self.data_dir, exist_ok=True)
+        self.durable = durability == "fsync"
+        if meta is None:
+            from .sqlite_store import SqliteStore
+            meta = SqliteStore(os.path.join(self.data_dir, "meta.sqlite3"), durable=self.durable)
+        self.meta = meta
+        self.blobs = BlobStore(self.data_dir)
+        self.locks = ObjectLocks(self.data_dir)
+        self.io = ThreadPoolExecutor(max_workers=32, thread_name_prefix="ossbox-io")
+        self._flusher: Optional[asyncio.Task] = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.meta.start()
+        await self.recover()
+        if self.durable:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+
+    async def stop(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            try:
+                await self._flusher
+            except asyncio.CancelledError:
+                pass
+            self._flusher = None
+            await self.flush_journal()
+        await self.meta.close()
+        self.locks.close()
+        self.io.shutdown(wait=True)
+
+    async def _run(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.io, fn, *args)
+
+    # -- recovery, journal and garbage -----------------------------------------------------------
+    async def recover(self) -> None:
+        """Replay journalled appends into their blobs (they may have lost un-synced bytes)."""
+        chunks = await self.meta.pending_chunks()
+        if not chunks:
+            return
+
+        def replay():
+            fds: dict[str, int] = {}
+            try:
+                for _id, blob, offset, data in chunks:
+                    fd = fds.get(blob)
+                    if fd is None:
+                        fd = fds[blob] = self.blobs.open_write(blob, create=True)
+                    _pwrite_all(fd, data, offset)
+                for blob, fd in fds.items():
+                    os.fdatasync(fd)
+                    self.blobs.sync_dir(blob)
+            finally:
+                for fd in fds.values():
+                    os.close(fd)
+
+        await self._run(replay)
+        upto = chunks[-1][0]
+        blobs = {c[1] for c in chunks}
+        await self.meta.write(lambda t: t.drop_pending(upto, blobs))
+        log.info("replayed %d journalled appends into %d blobs", len(chunks), len(blobs))
+
+    async def flush_journal(self) -> None:
+        """Make journalled blobs durable, then retire their journal rows."""
+        upto, blobs = await self.meta.pending_summary()
+        if not blobs:
+            return
+        await self._run(self._sync_blobs, blobs)
+        await self.meta.write(lambda t: t.drop_pending(upto, blobs))
+
+    def _sync_blobs(self, blobs) -> None:
+        for blob in blobs:
+            try:
+                fd = self.blobs.open_write(blob)
+            except FileNotFoundError:
+                continue  # deleted meanwhile; its journal rows went with it
+            try:
+                os.fdatasync(fd)
+            finally:
+                os.close(fd)
+            self.blobs.sync_dir(blob)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            try:
+                await self.flush_journal()
+            except Exception:  # keep flushing; the journal stays valid until a flush succeeds
+                log.exception("journal flush failed")
+
+    async def collect_garbage(self, grace: float = GC_GRACE_SECONDS) -> int:
+        """Delete blobs no row refers to (left by crashed writes), older than `grace` seconds."""
+        refs = await self.meta.referenced_blobs()
+        cutoff = time.time() - grace
+
+        def sweep():
+            removed = 0
+            for name, path in self.blobs.all_blob_ids():
+                if name in refs:
+                    continue
+                try:
+                    if os.stat(path).st_mtime < cutoff:
+                        os.unlink(path)
+                        removed += 1
+                except FileNotFoundError:
+                    pass
+            return removed
+
+        return await self._run(sweep)
+
+    # -- buckets ---------------------------------------------------------------------------------
+    async def get_bucket(self, name: str) -> Optional[BucketRecord]:
+        return await self.meta.get_bucket(name)
+
+    async def require_bucket(self, name: str) -> BucketRecord:
+        rec = await self.meta.get_bucket(name)
+        if rec is None:
+            raise errors.NoSuchBucket(BucketName=name)
+        return rec
+
+    async def create_bucket(self, rec: BucketRecord) -> tuple[bool, BucketRecord]:
+        def txn(t):
+            if t.insert_bucket(rec):
+                return True, rec
+            return False, t.get_bucket(rec.name)
+        return await self.meta.write(txn)
+
+    async def update_bucket(self, rec: BucketRecord) -> None:
+        await self.meta.write(lambda t: t.update_bucket(rec))
+
+    async def delete_bucket(self, name: str) -> None:
+        def txn(t):
+            if t.get_bucket(name) is None:
+                raise errors.NoSuchBucket(BucketName=name)
+            if not t.bucket_is_empty(name):
+                raise errors.BucketNotEmpty(BucketName=name)
+            t.delete_bucket(name)
+        await self.meta.write(txn)
+
+    async def list_buckets(self, prefix: str = "", marker: str = "", limit: int = 1000):
+        return await self.meta.list_buckets(prefix, marker, limit)
+
+    # -- object reads ----------------------------------------------------------------------------
+    async def get_object(self, bucket: str, key: str) -> Optional[ObjectRecord]:
+        return await self.meta.get_object(bucket, key)
+
+    async def list_objects(self, bucket: str, prefix: str = "", after: str = "", limit: int = 1000,
+                           inclusive: bool = False) -> list[ObjectRecord]:
+        return await self.meta.list_objects(bucket, prefix, after, limit, inclusive)
+
+    async def open_object(self, bucket: str, key: str) -> tuple[Optional[ObjectRecord], int]:
+        """The committed record and an fd on its blob, consistent with each other."""
+        for _ in range(8):
+            rec = await self.meta.get_object(bucket, key)
+            if rec is None:
+                return None, -1
+            try:
+                return rec, self.blobs.open_read(rec.blob)
+            except FileNotFoundError:
+                await asyncio.sleep(0)  # replaced between the two reads: look again
+        raise errors.ServiceUnavailable("The object is being modified too quickly; try again.")
+
+    async def read_range(self, fd: int, start: int, end: int, chunk: int = 1024 * 1024
+                         ) -> AsyncIterator[bytes]:
+        """Bytes [start, end) of an open blob; closes fd when done. Never reads past `end`."""
+        try:
+            pos = start
+            while pos < end:
+                data = os.pread(fd, min(chunk, end - pos), pos)
+                if not data:
+                    raise errors.InternalError("object data is shorter than its recorded size")
+                pos += len(data)
+                yield data
+        finally:
+            os.close(fd)
+
+    # -- append ----------------------------------------------------------------------------------
+    @staticmethod
+    def _check_append(cur: Optional[ObjectRecord], position: int) -> None:
+        if cur is None:
+            if position != 0:
+                raise errors.PositionNotEqualToLength(headers={"x-oss-next-append-position": "0"})
+            return
+        if cur.type != APPENDABLE:
+            raise errors.ObjectNotAppendable()
+        if cur.sealed is not None:
+            raise errors.ObjectSealed()
+        if cur.size != position:
+            raise errors.PositionNotEqualToLength(
+                headers={"x-oss-next-append-position": str(cur.size)})
+
+    async def append_object(self, bucket: str, key: str, position: int, body: AsyncIterator[bytes], *,
+                            content_length: Optional[int], content_md5: Optional[bytes],
+                            creation: ObjectRecord, acl: Optional[str] = None,
+                            expected_crc64: Optional[int] = None) -> ObjectRecord:
+        """Append `body` at `position`. `creation` supplies headers/ACL/class/tags when this request
+        creates the object; `acl` (x-oss-object-acl) is also applied to an existing object."""
+        self._check_append(await self.meta.get_object(bucket, key), position)
+        if content_length is not None and position + content_length > MAX_OBJECT_SIZE:
+            raise errors.AppendTooLarge()
+        async with self.locks.hold(bucket, key):
+            cur = await self.meta.get_object(bucket, key)
+            self._check_append(cur, position)
+            created = cur is None
+            blob = new_id() if created else cur.blob
+            fd = self.blobs.create(blob) if created else self.blobs.open_write(blob, create=True)
+            try:
+                end, crc, md5, journal = await self._stream_into(
+                    fd, body, position, cur.crc64 if cur else 0, content_length, content_md5,
+                    limit=MAX_OBJECT_SIZE, error=errors.AppendTooLarge,
+                    journal=self.durable)
+                if expected_crc64 is not None and expected_crc64 != crc:
+                    raise errors.InvalidCRC64()
+                written = end - position
+                if not created and written == 0:
+                    if acl is not None and acl != cur.acl:
+                        cur = cur.evolve(acl=acl)
+                        await self.meta.write(lambda t: t.update_object(cur))
+                    return cur  # an empty append changes nothing else
+                if self.durable and journal is None and written:
+                    await self._run(os.fdatasync, fd)
+                    if created:
+                        await self._run(self.blobs.sync_dir, blob)
+                now = time.time()
+                if created:
+                    new = creation.evolve(bucket=bucket, key=key, type=APPENDABLE, size=end, crc64=crc,
+                                          etag=appendable_etag(now), blob=blob, mtime=now,
+                                          content_md5=None, sealed=None)
+                else:
+                    new = cur.evolve(size=end, crc64=crc, etag=appendable_etag(now), mtime=now,
+                                     acl=acl if acl is not None else cur.acl)
+
+                def commit(t):
+                    if created:
+                        if t.get_bucket(bucket) is None:
+                            raise errors.NoSuchBucket(BucketName=bucket)
+                        if not t.insert_object(new):
+                            raise _Conflict()
+                    elif not t.cas_object(new, blob, position):
+                        raise _Conflict()
+                    if journal:
+                        t.add_pending_chunk(blob, position, bytes(journal))
+                try:
+                    await self.meta.write(commit)
+                except _Conflict:
+                    self._check_append(await self.meta.get_object(bucket, key), position)
+                    raise errors.ServiceUnavailable("The object changed concurrently; try again.")
+                return new
+            except BaseException:
+                if created:
+                    self.blobs.delete(blob)
+                raise
+            finally:
+                os.close(fd)
+
+    async def seal_object(self, bucket: str, key: str, position: int) -> ObjectRecord:
+        async with self.locks.hold(bucket, key):
+            cur = await self.meta.get_object(bucket, key)
+            if cur is None:
+                raise errors.NoSuchKey(Key=key)
+            if cur.type != APPENDABLE:
+                raise errors.ObjectNotAppendable()
+            if cur.size != position:
+                raise errors.PositionNotEqualToLength(
+                    headers={"x-oss-next-append-position": str(cur.size)})
+            if cur.sealed is not None:
+                return cur  # sealing again keeps the first seal time
+            new = cur.evolve(sealed=time.time())
+            await self.meta.write(lambda t: t.update_object(new))
+            return new
+
+    # -- whole-object writes ---------------------------------------------------------------------
+    async def _write_new_blob(self, body: AsyncIterator[bytes], content_length: Optional[int],
+                              content_md5: Optional[bytes]) -> tuple[str, int, int, str]:
+        """Stream a body into a new durable blob; returns (blob, size, crc64, md5 hex)."""
+        blob = new_id()
+        fd = self.blobs.create(blob)
+        try:
+            md5 = hashlib.md5()
+            size, crc, _md5, _ = await self._stream_into(
+                fd, body, 0, 0, content_length, content_md5, limit=MAX_OBJECT_SIZE,
+                error=errors.EntityTooLarge, journal=False, md5=md5)
+            if self.durable:
+                await self._run(os.fdatasync, fd)
+                await self._run(self.blobs.sync_dir, blob)
+            return blob, size, crc, md5.hexdigest()
+        except BaseException:
+            self.blobs.delete(blob)
+            raise
+        finally:
+            os.close(fd)
+
+    async def put_object(self, rec: ObjectRecord, body: AsyncIterator[bytes], *,
+                         content_length: Optional[int], content_md5: Optional[bytes],
+                         forbid_overwrite: bool = False,
+                         expected_crc64: Optional[int] = None) -> ObjectRecord:
+        """Store a Normal object. `rec` carries bucket, key and the attributes; size/ETag are filled."""
+        if forbid_overwrite and await self.meta.get_object(rec.bucket, rec.key) is not None:
+            raise errors.FileAlreadyExists()
+        blob, size, crc, md5hex = await self._write_new_blob(body, content_length, content_md5)
+        if expected_crc64 is not None and expected_crc64 != crc:
+            self.blobs.delete(blob)
+            raise errors.InvalidCRC64()
+        now = time.time()
+        new = rec.evolve(type=NORMAL, size=size, crc64=crc, etag=md5hex.upper(), blob=blob, mtime=now,
+                         content_md5=base64.b64encode(bytes.fromhex(md5hex)).decode(), sealed=None)
+        return await self._replace(new, forbid_overwrite)
+
+    async def _replace(self, new: ObjectRecord, forbid_overwrite: bool = False) -> ObjectRecord:
+        """Commit a whole new object version over whatever the key held, then drop the old bytes."""
+        def commit(t):
+            if t.get_bucket(new.bucket) is None:
+                raise errors.NoSuchBucket(BucketName=new.bucket)
+            if forbid_overwrite and t.get_object(new.bucket, new.key) is not None:
+                raise errors.FileAlreadyExists()
+            return t.put_object(new)
+        try:
+            async with self.locks.hold(new.bucket, new.key):
+                old = await self.meta.write(commit)
+        except BaseException:
+            self.blobs.delete(new.blob)
+            raise
+        if old is not None and old.blob != new.blob:
+            self.blobs.delete(old.blob)
+        return new
+
+    async def update_object(self, rec: ObjectRecord) -> ObjectRecord:
+        """Change attributes (tags, ACL, headers) of the object version `rec` was read from."""
+        async with self.locks.hold(rec.bucket, rec.key):
+            cur = await self.meta.get_object(rec.bucket, rec.key)
+            if cur is None or cur.blob != rec.blob:
+                raise errors.NoSuchKey(Key=rec.key)
+            await self.meta.write(lambda t: t.update_object(rec))
+            return rec
+
+    async def delete_object(self, bucket: str, key: str) -> Optional[ObjectRecord]:
+        async with self.locks.hold(bucket, key):
+            old = await self.meta.write(lambda t: t.delete_object(bucket, key))
+        if old is not None:
+            self.blobs.delete(old.blob)
+        return old
+
+    async def copy_object(self, src: ObjectRecord, dst: ObjectRecord,
+                          forbid_overwrite: bool = False) -> ObjectRecord:
+        """Copy src's bytes into a new Normal object described by `dst` (attributes decided by
+        the caller). A Normal source keeps its MD5 ETag; other sources get the MD5 of the bytes."""
+        rec, fd = await self.open_object(src.bucket, src.key)
+        if rec is None or rec.blob != src.blob:
+            if fd >= 0:
+                os.close(fd)
+            raise errors.NoSuchKey(Key=src.key)
+        if forbid_overwrite and await self.meta.get_object(dst.bucket, dst.key) is not None:
+            os.close(fd)
+            raise errors.FileAlreadyExists()
+        blob = new_id()
+        need_md5 = src.type != NORMAL or not src.content_md5
+
+        def copy():
+            out = self.blobs.create(blob)
+            try:
+                md5 = _copy_range(fd, out, 0, rec.size, need_md5)
+                if self.durable:
+                    os.fdatasync(out)
+                    self.blobs.sync_dir(blob)
+                return md5
+            finally:
+                os.close(out)
+                os.close(fd)
+        try:
+            md5hex = await self._run(copy)
+        except BaseException:
+            self.blobs.delete(blob)
+            raise
+        if need_md5:
+            etag, content_md5 = md5hex.upper(), base64.b64encode(bytes.fromhex(md5hex)).decode()
+        else:
+            etag, content_md5 = src.etag, src.content_md5
+        new = dst.evolve(type=NORMAL, size=rec.size, crc64=rec.crc64, etag=etag, blob=blob,
+                         mtime=time.time(), content_md5=content_md5, sealed=None)
+        return await self._replace(new, forbid_overwrite)
+
+    # -- multipart -------------------------------------------------------------------------------
+    async def create_upload(self, rec: UploadRecord) -> UploadRecord:
+        def txn(t):
+            if t.get_bucket(rec.bucket) is None:
+                raise errors.NoSuchBucket(BucketName=rec.bucket)
+            t.insert_upload(rec)
+        await self.meta.write(txn)
+        return rec
+
+    async def require_upload(self, bucket: str, key: str, upload_id: str) -> UploadRecord:
+        up = await self.meta.get_upload(upload_id)
+        if up is None or up.bucket != bucket or up.key != key:
+            raise errors.NoSuchUpload(UploadId=upload_id)
+        return up
+
+    async def _commit_part(self, part: PartRecord) -> PartRecord:
+        def txn(t):
+            if t.get_upload(part.upload_id) is None:
+                raise errors.NoSuchUpload(UploadId=part.upload_id)
+            return t.put_part(part)
+        try:
+            old = await self.meta.write(txn)
+        except BaseException:
+            self.blobs.delete(part.blob)
+            raise
+        if old is not None:
+            self.blobs.delete(old.blob)
+        return part
+
+    async def upload_part(self, upload: UploadRecord, part_number: int, body: AsyncIterator[bytes], *,
+                          content_length: Optional[int], content_md5: Optional[bytes]) -> PartRecord:
+        blob, size, crc, md5hex = await self._write_new_blob(body, content_length, content_md5)
+        return await self._commit_part(PartRecord(upload.upload_id, part_number, size, md5hex.upper(),
+                                                  crc, blob, time.time()))
+
+    async def upload_part_copy(self, upload: UploadRecord, part_number: int, src: ObjectRecord,
+                               start: int, end: int) -> PartRecord:
+        rec, fd = await self.open_object(src.bucket, src.key)
+        if rec is None or rec.blob != src.blob:
+            if fd >= 0:
+                os.close(fd)
+            raise errors.NoSuchKey(Key=src.key)
+        blob = new_id()
+
+        def copy():
+            out = self.blobs.create(blob)
+            try:
+                md5 = _copy_range(fd, out, start, end, True, crc=True)
+                if self.durable:
+                    os.fdatasync(out)
+                    self.blobs.sync_dir(blob)
+                return md5
+            finally:
+                os.close(out)
+                os.close(fd)
+        try:
+            md5hex, crc = await self._run(copy)
+        except BaseException:
+            self.blobs.delete(blob)
+            raise
+        return await self._commit_part(PartRecord(upload.upload_id, part_number, end - start,
+                                                  md5hex.upper(), crc, blob, time.time()))
+
+    async def complete_upload(self, upload: UploadRecord, chosen: list[tuple[int, str]],
+                              forbid_overwrite: bool = False) -> ObjectRecord:
+        """Concatenate the chosen (part number, ETag) parts into a Multipart object."""
+        stored = {p.part_number: p for p in await self.meta.list_parts(upload.upload_id, 0, 20000)}
+        parts: list[PartRecord] = []
+        last = 0
+        for number, etag in chosen:
+            if number <= last:
+                raise errors.InvalidPartOrder()
+            last = number
+            p = stored.get(number)
+            if p is None or etag.strip('"').upper() != p.etag:
+                raise errors.InvalidPart(PartNumber=number, ETag=etag)
+            parts.append(p)
+        for p in parts[:-1]:
+            if p.size < MIN_PART_SIZE:
+                raise errors.EntityTooSmall(PartNumber=p.part_number, ProposedSize=p.size,
+                                            MinSizeAllowed=MIN_PART_SIZE)
+        blob = new_id()
+
+        def concat():
+            out = self.blobs.create(blob)
+            try:
+                pos = 0
+                for p in parts:
+                    src = self.blobs.open_read(p.blob)
+                    try:
+                        _copy_file(src, out, p.size, pos)
+                    finally:
+                        os.close(src)
+                    pos += p.size
+                if self.durable:
+                    os.fdatasync(out)
+                    self.blobs.sync_dir(blob)
+            finally:
+                os.close(out)
+        try:
+            await self._run(concat)
+        except BaseException:
+            self.blobs.delete(blob)
+            raise
+        crc, size = 0, 0
+        for p in parts:
+            crc = crc64_combine(crc, p.crc64, p.size)
+            size += p.size
+        etag = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in parts)).hexdigest().upper()
+        now = time.time()
+        new = ObjectRecord(bucket=upload.bucket, key=upload.key, type=MULTIPART, size=size, crc64=crc,
+                           etag=f"{etag}-{len(parts)}", blob=blob, mtime=now,
+                           storage_class=upload.storage_class, acl=upload.acl,
+                           headers=dict(upload.headers), tags=list(upload.tags))
+
+        def commit(t):
+            if t.get_upload(upload.upload_id) is None:
+                raise errors.NoSuchUpload(UploadId=upload.upload_id)
+            if forbid_overwrite and t.get_object(new.bucket, new.key) is not None:
+                raise errors.FileAlreadyExists()
+            all_parts = t.delete_upload(upload.upload_id)
+            return t.put_object(new), all_parts
+        try:
+            async with self.locks.hold(new.bucket, new.key):
+                old, all_parts = await self.meta.write(commit)
+        except BaseException:
+            self.blobs.delete(blob)
+            raise
+        for p in all_parts:
+            self.blobs.delete(p.blob)
+        if old is not None:
+            self.blobs.delete(old.blob)
+        return new
+
+    async def abort_upload(self, upload: UploadRecord) -> None:
+        parts = await self.meta.write(lambda t: t.delete_upload(upload.upload_id))
+        for p in parts:
+            self.blobs.delete(p.blob)
+
+    async def list_uploads(self, bucket: str, prefix: str, key_marker: str, upload_id_marker: str,
+                           limit: int) -> list[UploadRecord]:
+        return await self.meta.list_uploads(bucket, prefix, key_marker, upload_id_marker, limit)
+
+    async def list_parts(self, upload_id: str, after: int, limit: int) -> list[PartRecord]:
+        return await self.meta.list_parts(upload_id, after, limit)
+
+    # -- streaming -------------------------------------------------------------------------------
+    async def _stream_into(self, fd: int, body: AsyncIterator[bytes], offset: int, crc: int,
+                           content_length: Optional[int], content_md5: Optional[bytes], *, limit: int,
+                           error, journal: bool, md5=None):
+        """Write body at offset; verify length and MD5. Returns (end, crc, md5, journal bytes or None).
+        The journal copy is kept only while the total stays small enough to inline."""
+        start = offset
+        if content_md5 is not None and md5 is None:
+            md5 = hashlib.md5()
+        kept: Optional[bytearray] = bytearray() if journal else None
+        async for chunk in body:
+            n = len(chunk)
+            if offset + n > limit:
+                raise error()
+            _pwrite_all(fd, chunk, offset)
+            offset += n
+            crc = crc64_update(crc, chunk)
+            if md5 is not None:
+                md5.update(chunk)
+            if kept is not None:
+                if len(kept) + n <= INLINE_JOURNAL_MAX:
+                    kept += chunk
+                else:
+                    kept = None
+        if content_length is not None and offset - start != content_length:
+            raise errors.IncompleteBody()
+        if content_md5 is not None and md5.digest() != content_md5:
+            raise errors.BadDigest()
+        return offset, crc, md5, kept
+
+
+def _pwrite_all(fd: int, data, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view = view[n:]
+        offset += n
+
+
+def _copy_file(src: int, dst: int, length: int, dst_offset: int, src_offset: int = 0) -> None:
+    """Kernel-side copy (copy_file_range) with a read/write fallback."""
+    done = 0
+    while done < length:
+        try:
+            n = os.copy_file_range(src, dst, min(COPY_CHUNK * 8, length - done),
+                                   src_offset + done, dst_offset + done)
+        except OSError:
+            n = 0
+        if n <= 0:
+            data = os.pread(src, min(COPY_CHUNK, length - done), src_offset + done)
+            if not data:
+                raise errors.InternalError("source data is shorter than its recorded size")
+            _pwrite_all(dst, data, dst_offset + done)
+            n = len(data)
+        done += n
+
+
+def _copy_range(src: int, dst: int, start: int, end: int, want_md5: bool, crc: bool = False):
+    """Copy [start, end) of src to the start of dst; optionally hash it on the way."""
+    if not want_md5 and not crc:
+        _copy_file(src, dst, end - start, 0, start)
+        return None
+    md5 = hashlib.md5()
+    c = 0
+    pos = start
+    while pos < end:
+        data = os.pread(src, min(COPY_CHUNK, end - pos), pos)
+        if not data:
+            raise errors.InternalError("source data is shorter than its recorded size")
+        _pwrite_all(dst, data, pos - start)
+        md5.update(data)
+        if crc:
+            c = crc64_update(c, data)
+        pos += len(data)
+    return (md5.hexdigest(), c) if crc else md5.hexdigest()

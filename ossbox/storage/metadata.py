@@ -1,0 +1,108 @@
+"""The metadata store interface. SQLite implements it now; PostgreSQL must fit the same shape.
+
+Reads are coroutines (cheap for SQLite, real I/O for a networked database). Every mutation goes
+through `write(fn)`: `fn` receives a `Txn` and runs inside a transaction that the store may share
+with other writers' functions (group commit: one durable commit for many appends). A function
+that raises affects only its own changes; the others in the batch still commit.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Callable, Iterable, Optional, TypeVar
+
+from .records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
+
+T = TypeVar("T")
+
+
+class Txn(ABC):
+    """Mutations (and consistent reads) available inside a write transaction."""
+
+    @abstractmethod
+    def get_bucket(self, name: str) -> Optional[BucketRecord]: ...
+    @abstractmethod
+    def insert_bucket(self, rec: BucketRecord) -> bool: ...
+    @abstractmethod
+    def update_bucket(self, rec: BucketRecord) -> None: ...
+    @abstractmethod
+    def delete_bucket(self, name: str) -> None: ...
+    @abstractmethod
+    def bucket_is_empty(self, name: str) -> bool: ...
+
+    @abstractmethod
+    def get_object(self, bucket: str, key: str) -> Optional[ObjectRecord]: ...
+    @abstractmethod
+    def put_object(self, rec: ObjectRecord) -> Optional[ObjectRecord]:
+        """Insert or replace; return the record replaced (its blob is now garbage)."""
+    @abstractmethod
+    def insert_object(self, rec: ObjectRecord) -> bool:
+        """Insert only if the key is absent."""
+    @abstractmethod
+    def cas_object(self, rec: ObjectRecord, expect_blob: str, expect_size: int) -> bool:
+        """Replace the row only if it still has this blob and size: the compare-and-append."""
+    @abstractmethod
+    def update_object(self, rec: ObjectRecord) -> None:
+        """Rewrite attributes (tags, ACL, ...) of an existing row in place."""
+    @abstractmethod
+    def delete_object(self, bucket: str, key: str) -> Optional[ObjectRecord]: ...
+
+    @abstractmethod
+    def add_pending_chunk(self, blob: str, offset: int, data: bytes) -> None:
+        """Journal a small append's bytes with its metadata commit (durable before the blob is)."""
+    @abstractmethod
+    def drop_pending(self, upto_id: int, blobs: Iterable[str]) -> None: ...
+    @abstractmethod
+    def drop_pending_blob(self, blob: str) -> None: ...
+
+    @abstractmethod
+    def insert_upload(self, rec: UploadRecord) -> None: ...
+    @abstractmethod
+    def get_upload(self, upload_id: str) -> Optional[UploadRecord]: ...
+    @abstractmethod
+    def delete_upload(self, upload_id: str) -> list[PartRecord]:
+        """Remove the upload and its parts; return the parts (their blobs are garbage or reused)."""
+    @abstractmethod
+    def put_part(self, rec: PartRecord) -> Optional[PartRecord]: ...
+    @abstractmethod
+    def get_parts(self, upload_id: str) -> list[PartRecord]: ...
+
+    @abstractmethod
+    def set_setting(self, name: str, value: str) -> None: ...
+
+
+class MetadataStore(ABC):
+    @abstractmethod
+    async def start(self) -> None: ...
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def write(self, fn: Callable[[Txn], T]) -> T: ...
+
+    @abstractmethod
+    async def get_bucket(self, name: str) -> Optional[BucketRecord]: ...
+    @abstractmethod
+    async def list_buckets(self, prefix: str, marker: str, limit: int) -> list[BucketRecord]: ...
+    @abstractmethod
+    async def get_object(self, bucket: str, key: str) -> Optional[ObjectRecord]: ...
+    @abstractmethod
+    async def list_objects(self, bucket: str, prefix: str, after: str, limit: int,
+                           inclusive: bool = False) -> list[ObjectRecord]:
+        """Objects with key > after (>= when inclusive) starting with prefix, in key order."""
+    @abstractmethod
+    async def get_upload(self, upload_id: str) -> Optional[UploadRecord]: ...
+    @abstractmethod
+    async def list_uploads(self, bucket: str, prefix: str, key_marker: str, upload_id_marker: str,
+                           limit: int) -> list[UploadRecord]: ...
+    @abstractmethod
+    async def list_parts(self, upload_id: str, after: int, limit: int) -> list[PartRecord]: ...
+    @abstractmethod
+    async def pending_summary(self) -> tuple[int, list[str]]:
+        """(highest journal id, blobs with journalled chunks) for the flusher."""
+    @abstractmethod
+    async def pending_chunks(self) -> list[tuple[int, str, int, bytes]]: ...
+    @abstractmethod
+    async def get_setting(self, name: str) -> Optional[str]: ...
+    @abstractmethod
+    async def referenced_blobs(self) -> set[str]: ...
+

@@ -1,0 +1,75 @@
+"""Plain records the metadata store hands out; the operations layer renders them."""
+from __future__ import annotations
+
+import os
+import struct
+import time
+from dataclasses import dataclass, field, replace
+
+NORMAL, APPENDABLE, MULTIPART = "Normal", "Appendable", "Multipart"
+
+
+@dataclass
+class BucketRecord:
+    name: str
+    owner: str
+    created: float
+    region: str
+    acl: str = "private"
+    storage_class: str = "Standard"
+    redundancy: str = "LRS"
+    config: dict = field(default_factory=dict)  # room for later bucket settings (policy, versioning...)
+
+
+@dataclass
+class ObjectRecord:
+    bucket: str
+    key: str
+    type: str
+    size: int
+    crc64: int
+    etag: str                        # without quotes
+    blob: str                        # blob id; stored file names never come from keys
+    mtime: float
+    storage_class: str = "Standard"
+    acl: str = "default"
+    headers: dict = field(default_factory=dict)  # stored response headers: content-type, x-oss-meta-*, ...
+    tags: list = field(default_factory=list)     # [(key, value), ...] in the order given
+    content_md5: str | None = None   # base64 MD5, Normal objects only
+    sealed: float | None = None      # SealAppendObject time
+
+    def evolve(self, **changes) -> "ObjectRecord":
+        return replace(self, **changes)
+
+
+@dataclass
+class UploadRecord:
+    upload_id: str
+    bucket: str
+    key: str
+    initiated: float
+    storage_class: str = "Standard"
+    acl: str = "default"
+    headers: dict = field(default_factory=dict)
+    tags: list = field(default_factory=list)
+
+
+@dataclass
+class PartRecord:
+    upload_id: str
+    part_number: int
+    size: int
+    etag: str
+    crc64: int
+    blob: str
+    mtime: float
+
+
+def new_id() -> str:
+    return os.urandom(16).hex()
+
+
+def appendable_etag(now: float | None = None) -> str:
+    """OSS's appendable ETag shape: 8 random bytes, write time as LE uint32, 4 zero bytes."""
+    stamp = int(now if now is not None else time.time()) & 0xFFFFFFFF
+    return (os.urandom(8) + struct.pack("<I", stamp) + b"\0\0\0\0").hex().upper()

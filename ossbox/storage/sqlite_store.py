@@ -1,0 +1,359 @@
+"""SQLite metadata store (WAL) with group commit.
+
+Reads run on the event loop through their own connection: a WAL read is a few microseconds and
+sees every committed write. All writes go to one writer thread that drains whatever has queued
+while the previous commit was being made durable and commits it as one transaction, so N
+concurrent appends share one WAL fsync (synchronous=FULL in durable mode). Several processes may
+share the database file: SQLite's own locking serialises their transactions.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import queue
+import sqlite3
+import threading
+from typing import Callable, Iterable, Optional
+
+from .metadata import MetadataStore, T, Txn
+from .records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS buckets (
+    name TEXT PRIMARY KEY, owner TEXT NOT NULL, created REAL NOT NULL, region TEXT NOT NULL,
+    acl TEXT NOT NULL, storage_class TEXT NOT NULL, redundancy TEXT NOT NULL, config TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS objects (
+    bucket TEXT NOT NULL, key TEXT NOT NULL, type TEXT NOT NULL, size INTEGER NOT NULL,
+    crc64 INTEGER NOT NULL, etag TEXT NOT NULL, blob TEXT NOT NULL, mtime REAL NOT NULL,
+    storage_class TEXT NOT NULL, acl TEXT NOT NULL, headers TEXT NOT NULL, tags TEXT NOT NULL,
+    content_md5 TEXT, sealed REAL,
+    PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pending_chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, blob TEXT NOT NULL, offset INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pending_chunks_blob ON pending_chunks (blob);
+CREATE TABLE IF NOT EXISTS uploads (
+    upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, initiated REAL NOT NULL,
+    storage_class TEXT NOT NULL, acl TEXT NOT NULL, headers TEXT NOT NULL, tags TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads (bucket, key, upload_id);
+CREATE TABLE IF NOT EXISTS parts (
+    upload_id TEXT NOT NULL, part_number INTEGER NOT NULL, size INTEGER NOT NULL,
+    etag TEXT NOT NULL, crc64 INTEGER NOT NULL, blob TEXT NOT NULL, mtime REAL NOT NULL,
+    PRIMARY KEY (upload_id, part_number)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+_U64 = 1 << 64
+_OBJ_COLS = ("bucket, key, type, size, crc64, etag, blob, mtime, storage_class, acl, headers, tags, "
+             "content_md5, sealed")
+
+
+def _to_i64(v: int) -> int:  # SQLite integers are signed; CRC-64 values are not
+    return v - _U64 if v >= 1 << 63 else v
+
+
+def _to_u64(v: int) -> int:
+    return v + _U64 if v < 0 else v
+
+
+def _obj_row(r: ObjectRecord) -> tuple:
+    return (r.bucket, r.key, r.type, r.size, _to_i64(r.crc64), r.etag, r.blob, r.mtime,
+            r.storage_class, r.acl, json.dumps(r.headers), json.dumps(r.tags), r.content_md5, r.sealed)
+
+
+def _obj(row) -> Optional[ObjectRecord]:
+    if row is None:
+        return None
+    return ObjectRecord(bucket=row[0], key=row[1], type=row[2], size=row[3], crc64=_to_u64(row[4]),
+                        etag=row[5], blob=row[6], mtime=row[7], storage_class=row[8], acl=row[9],
+                        headers=json.loads(row[10]), tags=[tuple(t) for t in json.loads(row[11])],
+                        content_md5=row[12], sealed=row[13])
+
+
+def _bucket(row) -> Optional[BucketRecord]:
+    if row is None:
+        return None
+    return BucketRecord(name=row[0], owner=row[1], created=row[2], region=row[3], acl=row[4],
+                        storage_class=row[5], redundancy=row[6], config=json.loads(row[7]))
+
+
+def _upload(row) -> Optional[UploadRecord]:
+    if row is None:
+        return None
+    return UploadRecord(upload_id=row[0], bucket=row[1], key=row[2], initiated=row[3],
+                        storage_class=row[4], acl=row[5], headers=json.loads(row[6]),
+                        tags=[tuple(t) for t in json.loads(row[7])])
+
+
+def _part(row) -> PartRecord:
+    return PartRecord(upload_id=row[0], part_number=row[1], size=row[2], etag=row[3],
+                      crc64=_to_u64(row[4]), blob=row[5], mtime=row[6])
+
+
+def _connect(path: str, durable: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class _SqliteTxn(Txn):
+    def __init__(self, conn: sqlite3.Connection):
+        self.c = conn
+
+    def get_bucket(self, name):
+        return _bucket(self.c.execute("SELECT * FROM buckets WHERE name=?", (name,)).fetchone())
+
+    def insert_bucket(self, rec):
+        cur = self.c.execute(
+            "INSERT OR IGNORE INTO buckets VALUES (?,?,?,?,?,?,?,?)",
+            (rec.name, rec.owner, rec.created, rec.region, rec.acl, rec.storage_class, rec.redundancy,
+             json.dumps(rec.config)))
+        return cur.rowcount == 1
+
+    def update_bucket(self, rec):
+        self.c.execute("UPDATE buckets SET acl=?, storage_class=?, redundancy=?, config=? WHERE name=?",
+                       (rec.acl, rec.storage_class, rec.redundancy, json.dumps(rec.config), rec.name))
+
+    def delete_bucket(self, name):
+        self.c.execute("DELETE FROM buckets WHERE name=?", (name,))
+
+    def bucket_is_empty(self, name):
+        return (self.c.execute("SELECT 1 FROM objects WHERE bucket=? LIMIT 1", (name,)).fetchone() is None
+                and self.c.execute("SELECT 1 FROM uploads WHERE bucket=? LIMIT 1", (name,)).fetchone()
+                is None)
+
+    def get_object(self, bucket, key):
+        return _obj(self.c.execute(f"SELECT {_OBJ_COLS} FROM objects WHERE bucket=? AND key=?",
+                                   (bucket, key)).fetchone())
+
+    def put_object(self, rec):
+        old = self.get_object(rec.bucket, rec.key)
+        self.c.execute(f"INSERT OR REPLACE INTO objects ({_OBJ_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       _obj_row(rec))
+        if old is not None and old.blob != rec.blob:
+            self.drop_pending_blob(old.blob)
+        return old
+
+    def insert_object(self, rec):
+        cur = self.c.execute(
+            f"INSERT OR IGNORE INTO objects ({_OBJ_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            _obj_row(rec))
+        return cur.rowcount == 1
+
+    def cas_object(self, rec, expect_blob, expect_size):
+        cur = self.c.execute(
+            "UPDATE objects SET size=?, crc64=?, etag=?, mtime=?, acl=?, sealed=? "
+            "WHERE bucket=? AND key=? AND blob=? AND size=?",
+            (rec.size, _to_i64(rec.crc64), rec.etag, rec.mtime, rec.acl, rec.sealed, rec.bucket,
+             rec.key, expect_blob, expect_size))
+        return cur.rowcount == 1
+
+    def update_object(self, rec):
+        self.c.execute(
+            "UPDATE objects SET acl=?, headers=?, tags=?, storage_class=?, sealed=? "
+            "WHERE bucket=? AND key=? AND blob=?",
+            (rec.acl, json.dumps(rec.headers), json.dumps(rec.tags), rec.storage_class, rec.sealed,
+             rec.bucket, rec.key, rec.blob))
+
+    def delete_object(self, bucket, key):
+        old = self.get_object(bucket, key)
+        if old is not None:
+            self.c.execute("DELETE FROM objects WHERE bucket=? AND key=?", (bucket, key))
+            self.drop_pending_blob(old.blob)
+        return old
+
+    def add_pending_chunk(self, blob, offset, data):
+        self.c.execute("INSERT INTO pending_chunks (blob, offset, data) VALUES (?,?,?)", (blob, offset, data))
+
+    def drop_pending(self, upto_id, blobs):
+        self.c.executemany("DELETE FROM pending_chunks WHERE blob=? AND id<=?",
+                           [(b, upto_id) for b in blobs])
+
+    def drop_pending_blob(self, blob):
+        self.c.execute("DELETE FROM pending_chunks WHERE blob=?", (blob,))
+
+    def insert_upload(self, rec):
+        self.c.execute("INSERT INTO uploads VALUES (?,?,?,?,?,?,?,?)",
+                       (rec.upload_id, rec.bucket, rec.key, rec.initiated, rec.storage_class, rec.acl,
+                        json.dumps(rec.headers), json.dumps(rec.tags)))
+
+    def get_upload(self, upload_id):
+        return _upload(self.c.execute("SELECT * FROM uploads WHERE upload_id=?", (upload_id,)).fetchone())
+
+    def delete_upload(self, upload_id):
+        parts = self.get_parts(upload_id)
+        self.c.execute("DELETE FROM parts WHERE upload_id=?", (upload_id,))
+        self.c.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
+        return parts
+
+    def put_part(self, rec):
+        old = self.c.execute("SELECT * FROM parts WHERE upload_id=? AND part_number=?",
+                             (rec.upload_id, rec.part_number)).fetchone()
+        self.c.execute("INSERT OR REPLACE INTO parts VALUES (?,?,?,?,?,?,?)",
+                       (rec.upload_id, rec.part_number, rec.size, rec.etag, _to_i64(rec.crc64), rec.blob,
+                        rec.mtime))
+        return _part(old) if old else None
+
+    def get_parts(self, upload_id):
+        return [_part(r) for r in self.c.execute(
+            "SELECT * FROM parts WHERE upload_id=? ORDER BY part_number", (upload_id,))]
+
+    def set_setting(self, name, value):
+        self.c.execute("INSERT OR REPLACE INTO settings VALUES (?,?)", (name, value))
+
+
+class SqliteStore(MetadataStore):
+    def __init__(self, path: str, durable: bool = True):
+        self.path = path
+        self.durable = durable
+        self._read: Optional[sqlite3.Connection] = None
+        self._queue: "queue.SimpleQueue" = queue.SimpleQueue()
+        self._thread: Optional[threading.Thread] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        setup = _connect(self.path, self.durable)
+        setup.executescript(_SCHEMA)
+        setup.close()
+        self._read = _connect(self.path, self.durable)
+        self._thread = threading.Thread(target=self._writer, name="ossbox-sqlite-writer", daemon=True)
+        self._thread.start()
+
+    async def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+            self._thread = None
+        if self._read is not None:
+            self._read.close()
+            self._read = None
+
+    # -- group commit ----------------------------------------------------------------------------
+    async def write(self, fn: Callable[[Txn], T]) -> T:
+        fut = self._loop.create_future()
+        self._queue.put((fn, fut))
+        return await fut
+
+    def _writer(self) -> None:
+        conn = _connect(self.path, self.durable)
+        txn = _SqliteTxn(conn)
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while True:  # everything that queued while the last commit was being made durable
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            results = []
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for fn, fut in batch:
+                    conn.execute("SAVEPOINT op")
+                    try:
+                        results.append((fut, True, fn(txn)))
+                        conn.execute("RELEASE op")
+                    except BaseException as exc:  # only this function's changes are undone
+                        conn.execute("ROLLBACK TO op")
+                        conn.execute("RELEASE op")
+                        results.append((fut, False, exc))
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                results = [(fut, False, exc) for _fn, fut in batch]
+            self._loop.call_soon_threadsafe(_deliver, results)
+        conn.close()
+
+    # -- reads -----------------------------------------------------------------------------------
+    async def get_bucket(self, name):
+        return _bucket(self._read.execute("SELECT * FROM buckets WHERE name=?", (name,)).fetchone())
+
+    async def list_buckets(self, prefix, marker, limit):
+        rows = self._read.execute(
+            "SELECT * FROM buckets WHERE name > ? AND name >= ? ORDER BY name LIMIT ?",
+            (marker, prefix, limit * 4 + 100)).fetchall()
+        out = [b for b in map(_bucket, rows) if b.name.startswith(prefix)]
+        return out[:limit]
+
+    async def get_object(self, bucket, key):
+        return _obj(self._read.execute(f"SELECT {_OBJ_COLS} FROM objects WHERE bucket=? AND key=?",
+                                       (bucket, key)).fetchone())
+
+    async def list_objects(self, bucket, prefix, after, limit, inclusive=False):
+        sql = f"SELECT {_OBJ_COLS} FROM objects WHERE bucket=? AND key {'>=' if inclusive else '>'} ? "
+        args: list = [bucket, after]
+        if prefix:
+            sql += "AND key >= ? "
+            args.append(prefix)
+            if prefix[-1] != "\U0010ffff":  # keys with the prefix sort below prefix-with-last-char+1
+                sql += "AND key < ? "
+                args.append(prefix[:-1] + chr(ord(prefix[-1]) + 1))
+        sql += "ORDER BY key LIMIT ?"
+        args.append(limit)
+        return [r for r in map(_obj, self._read.execute(sql, args)) if r.key.startswith(prefix)]
+
+    async def get_upload(self, upload_id):
+        return _upload(self._read.execute("SELECT * FROM uploads WHERE upload_id=?", (upload_id,)).fetchone())
+
+    async def list_uploads(self, bucket, prefix, key_marker, upload_id_marker, limit):
+        rows = self._read.execute(
+            "SELECT * FROM uploads WHERE bucket=? AND (key > ? OR (key = ? AND upload_id > ?)) "
+            "AND key >= ? ORDER BY key, upload_id LIMIT ?",
+            (bucket, key_marker, key_marker, upload_id_marker, prefix, limit * 4 + 100)).fetchall()
+        return [u for u in map(_upload, rows) if u.key.startswith(prefix)][:limit]
+
+    async def list_parts(self, upload_id, after, limit):
+        return [_part(r) for r in self._read.execute(
+            "SELECT * FROM parts WHERE upload_id=? AND part_number>? ORDER BY part_number LIMIT ?",
+            (upload_id, after, limit))]
+
+    async def pending_summary(self):
+        row = self._read.execute("SELECT max(id) FROM pending_chunks").fetchone()
+        if row[0] is None:
+            return 0, []
+        blobs = [r[0] for r in self._read.execute(
+            "SELECT DISTINCT blob FROM pending_chunks WHERE id<=?", (row[0],))]
+        return row[0], blobs
+
+    async def pending_chunks(self):
+        return list(self._read.execute("SELECT id, blob, offset, data FROM pending_chunks ORDER BY id"))
+
+    async def get_setting(self, name):
+        row = self._read.execute("SELECT value FROM settings WHERE name=?", (name,)).fetchone()
+        return row[0] if row else None
+
+    async def referenced_blobs(self):
+        refs = {r[0] for r in self._read.execute("SELECT blob FROM objects")}
+        refs.update(r[0] for r in self._read.execute("SELECT blob FROM parts"))
+        return refs
+
+
+def _deliver(results: Iterable) -> None:
+    for fut, ok, value in results:
+        if fut.done():
+            continue
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
