@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import socket
 import sys
 
@@ -44,6 +45,9 @@ def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    # Listen now: the ready line is printed during startup, and a client that connects before
+    # uvicorn starts accepting must wait in the backlog rather than be refused.
+    sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 
@@ -86,6 +90,10 @@ def run_server(args) -> int:
                             server_header=False, log_level=args.log_level, timeout_keep_alive=75,
                             timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the handler
+    # that was installed before it; a no-op one makes a clean stop exit with status 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     server.run(sockets=[sock])
     return 0 if server.started else 1
 
