@@ -12,7 +12,7 @@ from .request import Request
 # Bucket features ossbox does not (yet) offer: answered 501 NotImplemented, never silently ignored.
 _UNSUPPORTED_BUCKET = {"lifecycle", "cors", "referer", "website", "logging", "policy", "encryption",
                        "versioning", "replication", "worm", "inventory", "tagging", "requestPayment",
-                       "transferAcceleration", "qos", "cname", "style", "stat", "objectMeta",
+                       "transferAcceleration", "qos", "cname", "style", "stat",
                        "accessPoint", "resourceGroup", "httpsConfig", "publicAccessBlock"}
 
 _OBJECT_OPS = {
