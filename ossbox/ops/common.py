@@ -29,7 +29,8 @@ def http_date(ts: float) -> str:
 
 
 def iso8601(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
+    # Always ".000Z": OSS writes whole seconds and oss2 refuses any other fraction.
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(ts))
 
 
 def parse_http_date(value: str) -> Optional[float]:

@@ -317,10 +317,15 @@ class SqliteStore(MetadataStore):
         return _upload(self._read.execute("SELECT * FROM uploads WHERE upload_id=?", (upload_id,)).fetchone())
 
     async def list_uploads(self, bucket, prefix, key_marker, upload_id_marker, limit):
+        # OSS: a key-marker alone skips that key's uploads; with an upload-id-marker it resumes
+        # inside the key after that upload.
+        if upload_id_marker:
+            where, args = "(key > ? OR (key = ? AND upload_id > ?))", [key_marker, key_marker, upload_id_marker]
+        else:
+            where, args = "key > ?", [key_marker]
         rows = self._read.execute(
-            "SELECT * FROM uploads WHERE bucket=? AND (key > ? OR (key = ? AND upload_id > ?)) "
-            "AND key >= ? ORDER BY key, upload_id LIMIT ?",
-            (bucket, key_marker, key_marker, upload_id_marker, prefix, limit * 4 + 100)).fetchall()
+            f"SELECT * FROM uploads WHERE bucket=? AND {where} AND key >= ? ORDER BY key, upload_id LIMIT ?",
+            (bucket, *args, prefix, limit * 4 + 100)).fetchall()
         return [u for u in map(_upload, rows) if u.key.startswith(prefix)][:limit]
 
     async def list_parts(self, upload_id, after, limit):
