@@ -301,3 +301,43 @@ def test_v2_append_only_file(v2, bucket_name):
         f.write(b"tail")
     got = v2.get_object(oss.GetObjectRequest(bucket=bucket_name, key="aof"))
     assert got.body.read() == b"".join(parts) + b"tail"
+
+
+def test_metadata_bytes_round_trip_exactly(server, bucket):
+    """Header values come back byte for byte, whether the client sent latin-1 or UTF-8."""
+    import email.utils
+    import http.client
+    from ossbox.auth import SignedRequest, sign_v1_header
+    from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET
+    n = bucket.bucket_name
+    for key, raw_value in [("latin1", "caf\xe9".encode("latin-1")), ("utf8", "café 日志".encode("utf-8"))]:
+        date = email.utils.formatdate(usegmt=True)
+        headers = {"date": date, "x-oss-meta-note": raw_value.decode("latin-1")}
+        auth = sign_v1_header(SignedRequest("POST", n, key, [("append", ""), ("position", "0")], headers),
+                              ACCESS_KEY_ID, ACCESS_KEY_SECRET)
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        conn.putrequest("POST", f"/{n}/{key}?append&position=0")
+        conn.putheader("Date", date)
+        conn.putheader("Authorization", auth)
+        conn.putheader("x-oss-meta-note", raw_value)
+        conn.putheader("Content-Length", "1")
+        conn.endheaders(b"x")
+        created = conn.getresponse()
+        created.read()
+        assert created.status == 200
+        conn.request("HEAD", f"/{n}/{key}", headers=bucket_head_headers(n, key))
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 200
+        assert r.getheader("x-oss-meta-note").encode("latin-1") == raw_value
+        conn.close()
+
+
+def bucket_head_headers(bucket_name, key):
+    import email.utils
+    from ossbox.auth import SignedRequest, sign_v1_header
+    from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET
+    date = email.utils.formatdate(usegmt=True)
+    auth = sign_v1_header(SignedRequest("HEAD", bucket_name, key, [], {"date": date}),
+                          ACCESS_KEY_ID, ACCESS_KEY_SECRET)
+    return {"Date": date, "Authorization": auth}

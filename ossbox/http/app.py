@@ -6,6 +6,7 @@ a framework on the data path costs about 2x the CPU per request (docs/architectu
 from __future__ import annotations
 
 import base64
+import itertools
 import logging
 import os
 import time
@@ -25,9 +26,13 @@ log = logging.getLogger("ossbox.http")
 _BUCKET_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
+_ID_PREFIX = os.urandom(4).hex().upper()  # per process, so ids from several processes differ
+_id_counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
+
+
 def new_request_id() -> str:
     """24 upper-case hex digits; the first 8 are the Unix time, as OSS's are."""
-    return (int(time.time()).to_bytes(4, "big") + os.urandom(8)).hex().upper()
+    return f"{int(time.time()) & 0xFFFFFFFF:08X}{_ID_PREFIX}{next(_id_counter) & 0xFFFFFFFF:08X}"
 
 
 def valid_bucket_name(name: str) -> bool:
@@ -188,8 +193,10 @@ class Server:
 
 
 def _latin1(value) -> bytes:
+    """Stored header values hold the request's raw bytes as latin-1 text, so this returns exactly
+    the bytes the client sent; text from elsewhere (e.g. response-* overrides) goes out as UTF-8."""
     text = str(value)
     try:
         return text.encode("latin-1")
-    except UnicodeEncodeError:  # UTF-8 metadata goes out as raw UTF-8 bytes, as OSS sends it
+    except UnicodeEncodeError:
         return text.encode("utf-8")

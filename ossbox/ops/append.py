@@ -31,7 +31,6 @@ async def append_object(req: Request) -> Response:
     if "versionId" in req.query:
         raise errors.AppendVersionId(ArgumentName="versionId")
     position = _position(req)
-    bucket = await common.require_bucket(req)
     length = req.require_length()
     content_md5 = req.content_md5()
     acl = common.object_acl(req)
@@ -39,13 +38,16 @@ async def append_object(req: Request) -> Response:
     expected_crc = _expected_crc(req)
     engine = req.server.engine
     current = await engine.get_object(req.bucket, req.key)
-    # Creation headers count only when this request creates the object; a later append ignores
-    # them silently, even invalid ones (OSS behaviour, see the spec's tagging tests).
-    creation = common.new_object_template(req, bucket, strict=current is None and position == 0,
-                                          for_append=True)
+    if current is None:
+        bucket = await common.require_bucket(req)
+        # Creation headers count only when this request creates the object; a later append
+        # ignores them silently, even invalid ones (OSS behaviour, see the spec's tagging tests).
+        creation = common.new_object_template(req, bucket, strict=position == 0, for_append=True)
+    else:
+        creation = None  # an existing row proves the bucket exists: it cannot be deleted non-empty
     rec = await engine.append_object(req.bucket, req.key, position, req.body(), content_length=length,
                                      content_md5=content_md5, creation=creation, acl=acl,
-                                     expected_crc64=expected_crc)
+                                     expected_crc64=expected_crc, current=current)
     headers = {
         "etag": f'"{rec.etag}"',
         "x-oss-next-append-position": str(rec.size),

@@ -1,27 +1,225 @@
-"""Bucket operations."""
+"""Bucket operations: create/delete, info/location/ACL, the object listings, batch delete."""
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import dataclasses
+import re
 import time
+from typing import Optional
+from urllib.parse import quote
 
 from .. import errors
 from ..http import xml
 from ..http.request import Request, Response
-from ..storage.records import BucketRecord
+from ..storage.records import BucketRecord, ObjectRecord
 from . import common
 
+DEFAULT_MAX_KEYS = 100
+MAX_KEYS = 1000
+MAX_DELETE_KEYS = 1000
+MAX_NAME_BYTES = 1023          # prefix / marker / delimiter values must be shorter than 1024 bytes
+_LAST_CHAR = "\U0010ffff"
+_DELETE_CONCURRENCY = 64
+_MIN_BATCH = 16                # smallest listing batch when a delimiter makes us jump over groups
+# XML 1.0 forbids C0 control characters even as character references, but keys may contain them and
+# alibabacloud-oss-v2 sends them as `&#07;` (oss2 sends them raw). See _parse_delete.
+_CTRL_REF = re.compile(rb"&#(?:[xX]0*([0-9a-fA-F]{1,2})|0*([0-9]{1,2}));")
+_RAW_CTRL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_CTRL_STANDIN = 0xE000        # private-use stand-ins U+E000..U+E01F, used only if the body has none
+_STANDIN_BYTES = re.compile(rb"\xee\x80[\x80-\x9f]")  # UTF-8 of U+E000..U+E01F
 
+
+# -- shared helpers -----------------------------------------------------------------------------
+def endpoint(req: Request) -> str:
+    """The endpoint the client used (the request Host without a virtual-hosted bucket label)."""
+    host = req.host
+    if req.bucket and host[: len(req.bucket) + 1].lower() == req.bucket + ".":
+        return host[len(req.bucket) + 1:]
+    return host
+
+
+def max_keys(req: Request, low: int = 0, high: int = MAX_KEYS, default: int = DEFAULT_MAX_KEYS,
+             name: str = "max-keys") -> int:
+    value = req.query.get(name)
+    if value is None:
+        return default
+    if value.isascii() and value.isdigit() and low <= int(value) <= high:
+        return int(value)
+    raise errors.InvalidMaxKeys(f"{name} must be an integer between {low} and {high}.",
+                                ArgumentName=name, ArgumentValue=value)
+
+
+def _param(req: Request, name: str) -> str:
+    """A listing parameter; absent and empty are the same (oss2 sends `marker=` etc.)."""
+    value = req.query.get(name, "")
+    if len(value) > MAX_NAME_BYTES // 4 and len(value.encode("utf-8")) > MAX_NAME_BYTES:
+        raise errors.InvalidArgument(f"The {name} must be shorter than 1024 bytes.",
+                                     ArgumentName=name, ArgumentValue=value[:64])
+    return value
+
+
+def _url(text: str) -> str:
+    return quote(text, safe="")
+
+
+def _plain(text: str) -> str:
+    return text
+
+
+def encoder(req: Request):
+    """(encode function, EncodingType element value) from `encoding-type`."""
+    value = req.query.get("encoding-type")
+    if not value:
+        return _plain, None
+    if value.lower() != "url":
+        raise errors.InvalidEncodingType(ArgumentName="encoding-type", ArgumentValue=value)
+    return _url, "url"
+
+
+def _successor(text: str) -> Optional[str]:
+    """The smallest string sorting after every string that starts with `text` (None: nothing does)."""
+    text = text.rstrip(_LAST_CHAR)
+    if not text:
+        return None
+    c = ord(text[-1]) + 1
+    if 0xD800 <= c <= 0xDFFF:  # skip the surrogate block; keys are valid UTF-8
+        c = 0xE000
+    return text[:-1] + chr(c)
+
+
+async def scan(req: Request, prefix: str, delimiter: str, marker: str, limit: int
+               ) -> tuple[list, bool, str]:
+    """Up to `limit` entries after `marker`, in key order: ObjectRecords, or common-prefix strings
+    when a delimiter rolls keys up. Returns (entries, truncated, next marker).
+
+    A common prefix sorting at or before the marker was returned on an earlier page (the marker of
+    a page that ended on a common prefix is that prefix), so it is skipped. A rolled-up group is
+    jumped over with one query from the prefix's successor, never read key by key. With a
+    delimiter the batch size adapts: batches that end inside a group (whose tail rows were wasted)
+    shrink towards _MIN_BATCH, batches that were mostly useful grow towards what is still needed."""
+    entries: list = []
+    if limit == 0:
+        return entries, False, ""
+    engine = req.server.engine
+    bucket = req.bucket
+    plen = len(prefix)
+    dlen = len(delimiter)
+    after, inclusive = marker, False
+    batch_size = _MIN_BATCH * 4
+    while True:
+        need = limit + 1 - len(entries)          # one more than wanted tells whether we truncated
+        batch_size = min(max(batch_size, _MIN_BATCH), need) if dlen else need
+        batch = await engine.list_objects(bucket, prefix, after, batch_size, inclusive)
+        before = len(entries)
+        skipping: Optional[str] = None
+        for rec in batch:
+            key = rec.key
+            if skipping is not None:
+                if key.startswith(skipping):
+                    continue
+                skipping = None
+            if dlen:
+                i = key.find(delimiter, plen)
+                if i >= 0:
+                    cp = skipping = key[: i + dlen]
+                    if cp <= marker:
+                        continue
+                    if len(entries) == limit:
+                        return entries, True, _name(entries[-1])
+                    entries.append(cp)
+                    continue
+            if len(entries) == limit:
+                return entries, True, _name(entries[-1])
+            entries.append(rec)
+        if len(batch) < batch_size:
+            return entries, False, ""
+        batch_size = 2 * (len(entries) - before)
+        if skipping is not None:
+            nxt = _successor(skipping)
+            if nxt is None:
+                return entries, False, ""
+            after, inclusive = nxt, True
+        else:
+            after, inclusive = batch[-1].key, False
+
+
+def _name(entry) -> str:
+    return entry if isinstance(entry, str) else entry.key
+
+
+def _split(entries: list) -> tuple[list, list]:
+    objs = [e for e in entries if not isinstance(e, str)]
+    prefixes = [e for e in entries if isinstance(e, str)]
+    return objs, prefixes
+
+
+def _elems(children) -> str:
+    """Flat text elements (None left out, booleans as true/false), as xml.document renders them."""
+    out = []
+    for tag, value in children:
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        out.append(f"<{tag}>{xml.escape(str(value))}</{tag}>")
+    return "".join(out)
+
+
+def _owner_text(req: Request) -> str:
+    owner = xml.escape(req.server.owner_id)
+    return f"<Owner><ID>{owner}</ID><DisplayName>{owner}</DisplayName></Owner>"
+
+
+def _entries_xml(tag: str, objs: list, enc, owner: str, version: bool = False) -> str:
+    """<Contents>/<Version> elements, rendered directly: a 1000-key page is most of the response
+    and the generic renderer would cost several milliseconds for it."""
+    out = []
+    stamps: dict[int, str] = {}
+    esc = xml.escape
+    for r in objs:
+        ts = int(r.mtime)
+        stamp = stamps.get(ts)
+        if stamp is None:
+            stamp = stamps[ts] = common.iso8601(ts)
+        vid = "<VersionId>null</VersionId><IsLatest>true</IsLatest>" if version else ""
+        out.append(f"<{tag}><Key>{esc(enc(r.key))}</Key>{vid}<LastModified>{stamp}</LastModified>"
+                   f"<ETag>\"{esc(r.etag)}\"</ETag><Type>{r.type}</Type><Size>{r.size}</Size>"
+                   f"<StorageClass>{r.storage_class}</StorageClass>{owner}</{tag}>")
+    return "".join(out)
+
+
+def _prefixes_xml(prefixes: list, enc) -> str:
+    esc = xml.escape
+    return "".join(f"<CommonPrefixes><Prefix>{esc(enc(p))}</Prefix></CommonPrefixes>" for p in prefixes)
+
+
+def _listing(root: str, head: str, body: str, tail: str = "") -> Response:
+    return Response.xml(f'<?xml version="1.0" encoding="UTF-8"?>\n<{root}>{head}{body}{tail}</{root}>'
+                        .encode("utf-8"))
+
+
+# -- PutBucket / DeleteBucket -------------------------------------------------------------------
 async def put_bucket(req: Request) -> Response:
     acl = req.header("x-oss-acl") or "private"
     if acl not in common.BUCKET_ACLS:
         raise errors.InvalidBucketAcl(ArgumentName="x-oss-acl", ArgumentValue=acl)
     storage_class = "Standard"
+    explicit_class = False
     redundancy = "LRS"
     body = await req.read_xml_body()
     if body.strip():
         root = xml.parse(body, "CreateBucketConfiguration")
-        storage_class = xml.child_text(root, "StorageClass", storage_class)
-        if storage_class not in ("Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive"):
-            raise errors.InvalidStorageClass(ArgumentName="StorageClass", ArgumentValue=storage_class)
+        given = xml.child_text(root, "StorageClass")
+        if given is not None:
+            explicit_class = True
+            for known in common.STORAGE_CLASSES:  # OSS accepts any letter case here
+                if given.lower() == known.lower():
+                    storage_class = known
+                    break
+            else:
+                raise errors.InvalidStorageClass(ArgumentName="StorageClass", ArgumentValue=given)
         redundancy = xml.child_text(root, "DataRedundancyType", redundancy)
         if redundancy not in ("LRS", "ZRS"):
             raise errors.InvalidArgument("Invalid DataRedundancyType.", ArgumentName="DataRedundancyType",
@@ -33,7 +231,7 @@ async def put_bucket(req: Request) -> Response:
     if not created:
         if existing.owner != req.server.owner_id:
             raise errors.BucketAlreadyExists(BucketName=req.bucket)
-        if existing.storage_class != storage_class:
+        if explicit_class and existing.storage_class != storage_class:
             raise errors.BucketStorageClassConflict(BucketName=req.bucket)
     return Response(200, {"location": f"/{req.bucket}"}, b"")
 
@@ -43,9 +241,219 @@ async def delete_bucket(req: Request) -> Response:
     return Response(204, {}, b"")
 
 
-async def _todo(req: Request) -> Response:
-    raise errors.NotImplementedOp("This bucket operation is not available yet.")
+# -- GetBucketInfo / GetBucketLocation / bucket ACL ---------------------------------------------
+async def get_bucket_info(req: Request) -> Response:
+    rec = await common.require_bucket(req)
+    if req.method == "HEAD":
+        return Response(200, {}, b"")
+    ep = endpoint(req)
+    owner = req.server.owner_id
+    info = [
+        ("AccessMonitor", "Disabled"),
+        ("CreationDate", common.iso8601(int(rec.created))),
+        ("ExtranetEndpoint", ep),
+        ("IntranetEndpoint", ep),
+        ("Location", f"oss-{rec.region}"),
+        ("StorageClass", rec.storage_class),
+        ("TransferAcceleration", "Disabled"),
+        ("CrossRegionReplication", "Disabled"),
+        ("DataRedundancyType", rec.redundancy),
+        ("Name", rec.name),
+        ("Region", rec.region),
+        ("Owner", [("DisplayName", rec.owner or owner), ("ID", rec.owner or owner)]),
+        ("AccessControlList", [("Grant", rec.acl)]),
+        ("ServerSideEncryptionRule", [("SSEAlgorithm", "None")]),
+        ("BucketPolicy", [("LogBucket", ""), ("LogPrefix", "")]),
+    ]
+    return Response.xml(xml.document("BucketInfo", [("Bucket", info)]))
 
-put_bucket_acl = get_bucket_acl = get_bucket_location = get_bucket_info = _todo
-list_object_versions = list_live_channels = live_channel_unsupported = _todo
-list_objects = list_objects_v2 = delete_multiple_objects = _todo
+
+async def get_bucket_location(req: Request) -> Response:
+    rec = await common.require_bucket(req)
+    body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<LocationConstraint>oss-{xml.escape(rec.region)}</LocationConstraint>").encode()
+    return Response.xml(body)
+
+
+async def get_bucket_acl(req: Request) -> Response:
+    rec = await common.require_bucket(req)
+    owner = rec.owner or req.server.owner_id
+    return Response.xml(xml.document("AccessControlPolicy", [
+        ("Owner", [("ID", owner), ("DisplayName", owner)]),
+        ("AccessControlList", [("Grant", rec.acl)]),
+    ]))
+
+
+async def put_bucket_acl(req: Request) -> Response:
+    acl = req.header("x-oss-acl")
+    rec = await common.require_bucket(req)
+    if acl not in common.BUCKET_ACLS:
+        raise errors.InvalidBucketAcl(ArgumentName="x-oss-acl", ArgumentValue=acl or "")
+    if acl != rec.acl:
+        await req.server.engine.update_bucket(dataclasses.replace(rec, acl=acl))
+    return Response(200, {}, b"")
+
+
+# -- ListObjects (v1) ---------------------------------------------------------------------------
+async def list_objects(req: Request) -> Response:
+    await common.require_bucket(req)
+    enc, encoding = encoder(req)
+    prefix = _param(req, "prefix")
+    marker = _param(req, "marker")
+    delimiter = _param(req, "delimiter")
+    limit = max_keys(req)
+    entries, truncated, next_marker = await scan(req, prefix, delimiter, marker, limit)
+    objs, prefixes = _split(entries)
+    head = _elems([("Name", req.bucket), ("Prefix", enc(prefix)), ("Marker", enc(marker)),
+                   ("MaxKeys", limit), ("Delimiter", enc(delimiter)), ("EncodingType", encoding),
+                   ("IsTruncated", truncated), ("NextMarker", enc(next_marker) if truncated else None)])
+    return _listing("ListBucketResult", head,
+                    _entries_xml("Contents", objs, enc, _owner_text(req)) + _prefixes_xml(prefixes, enc))
+
+
+# -- ListObjectsV2 ------------------------------------------------------------------------------
+def _token(name: str) -> str:
+    return base64.urlsafe_b64encode(name.encode("utf-8")).decode("ascii")
+
+
+def _untoken(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode("ascii") + b"=" * (-len(token) % 4)).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeError):
+        raise errors.InvalidArgument("The continuation token provided is incorrect.",
+                                     ArgumentName="continuation-token", ArgumentValue=token)
+
+
+async def list_objects_v2(req: Request) -> Response:
+    await common.require_bucket(req)
+    if req.query.get("list-type") != "2":
+        raise errors.InvalidArgument("list-type must be 2.", ArgumentName="list-type",
+                                     ArgumentValue=req.query.get("list-type"))
+    enc, encoding = encoder(req)
+    prefix = _param(req, "prefix")
+    delimiter = _param(req, "delimiter")
+    start_after = _param(req, "start-after")
+    token = req.query.get("continuation-token", "")
+    limit = max_keys(req)
+    fetch_owner = req.query.get("fetch-owner", "").lower() == "true"
+    marker = _untoken(token) if token else start_after
+    entries, truncated, next_marker = await scan(req, prefix, delimiter, marker, limit)
+    objs, prefixes = _split(entries)
+    head = _elems([("Name", req.bucket), ("Prefix", enc(prefix)),
+                   ("StartAfter", enc(start_after) if start_after else None),
+                   ("ContinuationToken", enc(token) if token else None),
+                   ("MaxKeys", limit), ("Delimiter", enc(delimiter)), ("EncodingType", encoding),
+                   ("IsTruncated", truncated),
+                   ("NextContinuationToken", enc(_token(next_marker)) if truncated else None)])
+    owner = _owner_text(req) if fetch_owner else ""
+    return _listing("ListBucketResult", head,
+                    _entries_xml("Contents", objs, enc, owner) + _prefixes_xml(prefixes, enc),
+                    f"<KeyCount>{len(entries)}</KeyCount>")
+
+
+# -- ListObjectVersions (unversioned buckets: one "null" version per object) ---------------------
+async def list_object_versions(req: Request) -> Response:
+    await common.require_bucket(req)
+    enc, encoding = encoder(req)
+    prefix = _param(req, "prefix")
+    delimiter = _param(req, "delimiter")
+    key_marker = _param(req, "key-marker")
+    version_marker = _param(req, "version-id-marker")
+    limit = max_keys(req)
+    if version_marker and not key_marker:
+        raise errors.InvalidArgument("A version-id marker cannot be specified without a key marker.",
+                                     ArgumentName="version-id-marker", ArgumentValue=version_marker)
+    entries, truncated, next_marker = await scan(req, prefix, delimiter, key_marker, limit)
+    objs, prefixes = _split(entries)
+    head = [("Name", req.bucket), ("Prefix", enc(prefix)), ("KeyMarker", enc(key_marker)),
+            ("VersionIdMarker", version_marker), ("MaxKeys", limit),
+            ("Delimiter", enc(delimiter)), ("EncodingType", encoding), ("IsTruncated", truncated)]
+    if truncated:
+        head.append(("NextKeyMarker", enc(next_marker)))
+        head.append(("NextVersionIdMarker", "" if isinstance(entries[-1], str) else "null"))
+    return _listing("ListVersionsResult", _elems(head),
+                    _entries_xml("Version", objs, enc, _owner_text(req), version=True)
+                    + _prefixes_xml(prefixes, enc))
+
+
+# -- DeleteMultipleObjects ----------------------------------------------------------------------
+_FROM_STANDIN = {_CTRL_STANDIN + n: n for n in range(32)}
+
+
+def _ctrl_standin(m: "re.Match") -> bytes:
+    n = int(m.group(1), 16) if m.group(1) else int(m.group(2))
+    if n >= 32 or n in (9, 10, 13):
+        return m.group(0)
+    return chr(_CTRL_STANDIN + n).encode("utf-8")
+
+
+def _parse_delete(body: bytes):
+    """Parse a <Delete> body; keys with control characters get a second, tolerant attempt."""
+    try:
+        return xml.parse(body, "Delete"), False
+    except errors.OssError:
+        if (b"&#" not in body and not _RAW_CTRL.search(body)) or _STANDIN_BYTES.search(body):
+            raise
+    body = _CTRL_REF.sub(_ctrl_standin, body)
+    body = _RAW_CTRL.sub(lambda m: chr(_CTRL_STANDIN + m.group(0)[0]).encode("utf-8"), body)
+    return xml.parse(body, "Delete"), True
+
+
+async def delete_multiple_objects(req: Request) -> Response:
+    await common.require_bucket(req)
+    enc, encoding = encoder(req)
+    if req.header("content-md5") is None:
+        raise errors.InvalidDigest("Missing required header for this request: Content-MD5.",
+                                   ec="0016-00000606")
+    root, standins = _parse_delete(await req.read_xml_body())
+    quiet_text = (xml.child_text(root, "Quiet", "false") or "false").strip().lower()
+    if quiet_text not in ("true", "false"):
+        raise errors.MalformedXML()
+    quiet = quiet_text == "true"
+    nodes = xml.children(root, "Object")
+    if not nodes:
+        raise errors.MalformedXML(ec="0016-00000615")
+    if len(nodes) > MAX_DELETE_KEYS:
+        raise errors.TooManyDeleteObjects()
+    targets: list[tuple[str, Optional[str]]] = []
+    for node in nodes:
+        key = xml.child_text(node, "Key")
+        if not key:
+            raise errors.MalformedXML(ec="0016-00000613")
+        if standins:
+            key = key.translate(_FROM_STANDIN)
+        targets.append((key, xml.child_text(node, "VersionId")))
+
+    engine = req.server.engine
+    bucket = req.bucket
+    gate = asyncio.Semaphore(_DELETE_CONCURRENCY)
+
+    async def delete(key: str) -> None:
+        async with gate:
+            await engine.delete_object(bucket, key)
+
+    # An unversioned bucket holds only the "null" version; any other version id names nothing.
+    keys = {key for key, vid in targets if vid in (None, "", "null")}
+    await asyncio.gather(*(delete(k) for k in keys))
+    children: list = [("EncodingType", encoding)]
+    if not quiet:
+        for key, vid in targets:
+            children.append(("Deleted", [("Key", enc(key)), ("VersionId", vid or None)]))
+    return Response.xml(xml.document("DeleteResult", children))
+
+
+# -- LiveChannel (RTMP ingest) is not offered -----------------------------------------------------
+async def list_live_channels(req: Request) -> Response:
+    await common.require_bucket(req)
+    prefix = _param(req, "prefix")
+    marker = _param(req, "marker")
+    limit = max_keys(req, low=1)
+    return Response.xml(xml.document("ListLiveChannelResult", [
+        ("Prefix", prefix), ("Marker", marker), ("MaxKeys", limit), ("IsTruncated", False),
+        ("NextMarker", ""),
+    ]))
+
+
+async def live_channel_unsupported(req: Request) -> Response:
+    await common.require_bucket(req)
+    raise errors.LiveChannelNotSupported()

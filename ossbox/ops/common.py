@@ -101,11 +101,9 @@ def validate_tags(pairs, error=errors.InvalidTag) -> None:
 
 
 def user_metadata(req: Request) -> dict[str, str]:
-    meta = {}
-    for name in req.headers:
-        if name.startswith("x-oss-meta-"):
-            meta[name] = req.utf8_header(name)
-    if sum(len(k) + len(v.encode("utf-8")) for k, v in meta.items()) > MAX_USER_META:
+    # Values are kept as received (raw bytes as latin-1 text) and returned byte for byte.
+    meta = {name: value for name, value in req.headers.items() if name.startswith("x-oss-meta-")}
+    if sum(len(k) + len(v) for k, v in meta.items()) > MAX_USER_META:
         raise errors.MetadataTooLarge()
     return meta
 
@@ -154,7 +152,7 @@ def new_object_template(req: Request, bucket: BucketRecord, *, strict: bool = Tr
         except errors.OssError:
             return fallback
 
-    headers = {name: req.utf8_header(name) for name in _STORED_HEADERS if name in req.headers}
+    headers = {name: req.headers[name] for name in _STORED_HEADERS if name in req.headers}
     headers.setdefault("content-type", "application/octet-stream")
     headers.update(checked(user_metadata, req, fallback={}))
     headers.update(checked(sse_headers, req, fallback={}))

@@ -1,12 +1,17 @@
-"""Object operations other than append and multipart."""
+"""Object operations other than append and multipart: Get/Head/Put/Delete/Copy, GetObjectMeta,
+object tagging and object ACL."""
 from __future__ import annotations
 
 import os
+import time
+from datetime import datetime, timezone
 from typing import Optional
+from urllib.parse import parse_qsl, unquote
 
 from .. import errors
+from ..http import xml
 from ..http.request import Request, Response
-from ..storage.records import ObjectRecord
+from ..storage.records import APPENDABLE, ObjectRecord
 from . import common
 
 _RESPONSE_OVERRIDES = {
@@ -17,55 +22,100 @@ _RESPONSE_OVERRIDES = {
     "response-content-disposition": "content-disposition",
     "response-content-encoding": "content-encoding",
 }
+_DIRECTIVES = ("COPY", "REPLACE")
+_SSE_REQUEST_HEADERS = ("x-oss-server-side-encryption", "x-oss-server-side-data-encryption",
+                        "x-oss-server-side-encryption-key-id")
 
 
-def check_conditions(req: Request, rec: ObjectRecord) -> None:
-    """If-Match / If-Unmodified-Since (412) and If-None-Match / If-Modified-Since (304)."""
+# -- conditions ----------------------------------------------------------------------------------
+def parse_time(value: str) -> Optional[float]:
+    """An HTTP date (RFC 1123) or an ISO 8601 UTC time (the CopyObject doc's examples use both)."""
+    ts = common.parse_http_date(value)
+    if ts is not None:
+        return ts
+    text = value.strip()
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc).timestamp()
+        except ValueError:
+            continue
+    return None
+
+
+def check_conditions(req: Request, rec: ObjectRecord, prefix: str = "") -> None:
+    """If-Match / If-Unmodified-Since (412) and If-None-Match / If-Modified-Since (304), evaluated in
+    RFC 7232 order. `prefix` is "x-oss-copy-source-" for CopyObject's source conditions. Unparsable
+    dates are ignored, as OSS does."""
     etag = f'"{rec.etag}"'
     mtime = int(rec.mtime)
-    if_match = req.header("if-match")
-    if if_match is not None and not _etag_matches(if_match, etag):
-        raise errors.PreconditionFailed(Condition="If-Match")
-    since = req.header("if-unmodified-since")
-    if since is not None:
-        ts = common.parse_http_date(since)
+    not_modified = errors.NotModified(headers={"etag": etag,
+                                               "last-modified": common.http_date(rec.mtime)})
+    if_match = req.header(prefix + "if-match")
+    if if_match is not None:
+        if not _etag_matches(if_match, etag):
+            raise errors.PreconditionFailed(Condition=prefix + "If-Match")
+    else:
+        since = req.header(prefix + "if-unmodified-since")
+        ts = parse_time(since) if since is not None else None
         if ts is not None and mtime > ts:
-            raise errors.PreconditionFailed(Condition="If-Unmodified-Since")
-    if_none = req.header("if-none-match")
-    if if_none is not None and _etag_matches(if_none, etag):
-        raise errors.NotModified(headers={"etag": etag})
-    since = req.header("if-modified-since")
-    if since is not None and if_none is None:
-        ts = common.parse_http_date(since)
+            raise errors.PreconditionFailed(Condition=prefix + "If-Unmodified-Since")
+    if_none = req.header(prefix + "if-none-match")
+    if if_none is not None:
+        if _etag_matches(if_none, etag):
+            raise not_modified
+    else:
+        since = req.header(prefix + "if-modified-since")
+        ts = parse_time(since) if since is not None else None
         if ts is not None and mtime <= ts:
-            raise errors.NotModified(headers={"etag": etag})
+            raise not_modified
 
 
 def _etag_matches(header: str, etag: str) -> bool:
     wanted = etag.strip('"').upper()
-    return any(t.strip() == "*" or t.strip().strip('"').upper() == wanted for t in header.split(","))
+    for token in header.split(","):
+        token = token.strip()
+        if token.startswith("W/"):
+            token = token[2:]
+        if token == "*" or token.strip('"').upper() == wanted:
+            return True
+    return False
 
 
+# -- ranges --------------------------------------------------------------------------------------
 def parse_range(value: Optional[str], size: int, standard: bool) -> Optional[tuple[int, int]]:
     """[start, end) for a single `bytes=` range, or None for 'send the whole object'.
 
-    Classic OSS answers an invalid or unsatisfiable range with the whole object (200). With
-    `x-oss-range-behavior: standard` an end past EOF is clipped and an unsatisfiable start is 416.
+    Classic OSS: a range it cannot serve exactly (bad syntax, start or end past the end, suffix
+    longer than the object) is ignored and the whole object is sent with 200; of several ranges
+    only the first counts. With `x-oss-range-behavior: standard` (RFC 7233): an end past EOF is
+    clipped, a suffix longer than the object means the whole object (206), and an unsatisfiable
+    start, an empty suffix or several ranges are 416 InvalidRange.
     """
-    if not value or not value.startswith("bytes=") or "," in value:
+    if not value:
         return None
-    first, sep, last = value[6:].strip().partition("-")
+    value = value.strip()
+    if not value.startswith("bytes="):
+        return None
+    spec = value[6:]
+    if "," in spec:
+        if standard:
+            raise errors.InvalidRange(ActualObjectSize=size)
+        spec = spec.split(",", 1)[0]
+    first, sep, last = spec.strip().partition("-")
+    first, last = first.strip(), last.strip()
     if not sep or (first and not first.isdigit()) or (last and not last.isdigit()):
         return None
     if not first:
         if not last:
             return None
         n = int(last)
-        if n == 0:
+        if n == 0 or size == 0:
             if standard:
                 raise errors.InvalidRange(ActualObjectSize=size)
             return None
-        return max(0, size - n), size
+        if n > size:
+            return (0, size) if standard else None
+        return size - n, size
     start = int(first)
     if start >= size:
         if standard:
@@ -83,8 +133,39 @@ def parse_range(value: Optional[str], size: int, standard: bool) -> Optional[tup
     return start, end + 1
 
 
+# -- small helpers -------------------------------------------------------------------------------
+def _flag(req: Request, name: str) -> bool:
+    return (req.header(name) or "").strip().lower() == "true"
+
+
+def _check_version(req: Request, version: Optional[str] = None) -> None:
+    """ossbox keeps no versions: `versionId=null` names the current object, anything else is
+    a version that does not exist."""
+    version = req.query.get("versionId") if version is None else version
+    if version is not None and version != "null":
+        raise errors.NoSuchVersion(Key=req.key, VersionId=version)
+
+
+def _expected_crc(req: Request) -> Optional[int]:
+    raw = req.header("x-oss-hash-crc64ecma")
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) >= 1 << 64:
+        raise errors.InvalidArgument("x-oss-hash-crc64ecma is not a valid CRC-64.",
+                                     ArgumentName="x-oss-hash-crc64ecma", ArgumentValue=raw[:64])
+    return int(raw)
+
+
+async def _require_object(req: Request) -> ObjectRecord:
+    rec = await common.require_object(req)
+    _check_version(req)
+    return rec
+
+
+# -- GetObject / HeadObject / GetObjectMeta ------------------------------------------------------
 async def get_object(req: Request) -> Response:
     await common.require_bucket(req)
+    _check_version(req)
     engine = req.server.engine
     rec, fd = await engine.open_object(req.bucket, req.key)
     if rec is None:
@@ -96,7 +177,7 @@ async def get_object(req: Request) -> Response:
         for param, header in _RESPONSE_OVERRIDES.items():
             if param in req.query:
                 headers[header] = req.query[param]
-        standard = (req.header("x-oss-range-behavior") or "").lower() == "standard"
+        standard = (req.header("x-oss-range-behavior") or "").strip().lower() == "standard"
         span = parse_range(req.header("range"), rec.size, standard)
     except BaseException:
         os.close(fd)
@@ -111,24 +192,44 @@ async def get_object(req: Request) -> Response:
 
 
 async def head_object(req: Request) -> Response:
-    rec = await common.require_object(req)
-    check_conditions(req, rec)
+    rec = await _require_object(req)
+    try:
+        check_conditions(req, rec)
+    except errors.OssError as exc:
+        if exc.status != 304:
+            raise
+        # A 304 is not an error: no x-oss-err header (oss2 maps a bare 304 to NotModified).
+        return Response(304, dict(exc.headers), b"")
     headers = common.object_headers(rec)
     headers["content-length"] = str(rec.size)
     return Response(200, headers, b"")
 
 
+async def get_object_meta(req: Request) -> Response:
+    rec = await _require_object(req)
+    headers = {
+        "etag": f'"{rec.etag}"',
+        "last-modified": common.http_date(rec.mtime),
+        "content-length": str(rec.size),
+        "x-oss-hash-crc64ecma": str(rec.crc64),
+    }
+    return Response(200, headers, b"")
+
+
+# -- PutObject / DeleteObject --------------------------------------------------------------------
 async def put_object(req: Request) -> Response:
     if "x-oss-copy-source" in req.headers:
         return await copy_object(req)
     bucket = await common.require_bucket(req)
     length = req.require_length()
     content_md5 = req.content_md5()
-    forbid = (req.header("x-oss-forbid-overwrite") or "").lower() == "true"
+    forbid = _flag(req, "x-oss-forbid-overwrite")
     common.traffic_limit(req)
+    expected_crc = _expected_crc(req)
     template = common.new_object_template(req, bucket)
     rec = await req.server.engine.put_object(template, req.body(), content_length=length,
-                                             content_md5=content_md5, forbid_overwrite=forbid)
+                                             content_md5=content_md5, forbid_overwrite=forbid,
+                                             expected_crc64=expected_crc)
     headers = {"etag": f'"{rec.etag}"', "x-oss-hash-crc64ecma": str(rec.crc64),
                "content-md5": rec.content_md5}
     headers.update(common.sse_response_headers(rec))
@@ -137,33 +238,168 @@ async def put_object(req: Request) -> Response:
 
 async def delete_object(req: Request) -> Response:
     await common.require_bucket(req)
+    version = req.query.get("versionId")
+    if version is not None and version != "null":
+        return Response(204, {}, b"")  # deleting a version that does not exist is a no-op
     await req.server.engine.delete_object(req.bucket, req.key)
     return Response(204, {}, b"")
 
 
+# -- CopyObject ----------------------------------------------------------------------------------
+def parse_copy_source(req: Request) -> tuple[str, str, Optional[str]]:
+    """`x-oss-copy-source: /bucket/url-encoded-key[?versionId=...]` -> (bucket, key, version)."""
+    raw = req.utf8_header("x-oss-copy-source")
+    if not raw:
+        raise errors.InvalidCopySource()
+    path, sep, query = raw.strip().partition("?")
+    version = None
+    if sep:
+        try:
+            params = parse_qsl(query, keep_blank_values=True, errors="strict")
+        except (ValueError, UnicodeDecodeError):
+            raise errors.InvalidCopySource()
+        for name, value in params:
+            if name != "versionId":
+                raise errors.InvalidCopySource()
+            version = value
+    try:
+        path = unquote(path, errors="strict")
+    except UnicodeDecodeError:
+        raise errors.InvalidCopySource()
+    if path.startswith("/"):
+        path = path[1:]
+    bucket, slash, key = path.partition("/")
+    from ..http.app import valid_bucket_name  # late import: the app imports the operations
+    if not slash or not key or not valid_bucket_name(bucket) or len(key.encode("utf-8")) > 1023:
+        raise errors.InvalidCopySource()
+    return bucket, key, version
+
+
+def _directive(req: Request, name: str) -> str:
+    raw = req.header(name)
+    if raw is None:
+        return "COPY"
+    value = raw.strip().upper()
+    if value not in _DIRECTIVES:
+        raise errors.InvalidArgument(f"The {name} header must be COPY or REPLACE.",
+                                     ArgumentName=name, ArgumentValue=raw)
+    return value
+
+
+def _without_sse(headers: dict) -> dict:
+    return {k: v for k, v in headers.items() if not k.startswith("x-oss-server-side-")}
+
+
 async def copy_object(req: Request) -> Response:
-    raise errors.NotImplementedOp("CopyObject is not available yet.")
+    src_bucket, src_key, src_version = parse_copy_source(req)
+    meta_directive = _directive(req, "x-oss-metadata-directive")
+    tag_directive = _directive(req, "x-oss-tagging-directive")
+    forbid = _flag(req, "x-oss-forbid-overwrite")
+    common.traffic_limit(req)
+    bucket = await common.require_bucket(req)
+    template = common.new_object_template(req, bucket)  # validates ACL/class/SSE/tagging/meta
+    engine = req.server.engine
+    if src_bucket != req.bucket:
+        await engine.require_bucket(src_bucket)
+    src = await engine.get_object(src_bucket, src_key)
+    if src is None:
+        raise errors.NoSuchKey(Key=src_key)
+    if src_version is not None and src_version != "null":
+        raise errors.NoSuchVersion(Key=src_key, VersionId=src_version)
+    check_conditions(req, src, prefix="x-oss-copy-source-")
+
+    if meta_directive == "REPLACE":
+        headers = dict(template.headers)
+    else:  # COPY: the source's metadata; encryption is what this request asks for, never copied
+        headers = _without_sse(src.headers)
+        headers.update(common.sse_headers(req))
+    tags = list(src.tags) if tag_directive == "COPY" else list(template.tags)
+
+    if src_bucket == req.bucket and src_key == req.key:
+        changes_something = (meta_directive == "REPLACE" or tag_directive == "REPLACE"
+                             or "x-oss-storage-class" in req.headers
+                             or any(h in req.headers for h in _SSE_REQUEST_HEADERS))
+        if not changes_something:
+            raise errors.CopyToItself()
+        if forbid:
+            raise errors.FileAlreadyExists()
+        if src.type == APPENDABLE:
+            # An appendable object's encryption cannot be changed by CopyObject.
+            headers = _without_sse(headers)
+            headers.update(common.sse_response_headers(src))
+        changes = {"headers": headers, "tags": tags, "mtime": time.time()}
+        if "x-oss-storage-class" in req.headers:
+            changes["storage_class"] = template.storage_class
+        if "x-oss-object-acl" in req.headers:
+            changes["acl"] = template.acl
+        rec = await engine.update_object(src, **changes)
+    else:
+        rec = await engine.copy_object(src, template.evolve(headers=headers, tags=tags),
+                                       forbid_overwrite=forbid)
+
+    etag = f'"{rec.etag}"'
+    out = {"etag": etag, "x-oss-hash-crc64ecma": str(rec.crc64)}
+    out.update(common.sse_response_headers(rec))
+    body = xml.document("CopyObjectResult", [("ETag", etag),
+                                             ("LastModified", common.iso8601(rec.mtime))])
+    return Response.xml(body, headers=out)
 
 
-async def get_object_meta(req: Request) -> Response:
-    raise errors.NotImplementedOp("GetObjectMeta is not available yet.")
-
-
+# -- ACL -----------------------------------------------------------------------------------------
 async def put_object_acl(req: Request) -> Response:
-    raise errors.NotImplementedOp("PutObjectAcl is not available yet.")
+    await common.require_bucket(req)
+    acl = common.object_acl(req)
+    if acl is None:
+        raise errors.InvalidObjectAcl(ArgumentName="x-oss-object-acl", ArgumentValue="")
+    rec = await _require_object(req)
+    if rec.acl != acl:
+        await req.server.engine.update_object(rec, acl=acl)
+    return Response(200, {}, b"")
 
 
 async def get_object_acl(req: Request) -> Response:
-    raise errors.NotImplementedOp("GetObjectAcl is not available yet.")
+    rec = await _require_object(req)
+    body = xml.document("AccessControlPolicy", [
+        common.owner_xml(req),
+        ("AccessControlList", [("Grant", rec.acl)]),
+    ])
+    return Response.xml(body)
+
+
+# -- tagging -------------------------------------------------------------------------------------
+def _parse_tagging(body: bytes) -> list[tuple[str, str]]:
+    root = xml.parse(body, "Tagging")
+    tag_sets = xml.children(root, "TagSet")
+    if len(tag_sets) != 1:
+        raise errors.MalformedXML()
+    pairs = []
+    for tag in xml.children(tag_sets[0], "Tag"):
+        key = xml.child_text(tag, "Key")
+        if key is None:
+            raise errors.InvalidTag(ec="0010-00000219")
+        pairs.append((key, xml.child_text(tag, "Value", "")))
+    common.validate_tags(pairs)
+    return pairs
 
 
 async def put_object_tagging(req: Request) -> Response:
-    raise errors.NotImplementedOp("PutObjectTagging is not available yet.")
+    await common.require_bucket(req)
+    tags = _parse_tagging(await req.read_xml_body())
+    rec = await _require_object(req)
+    await req.server.engine.update_object(rec, tags=tags)
+    return Response(200, {}, b"")
 
 
 async def get_object_tagging(req: Request) -> Response:
-    raise errors.NotImplementedOp("GetObjectTagging is not available yet.")
+    rec = await _require_object(req)
+    body = xml.document("Tagging", [
+        ("TagSet", [("Tag", [("Key", k), ("Value", v)]) for k, v in rec.tags]),
+    ])
+    return Response.xml(body)
 
 
 async def delete_object_tagging(req: Request) -> Response:
-    raise errors.NotImplementedOp("DeleteObjectTagging is not available yet.")
+    rec = await _require_object(req)
+    if rec.tags:
+        await req.server.engine.update_object(rec, tags=[])
+    return Response(204, {}, b"")

@@ -1,9 +1,32 @@
-"""Service-level operations: ListBuckets."""
+"""Service-level operations: ListBuckets (GetService)."""
 from __future__ import annotations
 
-from .. import errors
+from ..http import xml
 from ..http.request import Request, Response
+from . import common
+from .bucket import _param, max_keys
 
 
 async def list_buckets(req: Request) -> Response:
-    raise errors.NotImplementedOp("ListBuckets is not available yet.")
+    prefix = _param(req, "prefix")
+    marker = _param(req, "marker")
+    limit = max_keys(req, low=1)
+    found = await req.server.engine.list_buckets(prefix, marker, limit + 1)
+    truncated = len(found) > limit
+    found = found[:limit]
+    endpoint = req.host
+    buckets = [("Bucket", [
+        ("CreationDate", common.iso8601(int(b.created))),
+        ("ExtranetEndpoint", endpoint),
+        ("IntranetEndpoint", endpoint),
+        ("Location", f"oss-{b.region}"),
+        ("Name", b.name),
+        ("Region", b.region),
+        ("StorageClass", b.storage_class),
+    ]) for b in found]
+    return Response.xml(xml.document("ListAllMyBucketsResult", [
+        ("Prefix", prefix), ("Marker", marker), ("MaxKeys", limit), ("IsTruncated", truncated),
+        ("NextMarker", found[-1].name if truncated else None),
+        common.owner_xml(req),
+        ("Buckets", buckets),
+    ]))

@@ -45,6 +45,9 @@ FLUSH_INTERVAL = 0.5
 GC_GRACE_SECONDS = 600                   # an unreferenced blob younger than this may be a write in flight
 
 
+_UNREAD = object()  # "the caller has not read the object's row"
+
+
 class _Conflict(Exception):
     """The row changed under a commit (it cannot while we hold the lock, but never trust that)."""
 
@@ -248,17 +251,23 @@ class Engine:
 
     async def append_object(self, bucket: str, key: str, position: int, body: AsyncIterator[bytes], *,
                             content_length: Optional[int], content_md5: Optional[bytes],
-                            creation: ObjectRecord, acl: Optional[str] = None,
-                            expected_crc64: Optional[int] = None) -> ObjectRecord:
+                            creation: Optional[ObjectRecord], acl: Optional[str] = None,
+                            expected_crc64: Optional[int] = None,
+                            current: object = _UNREAD) -> ObjectRecord:
         """Append `body` at `position`. `creation` supplies headers/ACL/class/tags when this request
-        creates the object; `acl` (x-oss-object-acl) is also applied to an existing object."""
-        self._check_append(await self.meta.get_object(bucket, key), position)
+        creates the object; `acl` (x-oss-object-acl) is also applied to an existing object.
+        `current` is the row the caller already read, used only to fail fast before locking."""
+        if current is _UNREAD:
+            current = await self.meta.get_object(bucket, key)
+        self._check_append(current, position)
         if content_length is not None and position + content_length > MAX_OBJECT_SIZE:
             raise errors.AppendTooLarge()
         async with self.locks.hold(bucket, key):
             cur = await self.meta.get_object(bucket, key)
             self._check_append(cur, position)
             created = cur is None
+            if created and creation is None:  # deleted since the caller looked: it creates after all
+                raise errors.ServiceUnavailable("The object changed concurrently; try again.")
             blob = new_id() if created else cur.blob
             fd = self.blobs.create(blob) if created else self.blobs.open_write(blob, create=True)
             try:
@@ -381,14 +390,17 @@ class Engine:
             self.blobs.delete(old.blob)
         return new
 
-    async def update_object(self, rec: ObjectRecord) -> ObjectRecord:
-        """Change attributes (tags, ACL, headers) of the object version `rec` was read from."""
-        async with self.locks.hold(rec.bucket, rec.key):
-            cur = await self.meta.get_object(rec.bucket, rec.key)
-            if cur is None or cur.blob != rec.blob:
-                raise errors.NoSuchKey(Key=rec.key)
-            await self.meta.write(lambda t: t.update_object(rec))
-            return rec
+    async def update_object(self, read: ObjectRecord, **changes) -> ObjectRecord:
+        """Change attributes (tags, acl, headers, storage_class, mtime) of the object version
+        `read` came from. Only the named fields change, applied to the row as it is under the
+        lock, so concurrent attribute updates never undo each other (or a seal)."""
+        async with self.locks.hold(read.bucket, read.key):
+            cur = await self.meta.get_object(read.bucket, read.key)
+            if cur is None or cur.blob != read.blob:
+                raise errors.NoSuchKey(Key=read.key)
+            new = cur.evolve(**changes)
+            await self.meta.write(lambda t: t.update_object(new))
+            return new
 
     async def delete_object(self, bucket: str, key: str) -> Optional[ObjectRecord]:
         async with self.locks.hold(bucket, key):

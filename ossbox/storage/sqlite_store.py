@@ -158,10 +158,10 @@ class _SqliteTxn(Txn):
 
     def update_object(self, rec):
         self.c.execute(
-            "UPDATE objects SET acl=?, headers=?, tags=?, storage_class=?, sealed=? "
+            "UPDATE objects SET acl=?, headers=?, tags=?, storage_class=?, sealed=?, mtime=? "
             "WHERE bucket=? AND key=? AND blob=?",
             (rec.acl, json.dumps(rec.headers), json.dumps(rec.tags), rec.storage_class, rec.sealed,
-             rec.bucket, rec.key, rec.blob))
+             rec.mtime, rec.bucket, rec.key, rec.blob))
 
     def delete_object(self, bucket, key):
         old = self.get_object(bucket, key)
