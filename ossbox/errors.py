@@ -53,10 +53,20 @@ InvalidBucketAcl = E(400, "InvalidArgument", "no such bucket access control exis
 InvalidTagging = E(400, "InvalidArgument",
                    "The header 'x-oss-tagging' shall be encoded as UTF-8 then URLEncoded URL query "
                    "parameters without tag name duplicates.", "0010-00000217")
-InvalidTag = E(400, "InvalidTag", "The TagKey or TagValue you have provided is invalid.", "0010-00000203")
+InvalidTag = E(400, "InvalidTag", "The TagKey or TagValue you have provided is invalid.", "0010-00000219")
+TooManyTags = E(400, "InvalidTag", "Object tags cannot be greater than 10.", "0010-00000218")
+DuplicateTagKey = E(400, "InvalidTag", "Tag keys must be unique.", "0010-00000217")
 BadRequest = E(400, "BadRequest", "Bad request.", "0016-00000002")
 MalformedXML = E(400, "MalformedXML", "The XML you provided was not well-formed or did not validate "
                  "against our published schema.", "0016-00000608")
+MissingContentMD5 = E(400, "InvalidDigest", "Missing required header for this request: Content-MD5.",
+                      "0016-00000606")
+DeleteWithoutObjects = E(400, "MalformedXML", "The Delete request must name at least one Object.",
+                         "0016-00000615")
+DeleteObjectWithoutKey = E(400, "MalformedXML", "Every Object in a Delete request needs a Key.",
+                           "0016-00000613")
+InvalidContinuationToken = E(400, "InvalidArgument", "The continuation token provided is incorrect.",
+                             "0016-00000404")
 InvalidDigest = E(400, "InvalidDigest", "The Content-MD5 you specified was invalid.", "0017-00000502")
 BadDigest = E(400, "InvalidDigest", "The Content-MD5 you specified did not match what we received.",
               "0017-00000503")

@@ -13,12 +13,13 @@ from urllib.parse import quote
 from .. import errors
 from ..http import xml
 from ..http.request import Request, Response
-from ..storage.records import BucketRecord, ObjectRecord
+from ..storage.records import BucketRecord
 from . import common
 
 DEFAULT_MAX_KEYS = 100
 MAX_KEYS = 1000
 MAX_DELETE_KEYS = 1000
+MAX_DELETE_BODY = 6 * 1024 * 1024   # 1000 keys of 1023 bytes, even with every byte XML-escaped
 MAX_NAME_BYTES = 1023          # prefix / marker / delimiter values must be shorter than 1024 bytes
 _LAST_CHAR = "\U0010ffff"
 _DELETE_CONCURRENCY = 64
@@ -250,7 +251,7 @@ async def get_bucket_info(req: Request) -> Response:
     owner = req.server.owner_id
     info = [
         ("AccessMonitor", "Disabled"),
-        ("CreationDate", common.iso8601(int(rec.created))),
+        ("CreationDate", common.iso8601(rec.created)),
         ("ExtranetEndpoint", ep),
         ("IntranetEndpoint", ep),
         ("Location", f"oss-{rec.region}"),
@@ -320,8 +321,7 @@ def _untoken(token: str) -> str:
     try:
         return base64.urlsafe_b64decode(token.encode("ascii") + b"=" * (-len(token) % 4)).decode("utf-8")
     except (binascii.Error, ValueError, UnicodeError):
-        raise errors.InvalidArgument("The continuation token provided is incorrect.",
-                                     ArgumentName="continuation-token", ArgumentValue=token)
+        raise errors.InvalidContinuationToken(ArgumentName="continuation-token", ArgumentValue=token)
 
 
 async def list_objects_v2(req: Request) -> Response:
@@ -403,23 +403,22 @@ async def delete_multiple_objects(req: Request) -> Response:
     await common.require_bucket(req)
     enc, encoding = encoder(req)
     if req.header("content-md5") is None:
-        raise errors.InvalidDigest("Missing required header for this request: Content-MD5.",
-                                   ec="0016-00000606")
-    root, standins = _parse_delete(await req.read_xml_body())
+        raise errors.MissingContentMD5()
+    root, standins = _parse_delete(await req.read_xml_body(limit=MAX_DELETE_BODY))
     quiet_text = (xml.child_text(root, "Quiet", "false") or "false").strip().lower()
     if quiet_text not in ("true", "false"):
         raise errors.MalformedXML()
     quiet = quiet_text == "true"
     nodes = xml.children(root, "Object")
     if not nodes:
-        raise errors.MalformedXML(ec="0016-00000615")
+        raise errors.DeleteWithoutObjects()
     if len(nodes) > MAX_DELETE_KEYS:
         raise errors.TooManyDeleteObjects()
     targets: list[tuple[str, Optional[str]]] = []
     for node in nodes:
         key = xml.child_text(node, "Key")
         if not key:
-            raise errors.MalformedXML(ec="0016-00000613")
+            raise errors.DeleteObjectWithoutKey()
         if standins:
             key = key.translate(_FROM_STANDIN)
         targets.append((key, xml.child_text(node, "VersionId")))

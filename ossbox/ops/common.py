@@ -78,25 +78,29 @@ def storage_class(req: Request, default: str) -> str:
 
 
 def parse_tagging(value: str) -> list[tuple[str, str]]:
-    """`k1=v1&k2=v2` (URL-encoded UTF-8) into validated tag pairs."""
+    """`k1=v1&k2=v2` (URL-encoded UTF-8) into validated tag pairs. The header form answers
+    InvalidArgument, with the EC of the rule that failed."""
     try:
         pairs = parse_qsl(value, keep_blank_values=True, strict_parsing=bool(value),
                           errors="strict")
+        validate_tags(pairs)
     except (ValueError, UnicodeDecodeError):
         raise errors.InvalidTagging()
-    validate_tags(pairs, errors.InvalidTagging)
+    except errors.OssError as exc:
+        raise errors.InvalidTagging(ec=exc.ec)
     return pairs
 
 
-def validate_tags(pairs, error=errors.InvalidTag) -> None:
+def validate_tags(pairs) -> None:
+    """At most 10 tags; unique keys of 1..128 and values of 0..256 allowed characters."""
     if len(pairs) > MAX_TAGS:
-        raise error("Object tags cannot be greater than 10.", ec="0010-00000218")
+        raise errors.TooManyTags()
     seen = set()
     for k, v in pairs:
         if not k or len(k) > 128 or len(v) > 256 or not set(k) <= TAG_CHARS or not set(v) <= TAG_CHARS:
-            raise error(ec="0010-00000219")
+            raise errors.InvalidTag()
         if k in seen:
-            raise error(ec="0010-00000217")
+            raise errors.DuplicateTagKey()
         seen.add(k)
 
 

@@ -376,7 +376,7 @@ def _parse_tagging(body: bytes) -> list[tuple[str, str]]:
     for tag in xml.children(tag_sets[0], "Tag"):
         key = xml.child_text(tag, "Key")
         if key is None:
-            raise errors.InvalidTag(ec="0010-00000219")
+            raise errors.InvalidTag()
         pairs.append((key, xml.child_text(tag, "Value", "")))
     common.validate_tags(pairs)
     return pairs

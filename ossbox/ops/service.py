@@ -16,7 +16,7 @@ async def list_buckets(req: Request) -> Response:
     found = found[:limit]
     endpoint = req.host
     buckets = [("Bucket", [
-        ("CreationDate", common.iso8601(int(b.created))),
+        ("CreationDate", common.iso8601(b.created)),
         ("ExtranetEndpoint", endpoint),
         ("IntranetEndpoint", endpoint),
         ("Location", f"oss-{b.region}"),

@@ -306,9 +306,10 @@ class SqliteStore(MetadataStore):
         if prefix:
             sql += "AND key >= ? "
             args.append(prefix)
-            if prefix[-1] != "\U0010ffff":  # keys with the prefix sort below prefix-with-last-char+1
+            bound = _successor(prefix)
+            if bound is not None:  # keys with the prefix sort below prefix-with-last-char+1
                 sql += "AND key < ? "
-                args.append(prefix[:-1] + chr(ord(prefix[-1]) + 1))
+                args.append(bound)
         sql += "ORDER BY key LIMIT ?"
         args.append(limit)
         return [r for r in map(_obj, self._read.execute(sql, args)) if r.key.startswith(prefix)]
@@ -352,6 +353,14 @@ class SqliteStore(MetadataStore):
         refs = {r[0] for r in self._read.execute("SELECT blob FROM objects")}
         refs.update(r[0] for r in self._read.execute("SELECT blob FROM parts"))
         return refs
+
+
+def _successor(prefix: str) -> Optional[str]:
+    """The smallest string above every string starting with prefix (None: no such bound)."""
+    nxt = ord(prefix[-1]) + 1
+    if 0xD800 <= nxt <= 0xDFFF:  # surrogates are not valid text: skip to the next scalar value
+        nxt = 0xE000
+    return prefix[:-1] + chr(nxt) if nxt <= 0x10FFFF else None
 
 
 def _deliver(results: Iterable) -> None:
