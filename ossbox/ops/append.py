@@ -36,18 +36,15 @@ async def append_object(req: Request) -> Response:
     acl = common.object_acl(req)
     common.traffic_limit(req)
     expected_crc = _expected_crc(req)
-    engine = req.server.engine
-    current = await engine.get_object(req.bucket, req.key)
-    if current is None:
-        bucket = await common.require_bucket(req)
+    async def creation():
         # Creation headers count only when this request creates the object; a later append
         # ignores them silently, even invalid ones (OSS behaviour, see the spec's tagging tests).
-        creation = common.new_object_template(req, bucket, strict=position == 0, for_append=True)
-    else:
-        creation = None  # an existing row proves the bucket exists: it cannot be deleted non-empty
-    rec = await engine.append_object(req.bucket, req.key, position, req.body(), content_length=length,
-                                     content_md5=content_md5, creation=creation, acl=acl,
-                                     expected_crc64=expected_crc, current=current)
+        bucket = await common.require_bucket(req)
+        return common.new_object_template(req, bucket, strict=position == 0, for_append=True)
+
+    rec = await req.server.engine.append_object(
+        req.bucket, req.key, position, req.body(), content_length=length, content_md5=content_md5,
+        creation=creation, acl=acl, expected_crc64=expected_crc)
     headers = {
         "etag": f'"{rec.etag}"',
         "x-oss-next-append-position": str(rec.size),

@@ -25,7 +25,7 @@ import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import AsyncIterator, Optional
+from typing import AsyncIterator, Awaitable, Callable, Optional
 
 from .. import errors
 from .blobs import BlobStore
@@ -43,9 +43,6 @@ COPY_CHUNK = 8 * 1024 * 1024
 MIN_PART_SIZE = 100 * 1024
 FLUSH_INTERVAL = 0.5
 GC_GRACE_SECONDS = 600                   # an unreferenced blob younger than this may be a write in flight
-
-
-_UNREAD = object()  # "the caller has not read the object's row"
 
 
 class _Conflict(Exception):
@@ -251,23 +248,19 @@ class Engine:
 
     async def append_object(self, bucket: str, key: str, position: int, body: AsyncIterator[bytes], *,
                             content_length: Optional[int], content_md5: Optional[bytes],
-                            creation: Optional[ObjectRecord], acl: Optional[str] = None,
-                            expected_crc64: Optional[int] = None,
-                            current: object = _UNREAD) -> ObjectRecord:
-        """Append `body` at `position`. `creation` supplies headers/ACL/class/tags when this request
-        creates the object; `acl` (x-oss-object-acl) is also applied to an existing object.
-        `current` is the row the caller already read, used only to fail fast before locking."""
-        if current is _UNREAD:
-            current = await self.meta.get_object(bucket, key)
-        self._check_append(current, position)
-        if content_length is not None and position + content_length > MAX_OBJECT_SIZE:
-            raise errors.AppendTooLarge()
+                            creation: Callable[[], Awaitable[ObjectRecord]], acl: Optional[str] = None,
+                            expected_crc64: Optional[int] = None) -> ObjectRecord:
+        """Append `body` at `position`. `creation()` is awaited only when the key does not exist:
+        it checks the bucket and supplies headers/ACL/class/tags for the new object. `acl`
+        (x-oss-object-acl) is also applied to an existing object."""
         async with self.locks.hold(bucket, key):
+            # One read under the lock decides; a wrong position still fails before the body is read.
             cur = await self.meta.get_object(bucket, key)
+            template = await creation() if cur is None else None
             self._check_append(cur, position)
+            if content_length is not None and position + content_length > MAX_OBJECT_SIZE:
+                raise errors.AppendTooLarge()
             created = cur is None
-            if created and creation is None:  # deleted since the caller looked: it creates after all
-                raise errors.ServiceUnavailable("The object changed concurrently; try again.")
             blob = new_id() if created else cur.blob
             fd = self.blobs.create(blob) if created else self.blobs.open_write(blob, create=True)
             try:
@@ -289,7 +282,7 @@ class Engine:
                         await self._run(self.blobs.sync_dir, blob)
                 now = time.time()
                 if created:
-                    new = creation.evolve(bucket=bucket, key=key, type=APPENDABLE, size=end, crc64=crc,
+                    new = template.evolve(bucket=bucket, key=key, type=APPENDABLE, size=end, crc64=crc,
                                           etag=appendable_etag(now), blob=blob, mtime=now,
                                           content_md5=None, sealed=None)
                 else:
