@@ -1,14 +1,14 @@
 """The storage engine: atomic compare-and-append, durable acknowledgements, crash consistency.
 
 Append protocol (one object):
-  1. check type/position against the committed row (fail fast with 409, before reading the body)
-  2. take the object's lock (in-process + OFD file lock, so it also holds across processes)
-  3. re-check under the lock, then stream the body into the blob at `position` (pwrite), updating
-     the CRC-64 from the stored value and the MD5 when Content-MD5 was sent
+  1. take the object's lock (in-process + OFD file lock, so it also holds across processes)
+  2. read the committed row once and check type/position (a 409 still precedes the body)
+  3. stream the body into the blob at `position` (pwrite), continuing the CRC-64 from the stored
+     value and the MD5 when Content-MD5 was sent
   4. make the bytes durable: small appends are journalled inside the metadata commit itself
      (pending_chunks), large ones are fdatasync'ed first
-  5. commit the new size/CRC/ETag with a compare-and-set on (blob, old size) through the group
-     committer, which shares one durable commit among all appends that queued meanwhile
+  5. commit the new size/CRC/ETag with a compare-and-set on (blob, old size); the metadata store
+     makes it durable with a WAL fsync shared by every commit made meanwhile (group commit)
   6. release the lock and acknowledge
 
 Why a crash is harmless: readers are bounded by the committed size, so bytes written in step 3 by an
