@@ -279,6 +279,24 @@ def _check_skew(ts: float, now: float, shown: str) -> None:
                                           MaxAllowedSkewMilliseconds=str(MAX_SKEW_SECONDS * 1000))
 
 
+def _signed_dates(headers: dict[str, str], order: tuple[str, str], now: float) -> list[str]:
+    """The date strings a header signature may have signed, preferred first. The preferred header
+    that parses sets the request time, which must be within the skew window."""
+    first, second = (headers.get(order[0]) or ""), (headers.get(order[1]) or "")
+    ts = _parse_http_date(first) if first else None
+    shown = first
+    if ts is None:
+        ts = _parse_http_date(second)
+        shown = second
+    if ts is None:
+        raise errors.MissingDate()
+    _check_skew(ts, now, shown)
+    dates = [first or second]
+    if first and second and second != first:
+        dates.append(second)
+    return dates
+
+
 def _get_cred(lookup: Callable[[str], Optional[Credential]], ak: str) -> Credential:
     try:
         cred = lookup(ak)
@@ -491,21 +509,8 @@ def _v1_header(req: SignedRequest, auth: str, lookup, now: float) -> Credential:
     sig = sig.strip()
     if not sep or not ak or not sig:
         raise errors.InvalidAuthorization()
-    h = req.headers
-    xdate = h.get("x-oss-date") or ""
-    date = h.get("date") or ""
-    ts = _parse_http_date(xdate) if xdate else None
-    shown = xdate
-    if ts is None:
-        ts = _parse_http_date(date)
-        shown = date
-    if ts is None:
-        raise errors.MissingDate()
-    _check_skew(ts, now, shown)
+    dates = _signed_dates(req.headers, ("x-oss-date", "date"), now)
     cred = _get_cred(lookup, ak)
-    dates = [xdate or date]
-    if xdate and date and date != xdate:
-        dates.append(date)
     _v1_verify(req, cred, ak, sig, dates)
     return cred
 
@@ -636,21 +641,8 @@ def _v2_header(req: SignedRequest, auth: str, lookup, now: float) -> Credential:
     if not ak or not sig:
         raise errors.InvalidAuthorization()
     names = _split_names(fields.get("AdditionalHeaders", ""))
-    h = req.headers
-    date = h.get("date") or ""
-    xdate = h.get("x-oss-date") or ""
-    ts = _parse_http_date(date) if date else None
-    shown = date
-    if ts is None:
-        ts = _parse_http_date(xdate)
-        shown = xdate
-    if ts is None:
-        raise errors.MissingDate()
-    _check_skew(ts, now, shown)
+    dates = _signed_dates(req.headers, ("date", "x-oss-date"), now)
     cred = _get_cred(lookup, ak)
-    dates = [date or xdate]
-    if date and xdate and xdate != date:
-        dates.append(xdate)
     _v2_verify(req, cred, ak, sig, names, dates, frozenset())
     return cred
 

@@ -17,16 +17,6 @@ def _position(req: Request) -> int:
     return int(raw)
 
 
-def _expected_crc(req: Request):
-    raw = req.header("x-oss-hash-crc64ecma")
-    if raw is None:
-        return None
-    if not raw.isdigit() or int(raw) >= 1 << 64:
-        raise errors.InvalidArgument("x-oss-hash-crc64ecma is not a valid CRC-64.",
-                                     ArgumentName="x-oss-hash-crc64ecma", ArgumentValue=raw[:64])
-    return int(raw)
-
-
 async def append_object(req: Request) -> Response:
     if "versionId" in req.query:
         raise errors.AppendVersionId(ArgumentName="versionId")
@@ -35,7 +25,7 @@ async def append_object(req: Request) -> Response:
     content_md5 = req.content_md5()
     acl = common.object_acl(req)
     common.traffic_limit(req)
-    expected_crc = _expected_crc(req)
+    expected_crc = common.expected_crc64(req)
     async def creation():
         # Creation headers count only when this request creates the object; a later append
         # ignores them silently, even invalid ones (OSS behaviour, see the spec's tagging tests).

@@ -144,6 +144,17 @@ def traffic_limit(req: Request) -> Optional[int]:
     return int(value)
 
 
+def expected_crc64(req: Request) -> Optional[int]:
+    """A client's expected whole-object CRC-64 (x-oss-hash-crc64ecma on a write), if sent."""
+    raw = req.header("x-oss-hash-crc64ecma")
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) >= 1 << 64:
+        raise errors.InvalidArgument("x-oss-hash-crc64ecma is not a valid CRC-64.",
+                                     ArgumentName="x-oss-hash-crc64ecma", ArgumentValue=raw[:64])
+    return int(raw)
+
+
 def new_object_template(req: Request, bucket: BucketRecord, *, strict: bool = True,
                         for_append: bool = False) -> ObjectRecord:
     """Attributes a write request gives a new object. With strict=False (an append that will

@@ -14,7 +14,7 @@ from ..storage.engine import MAX_OBJECT_SIZE
 from ..storage.records import UploadRecord, new_id
 from . import common
 from .bucket import encoder
-from .objects import check_conditions, parse_copy_source, parse_range
+from .objects import load_copy_source, parse_range
 
 MAX_PART_NUMBER = 10000
 MAX_LIST = 1000
@@ -113,18 +113,10 @@ async def upload_part(req: Request) -> Response:
 async def upload_part_copy(req: Request) -> Response:
     await common.require_bucket(req)
     number = _part_number(req)
-    src_bucket, src_key, src_version = parse_copy_source(req)
     common.traffic_limit(req)
+    src = await load_copy_source(req)
     upload = await _require_upload(req)
     engine = req.server.engine
-    if src_bucket != req.bucket:
-        await engine.require_bucket(src_bucket)
-    src = await engine.get_object(src_bucket, src_key)
-    if src is None:
-        raise errors.NoSuchKey(Key=src_key)
-    if src_version is not None and src_version != "null":   # buckets are not versioned
-        raise errors.NoSuchVersion(Key=src_key, VersionId=src_version)
-    check_conditions(req, src, prefix="x-oss-copy-source-")
     # An absent or invalid x-oss-copy-source-range copies the whole source (OSS behaviour).
     span = parse_range(req.header("x-oss-copy-source-range"), src.size, False)
     start, end = span if span is not None else (0, src.size)

@@ -146,16 +146,6 @@ def _check_version(req: Request, version: Optional[str] = None) -> None:
         raise errors.NoSuchVersion(Key=req.key, VersionId=version)
 
 
-def _expected_crc(req: Request) -> Optional[int]:
-    raw = req.header("x-oss-hash-crc64ecma")
-    if raw is None:
-        return None
-    if not raw.isdigit() or int(raw) >= 1 << 64:
-        raise errors.InvalidArgument("x-oss-hash-crc64ecma is not a valid CRC-64.",
-                                     ArgumentName="x-oss-hash-crc64ecma", ArgumentValue=raw[:64])
-    return int(raw)
-
-
 async def _require_object(req: Request) -> ObjectRecord:
     rec = await common.require_object(req)
     _check_version(req)
@@ -225,7 +215,7 @@ async def put_object(req: Request) -> Response:
     content_md5 = req.content_md5()
     forbid = _flag(req, "x-oss-forbid-overwrite")
     common.traffic_limit(req)
-    expected_crc = _expected_crc(req)
+    expected_crc = common.expected_crc64(req)
     template = common.new_object_template(req, bucket)
     rec = await req.server.engine.put_object(template, req.body(), content_length=length,
                                              content_md5=content_md5, forbid_overwrite=forbid,
@@ -286,12 +276,27 @@ def _directive(req: Request, name: str) -> str:
     return value
 
 
+async def load_copy_source(req: Request) -> ObjectRecord:
+    """The object named by x-oss-copy-source, after its x-oss-copy-source-if-* conditions
+    (CopyObject and UploadPartCopy)."""
+    src_bucket, src_key, src_version = parse_copy_source(req)
+    engine = req.server.engine
+    if src_bucket != req.bucket:
+        await engine.require_bucket(src_bucket)
+    src = await engine.get_object(src_bucket, src_key)
+    if src is None:
+        raise errors.NoSuchKey(Key=src_key)
+    if src_version is not None and src_version != "null":  # buckets are not versioned (yet)
+        raise errors.NoSuchVersion(Key=src_key, VersionId=src_version)
+    check_conditions(req, src, prefix="x-oss-copy-source-")
+    return src
+
+
 def _without_sse(headers: dict) -> dict:
     return {k: v for k, v in headers.items() if not k.startswith("x-oss-server-side-")}
 
 
 async def copy_object(req: Request) -> Response:
-    src_bucket, src_key, src_version = parse_copy_source(req)
     meta_directive = _directive(req, "x-oss-metadata-directive")
     tag_directive = _directive(req, "x-oss-tagging-directive")
     forbid = _flag(req, "x-oss-forbid-overwrite")
@@ -299,14 +304,7 @@ async def copy_object(req: Request) -> Response:
     bucket = await common.require_bucket(req)
     template = common.new_object_template(req, bucket)  # validates ACL/class/SSE/tagging/meta
     engine = req.server.engine
-    if src_bucket != req.bucket:
-        await engine.require_bucket(src_bucket)
-    src = await engine.get_object(src_bucket, src_key)
-    if src is None:
-        raise errors.NoSuchKey(Key=src_key)
-    if src_version is not None and src_version != "null":
-        raise errors.NoSuchVersion(Key=src_key, VersionId=src_version)
-    check_conditions(req, src, prefix="x-oss-copy-source-")
+    src = await load_copy_source(req)
 
     if meta_directive == "REPLACE":
         headers = dict(template.headers)
@@ -315,7 +313,7 @@ async def copy_object(req: Request) -> Response:
         headers.update(common.sse_headers(req))
     tags = list(src.tags) if tag_directive == "COPY" else list(template.tags)
 
-    if src_bucket == req.bucket and src_key == req.key:
+    if src.bucket == req.bucket and src.key == req.key:
         changes_something = (meta_directive == "REPLACE" or tag_directive == "REPLACE"
                              or "x-oss-storage-class" in req.headers
                              or any(h in req.headers for h in _SSE_REQUEST_HEADERS))
