@@ -377,7 +377,7 @@ def render(res: dict) -> str:
                          fmt(r["server_peak_rss_mib"], " MiB"),
                          "CRC ok" if ok else "CRC/STATUS MISMATCH"))
     text.append(_table(rows))
-    notes = [f"server RSS at start: " + ", ".join(
+    notes = ["server RSS at start: " + ", ".join(
         f"{d['durability']} {d['server_start_rss_mib']:.0f} MiB (VmHWM at end {d['server_final_hwm_mib']:.0f} MiB)"
         for d in res["runs"])]
     for d in res["runs"]:
@@ -385,7 +385,7 @@ def render(res: dict) -> str:
     la = res["machine"]["loadavg_at_start"]
     notes.append(f"load average at start {la[0]:.2f} (other processes on the machine skew results; "
                  f"see 'other procs')")
-    notes.append(f"raw seq write runs: " + ", ".join(f"{v:,.0f}" for v in b["seq"]["runs_mb_s"])
+    notes.append("raw seq write runs: " + ", ".join(f"{v:,.0f}" for v in b["seq"]["runs_mb_s"])
                  + " MB/s (the faster one is the baseline)")
     notes.append(f"server code: {res['server_code']}")
     notes.append(f"total bench time {res['elapsed_s']:.1f} s")

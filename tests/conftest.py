@@ -1,4 +1,3 @@
-import os
 import uuid
 
 import pytest
@@ -27,13 +26,32 @@ def bucket_name(server, oss2_auth):
     name = "t-" + uuid.uuid4().hex[:20]
     oss2.Bucket(oss2_auth, server.endpoint, name).create_bucket()
     yield name
-    b = oss2.Bucket(oss2_auth, server.endpoint, name)
+    remove_bucket(oss2_auth, server.endpoint, name)
+
+
+def remove_bucket(auth, endpoint: str, name: str) -> None:
+    """Delete a test bucket with everything in it (ignoring a bucket that is already gone)."""
+    import oss2
+    b = oss2.Bucket(auth, endpoint, name)
     try:
-        for obj in oss2.ObjectIterator(b):
-            b.delete_object(obj.key)
+        keys = [o.key for o in oss2.ObjectIterator(b, max_keys=1000)]
+        for i in range(0, len(keys), 1000):
+            b.batch_delete_objects(keys[i:i + 1000])
+        for up in oss2.MultipartUploadIterator(b):
+            b.abort_multipart_upload(up.key, up.upload_id)
         b.delete_bucket()
     except oss2.exceptions.OssError:
         pass
+
+
+def v2_error(fn, *args, **kwargs):
+    """Call an alibabacloud-oss-v2 operation that must fail; return its ServiceError."""
+    import alibabacloud_oss_v2 as oss
+    with pytest.raises(oss.exceptions.OperationError) as info:
+        fn(*args, **kwargs)
+    err = info.value.unwrap()
+    assert isinstance(err, oss.exceptions.ServiceError), err
+    return err
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 import oss2
 import alibabacloud_oss_v2 as oss
 
+from conftest import remove_bucket, v2_error
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET
 
 NO_SUCH_BUCKET_EC = "0015-00000101"
@@ -18,27 +19,13 @@ def _new_name(tag="b"):
     return f"t-{tag}-{uuid.uuid4().hex[:16]}"
 
 
-def _v2_error(fn, *args, **kwargs) -> "oss.exceptions.ServiceError":
-    with pytest.raises(oss.exceptions.OperationError) as info:
-        fn(*args, **kwargs)
-    err = info.value.unwrap()
-    assert isinstance(err, oss.exceptions.ServiceError), err
-    return err
-
-
 @pytest.fixture
 def scratch(server, oss2_auth):
     """Names of extra buckets a test creates; all are removed afterwards."""
     names = []
     yield names
     for name in names:
-        b = oss2.Bucket(oss2_auth, server.endpoint, name)
-        try:
-            for obj in oss2.ObjectIterator(b):
-                b.delete_object(obj.key)
-            b.delete_bucket()
-        except oss2.exceptions.OssError:
-            pass
+        remove_bucket(oss2_auth, server.endpoint, name)
 
 
 # -- PutBucket ----------------------------------------------------------------------------------
@@ -75,7 +62,7 @@ def test_create_bucket_v2(v2, scratch):
     assert r.status_code == 200
     info = v2.get_bucket_info(oss.GetBucketInfoRequest(bucket=name)).bucket_info
     assert info.storage_class == "Archive"
-    err = _v2_error(v2.put_bucket, oss.PutBucketRequest(
+    err = v2_error(v2.put_bucket, oss.PutBucketRequest(
         bucket=name, create_bucket_configuration=oss.CreateBucketConfiguration(storage_class="Standard")))
     assert (err.status_code, err.code) == (409, "BucketAlreadyExists")
 
@@ -163,7 +150,7 @@ def test_get_bucket_info_missing(server, oss2_auth, v2):
     assert info.value.status == 404
     assert info.value.ec == NO_SUCH_BUCKET_EC
     assert info.value.details["BucketName"] == name
-    err = _v2_error(v2.get_bucket_info, oss.GetBucketInfoRequest(bucket=name))
+    err = v2_error(v2.get_bucket_info, oss.GetBucketInfoRequest(bucket=name))
     assert (err.status_code, err.code, err.ec) == (404, "NoSuchBucket", NO_SUCH_BUCKET_EC)
 
 
@@ -171,7 +158,7 @@ def test_head_bucket(v2, bucket_name):
     out = v2.invoke_operation(oss.OperationInput(op_name="HeadBucket", method="HEAD", bucket=bucket_name))
     assert out.status_code == 200
     assert out.headers.get("Content-Length") == "0"
-    err = _v2_error(v2.invoke_operation,
+    err = v2_error(v2.invoke_operation,
                     oss.OperationInput(op_name="HeadBucket", method="HEAD", bucket=_new_name("gone")))
     assert (err.status_code, err.code, err.ec) == (404, "NoSuchBucket", NO_SUCH_BUCKET_EC)
 
@@ -214,9 +201,9 @@ def test_bucket_acl_v2(v2, bucket_name, server):
     assert r.owner.id and r.owner.display_name
     v2.put_bucket_acl(oss.PutBucketAclRequest(bucket=bucket_name, acl="public-read"))
     assert v2.get_bucket_acl(oss.GetBucketAclRequest(bucket=bucket_name)).acl == "public-read"
-    err = _v2_error(v2.put_bucket_acl, oss.PutBucketAclRequest(bucket=bucket_name, acl="bogus"))
+    err = v2_error(v2.put_bucket_acl, oss.PutBucketAclRequest(bucket=bucket_name, acl="bogus"))
     assert (err.status_code, err.code) == (400, "InvalidArgument")
-    err = _v2_error(v2.get_bucket_acl, oss.GetBucketAclRequest(bucket=_new_name("gone")))
+    err = v2_error(v2.get_bucket_acl, oss.GetBucketAclRequest(bucket=_new_name("gone")))
     assert (err.code, err.ec) == ("NoSuchBucket", NO_SUCH_BUCKET_EC)
 
 
@@ -260,11 +247,11 @@ def test_delete_bucket_v2(v2, scratch):
     scratch.append(name)
     v2.put_bucket(oss.PutBucketRequest(bucket=name))
     v2.put_object(oss.PutObjectRequest(bucket=name, key="a", body=b"1"))
-    err = _v2_error(v2.delete_bucket, oss.DeleteBucketRequest(bucket=name))
+    err = v2_error(v2.delete_bucket, oss.DeleteBucketRequest(bucket=name))
     assert (err.status_code, err.code, err.ec) == (409, "BucketNotEmpty", "0015-00000301")
     v2.delete_object(oss.DeleteObjectRequest(bucket=name, key="a"))
     assert v2.delete_bucket(oss.DeleteBucketRequest(bucket=name)).status_code == 204
-    err = _v2_error(v2.delete_bucket, oss.DeleteBucketRequest(bucket=name))
+    err = v2_error(v2.delete_bucket, oss.DeleteBucketRequest(bucket=name))
     assert (err.status_code, err.code, err.ec) == (404, "NoSuchBucket", NO_SUCH_BUCKET_EC)
 
 

@@ -11,26 +11,11 @@ import pytest
 import oss2
 import alibabacloud_oss_v2 as oss
 
+from conftest import v2_error
+
 NO_SUCH_BUCKET_EC = "0015-00000101"
 SPECIAL_KEYS = ["a b.txt", "a+b.txt", "a%b.txt", "a%2Fb", "\u4e2d\u6587/\u952e", "x&y<z>\"'.txt",
                 "emoji-\U0001F600", "dir with space/+plus%pct", "ctl\x07char"]
-
-
-@pytest.fixture
-def bucket(bucket):
-    """The conftest bucket, emptied with batch deletes afterwards (much faster than one by one)."""
-    yield bucket
-    keys = [o.key for o in oss2.ObjectIterator(bucket, max_keys=1000)]
-    for i in range(0, len(keys), 1000):
-        bucket.batch_delete_objects(keys[i:i + 1000])
-
-
-def _v2_error(fn, *args, **kwargs) -> "oss.exceptions.ServiceError":
-    with pytest.raises(oss.exceptions.OperationError) as info:
-        fn(*args, **kwargs)
-    err = info.value.unwrap()
-    assert isinstance(err, oss.exceptions.ServiceError), err
-    return err
 
 
 def _put_all(bucket, keys, data=b"x"):
@@ -204,7 +189,7 @@ def test_list_objects_invalid_max_keys(bucket, v2, bucket_name, value):
     with pytest.raises(oss2.exceptions.InvalidArgument):
         bucket.list_object_versions(max_keys=value)
     if value.lstrip("-").isdigit():
-        err = _v2_error(v2.list_objects_v2, oss.ListObjectsV2Request(bucket=bucket_name, max_keys=int(value)))
+        err = v2_error(v2.list_objects_v2, oss.ListObjectsV2Request(bucket=bucket_name, max_keys=int(value)))
         assert (err.status_code, err.code, err.ec) == (400, "InvalidArgument", "0016-00000402")
 
 
@@ -226,7 +211,7 @@ def test_list_missing_bucket(server, oss2_auth, v2):
     for call, req in ((v2.list_objects, oss.ListObjectsRequest(bucket=name)),
                       (v2.list_objects_v2, oss.ListObjectsV2Request(bucket=name)),
                       (v2.list_object_versions, oss.ListObjectVersionsRequest(bucket=name))):
-        err = _v2_error(call, req)
+        err = v2_error(call, req)
         assert (err.status_code, err.code, err.ec) == (404, "NoSuchBucket", NO_SUCH_BUCKET_EC)
 
 
@@ -395,20 +380,20 @@ def _post_delete(v2, bucket_name, body, md5="auto"):
 def test_delete_multiple_errors(bucket, v2, bucket_name):
     bucket.put_object("keep", b"1")
     good = b"<Delete><Quiet>false</Quiet><Object><Key>keep</Key></Object></Delete>"
-    err = _v2_error(_post_delete, v2, bucket_name, b"<Delete><Object><Key>keep</Key></Delete>")
+    err = v2_error(_post_delete, v2, bucket_name, b"<Delete><Object><Key>keep</Key></Delete>")
     assert (err.status_code, err.code) == (400, "MalformedXML")
-    err = _v2_error(_post_delete, v2, bucket_name, b"<Delete><Quiet>false</Quiet></Delete>")
+    err = v2_error(_post_delete, v2, bucket_name, b"<Delete><Quiet>false</Quiet></Delete>")
     assert (err.status_code, err.code) == (400, "MalformedXML")
-    err = _v2_error(_post_delete, v2, bucket_name, b"<Delete><Object><VersionId>1</VersionId></Object></Delete>")
+    err = v2_error(_post_delete, v2, bucket_name, b"<Delete><Object><VersionId>1</VersionId></Object></Delete>")
     assert (err.status_code, err.code) == (400, "MalformedXML")
-    err = _v2_error(_post_delete, v2, bucket_name, b"<Remove><Object><Key>keep</Key></Object></Remove>")
+    err = v2_error(_post_delete, v2, bucket_name, b"<Remove><Object><Key>keep</Key></Object></Remove>")
     assert err.code == "MalformedXML"
-    err = _v2_error(_post_delete, v2, bucket_name, good,
+    err = v2_error(_post_delete, v2, bucket_name, good,
                     md5=base64.b64encode(hashlib.md5(b"other").digest()).decode())
     assert (err.status_code, err.code) == (400, "InvalidDigest")
-    err = _v2_error(_post_delete, v2, bucket_name, good, md5="not base64!")
+    err = v2_error(_post_delete, v2, bucket_name, good, md5="not base64!")
     assert (err.status_code, err.code) == (400, "InvalidDigest")
-    err = _v2_error(_post_delete, v2, bucket_name, good, md5=None)
+    err = v2_error(_post_delete, v2, bucket_name, good, md5=None)
     assert (err.status_code, err.code, err.ec) == (400, "InvalidDigest", "0016-00000606")
     assert bucket.object_exists("keep")
     out = _post_delete(v2, bucket_name, good)
@@ -422,7 +407,7 @@ def test_delete_multiple_too_many(bucket, v2, bucket_name):
     with pytest.raises(oss2.exceptions.MalformedXml) as info:
         bucket.batch_delete_objects(keys)
     assert info.value.status == 400
-    err = _v2_error(v2.delete_multiple_objects, oss.DeleteMultipleObjectsRequest(
+    err = v2_error(v2.delete_multiple_objects, oss.DeleteMultipleObjectsRequest(
         bucket=bucket_name, objects=[oss.DeleteObject(key=k) for k in keys]))
     assert (err.status_code, err.code) == (400, "MalformedXML")
     assert bucket.object_exists("k0")
