@@ -43,6 +43,7 @@ COPY_CHUNK = 8 * 1024 * 1024
 MIN_PART_SIZE = 100 * 1024
 FLUSH_INTERVAL = 0.5
 GC_GRACE_SECONDS = 600                   # an unreferenced blob younger than this may be a write in flight
+GC_INTERVAL = 3600
 
 
 class _Conflict(Exception):
@@ -64,23 +65,22 @@ class Engine:
         self.blobs = BlobStore(self.data_dir)
         self.locks = ObjectLocks(self.data_dir)
         self.io = ThreadPoolExecutor(max_workers=32, thread_name_prefix="ossbox-io")
-        self._flusher: Optional[asyncio.Task] = None
+        self._background_task: Optional[asyncio.Task] = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         await self.meta.start()
         await self.recover()
-        if self.durable:
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+        self._background_task = asyncio.get_running_loop().create_task(self._background())
 
     async def stop(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
+        if self._background_task is not None:
+            self._background_task.cancel()
             try:
-                await self._flusher
+                await self._background_task
             except asyncio.CancelledError:
                 pass
-            self._flusher = None
+            self._background_task = None
             await self.flush_journal()
         await self.meta.close()
         self.locks.close()
@@ -137,13 +137,24 @@ class Engine:
                 os.close(fd)
             self.blobs.sync_dir(blob)
 
-    async def _flush_loop(self) -> None:
+    async def _background(self) -> None:
+        """Retire the journal every FLUSH_INTERVAL; sweep orphaned blobs at start and hourly."""
+        next_sweep = 0.0
         while True:
+            if self.durable:
+                try:
+                    await self.flush_journal()
+                except Exception:  # keep going; the journal stays valid until a flush succeeds
+                    log.exception("journal flush failed")
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + GC_INTERVAL
+                try:
+                    removed = await self.collect_garbage()
+                    if removed:
+                        log.info("removed %d orphaned blobs", removed)
+                except Exception:
+                    log.exception("garbage collection failed")
             await asyncio.sleep(FLUSH_INTERVAL)
-            try:
-                await self.flush_journal()
-            except Exception:  # keep flushing; the journal stays valid until a flush succeeds
-                log.exception("journal flush failed")
 
     async def collect_garbage(self, grace: float = GC_GRACE_SECONDS) -> int:
         """Delete blobs no row refers to (left by crashed writes), older than `grace` seconds."""
