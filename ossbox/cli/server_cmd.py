@@ -1,14 +1,13 @@
-"""`ossbox` command line: `ossbox server` runs the OSS-compatible service."""
+"""`ossbox server`: run the OSS-compatible service."""
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
 import socket
 import sys
 
-from .config import ServerConfig
+from ..config import ServerConfig
 
 _ENV = "OSSBOX_"
 
@@ -17,7 +16,7 @@ def _env(name: str, default=None):
     return os.environ.get(_ENV + name, default)
 
 
-def _server_parser(sub) -> None:
+def register(sub) -> None:
     p = sub.add_parser("server", help="run the OSS-compatible HTTP server",
                        description="Run an OSS-compatible server. Every flag can also be set with "
                                    "the OSSBOX_<FLAG> environment variable (e.g. OSSBOX_PORT).")
@@ -38,6 +37,7 @@ def _server_parser(sub) -> None:
                         "acknowledged from the page cache (survives kill -9, not power loss)")
     p.add_argument("--log-level", default=_env("LOG_LEVEL", "warning"),
                    choices=("debug", "info", "warning", "error"))
+    p.set_defaults(func=run_server, needs_settings=False)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -52,10 +52,10 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_server(args) -> int:
+def run_server(args, _settings=None) -> int:
     import uvicorn
 
-    from .http.app import Server
+    from ..http.app import Server
 
     domains = args.domain if args.domain is not None else [
         d for d in (_env("DOMAIN", "") or "").split(",") if d.strip()]
@@ -96,18 +96,3 @@ def run_server(args) -> int:
         signal.signal(sig, lambda *_: None)
     server.run(sockets=[sock])
     return 0 if server.started else 1
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="ossbox", description="OSS-compatible object storage server and client")
-    sub = parser.add_subparsers(dest="command")
-    _server_parser(sub)
-    args = parser.parse_args(argv)
-    if args.command == "server":
-        return run_server(args)
-    parser.print_help()
-    return 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Output and exit codes as ossutil 2 has them.
+
+* Results go to stdout, diagnostics to stderr.
+* `--output-format raw` prints what the server sent (an XML body as is; for a response with no
+  body, its headers). json/yaml/xml print the JSON form: a response without a body is
+  `{"Header": {"Canonical-Name": ["value"]}}`; an XML body becomes its root's children with
+  string scalars, and an element that occurs once is a scalar, not a one-item list.
+* `--output-query` is a JMESPath expression over that JSON form.
+* `<seconds>(s) elapsed` ends the output unless `-q`.
+* Exit status: 0 ok, 1 usage, 2 the service answered with an error, 3 client/network error,
+  4 some items of a batch failed, 5 interrupted.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+import xml.etree.ElementTree as ET
+from typing import Any, Optional
+
+from .settings import Settings, UsageError
+
+EXIT_OK, EXIT_USAGE, EXIT_SERVICE, EXIT_CLIENT, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5
+
+
+def canonical_header(name: str) -> str:
+    """Go's canonical MIME header form, which ossutil's JSON uses: X-Oss-Hash-Crc64ecma, Etag."""
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
+def headers_document(headers) -> dict:
+    doc: dict[str, list[str]] = {}
+    for name, value in headers.items():
+        doc.setdefault(canonical_header(name), []).append(value)
+    return {"Header": doc}
+
+
+def _element(elem: ET.Element) -> Any:
+    children = list(elem)
+    if not children:
+        return elem.text or ""
+    out: dict[str, Any] = {}
+    for child in children:
+        tag = child.tag.rsplit("}", 1)[-1]
+        value = _element(child)
+        if tag in out:
+            if not isinstance(out[tag], list):
+                out[tag] = [out[tag]]
+            out[tag].append(value)
+        else:
+            out[tag] = value
+    return out
+
+
+def xml_document(body: bytes) -> Any:
+    """An XML response body as ossutil's JSON form (the root element's children)."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return body.decode("utf-8", "replace")
+    value = _element(root)
+    return value if isinstance(value, dict) else {root.tag: value}
+
+
+def _to_xml(tag: str, value: Any, out: list) -> None:
+    from xml.sax.saxutils import escape
+    if isinstance(value, list):
+        for item in value:
+            _to_xml(tag, item, out)
+    elif isinstance(value, dict):
+        out.append(f"<{tag}>")
+        for k, v in value.items():
+            _to_xml(k, v, out)
+        out.append(f"</{tag}>")
+    else:
+        out.append(f"<{tag}>{escape('' if value is None else str(value))}</{tag}>")
+
+
+def render(doc: Any, fmt: str) -> str:
+    if fmt == "yaml":
+        import yaml
+        return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False).rstrip("\n")
+    if fmt == "xml":
+        out: list[str] = ['<?xml version="1.0" encoding="UTF-8"?>']
+        _to_xml("root", doc, out)  # ossutil renames the root element to <root>
+        return "\n".join(out[:1]) + "\n" + "".join(out[1:])
+    return json.dumps(doc, indent=2, ensure_ascii=False)
+
+
+class Printer:
+    """Writes a command's results and the elapsed trailer according to the settings."""
+
+    def __init__(self, settings: Settings, stdout=None):
+        self.s = settings
+        self.out = stdout or sys.stdout
+        self.started = time.monotonic()
+
+    def write_text(self, text: str) -> None:
+        self.out.write(text if text.endswith("\n") else text + "\n")
+        self.out.flush()
+
+    def write_bytes(self, data: bytes) -> None:
+        buf = getattr(self.out, "buffer", None)
+        if buf is not None:
+            self.out.flush()
+            buf.write(data)
+            buf.flush()
+        else:
+            self.out.write(data.decode("utf-8", "replace"))
+
+    def document(self, doc: Any, raw: Optional[str] = None) -> None:
+        """Print a result: `raw` text in raw format (when there is one), else the JSON form."""
+        fmt = self.s.output_format
+        if self.s.output_query:
+            import jmespath
+            try:
+                doc = jmespath.search(self.s.output_query, doc)
+            except jmespath.exceptions.JMESPathError as exc:
+                raise UsageError(f"invalid --output-query: {exc}")
+            if fmt == "raw":
+                fmt = "json"
+        if fmt == "raw" and raw is not None:
+            self.write_text(raw)
+        else:
+            self.write_text(render(doc, "json" if fmt == "raw" else fmt))
+
+    def finish(self) -> None:
+        if not self.s.quiet:
+            self.write_text(f"\n{time.monotonic() - self.started:.6f}(s) elapsed")
+
+
+def print_error(message: str) -> None:
+    sys.stderr.write(f"Error: {message}\n")
+    sys.stderr.flush()
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The exit status for an exception escaping a command, after printing it."""
+    import alibabacloud_oss_v2 as oss
+
+    if isinstance(exc, UsageError):
+        print_error(str(exc))
+        return EXIT_USAGE
+    if isinstance(exc, KeyboardInterrupt):
+        print_error("interrupted")
+        return EXIT_INTERRUPTED
+    if isinstance(exc, oss.exceptions.OperationError):
+        inner = exc.unwrap()
+        print_error(str(exc))
+        return EXIT_SERVICE if isinstance(inner, oss.exceptions.ServiceError) else EXIT_CLIENT
+    if isinstance(exc, (oss.exceptions.ParamRequiredError, oss.exceptions.ParamInvalidError,
+                        oss.exceptions.ParamNullError, oss.exceptions.ParamNullOrEmptyError)):
+        print_error(str(exc))
+        return EXIT_USAGE
+    if isinstance(exc, oss.exceptions.ServiceError):
+        print_error(str(exc))
+        return EXIT_SERVICE
+    if isinstance(exc, (oss.exceptions.BaseError, OSError, ValueError)):
+        print_error(str(exc) or exc.__class__.__name__)
+        return EXIT_CLIENT
+    raise exc
