@@ -83,6 +83,7 @@ class Engine:
             self._background_task = None
             await self.flush_journal()
         await self.meta.close()
+        self.blobs.close()
         self.locks.close()
         self.io.shutdown(wait=True)
 
@@ -273,7 +274,7 @@ class Engine:
                 raise errors.AppendTooLarge()
             created = cur is None
             blob = new_id() if created else cur.blob
-            fd = self.blobs.create(blob) if created else self.blobs.open_write(blob, create=True)
+            fd = self.blobs.append_fd(blob, new=created)
             try:
                 end, crc, md5, journal = await self._stream_into(
                     fd, body, position, cur.crc64 if cur else 0, content_length, content_md5,
@@ -320,8 +321,6 @@ class Engine:
                 if created:
                     self.blobs.delete(blob)
                 raise
-            finally:
-                os.close(fd)
 
     async def seal_object(self, bucket: str, key: str, position: int) -> ObjectRecord:
         async with self.locks.hold(bucket, key):
