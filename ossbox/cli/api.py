@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .output import EXIT_OK, Printer, headers_document, xml_document
+from .output import EXIT_OK, Printer, header_text, headers_document, xml_document
 from .settings import Settings, UsageError, make_client
 
 
@@ -73,6 +73,7 @@ class Flag:
     kind: str = "str"     # str / int / bool
     required: bool = False
     xml_root: Optional[str] = None
+    http: str = ""        # the header / query parameter / XML root it fills
 
 
 def _kebab(name: str) -> str:
@@ -114,7 +115,7 @@ def model_flags(model_cls) -> list[Flag]:
         if attr in ("progress_fn",):
             continue
         flags.append(Flag(attr, name.replace("-", "_"), "--" + name, pos, kind, bool(meta.get("required")),
-                          rename if pos == "xml" else None))
+                          rename if pos == "xml" else None, rename))
     return flags
 
 
@@ -146,21 +147,46 @@ def register(sub, add_globals) -> None:
     for cmd in COMMANDS:
         p = api_sub.add_parser(cmd.name, help=cmd.summary, description=cmd.summary)
         for f in model_flags(_model_class(cmd.model)):
-            if f.kind == "bool":
-                p.add_argument(f.flag, dest=f.dest, action="store_true", default=None)
+            if f.kind == "bool":  # `--flag`, `--flag true|false` or `--flag=false`
+                p.add_argument(f.flag, dest=f.dest, nargs="?", const="true", type=_bool_value,
+                               default=None, metavar="true|false", help=_help(f) + "; alone means true")
             elif f.position == "usermeta":
                 p.add_argument(f.flag, dest=f.dest, action="append", metavar="KEY=VALUE",
                                help="user metadata, sent as x-oss-meta-KEY (repeatable)")
             else:
-                hint = " (XML or JSON; file://PATH or - for stdin)" if f.position == "xml" else \
-                       " (a string, file://PATH, or - for stdin)" if f.position == "body" else ""
-                p.add_argument(f.flag, dest=f.dest, required=f.required, help=f"{f.position}{hint}",
+                required = f.required and not (cmd.op == "CopyObject" and f.field == "source_key")
+                p.add_argument(f.flag, dest=f.dest, required=required, help=_help(f),
                                metavar="INT" if f.kind == "int" else None)
+        if cmd.op == "CopyObject":  # ossutil's own spelling of the source: the x-oss-copy-source header
+            p.add_argument("--copy-source", dest="copy_source", metavar="/BUCKET/URL-ENCODED-KEY",
+                           help="x-oss-copy-source: /bucket/urlencoded-key[?versionId=ID] "
+                                "(or use --source-bucket/--source-key)")
         add_globals(p)
         p.set_defaults(func=run, api=cmd)
 
 
+def _help(f: Flag) -> str:
+    if f.position == "host":
+        return "bucket name"
+    if f.position == "path":
+        return "object key"
+    if f.position == "body":
+        return "request body: a string, file://PATH, or - for stdin"
+    if f.position == "xml":
+        return f"<{f.xml_root}> request body, as XML or JSON (inline, file://PATH, or - for stdin)"
+    if f.position == "nop":
+        return f.field.replace("_", " ")
+    return f"{f.http} {'query parameter' if f.position == 'query' else 'header'}"
+
+
 # -- values --------------------------------------------------------------------------------------
+def _bool_value(value: str) -> str:
+    low = value.lower()
+    if low not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"must be true or false, got {value!r}")
+    return low
+
+
 def option_text(value: str) -> str:
     """ossutil's option loading: file://PATH reads a file, '-' reads stdin."""
     if value == "-":
@@ -212,8 +238,14 @@ def _metadata(items) -> dict:
             raise UsageError(f"--metadata takes KEY=VALUE, got {item!r}")
         if k.lower().startswith("x-oss-meta-"):
             k = k[len("x-oss-meta-"):]
-        meta[k] = v
+        meta[k] = _wire(v)
     return meta
+
+
+def _wire(value: str) -> str:
+    """A header value as the HTTP library must get it so that UTF-8 bytes go on the wire, as Go's
+    net/http (and so ossutil) sends them; the library itself would refuse or latin-1-encode it."""
+    return value.encode("utf-8").decode("latin-1")
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -242,8 +274,14 @@ def build_input(cmd: ApiCommand, args: argparse.Namespace):
                 kwargs[f.field] = int(option_text(value))
             except ValueError:
                 raise UsageError(f"{f.flag} must be an integer, got {value!r}")
+        elif f.kind == "bool":
+            kwargs[f.field] = value
+        elif f.position == "header":
+            kwargs[f.field] = _wire(option_text(value))
         else:
-            kwargs[f.field] = value if f.kind == "bool" else option_text(value)
+            kwargs[f.field] = option_text(value)
+    if cmd.op == "CopyObject":
+        _copy_source(args, kwargs)
     request = model_cls(**kwargs)
     headers = {}
     if cmd.op == "CopyObject":
@@ -261,6 +299,26 @@ def build_input(cmd: ApiCommand, args: argparse.Namespace):
     return op_input, opened if hasattr(opened, "close") and opened is not sys.stdin.buffer else None
 
 
+def _copy_source(args: argparse.Namespace, kwargs: dict) -> None:
+    """--copy-source /bucket/urlencoded-key[?versionId=ID] as the SDK's source_* fields (explicit
+    --source-* flags win); one of the two spellings is required."""
+    from urllib.parse import parse_qs, unquote
+    value = getattr(args, "copy_source", None)
+    if value is not None:
+        text = option_text(value)
+        path, _, query = text.partition("?")
+        bucket, sep, key = path.lstrip("/").partition("/")
+        if not bucket or not sep or not key:
+            raise UsageError(f"--copy-source must be /BUCKET/URL-ENCODED-KEY, got {text!r}")
+        kwargs.setdefault("source_bucket", bucket)
+        kwargs.setdefault("source_key", unquote(key))
+        version = parse_qs(query).get("versionId")
+        if version:
+            kwargs.setdefault("source_version_id", version[0])
+    if not kwargs.get("source_key"):
+        raise UsageError("copy-object needs --copy-source /BUCKET/KEY, or --source-key (and --source-bucket)")
+
+
 def describe(op_input) -> str:
     """What --dry-run shows: the request that would be sent (before signing)."""
     from urllib.parse import urlencode
@@ -268,7 +326,7 @@ def describe(op_input) -> str:
     path = "/" + (op_input.bucket or "") + ("/" + op_input.key if op_input.key else "")
     lines = [f"{op_input.method} {path}{'?' + query if query else ''}"]
     for k, v in sorted((op_input.headers or {}).items()):
-        lines.append(f"{k}: {v}")
+        lines.append(f"{k}: {header_text(v) if isinstance(v, str) else v}")
     body = op_input.body
     if isinstance(body, (bytes, bytearray)):
         lines.append(f"(body: {len(body)} bytes)")
@@ -289,17 +347,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         client = make_client(settings)
         out = client.invoke_operation(op_input)
         headers = dict(out.headers or {})
-        if cmd.stream_response and settings.output_format == "raw" and not settings.output_query:
-            for chunk in out.http_response.iter_bytes():
-                printer.write_bytes(chunk)
+        raw_headers = "\n".join(f"{k}: {header_text(v)}" for k, v in headers.items())
+        if cmd.stream_response:
+            if settings.output_format == "raw" and not settings.output_query:
+                for chunk in out.http_response.iter_bytes():
+                    printer.write_bytes(chunk)
+            else:
+                # object data is not a document: json/yaml/xml and --output-query see the headers
+                out.http_response.close()
+                printer.document(headers_document(headers), raw=raw_headers)
             printer.finish()
             return EXIT_OK
         body = _read_body(out)
         if body:
             printer.document(xml_document(body), raw=body.decode("utf-8", "replace"))
         else:
-            printer.document(headers_document(headers),
-                             raw="\n".join(f"{k}: {v}" for k, v in headers.items()))
+            printer.document(headers_document(headers), raw=raw_headers)
         printer.finish()
         return EXIT_OK
     finally:

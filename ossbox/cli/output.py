@@ -28,10 +28,19 @@ def canonical_header(name: str) -> str:
     return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
 
 
+def header_text(value: str) -> str:
+    """A response header value as text. HTTP libraries decode header bytes as latin-1; OSS sends
+    non-ASCII metadata as UTF-8 bytes (as Go's net/http writes them), so undo that when it fits."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
 def headers_document(headers) -> dict:
     doc: dict[str, list[str]] = {}
     for name, value in headers.items():
-        doc.setdefault(canonical_header(name), []).append(value)
+        doc.setdefault(canonical_header(name), []).append(header_text(value))
     return {"Header": doc}
 
 
@@ -79,9 +88,12 @@ def _to_xml(tag: str, value: Any, out: list) -> None:
 def render(doc: Any, fmt: str) -> str:
     if fmt == "yaml":
         import yaml
-        return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False).rstrip("\n")
+        text = yaml.safe_dump(doc, allow_unicode=True, sort_keys=False).rstrip("\n")
+        return text[:-4] if text.endswith("\n...") else text  # a bare scalar's document-end marker
     if fmt == "xml":
         out: list[str] = ['<?xml version="1.0" encoding="UTF-8"?>']
+        if isinstance(doc, list):  # e.g. an --output-query result: one root, an <item> per element
+            doc = {"item": doc}
         _to_xml("root", doc, out)  # ossutil renames the root element to <root>
         return "\n".join(out[:1]) + "\n" + "".join(out[1:])
     return json.dumps(doc, indent=2, ensure_ascii=False)
@@ -94,6 +106,14 @@ class Printer:
         self.s = settings
         self.out = stdout or sys.stdout
         self.started = time.monotonic()
+        self.query = None
+        if settings.output_query:
+            # compiled up front: a bad expression must fail before a (non-idempotent) request is sent
+            import jmespath
+            try:
+                self.query = jmespath.compile(settings.output_query)
+            except jmespath.exceptions.JMESPathError as exc:
+                raise UsageError(f"invalid --output-query: {exc}")
 
     def write_text(self, text: str) -> None:
         self.out.write(text if text.endswith("\n") else text + "\n")
@@ -111,10 +131,10 @@ class Printer:
     def document(self, doc: Any, raw: Optional[str] = None) -> None:
         """Print a result: `raw` text in raw format (when there is one), else the JSON form."""
         fmt = self.s.output_format
-        if self.s.output_query:
+        if self.query is not None:
             import jmespath
             try:
-                doc = jmespath.search(self.s.output_query, doc)
+                doc = self.query.search(doc)
             except jmespath.exceptions.JMESPathError as exc:
                 raise UsageError(f"invalid --output-query: {exc}")
             if fmt == "raw":
@@ -134,10 +154,18 @@ def print_error(message: str) -> None:
     sys.stderr.flush()
 
 
+def _param_errors() -> tuple:
+    import alibabacloud_oss_v2 as oss
+    e = oss.exceptions
+    return (e.ParamRequiredError, e.ParamInvalidError, e.ParamNullError, e.ParamNullOrEmptyError,
+            e.BucketNameInvalidError, e.ObjectNameInvalidError)
+
+
 def exit_code_for(exc: BaseException) -> int:
     """The exit status for an exception escaping a command, after printing it."""
     import alibabacloud_oss_v2 as oss
 
+    param_errors = _param_errors()
     if isinstance(exc, UsageError):
         print_error(str(exc))
         return EXIT_USAGE
@@ -147,9 +175,12 @@ def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, oss.exceptions.OperationError):
         inner = exc.unwrap()
         print_error(str(exc))
-        return EXIT_SERVICE if isinstance(inner, oss.exceptions.ServiceError) else EXIT_CLIENT
-    if isinstance(exc, (oss.exceptions.ParamRequiredError, oss.exceptions.ParamInvalidError,
-                        oss.exceptions.ParamNullError, oss.exceptions.ParamNullOrEmptyError)):
+        if isinstance(inner, oss.exceptions.ServiceError):
+            return EXIT_SERVICE
+        if isinstance(inner, param_errors):  # checked by the SDK before sending: bad bucket name...
+            return EXIT_USAGE
+        return EXIT_CLIENT
+    if isinstance(exc, param_errors):
         print_error(str(exc))
         return EXIT_USAGE
     if isinstance(exc, oss.exceptions.ServiceError):

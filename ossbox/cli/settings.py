@@ -1,14 +1,24 @@
 """Client settings as ossutil 2 resolves them: flags > OSS_* environment > config file profile.
 
 The config file is ossutil's INI (`~/.ossutilconfig`): `[default]` or `[profile NAME]` sections,
-`source-profile` inheritance, case-insensitive keys written in any of kebab, snake, camel or flat
-case (`access-key-id` = `access_key_id` = `accessKeyId`), and the 1.x `[Credentials]` section.
+`source-profile` inheritance, case-insensitive section names and keys written in any of kebab, snake,
+camel or flat case (`access-key-id` = `access_key_id` = `accessKeyId`), `#` comments (whole-line, or
+after whitespace at the end of a value), and the 1.x `[Credentials]` section (read as `default`; a
+`[default]` value wins over it).
+
+Precedence is per setting: flags > OSS_* environment (not with --ignore-env-var) > config file. One
+refinement keeps credentials coherent: an STS token or a credential `mode` from a lower-precedence
+source than the AccessKey ID is dropped (so `-i/-k` on the command line are not combined with a stale
+`sts-token` or `mode = StsToken` from the file). OSSUTIL_CONFIG_FILE / OSSUTIL_PROFILE are not OSS_*
+variables and are read even with --ignore-env-var. Option values of the global flags are literal:
+ossutil documents `file://PATH` / `-` loading for command options (bodies), not for credentials.
 """
 from __future__ import annotations
 
 import argparse
 import configparser
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -42,6 +52,21 @@ class UsageError(Exception):
 
 def norm_key(name: str) -> str:
     return name.replace("-", "").replace("_", "").lower()
+
+
+# credential modes by normalised name; ossbox implements AK, StsToken and Anonymous
+_MODES = {m.lower(): m for m in ("AK", "StsToken", "Anonymous", "EcsRamRole", "Ali-EcsRamRole", "RamRoleArn",
+                                 "oidcRoleArn", "Process", "CredentialsURI")}
+SUPPORTED_MODES = ("AK", "StsToken", "Anonymous")
+
+
+def normalize_mode(value: str) -> str:
+    """`ak` -> `AK`, `ststoken` -> `StsToken`; unknown names are returned unchanged."""
+    return _MODES.get(value.strip().lower(), value.strip())
+
+
+def _mode_arg(value: str) -> str:
+    return normalize_mode(value)
 
 
 @dataclass
@@ -78,7 +103,7 @@ def add_global_options(parser: argparse.ArgumentParser, *, short_c: bool = True,
     g.add_argument("-i", "--access-key-id", default=s, help="AccessKey ID")
     g.add_argument("-k", "--access-key-secret", default=s, help="AccessKey secret")
     g.add_argument("-t", "--sts-token", default=s, help="STS security token")
-    g.add_argument("--mode", default=s, choices=("AK", "StsToken", "Anonymous"),
+    g.add_argument("--mode", default=s, type=_mode_arg, choices=SUPPORTED_MODES,
                    help="credential mode (default: AK when keys are set)")
     g.add_argument("-e", "--endpoint", default=s, help="endpoint (default https://oss-<region>.aliyuncs.com)")
     g.add_argument("--region", default=s, help="region, e.g. cn-hangzhou (required for v4 signing)")
@@ -104,45 +129,93 @@ def add_global_options(parser: argparse.ArgumentParser, *, short_c: bool = True,
 
 
 # -- config file ---------------------------------------------------------------------------------
-def read_config(path: str) -> dict[str, dict[str, str]]:
-    """Profiles of an ossutil INI file: {profile name: {setting: value}} (settings normalised)."""
-    parser = configparser.ConfigParser(interpolation=None, strict=False,
-                                       comment_prefixes=("#", ";"), inline_comment_prefixes=None)
+_TOP = "ossbox:top-level"   # keys before the first section header land here (and are ignored)
+_SECTION_LINE = re.compile(r"^\[[^\[\]]*\]\s*(?:[#;].*)?$")
+
+
+def _profile_of_section(section: str) -> Optional[str]:
+    """The profile a section header feeds ('default', 'name') or None for other sections."""
+    low = " ".join(section.split()).lower()
+    if low in ("default", "credentials"):  # [Credentials]: ossutil 1.x layout, still read
+        return "default"
+    if low.startswith("profile "):
+        return low[len("profile "):].strip() or None
+    return None
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    return value
+
+
+def read_profiles(path: str) -> dict[str, dict[str, str]]:
+    """Every key of every profile section: {profile (lower case): {norm_key: value}}.
+
+    Unknown keys are kept (as their normalised name); empty values are skipped. `[default]` and
+    `[profile default]` are the same profile; `[Credentials]` feeds `default` without overriding it."""
+    parser = configparser.ConfigParser(interpolation=None, strict=False, allow_no_value=True,
+                                       comment_prefixes=("#", ";"), inline_comment_prefixes=("#",),
+                                       default_section="\0ossbox-no-default")
     try:
-        with open(path, encoding="utf-8") as f:
-            parser.read_file(f)
+        with open(path, encoding="utf-8-sig") as f:
+            text = f.read()
     except FileNotFoundError:
         return {}
-    except (configparser.Error, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise UsageError(f"cannot read config file {path}: {exc.strerror or exc}")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"cannot read config file {path}: {exc}")
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith("[") and not _SECTION_LINE.match(line):
+            raise UsageError(f"cannot read config file {path}: line {number}: bad section header {line!r}")
+    try:
+        parser.read_string(f"[{_TOP}]\n" + text, source=path)
+    except configparser.Error as exc:
         raise UsageError(f"cannot read config file {path}: {exc}")
     profiles: dict[str, dict[str, str]] = {}
+    from_legacy: set[tuple[str, str]] = set()   # (profile, key) whose value came from [Credentials]
     for section in parser.sections():
-        name = section.strip()
-        low = name.lower()
-        if low == "default":
-            target = "default"
-        elif low.startswith("profile "):
-            target = name[len("profile "):].strip()
-        elif low == "credentials":  # ossutil 1.x layout, still read
-            target = "default"
-        else:
-            continue  # [buckets ...] and other sections are not used by ossbox yet
+        target = _profile_of_section(section)
+        if target is None:
+            continue  # [buckets ...], [Bucket-Endpoint], [Bucket-Cname]: not used by ossbox yet
+        legacy = " ".join(section.split()).lower() == "credentials"
         values = profiles.setdefault(target, {})
         for key, value in parser.items(section):
-            setting = _FILE_KEYS.get(norm_key(key))
-            if setting is None or value.strip() == "":
+            if value is None or _unquote(value) == "":
                 continue
-            if low == "credentials":  # the 1.x section never overrides a [default] value
-                values.setdefault(setting, value.strip())
+            k, v = norm_key(key), _unquote(value)
+            if legacy:  # the 1.x section never overrides a [default] value
+                if k in values and (target, k) not in from_legacy:
+                    continue
+                from_legacy.add((target, k))
             else:
-                values[setting] = value.strip()
+                from_legacy.discard((target, k))
+            values[k] = v
     return profiles
 
 
-def profile_values(profiles: dict, name: str) -> dict[str, str]:
-    """A profile's settings with `source-profile` chains resolved (own values win)."""
-    seen = []
+def read_config(path: str) -> dict[str, dict[str, str]]:
+    """Profiles of an ossutil INI file: {profile name (lower case): {setting: value}}, keeping only
+    the settings ossbox uses (normalised to Settings attribute names)."""
+    out: dict[str, dict[str, str]] = {}
+    for name, raw in read_profiles(path).items():
+        values = out.setdefault(name, {})
+        for k, v in raw.items():
+            setting = _FILE_KEYS.get(k)
+            if setting is not None:
+                values[setting] = v
+    return out
+
+
+def profile_values(profiles: dict, name: str, link: str = "source_profile") -> dict[str, str]:
+    """A profile's settings with `source-profile` chains resolved (own values win). Profile names
+    are case-insensitive; a loop or a missing source profile is a usage error. `link` is the key
+    naming the source profile (`sourceprofile` for read_profiles() dicts)."""
+    seen: list[str] = []
     values: dict[str, str] = {}
+    name = name.strip().lower() if name is not None else None
     while name is not None:
         if name in seen:
             raise UsageError(f"source-profile loop: {' -> '.join(seen + [name])}")
@@ -151,11 +224,12 @@ def profile_values(profiles: dict, name: str) -> dict[str, str]:
         if own is None:
             if len(seen) == 1:
                 return {}
-            raise UsageError(f"source-profile '{name}' does not exist")
+            raise UsageError(f"source-profile '{name}' (used by profile '{seen[-2]}') does not exist")
         for k, v in own.items():
             values.setdefault(k, v)
-        name = own.get("source_profile")
-    values.pop("source_profile", None)
+        nxt = own.get(link)
+        name = nxt.strip().lower() if nxt and nxt.strip() else None
+    values.pop(link, None)
     return values
 
 
@@ -176,23 +250,42 @@ def _convert(name: str, value):
     return value
 
 
+_RANK = {"flag": 3, "env": 2, "file": 1}
+_SETTINGS = ("access_key_id", "access_key_secret", "sts_token", "mode", "region", "endpoint",
+             "sign_version", "addressing_style", "output_format", "output_query", "quiet",
+             "dry_run", "loglevel", "retry_times", "connect_timeout", "read_timeout", "proxy",
+             "skip_verify_cert")
+
+
+def config_location(flags: dict, env) -> tuple[str, str, str, str]:
+    """(config file path, its source, profile name, its source): flag > OSSUTIL_* env > default."""
+    if flags.get("config_file"):
+        path, psrc = flags["config_file"], "flag"
+    elif env.get("OSSUTIL_CONFIG_FILE"):
+        path, psrc = env["OSSUTIL_CONFIG_FILE"], "env"
+    else:
+        path, psrc = DEFAULT_CONFIG_FILE, "default"
+    if flags.get("profile"):
+        profile, fsrc = flags["profile"], "flag"
+    elif env.get("OSSUTIL_PROFILE"):
+        profile, fsrc = env["OSSUTIL_PROFILE"], "env"
+    else:
+        profile, fsrc = "default", "default"
+    return os.path.expanduser(path), psrc, profile.strip(), fsrc
+
+
 def resolve(args: argparse.Namespace, environ: Optional[dict] = None) -> Settings:
     env = os.environ if environ is None else environ
     flags = vars(args)
     s = Settings()
-    s.config_file = os.path.expanduser(flags.get("config_file") or env.get("OSSUTIL_CONFIG_FILE")
-                                       or DEFAULT_CONFIG_FILE)
-    s.profile = flags.get("profile") or env.get("OSSUTIL_PROFILE") or "default"
+    s.config_file, s.sources["config_file"], s.profile, s.sources["profile"] = config_location(flags, env)
     profiles = read_config(s.config_file)
-    if s.profile != "default" and s.profile not in profiles:
+    if s.profile.lower() != "default" and s.profile.lower() not in profiles:
         raise UsageError(f"profile '{s.profile}' not found in {s.config_file}")
     file_values = profile_values(profiles, s.profile)
     use_env = not flags.get("ignore_env_var", False)
-    for name in ("access_key_id", "access_key_secret", "sts_token", "mode", "region", "endpoint",
-                 "sign_version", "addressing_style", "output_format", "output_query", "quiet",
-                 "dry_run", "loglevel", "retry_times", "connect_timeout", "read_timeout", "proxy",
-                 "skip_verify_cert"):
-        if name in flags:
+    for name in _SETTINGS:
+        if name in flags and flags[name] is not None:
             value, source = flags[name], "flag"
         elif use_env and name in ENV_VARS and env.get(ENV_VARS[name]):
             value, source = env[ENV_VARS[name]], "env"
@@ -205,13 +298,33 @@ def resolve(args: argparse.Namespace, environ: Optional[dict] = None) -> Setting
         except ValueError:
             raise UsageError(f"invalid value for {name.replace('_', '-')}: {value}")
         s.sources[name] = source
+    # credentials stay coherent: a token or mode from a weaker source than the key id is stale
+    key_rank = _RANK.get(s.sources.get("access_key_id"), 0)
+    for name in ("sts_token", "mode"):
+        if name in s.sources and _RANK[s.sources[name]] < key_rank:
+            setattr(s, name, None)
+            s.sources[name] = "dropped:" + s.sources[name]
+    if s.mode is not None:
+        s.mode = normalize_mode(s.mode)
     if s.sign_version not in ("v1", "v4"):
         raise UsageError(f"invalid sign-version: {s.sign_version}")
     if s.addressing_style not in ("virtual", "path", "cname"):
         raise UsageError(f"invalid addressing-style: {s.addressing_style}")
     if s.output_format not in ("raw", "json", "yaml", "xml"):
         raise UsageError(f"invalid output-format: {s.output_format}")
+    if s.loglevel not in ("off", "info", "debug"):
+        raise UsageError(f"invalid loglevel: {s.loglevel}")
     return s
+
+
+def credential_mode(s: Settings) -> str:
+    """The credential mode in effect: the configured one, else StsToken / AK when keys are set,
+    else Anonymous."""
+    if s.mode:
+        return normalize_mode(s.mode)
+    if s.access_key_id or s.access_key_secret:
+        return "StsToken" if s.sts_token else "AK"
+    return "Anonymous"
 
 
 def make_client(s: Settings):
@@ -220,16 +333,20 @@ def make_client(s: Settings):
 
     if s.sign_version == "v4" and not s.region:
         raise UsageError("region must be set in sign version 4.")
-    mode = s.mode or ("Anonymous" if not (s.access_key_id and s.access_key_secret) else
-                      ("StsToken" if s.sts_token else "AK"))
+    mode = credential_mode(s)
     if mode == "Anonymous":
         provider = oss.credentials.AnonymousCredentialsProvider()
-    else:
+    elif mode in ("AK", "StsToken"):
         if not (s.access_key_id and s.access_key_secret):
-            raise UsageError("access-key-id and access-key-secret must be set (flags, OSS_* "
-                             "environment or config file).")
+            missing = "access-key-id" if not s.access_key_id else "access-key-secret"
+            raise UsageError(f"{missing} must be set (flag, OSS_* environment variable or config file).")
+        if mode == "StsToken" and not s.sts_token:
+            raise UsageError("sts-token must be set in StsToken mode.")
         provider = oss.credentials.StaticCredentialsProvider(
-            s.access_key_id, s.access_key_secret, s.sts_token if mode == "StsToken" or s.sts_token else None)
+            s.access_key_id, s.access_key_secret, s.sts_token if mode == "StsToken" else None)
+    else:
+        raise UsageError(f"credential mode '{mode}' is not supported by ossbox "
+                         f"(supported: {', '.join(SUPPORTED_MODES)}).")
     cfg = oss.config.load_default()
     cfg.credentials_provider = provider
     cfg.region = s.region or DEFAULT_REGION_HINT
