@@ -510,6 +510,21 @@ def test_cp_single_failures_exit_2(cli, bucket, tmp_path):
     assert r.code == 2 and "NoSuchBucket" in r.err
 
 
+def _read_pty(master: int) -> bytes:
+    """Everything written to a pseudo-terminal until its other side closes."""
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO once the writer has gone
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    return seen
+
+
 def test_cp_progress_bar_only_on_a_terminal(server, bucket, tmp_path):
     src = tmp_path / "p.bin"
     src.write_bytes(os.urandom(600_000))
@@ -519,16 +534,7 @@ def test_cp_progress_bar_only_on_a_terminal(server, bucket, tmp_path):
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
                             env=cli_env(server, tmp_path))
     os.close(slave)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(master)
+    seen = _read_pty(master)
     out = proc.stdout.read().decode()
     assert proc.wait(30) == 0
     text = seen.decode("utf-8", "replace")
@@ -541,15 +547,6 @@ def test_cp_progress_bar_only_on_a_terminal(server, bucket, tmp_path):
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
                             env=cli_env(server, tmp_path))
     os.close(slave)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(master)
+    seen = _read_pty(master)
     proc.stdout.read()
     assert proc.wait(30) == 0 and seen == b""
