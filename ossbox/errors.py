@@ -151,6 +151,21 @@ AccessDenied = E(403, "AccessDenied", "You have no right to access this object b
                  "0003-00000001")
 AnonymousDenied = E(403, "AccessDenied", "You are forbidden to access this resource anonymously.",
                     "0003-00000001")
+AccessDeniedByPolicy = E(403, "AccessDenied", "Access denied by bucket policy.", "0003-00000204")
+AccessDeniedByRam = E(403, "AccessDenied", "Access denied by authorizer's policy.", "0003-00000201")
+AccessDeniedByAcl = E(403, "AccessDenied", "You have no right to access this object because of bucket acl.",
+                      "0003-00000001")
+AccessDeniedAnonymous = E(403, "AccessDenied", "Anonymous user has no right to access this bucket.",
+                          "0003-00000005")
+InvalidPolicyDocument = E(400, "InvalidPolicyDocument", "The content of the policy document is invalid.",
+                          "0031-00000001")
+NoSuchBucketPolicy = E(404, "NoSuchBucketPolicy", "The bucket policy does not exist.", "0031-00000002")
+InvalidSecurityToken = E(403, "InvalidSecurityToken", "The security token you provided is invalid.",
+                         "0002-00000030")
+SecurityTokenExpired = E(403, "SecurityTokenExpired", "The security token you provided has expired.",
+                         "0002-00000031")
+EntityNotExist = E(404, "EntityNotExist", "The specified entity does not exist.", "")
+EntityAlreadyExists = E(409, "EntityAlreadyExists", "The specified entity already exists.", "")
 InvalidAccessKeyId = E(403, "InvalidAccessKeyId", "The OSS Access Key Id you provided does not exist in "
                        "our records.", "0002-00000902")
 SignatureDoesNotMatch = E(403, "SignatureDoesNotMatch", "The request signature we calculated does not "

@@ -58,6 +58,7 @@ class Credential:
     access_key_id: str
     secret: str
     principal: str                   # id of the identity that owns the key
+    session_policy: Optional[str] = None  # STS: a policy that must also allow each request
 
 
 MAX_SKEW_SECONDS = 15 * 60

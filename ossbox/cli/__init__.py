@@ -17,7 +17,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import api, commands, config_cmd, server_cmd
+    from . import admin_cmd, api, commands, config_cmd, server_cmd
 
     parser = _Parser(prog="ossbox", description="OSS-compatible object storage: an ossutil-2-compatible "
                                                 "client and an OSS server (ossbox server).")
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_cmd.register(sub, add_global_options)
     api.register(sub, add_global_options)
     commands.register(sub, add_global_options)
+    admin_cmd.register(sub, add_global_options)
     return parser
 
 

@@ -15,6 +15,9 @@ from urllib.parse import unquote
 
 from .. import errors
 from ..auth import Credential, SignedRequest, authenticate
+from ..auth.authorize import Authorizer
+from ..auth.identity import claimed_access_key
+from ..auth.sts import StsService
 from ..config import ServerConfig
 from ..errors import OssError
 from ..storage.engine import Engine
@@ -57,6 +60,8 @@ class Server:
         self.engine = engine or Engine(config.data_dir, durability=config.durability,
                                        meta=config.metadata_store())
         self.root: Optional[Credential] = None
+        self.sts = None
+        self.authorizer = Authorizer(self)
         self.domains = tuple("." + d.lower().strip(".") for d in config.domains)
 
     @property
@@ -66,12 +71,35 @@ class Server:
     async def startup(self) -> None:
         await self.engine.start()
         self.root = self.config.root_credential()
+        self.sts = StsService(await self._server_key("sts-key"))
+
+    async def _server_key(self, name: str) -> bytes:
+        """A secret kept in the metadata store, created on first use (shared by all processes)."""
+        value = await self.engine.meta.get_setting(name)
+        if value is None:
+            fresh = os.urandom(32).hex()
+            value = await self.engine.meta.write(lambda t: t.setdefault_setting(name, fresh))
+        return bytes.fromhex(value)
 
     async def shutdown(self) -> None:
         await self.engine.stop()
 
-    def lookup_key(self, access_key_id: str) -> Optional[Credential]:
-        return self.root if self.root and access_key_id == self.root.access_key_id else None
+    async def credential(self, access_key_id: str, req: Request) -> Optional[Credential]:
+        """The credential behind an AccessKeyId: root, an active RAM user key, or an STS key
+        (whose token must verify). Looked up per request, so key changes apply at once."""
+        if self.root is not None and access_key_id == self.root.access_key_id:
+            return self.root
+        if access_key_id.startswith("STS."):
+            token = (req.headers.get("x-oss-security-token") or req.headers.get("security-token")
+                     or req.query.get("security-token") or req.query.get("x-oss-security-token"))
+            cred = self.sts.credential(access_key_id, token)
+            if await self.engine.meta.get_user(user_id=cred.principal) is None:
+                return None  # the user was deleted: its temporary credentials die with it
+            return cred
+        rec = await self.engine.meta.get_access_key(access_key_id)
+        if rec is None or rec.status != "Active":
+            return None
+        return Credential(rec.access_key_id, rec.secret, rec.user_id)
 
     # -- ASGI --------------------------------------------------------------------------------------
     async def __call__(self, scope, receive, send):
@@ -103,14 +131,14 @@ class Server:
         try:
             req = Request(self, scope, receive, request_id)
             self._address(req, scope)
+            claimed = claimed_access_key(req.headers, req.query)
+            cred = await self.credential(claimed, req) if claimed else None
             req.identity = authenticate(
                 SignedRequest(req.method, req.bucket, req.key, req.query_list, req.headers),
-                self.lookup_key, region=self.config.region)
-            if req.identity is None:
-                # Anonymous access by ACL comes with access control; until then only signed requests.
-                raise errors.AnonymousDenied()
-            handler = router.route(req)
-            resp = await handler(req)
+                lambda ak: cred if ak == claimed else None, region=self.config.region)
+            found = router.route(req)
+            await self.authorizer.check(req, found.action)
+            resp = await found.handler(req)
         except OssError as exc:
             resp = self.error_response(exc, req, scope)
         except Exception:

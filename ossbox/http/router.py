@@ -1,72 +1,103 @@
-"""Which operation a request is: (level, method) plus the sub-resource it names.
+"""Which operation a request is, and the OSS action it needs.
 
-Each table lists (sub-resource, operation) in priority order; `None` matches a plain request.
-Anything not listed is answered with an OSS error, never a 5xx.
+Each table lists (sub-resource, operation, RAM action) in priority order; `None` matches a plain
+request. Anything not listed is answered with an OSS error, never a 5xx.
 """
 from __future__ import annotations
 
+from typing import NamedTuple, Optional
+
 from .. import errors
-from ..ops import append, bucket, multipart, objects, service
+from ..ops import admin, append, bucket, multipart, objects, service
 from .request import Request
 
 # Bucket features ossbox does not (yet) offer: answered 501 NotImplemented, never silently ignored.
-_UNSUPPORTED_BUCKET = {"lifecycle", "cors", "referer", "website", "logging", "policy", "encryption",
+_UNSUPPORTED_BUCKET = {"lifecycle", "cors", "referer", "website", "logging", "encryption",
                        "versioning", "replication", "worm", "inventory", "tagging", "requestPayment",
                        "transferAcceleration", "qos", "cname", "style", "stat",
                        "accessPoint", "resourceGroup", "httpsConfig", "publicAccessBlock"}
 
+
+class Route(NamedTuple):
+    handler: object
+    action: Optional[str]       # the RAM action (None: decided by the handler, e.g. the admin API)
+
+
+_NOT_SUPPORTED = None  # a listed sub-resource ossbox refuses with 501
+
 _OBJECT_OPS = {
-    "POST": [("append", append.append_object), ("seal", append.seal_append_object),
-             ("uploads", multipart.initiate), ("uploadId", multipart.complete),
-             ("restore", None), ("select", None), ("x-oss-process", None)],
-    "PUT": [("acl", objects.put_object_acl), ("tagging", objects.put_object_tagging),
-            ("uploadId", multipart.upload_part), ("live", bucket.live_channel_unsupported),
-            ("symlink", None), (None, objects.put_object)],
-    "GET": [("acl", objects.get_object_acl), ("tagging", objects.get_object_tagging),
-            ("uploadId", multipart.list_parts), ("live", bucket.live_channel_unsupported),
-            ("symlink", None), (None, objects.get_object)],
-    "HEAD": [("objectMeta", objects.get_object_meta), (None, objects.head_object)],
-    "DELETE": [("tagging", objects.delete_object_tagging), ("uploadId", multipart.abort),
-               ("live", bucket.live_channel_unsupported), (None, objects.delete_object)],
+    "POST": [("append", append.append_object, "oss:PutObject"),
+             ("seal", append.seal_append_object, "oss:PutObject"),
+             ("uploads", multipart.initiate, "oss:PutObject"),
+             ("uploadId", multipart.complete, "oss:PutObject"),
+             ("restore", _NOT_SUPPORTED, None), ("select", _NOT_SUPPORTED, None),
+             ("x-oss-process", _NOT_SUPPORTED, None)],
+    "PUT": [("acl", objects.put_object_acl, "oss:PutObjectAcl"),
+            ("tagging", objects.put_object_tagging, "oss:PutObjectTagging"),
+            ("uploadId", multipart.upload_part, "oss:PutObject"),
+            ("live", bucket.live_channel_unsupported, "oss:PutLiveChannel"),
+            ("symlink", _NOT_SUPPORTED, None), (None, objects.put_object, "oss:PutObject")],
+    "GET": [("acl", objects.get_object_acl, "oss:GetObjectAcl"),
+            ("tagging", objects.get_object_tagging, "oss:GetObjectTagging"),
+            ("uploadId", multipart.list_parts, "oss:ListParts"),
+            ("live", bucket.live_channel_unsupported, "oss:GetLiveChannelInfo"),
+            ("symlink", _NOT_SUPPORTED, None), (None, objects.get_object, "oss:GetObject")],
+    "HEAD": [("objectMeta", objects.get_object_meta, "oss:GetObject"),
+             (None, objects.head_object, "oss:GetObject")],
+    "DELETE": [("tagging", objects.delete_object_tagging, "oss:DeleteObjectTagging"),
+               ("uploadId", multipart.abort, "oss:AbortMultipartUpload"),
+               ("live", bucket.live_channel_unsupported, "oss:DeleteLiveChannel"),
+               (None, objects.delete_object, "oss:DeleteObject")],
 }
 
 _BUCKET_OPS = {
-    "PUT": [("acl", bucket.put_bucket_acl), (None, bucket.put_bucket)],
-    "GET": [("acl", bucket.get_bucket_acl), ("location", bucket.get_bucket_location),
-            ("bucketInfo", bucket.get_bucket_info), ("uploads", multipart.list_uploads),
-            ("versions", bucket.list_object_versions), ("live", bucket.list_live_channels),
-            ("list-type", bucket.list_objects_v2), (None, bucket.list_objects)],
-    "POST": [("delete", bucket.delete_multiple_objects)],
-    "DELETE": [(None, bucket.delete_bucket)],
-    "HEAD": [(None, bucket.get_bucket_info)],
+    "PUT": [("acl", bucket.put_bucket_acl, "oss:PutBucketAcl"),
+            ("policy", bucket.put_bucket_policy, "oss:PutBucketPolicy"),
+            (None, bucket.put_bucket, "oss:PutBucket")],
+    "GET": [("acl", bucket.get_bucket_acl, "oss:GetBucketAcl"),
+            ("policy", bucket.get_bucket_policy, "oss:GetBucketPolicy"),
+            ("location", bucket.get_bucket_location, "oss:GetBucketLocation"),
+            ("bucketInfo", bucket.get_bucket_info, "oss:GetBucketInfo"),
+            ("uploads", multipart.list_uploads, "oss:ListMultipartUploads"),
+            ("versions", bucket.list_object_versions, "oss:ListObjectVersions"),
+            ("live", bucket.list_live_channels, "oss:ListLiveChannel"),
+            ("list-type", bucket.list_objects_v2, "oss:ListObjects"),
+            (None, bucket.list_objects, "oss:ListObjects")],
+    # DeleteMultipleObjects authorizes oss:DeleteObject per key itself, once it has read the keys.
+    "POST": [("delete", bucket.delete_multiple_objects, None)],
+    "DELETE": [("policy", bucket.delete_bucket_policy, "oss:DeleteBucketPolicy"),
+               (None, bucket.delete_bucket, "oss:DeleteBucket")],
+    "HEAD": [(None, bucket.get_bucket_info, "oss:GetBucketInfo")],
 }
 
 
-def _pick(table, req: Request):
+def _pick(table, req: Request) -> Optional[Route]:
     query = req.query
-    for sub, handler in table:
+    for sub, handler, action in table:
         if sub is None or sub in query:
-            if handler is None:
+            if handler is _NOT_SUPPORTED:
                 raise errors.NotImplementedOp(f"The {sub} operation is not supported by ossbox.")
-            return handler
+            return Route(handler, action)
     return None
 
 
-def route(req: Request):
+def route(req: Request) -> Route:
     if req.bucket is None:
+        if "x-ossbox-admin" in req.query:
+            return Route(admin.dispatch, None)
         if req.method == "GET":
-            return service.list_buckets
+            return Route(service.list_buckets, "oss:ListBuckets")
         raise errors.MethodNotAllowed(Method=req.method, ResourceType="Service")
     if req.key is None:
         unsupported = _UNSUPPORTED_BUCKET.intersection(req.query)
         if unsupported:
             raise errors.NotImplementedOp(
                 f"The bucket {sorted(unsupported)[0]} configuration is not supported by ossbox.")
-        handler = _pick(_BUCKET_OPS.get(req.method, ()), req)
-        if handler is None:
+        found = _pick(_BUCKET_OPS.get(req.method, ()), req)
+        if found is None:
             raise errors.MethodNotAllowed(Method=req.method, ResourceType="Bucket")
-        return handler
-    handler = _pick(_OBJECT_OPS.get(req.method, ()), req)
-    if handler is None:
+        return found
+    found = _pick(_OBJECT_OPS.get(req.method, ()), req)
+    if found is None:
         raise errors.MethodNotAllowed(Method=req.method, ResourceType="Object")
-    return handler
+    return found

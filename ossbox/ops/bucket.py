@@ -422,6 +422,8 @@ async def delete_multiple_objects(req: Request) -> Response:
         if standins:
             key = key.translate(_FROM_STANDIN)
         targets.append((key, xml.child_text(node, "VersionId")))
+    # every key must be deletable by the caller, or nothing is deleted
+    await req.server.authorizer.check_keys(req, "oss:DeleteObject", [key for key, _ in targets])
 
     engine = req.server.engine
     bucket = req.bucket
@@ -456,3 +458,35 @@ async def list_live_channels(req: Request) -> Response:
 async def live_channel_unsupported(req: Request) -> Response:
     await common.require_bucket(req)
     raise errors.LiveChannelNotSupported()
+
+
+# -- bucket policy --------------------------------------------------------------------------------
+MAX_BUCKET_POLICY = 16 * 1024
+
+
+async def put_bucket_policy(req: Request) -> Response:
+    from ..auth.policy import parse_policy
+
+    rec = await common.require_bucket(req)
+    text = (await req.read_body(limit=MAX_BUCKET_POLICY)).decode("utf-8", "replace")
+    parse_policy(text, bucket_policy=True, bucket=req.bucket)  # refuses an invalid document
+    config = dict(rec.config)
+    config["policy"] = text
+    await req.server.engine.update_bucket(dataclasses.replace(rec, config=config))
+    return Response(200, {}, b"")
+
+
+async def get_bucket_policy(req: Request) -> Response:
+    rec = await common.require_bucket(req)
+    text = rec.config.get("policy")
+    if text is None:
+        raise errors.NoSuchBucketPolicy(BucketName=req.bucket)
+    return Response(200, {"content-type": "application/json"}, text.encode("utf-8"))
+
+
+async def delete_bucket_policy(req: Request) -> Response:
+    rec = await common.require_bucket(req)
+    if "policy" in rec.config:
+        config = {k: v for k, v in rec.config.items() if k != "policy"}
+        await req.server.engine.update_bucket(dataclasses.replace(rec, config=config))
+    return Response(204, {}, b"")

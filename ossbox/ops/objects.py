@@ -280,6 +280,7 @@ async def load_copy_source(req: Request) -> ObjectRecord:
     """The object named by x-oss-copy-source, after its x-oss-copy-source-if-* conditions
     (CopyObject and UploadPartCopy)."""
     src_bucket, src_key, src_version = parse_copy_source(req)
+    await req.server.authorizer.check_action(req, "oss:GetObject", src_bucket, src_key)
     engine = req.server.engine
     if src_bucket != req.bucket:
         await engine.require_bucket(src_bucket)

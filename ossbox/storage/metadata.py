@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Callable, Iterable, Optional, TypeVar
 
-from .records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
+from .records import AccessKeyRecord, BucketRecord, ObjectRecord, PartRecord, UploadRecord, UserRecord
 
 T = TypeVar("T")
 
@@ -68,6 +68,26 @@ class Txn(ABC):
 
     @abstractmethod
     def set_setting(self, name: str, value: str) -> None: ...
+    @abstractmethod
+    def setdefault_setting(self, name: str, value: str) -> str:
+        """Store value unless the setting exists; return what is stored (first writer wins)."""
+
+    # identities (RAM-style users, their access keys and identity policies)
+    @abstractmethod
+    def insert_user(self, rec: UserRecord) -> bool: ...
+    @abstractmethod
+    def delete_user(self, user_id: str) -> None:
+        """Remove the user with its access keys and policies."""
+    @abstractmethod
+    def insert_access_key(self, rec: AccessKeyRecord) -> None: ...
+    @abstractmethod
+    def set_access_key_status(self, access_key_id: str, status: str) -> bool: ...
+    @abstractmethod
+    def delete_access_key(self, access_key_id: str) -> bool: ...
+    @abstractmethod
+    def put_user_policy(self, user_id: str, name: str, document: str) -> None: ...
+    @abstractmethod
+    def delete_user_policy(self, user_id: str, name: str) -> bool: ...
 
 
 class MetadataStore(ABC):
@@ -105,4 +125,17 @@ class MetadataStore(ABC):
     async def get_setting(self, name: str) -> Optional[str]: ...
     @abstractmethod
     async def referenced_blobs(self) -> set[str]: ...
+
+    @abstractmethod
+    async def get_user(self, *, name: Optional[str] = None, user_id: Optional[str] = None
+                       ) -> Optional[UserRecord]: ...
+    @abstractmethod
+    async def list_users(self) -> list[UserRecord]: ...
+    @abstractmethod
+    async def get_access_key(self, access_key_id: str) -> Optional[AccessKeyRecord]: ...
+    @abstractmethod
+    async def list_access_keys(self, user_id: str) -> list[AccessKeyRecord]: ...
+    @abstractmethod
+    async def list_user_policies(self, user_id: str) -> list[tuple[str, str]]:
+        """[(policy name, document)] attached to the user."""
 

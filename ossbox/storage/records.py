@@ -66,6 +66,22 @@ class PartRecord:
     mtime: float
 
 
+@dataclass
+class UserRecord:
+    user_id: str
+    name: str
+    created: float
+
+
+@dataclass
+class AccessKeyRecord:
+    access_key_id: str
+    secret: str
+    user_id: str
+    status: str          # Active | Inactive
+    created: float
+
+
 def new_id() -> str:
     return os.urandom(16).hex()
 

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
 from .metadata import MetadataStore, T, Txn
-from .records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
+from .records import AccessKeyRecord, BucketRecord, ObjectRecord, PartRecord, UploadRecord, UserRecord
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets (
@@ -46,6 +46,17 @@ CREATE TABLE IF NOT EXISTS parts (
     PRIMARY KEY (upload_id, part_number)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS users (
+    user_id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS access_keys (
+    access_key_id TEXT PRIMARY KEY, secret TEXT NOT NULL, user_id TEXT NOT NULL, status TEXT NOT NULL,
+    created REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS access_keys_by_user ON access_keys (user_id);
+CREATE TABLE IF NOT EXISTS user_policies (
+    user_id TEXT NOT NULL, name TEXT NOT NULL, document TEXT NOT NULL, PRIMARY KEY (user_id, name)
+) WITHOUT ROWID;
 """
 
 _U64 = 1 << 64
@@ -210,6 +221,37 @@ class _SqliteTxn(Txn):
 
     def set_setting(self, name, value):
         self.c.execute("INSERT OR REPLACE INTO settings VALUES (?,?)", (name, value))
+
+    def setdefault_setting(self, name, value):
+        self.c.execute("INSERT OR IGNORE INTO settings VALUES (?,?)", (name, value))
+        return self.c.execute("SELECT value FROM settings WHERE name=?", (name,)).fetchone()[0]
+
+    def insert_user(self, rec):
+        cur = self.c.execute("INSERT OR IGNORE INTO users VALUES (?,?,?)", (rec.user_id, rec.name, rec.created))
+        return cur.rowcount == 1
+
+    def delete_user(self, user_id):
+        self.c.execute("DELETE FROM access_keys WHERE user_id=?", (user_id,))
+        self.c.execute("DELETE FROM user_policies WHERE user_id=?", (user_id,))
+        self.c.execute("DELETE FROM users WHERE user_id=?", (user_id,))
+
+    def insert_access_key(self, rec):
+        self.c.execute("INSERT INTO access_keys VALUES (?,?,?,?,?)",
+                       (rec.access_key_id, rec.secret, rec.user_id, rec.status, rec.created))
+
+    def set_access_key_status(self, access_key_id, status):
+        return self.c.execute("UPDATE access_keys SET status=? WHERE access_key_id=?",
+                              (status, access_key_id)).rowcount == 1
+
+    def delete_access_key(self, access_key_id):
+        return self.c.execute("DELETE FROM access_keys WHERE access_key_id=?", (access_key_id,)).rowcount == 1
+
+    def put_user_policy(self, user_id, name, document):
+        self.c.execute("INSERT OR REPLACE INTO user_policies VALUES (?,?,?)", (user_id, name, document))
+
+    def delete_user_policy(self, user_id, name):
+        return self.c.execute("DELETE FROM user_policies WHERE user_id=? AND name=?",
+                              (user_id, name)).rowcount == 1
 
 
 class SqliteStore(MetadataStore):
@@ -388,6 +430,28 @@ class SqliteStore(MetadataStore):
     async def get_setting(self, name):
         row = self._read.execute("SELECT value FROM settings WHERE name=?", (name,)).fetchone()
         return row[0] if row else None
+
+    async def get_user(self, *, name=None, user_id=None):
+        if name is not None:
+            row = self._read.execute("SELECT * FROM users WHERE name=?", (name,)).fetchone()
+        else:
+            row = self._read.execute("SELECT * FROM users WHERE user_id=?", (user_id,)).fetchone()
+        return UserRecord(*row) if row else None
+
+    async def list_users(self):
+        return [UserRecord(*r) for r in self._read.execute("SELECT * FROM users ORDER BY name")]
+
+    async def get_access_key(self, access_key_id):
+        row = self._read.execute("SELECT * FROM access_keys WHERE access_key_id=?", (access_key_id,)).fetchone()
+        return AccessKeyRecord(*row) if row else None
+
+    async def list_access_keys(self, user_id):
+        return [AccessKeyRecord(*r) for r in self._read.execute(
+            "SELECT * FROM access_keys WHERE user_id=? ORDER BY created", (user_id,))]
+
+    async def list_user_policies(self, user_id):
+        return [(r[0], r[1]) for r in self._read.execute(
+            "SELECT name, document FROM user_policies WHERE user_id=? ORDER BY name", (user_id,))]
 
     async def referenced_blobs(self):
         refs = {r[0] for r in self._read.execute("SELECT blob FROM objects")}

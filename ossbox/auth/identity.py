@@ -1,0 +1,38 @@
+"""Who a request claims to be, and the credential that can prove it.
+
+Signature verification needs the secret of the AccessKeyId the request names. Keys live in the
+metadata store (RAM-style users) or are the root pair, so the server looks up the one claimed key
+before verifying; the verifier never sees any other secret.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+
+def claimed_access_key(headers: dict[str, str], query: dict[str, str]) -> Optional[str]:
+    """The AccessKeyId named by the Authorization header or a presigned URL, if any."""
+    auth = headers.get("authorization")
+    if auth:
+        scheme, _, rest = auth.strip().partition(" ")
+        rest = rest.strip()
+        if scheme == "OSS":
+            return rest.rpartition(":")[0].strip() or None
+        if scheme == "OSS2":
+            for item in rest.split(","):
+                name, _, value = item.strip().partition(":")
+                if name.strip() == "AccessKeyId":
+                    return value.strip() or None
+            return None
+        if scheme == "OSS4-HMAC-SHA256":
+            for item in rest.split(","):
+                name, _, value = item.strip().partition("=")
+                if name.strip() == "Credential":
+                    return value.strip().split("/", 1)[0] or None
+        return None
+    if "OSSAccessKeyId" in query:
+        return query["OSSAccessKeyId"] or None
+    if "x-oss-access-key-id" in query:
+        return query["x-oss-access-key-id"] or None
+    if "x-oss-credential" in query:
+        return query["x-oss-credential"].split("/", 1)[0] or None
+    return None

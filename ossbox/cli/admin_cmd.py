@@ -1,0 +1,171 @@
+"""`ossbox admin ...`: manage users, keys, policies and STS on a running ossbox server.
+
+Each command is one admin API request (`?x-ossbox-admin=<Action>` at the service level), sent and
+signed by the official SDK with the root credentials from the usual settings (-i/-k, OSS_* env,
+config file). Reads are GETs with their fields as query parameters; changes are POSTs with a JSON
+body. The JSON answer is printed (--output-format json/yaml/xml, --output-query, -q as elsewhere).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, Optional
+
+from .output import EXIT_OK, Printer
+from .settings import Settings, UsageError, make_client
+
+ADMIN_PARAM = "x-ossbox-admin"
+
+
+def _opt_text(value: str, flag: str) -> str:
+    from .api import option_text
+    text = option_text(value)
+    if not text.strip():
+        raise UsageError(f"{flag} must not be empty")
+    return text
+
+
+def _json_text(value: str, flag: str) -> str:
+    text = _opt_text(value, flag)
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{flag} must be a JSON document: {exc}")
+    return text
+
+
+def build_input(action: str, method: str, fields: dict):
+    from alibabacloud_oss_v2.types import OperationInput
+    params = {ADMIN_PARAM: action}
+    headers: dict[str, str] = {}
+    body: Optional[bytes] = None
+    if method == "GET":
+        params.update({k: str(v) for k, v in fields.items()})
+    else:
+        body = json.dumps(fields, ensure_ascii=False).encode("utf-8")
+        headers["Content-Type"] = "application/json"
+    return OperationInput(op_name=f"Admin{action}", method=method, parameters=params, headers=headers,
+                          body=body)
+
+
+def call(settings: Settings, action: str, method: str, fields: dict) -> Any:
+    """Send one admin request; the decoded JSON answer (service errors raise, as the SDK does)."""
+    out = make_client(settings).invoke_operation(build_input(action, method, fields))
+    response = out.http_response
+    raw = b""
+    if response is not None:
+        raw = response.content if response.is_stream_consumed else response.read()
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return raw.decode("utf-8", "replace")
+
+
+def _run(action: str, method: str, fields_of):
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        fields = fields_of(args)
+        printer = Printer(settings)
+        if settings.dry_run:
+            from .api import describe
+            op = build_input(action, method, fields)
+            printer.write_text(describe(op))
+            printer.finish()
+            return EXIT_OK
+        doc = call(settings, action, method, fields)
+        printer.document(doc, raw=json.dumps(doc, indent=2, ensure_ascii=False))
+        printer.finish()
+        return EXIT_OK
+    return run
+
+
+def _duration(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {value!r}")
+
+
+def register(sub, add_globals) -> None:
+    admin = sub.add_parser("admin", help="manage users, access keys, policies and STS on an ossbox server",
+                           description="Administration of a running ossbox server (root credentials).")
+    add_globals(admin)
+    groups = admin.add_subparsers(dest="admin_group", metavar="<group>")
+    groups.required = True
+
+    def leaf(group_sub, name: str, help_: str, action: str, method: str, fields_of, positionals=()):
+        p = group_sub.add_parser(name, help=help_, description=help_)
+        for arg, arg_help in positionals:  # dests must not collide with the global options' dests
+            p.add_argument(arg, help=arg_help, metavar="ACCESS_KEY_ID" if arg == "target_key" else arg.upper())
+        add_globals(p)
+        p.set_defaults(func=_run(action, method, fields_of))
+        return p
+
+    # users
+    user = groups.add_parser("user", help="RAM-style users")
+    add_globals(user)
+    us = user.add_subparsers(dest="admin_cmd", metavar="<command>")
+    us.required = True
+    leaf(us, "create", "create a user", "CreateUser", "POST",
+         lambda a: {"UserName": a.name}, [("name", "user name")])
+    leaf(us, "list", "list users", "ListUsers", "GET", lambda a: {})
+    leaf(us, "get", "show a user with its keys (no secrets) and policy names", "GetUser", "GET",
+         lambda a: {"UserName": a.name}, [("name", "user name")])
+    leaf(us, "delete", "delete a user with its keys and policies", "DeleteUser", "POST",
+         lambda a: {"UserName": a.name}, [("name", "user name")])
+
+    # access keys
+    key = groups.add_parser("key", help="users' access keys")
+    add_globals(key)
+    ks = key.add_subparsers(dest="admin_cmd", metavar="<command>")
+    ks.required = True
+    leaf(ks, "create", "create an access key pair for a user (the secret is shown once)",
+         "CreateAccessKey", "POST", lambda a: {"UserName": a.user}, [("user", "user name")])
+    leaf(ks, "list", "list a user's access keys (never their secrets)", "ListAccessKeys", "GET",
+         lambda a: {"UserName": a.user}, [("user", "user name")])
+    leaf(ks, "enable", "set an access key Active", "UpdateAccessKey", "POST",
+         lambda a: {"AccessKeyId": a.target_key, "Status": "Active"}, [("target_key", "AccessKeyId")])
+    leaf(ks, "disable", "set an access key Inactive", "UpdateAccessKey", "POST",
+         lambda a: {"AccessKeyId": a.target_key, "Status": "Inactive"}, [("target_key", "AccessKeyId")])
+    leaf(ks, "delete", "delete an access key", "DeleteAccessKey", "POST",
+         lambda a: {"AccessKeyId": a.target_key}, [("target_key", "AccessKeyId")])
+
+    # identity policies
+    pol = groups.add_parser("policy", help="users' identity (RAM) policies")
+    add_globals(pol)
+    ps = pol.add_subparsers(dest="admin_cmd", metavar="<command>")
+    ps.required = True
+    put = leaf(ps, "put", "attach (or replace) a named policy", "PutUserPolicy", "POST",
+               lambda a: {"UserName": a.user, "PolicyName": a.policy_name,
+                          "PolicyDocument": _json_text(a.document, "--document")},
+               [("user", "user name"), ("policy_name", "policy name")])
+    put.add_argument("--document", required=True, metavar="JSON|file://PATH|-",
+                     help="the RAM policy document")
+    leaf(ps, "get", "show a named policy", "GetUserPolicy", "GET",
+         lambda a: {"UserName": a.user, "PolicyName": a.policy_name},
+         [("user", "user name"), ("policy_name", "policy name")])
+    leaf(ps, "list", "list a user's policies", "ListUserPolicies", "GET",
+         lambda a: {"UserName": a.user}, [("user", "user name")])
+    leaf(ps, "delete", "detach a named policy", "DeleteUserPolicy", "POST",
+         lambda a: {"UserName": a.user, "PolicyName": a.policy_name},
+         [("user", "user name"), ("policy_name", "policy name")])
+
+    # STS
+    sts = groups.add_parser("sts", help="temporary credentials")
+    add_globals(sts)
+    ss = sts.add_subparsers(dest="admin_cmd", metavar="<command>")
+    ss.required = True
+
+    def assume_fields(a):
+        fields: dict[str, Any] = {"UserName": a.user, "DurationSeconds": a.duration}
+        if a.policy is not None:
+            fields["Policy"] = _json_text(a.policy, "--policy")
+        return fields
+
+    assume = leaf(ss, "assume", "issue temporary credentials acting as a user", "AssumeRole", "POST",
+                  assume_fields, [("user", "user name")])
+    assume.add_argument("--duration", type=_duration, default=3600, metavar="SECONDS",
+                        help="validity, 900..43200 seconds (default 3600)")
+    assume.add_argument("--policy", metavar="JSON|file://PATH|-",
+                        help="session policy further restricting the user's permissions")

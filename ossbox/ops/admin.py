@@ -1,0 +1,323 @@
+"""Admin API (root only): users, access keys, identity policies, STS.
+
+Every service-level request with the query parameter ``x-ossbox-admin=<Action>`` comes here after
+its signature was verified. Only the root account may use it. Fields come from a JSON object body
+(and, for reads, may also be given as query parameters); answers are JSON. Changes are written to
+the metadata store at once, and the server looks keys up per request, so they apply immediately.
+
+Secrets are returned once (CreateAccessKey, AssumeRole) and never logged or listed.
+"""
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import string
+import time
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable
+
+from .. import errors
+from ..http.request import Request, Response
+from ..storage.records import AccessKeyRecord, UserRecord
+
+MAX_BODY = 64 * 1024
+MAX_POLICY_LENGTH = 6144          # RAM's limit for a custom policy document
+MAX_SESSION_POLICY_LENGTH = 2048
+_USER_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_POLICY_NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+_ALNUM = string.ascii_uppercase + string.ascii_lowercase + string.digits
+_STATUSES = ("Active", "Inactive")
+
+def _no_such(what: str) -> errors.OssError:
+    return errors.EntityNotExist(f"The {what} does not exist.")
+
+
+def _exists(what: str) -> errors.OssError:
+    return errors.EntityAlreadyExists(f"The {what} already exists.")
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _json(doc: Any, status: int = 200) -> Response:
+    return Response(status, {"content-type": "application/json"},
+                    json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def _is_root(req: Request) -> bool:
+    ident = req.identity
+    return (ident is not None and ident.principal == req.server.owner_id
+            and not getattr(ident, "session_policy", None)
+            and not str(getattr(ident, "access_key_id", "")).startswith("STS."))
+
+
+# -- input -----------------------------------------------------------------------------------------
+async def _fields(req: Request) -> dict:
+    """The JSON object body, with query parameters (other than the action) as defaults."""
+    fields: dict[str, Any] = {k: v for k, v in req.query.items() if k != "x-ossbox-admin"}
+    raw = await req.read_body(MAX_BODY)
+    if raw.strip():
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise errors.InvalidArgument("The request body must be a JSON object.")
+        if not isinstance(body, dict):
+            raise errors.InvalidArgument("The request body must be a JSON object.")
+        fields.update(body)
+    return fields
+
+
+def _str(fields: dict, name: str, pattern: re.Pattern | None = None, required: bool = True) -> str | None:
+    value = fields.get(name)
+    if value is None or value == "":
+        if required:
+            raise errors.InvalidArgument(f"{name} is required.", ArgumentName=name)
+        return None
+    if not isinstance(value, str):
+        raise errors.InvalidArgument(f"{name} must be a string.", ArgumentName=name)
+    if pattern is not None and not pattern.match(value):
+        raise errors.InvalidArgument(f"{name} is not valid.", ArgumentName=name)
+    return value
+
+
+def _user_name(fields: dict) -> str:
+    return _str(fields, "UserName", _USER_NAME)
+
+
+def _policy_text(value: Any, name: str, limit: int) -> str:
+    """A policy document as text (a JSON object given inline is accepted too), validated."""
+    if isinstance(value, dict):
+        value = json.dumps(value, ensure_ascii=False)
+    if not isinstance(value, str) or not value.strip():
+        raise errors.InvalidArgument(f"{name} is required.", ArgumentName=name)
+    if len(value.encode("utf-8")) > limit:
+        raise errors.InvalidPolicyDocument(f"{name} is longer than {limit} bytes.")
+    validate_policy(value)
+    return value
+
+
+def validate_policy(text: str) -> None:
+    """RAM policy validation: the policy module's parser when present, else a shape check."""
+    try:
+        from ..auth.policy import parse_policy  # written in parallel; optional here
+    except ImportError:
+        parse_policy = None
+    if parse_policy is not None:
+        parse_policy(text)
+        return
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        raise errors.InvalidPolicyDocument("The policy document is not valid JSON.")
+    if not isinstance(doc, dict) or not isinstance(doc.get("Version"), str):
+        raise errors.InvalidPolicyDocument("The policy document needs a Version.")
+    statements = doc.get("Statement")
+    if isinstance(statements, dict):
+        statements = [statements]
+    if not isinstance(statements, list) or not statements:
+        raise errors.InvalidPolicyDocument("The policy document needs a Statement list.")
+    for st in statements:
+        if not isinstance(st, dict) or st.get("Effect") not in ("Allow", "Deny"):
+            raise errors.InvalidPolicyDocument("Every statement needs an Effect of Allow or Deny.")
+        action = st.get("Action", st.get("NotAction"))
+        if not (isinstance(action, str) or (isinstance(action, list) and action
+                                             and all(isinstance(a, str) for a in action))):
+            raise errors.InvalidPolicyDocument("Every statement needs an Action.")
+
+
+async def _user(req: Request, name: str) -> UserRecord:
+    user = await req.server.engine.meta.get_user(name=name)
+    if user is None:
+        raise _no_such(f"user {name!r}")
+    return user
+
+
+async def _key(req: Request, fields: dict) -> AccessKeyRecord:
+    ak = _str(fields, "AccessKeyId")
+    rec = await req.server.engine.meta.get_access_key(ak)
+    if rec is None:
+        raise _no_such("access key")
+    return rec
+
+
+def _user_doc(u: UserRecord) -> dict:
+    return {"UserId": u.user_id, "UserName": u.name, "CreateDate": _iso(u.created)}
+
+
+def _key_doc(k: AccessKeyRecord, user_name: str | None = None) -> dict:
+    doc = {"AccessKeyId": k.access_key_id, "Status": k.status, "CreateDate": _iso(k.created)}
+    if user_name is not None:
+        doc["UserName"] = user_name
+    return doc
+
+
+# -- actions ---------------------------------------------------------------------------------------
+async def create_user(req: Request, f: dict) -> Response:
+    name = _user_name(f)
+    meta = req.server.engine.meta
+    if await meta.get_user(name=name) is not None:
+        raise _exists(f"user {name!r}")
+    for _ in range(8):
+        rec = UserRecord(str(secrets.randbelow(9 * 10 ** 15) + 10 ** 15), name, time.time())
+        if rec.user_id == req.server.owner_id:
+            continue
+        if await meta.write(lambda t: t.insert_user(rec)):
+            return _json(_user_doc(rec))
+        if await meta.get_user(name=name) is not None:
+            raise _exists(f"user {name!r}")
+    raise errors.InternalError()
+
+
+async def list_users(req: Request, f: dict) -> Response:
+    users = await req.server.engine.meta.list_users()
+    return _json({"Users": [_user_doc(u) for u in users]})
+
+
+async def get_user(req: Request, f: dict) -> Response:
+    user = await _user(req, _user_name(f))
+    meta = req.server.engine.meta
+    doc = _user_doc(user)
+    doc["AccessKeys"] = [_key_doc(k) for k in await meta.list_access_keys(user.user_id)]
+    doc["Policies"] = [name for name, _ in await meta.list_user_policies(user.user_id)]
+    return _json(doc)
+
+
+async def delete_user(req: Request, f: dict) -> Response:
+    user = await _user(req, _user_name(f))
+    await req.server.engine.meta.write(lambda t: t.delete_user(user.user_id))
+    return _json({"UserName": user.name, "Deleted": True})
+
+
+async def create_access_key(req: Request, f: dict) -> Response:
+    user = await _user(req, _user_name(f))
+    meta = req.server.engine.meta
+    for _ in range(8):
+        ak = "LTAI" + "".join(secrets.choice(_ALNUM) for _ in range(20))
+        if ak == req.server.root.access_key_id or await meta.get_access_key(ak) is not None:
+            continue
+        secret = "".join(secrets.choice(_ALNUM) for _ in range(30))
+        rec = AccessKeyRecord(ak, secret, user.user_id, "Active", time.time())
+        await meta.write(lambda t: t.insert_access_key(rec))
+        doc = _key_doc(rec, user.name)
+        doc["AccessKeySecret"] = secret
+        return _json(doc)
+    raise errors.InternalError()
+
+
+async def list_access_keys(req: Request, f: dict) -> Response:
+    user = await _user(req, _user_name(f))
+    keys = await req.server.engine.meta.list_access_keys(user.user_id)
+    return _json({"UserName": user.name, "AccessKeys": [_key_doc(k) for k in keys]})
+
+
+async def update_access_key(req: Request, f: dict) -> Response:
+    status = _str(f, "Status")
+    if status not in _STATUSES:
+        raise errors.InvalidArgument("Status must be Active or Inactive.", ArgumentName="Status")
+    rec = await _key(req, f)
+    if not await req.server.engine.meta.write(lambda t: t.set_access_key_status(rec.access_key_id, status)):
+        raise _no_such("access key")
+    return _json({"AccessKeyId": rec.access_key_id, "Status": status})
+
+
+async def delete_access_key(req: Request, f: dict) -> Response:
+    rec = await _key(req, f)
+    if not await req.server.engine.meta.write(lambda t: t.delete_access_key(rec.access_key_id)):
+        raise _no_such("access key")
+    return _json({"AccessKeyId": rec.access_key_id, "Deleted": True})
+
+
+async def put_user_policy(req: Request, f: dict) -> Response:
+    user = await _user(req, _user_name(f))
+    name = _str(f, "PolicyName", _POLICY_NAME)
+    document = _policy_text(f.get("PolicyDocument"), "PolicyDocument", MAX_POLICY_LENGTH)
+    await req.server.engine.meta.write(lambda t: t.put_user_policy(user.user_id, name, document))
+    return _json({"UserName": user.name, "PolicyName": name})
+
+
+async def _policies(req: Request, user: UserRecord) -> list[tuple[str, str]]:
+    return await req.server.engine.meta.list_user_policies(user.user_id)
+
+
+async def get_user_policy(req: Request, f: dict) -> Response:
+    user = await _user(req, _user_name(f))
+    name = _str(f, "PolicyName", _POLICY_NAME)
+    for pname, document in await _policies(req, user):
+        if pname == name:
+            return _json({"UserName": user.name, "PolicyName": pname, "PolicyDocument": document})
+    raise _no_such(f"policy {name!r} of user {user.name!r}")
+
+
+async def list_user_policies(req: Request, f: dict) -> Response:
+    user = await _user(req, _user_name(f))
+    return _json({"UserName": user.name,
+                  "Policies": [{"PolicyName": n, "PolicyDocument": d} for n, d in await _policies(req, user)]})
+
+
+async def delete_user_policy(req: Request, f: dict) -> Response:
+    user = await _user(req, _user_name(f))
+    name = _str(f, "PolicyName", _POLICY_NAME)
+    if not await req.server.engine.meta.write(lambda t: t.delete_user_policy(user.user_id, name)):
+        raise _no_such(f"policy {name!r} of user {user.name!r}")
+    return _json({"UserName": user.name, "PolicyName": name, "Deleted": True})
+
+
+async def assume_role(req: Request, f: dict) -> Response:
+    from ..auth import sts
+    user = await _user(req, _user_name(f))
+    duration: Any = f.get("DurationSeconds", sts.DEFAULT_DURATION)
+    if isinstance(duration, str) and duration.isdigit():
+        duration = int(duration)
+    if isinstance(duration, bool) or not isinstance(duration, int) \
+            or not sts.MIN_DURATION <= duration <= sts.MAX_DURATION:
+        raise errors.InvalidArgument(f"DurationSeconds must be an integer between {sts.MIN_DURATION} "
+                                     f"and {sts.MAX_DURATION}.", ArgumentName="DurationSeconds")
+    policy = f.get("Policy")
+    if policy is not None and policy != "":
+        policy = _policy_text(policy, "Policy", MAX_SESSION_POLICY_LENGTH)
+    else:
+        policy = None
+    service = await sts.service_for(req.server)
+    creds = service.issue(user.user_id, duration, policy)
+    return _json({
+        "Credentials": creds,
+        "AssumedRoleUser": {"UserId": user.user_id, "UserName": user.name,
+                            "Arn": f"acs:ram::{req.server.owner_id}:user/{user.name}",
+                            "AssumedRoleId": f"{user.user_id}:{creds['AccessKeyId']}"},
+    })
+
+
+Handler = Callable[[Request, dict], Awaitable[Response]]
+# action -> (handler, changes state)
+ACTIONS: dict[str, tuple[Handler, bool]] = {
+    "CreateUser": (create_user, True),
+    "ListUsers": (list_users, False),
+    "GetUser": (get_user, False),
+    "DeleteUser": (delete_user, True),
+    "CreateAccessKey": (create_access_key, True),
+    "ListAccessKeys": (list_access_keys, False),
+    "UpdateAccessKey": (update_access_key, True),
+    "DeleteAccessKey": (delete_access_key, True),
+    "PutUserPolicy": (put_user_policy, True),
+    "GetUserPolicy": (get_user_policy, False),
+    "ListUserPolicies": (list_user_policies, False),
+    "DeleteUserPolicy": (delete_user_policy, True),
+    "AssumeRole": (assume_role, True),
+}
+
+
+async def dispatch(req: Request) -> Response:
+    if not _is_root(req):
+        raise errors.AccessDenied("Only the root account may use the admin API.")
+    action = req.query.get("x-ossbox-admin", "")
+    entry = ACTIONS.get(action)
+    if entry is None:
+        raise errors.InvalidArgument("Unknown admin action.", ArgumentName="x-ossbox-admin",
+                                     ArgumentValue=action[:64])
+    handler, changes = entry
+    allowed = ("POST",) if changes else ("GET", "POST")
+    if req.method not in allowed:
+        raise errors.MethodNotAllowed(f"{action} needs {' or '.join(allowed)}.", Method=req.method)
+    return await handler(req, await _fields(req))
