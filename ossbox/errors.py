@@ -105,6 +105,8 @@ InvalidPartOrder = E(400, "InvalidPartOrder", "The list of parts was not in asce
                      "must be ordered by part number.", "0042-00000207")
 TooManyDeleteObjects = E(400, "MalformedXML", "The number of objects to delete exceeds 1000.",
                          "0016-00000609")
+RequestHeaderTooLarge = E(400, "RequestHeaderSectionTooLarge", "Your request header section exceeds the "
+                          "maximum allowed size.", "0016-00000108")
 MetadataTooLarge = E(400, "MetadataTooLarge", "Your metadata headers exceed the maximum allowed "
                      "metadata size.", "0016-00000107")
 InvalidTargetType = E(400, "InvalidArgument", "The copy source is not valid.", "0017-00000801")

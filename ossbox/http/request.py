@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .app import Server
 
 MAX_XML_BODY = 1024 * 1024
+MAX_HEADER_BYTES = 64 * 1024   # names and values together; OSS's own limit on user metadata is 8 KB
 
 
 def parse_query(raw: bytes) -> list[tuple[str, str]]:
@@ -53,10 +54,14 @@ class Request:
         for k, v in self.query_list:
             self.query.setdefault(k, v)
         headers: dict[str, str] = {}
+        size = 0
         for k, v in scope["headers"]:
+            size += len(k) + len(v)
             name = k.decode("latin-1").lower()
             value = v.decode("latin-1").strip()
             headers[name] = f"{headers[name]},{value}" if name in headers else value
+        if size > MAX_HEADER_BYTES:
+            raise errors.RequestHeaderTooLarge()
         self.headers = headers
         self.host = headers.get("host", "")
         self.identity: Optional["Credential"] = None

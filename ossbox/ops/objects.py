@@ -3,6 +3,7 @@ object tagging and object ACL."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from datetime import datetime, timezone
 from typing import Optional
@@ -13,6 +14,8 @@ from ..http import xml
 from ..http.request import Request, Response
 from ..storage.records import APPENDABLE, ObjectRecord
 from . import common
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 _RESPONSE_OVERRIDES = {
     "response-content-type": "content-type",
@@ -166,7 +169,11 @@ async def get_object(req: Request) -> Response:
         headers = common.object_headers(rec)
         for param, header in _RESPONSE_OVERRIDES.items():
             if param in req.query:
-                headers[header] = req.query[param]
+                value = req.query[param]
+                if _CONTROL_CHARS.search(value):  # would split or corrupt the response headers
+                    raise errors.InvalidArgument(f"{param} must not contain control characters.",
+                                                 ArgumentName=param)
+                headers[header] = value
         standard = (req.header("x-oss-range-behavior") or "").strip().lower() == "standard"
         span = parse_range(req.header("range"), rec.size, standard)
     except BaseException:
