@@ -245,3 +245,31 @@ def test_sts_credentials_die_with_their_user(server, bucket, user):
         b.append_object("d", 1, b"y")
     assert (e.value.status, e.value.code) == (403, "InvalidAccessKeyId")
     assert bucket.head_object("d").content_length == 1
+
+
+def test_conditions_are_evaluated_on_real_requests(server, bucket, user):
+    n = bucket.bucket_name
+    put_policy(server, user, [{"Effect": "Allow", "Action": "oss:PutObject", "Resource": f"acs:oss:*:*:{n}/*",
+                               "Condition": {"IpAddress": {"acs:SourceIp": ["10.0.0.0/8"]}}}])
+    b = as_user(server, user, n)
+    with pytest.raises(oss2.exceptions.AccessDenied):  # the request comes from 127.0.0.1
+        b.append_object("c", 0, b"x")
+    put_policy(server, user, [{"Effect": "Allow", "Action": "oss:PutObject", "Resource": f"acs:oss:*:*:{n}/*",
+                               "Condition": {"IpAddress": {"acs:SourceIp": ["127.0.0.0/8", "::1"]},
+                                             "Bool": {"acs:SecureTransport": "false"}}}])
+    assert b.append_object("c", 0, b"x").next_position == 1
+
+
+def test_sts_through_the_v2_sdk(server, bucket, user):
+    import alibabacloud_oss_v2 as oss
+    n = bucket.bucket_name
+    put_policy(server, user, [{"Effect": "Allow", "Action": "oss:*", "Resource": "*"}])
+    creds = admin(server, "AssumeRole", {"UserName": user["name"]})["Credentials"]
+    for version in ("v4", "v1"):
+        cfg = oss.config.load_default()
+        cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(
+            creds["AccessKeyId"], creds["AccessKeySecret"], creds["SecurityToken"])
+        cfg.region, cfg.endpoint, cfg.signature_version = "cn-hangzhou", server.endpoint, version
+        client = oss.Client(cfg)
+        r = client.append_object(oss.AppendObjectRequest(bucket=n, key=f"v2-{version}", position=0, body=b"ok"))
+        assert r.next_position == 2
