@@ -136,6 +136,14 @@ BucketNotEmpty = E(409, "BucketNotEmpty", "The bucket has objects. Please delete
                    "0015-00000301")
 InvalidObjectState = E(403, "InvalidObjectState", "The operation is not valid for the object's state.",
                        "0016-00000901")
+RestoreAlreadyInProgress = E(409, "RestoreAlreadyInProgress", "The restore operation is in progress.",
+                             "0016-00000701")
+RestoreNotSupported = E(400, "OperationNotSupported", "The operation is not supported for this resource.",
+                        "0016-00000702")
+InvalidRestoreDays = E(400, "MalformedXML", "The Days in the RestoreRequest is not valid for the "
+                       "object's storage class.", "0016-00000708")
+InvalidRestoreRequest = E(400, "MalformedXML", "The RestoreRequest contains a node that is not "
+                          "supported.", "0016-00000714")
 PreconditionFailed = E(412, "PreconditionFailed", "At least one of the pre-conditions you specified "
                        "did not hold.", "0016-00000204")
 NotModified = E(304, "NotModified", "Not Modified", "")
@@ -157,6 +165,8 @@ AccessDeniedByPolicy = E(403, "AccessDenied", "Access denied by bucket policy.",
 AccessDeniedByRam = E(403, "AccessDenied", "Access denied by authorizer's policy.", "0003-00000201")
 AccessDeniedByAcl = E(403, "AccessDenied", "You have no right to access this object because of bucket acl.",
                       "0003-00000001")
+AccessDeniedRequesterPay = E(403, "AccessDenied", "Access denied for requester pay bucket",
+                             "0003-00000703")
 AccessDeniedAnonymous = E(403, "AccessDenied", "Anonymous user has no right to access this bucket.",
                           "0003-00000005")
 InvalidPolicyDocument = E(400, "InvalidPolicyDocument", "The content of the policy document is invalid.",

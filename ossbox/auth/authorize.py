@@ -1,6 +1,7 @@
 """Authorization, evaluated as OSS documents it.
 
-1. The root account (the owner of every bucket here) may do anything.
+1. The root account (the owner of every bucket here) may do anything. A pay-by-requester bucket
+   refuses anyone else that does not send `x-oss-request-payer: requester`, before any policy.
 2. Otherwise every action the request needs is evaluated against the bucket policy and the
    caller's identity policies together: an explicit Deny anywhere denies; else an Allow from either
    allows. An STS session policy must also Allow.
@@ -21,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 READ_ACTIONS = frozenset({"oss:GetObject", "oss:ListObjects", "oss:ListObjectVersions"})
 WRITE_ACTIONS = frozenset({"oss:PutObject", "oss:DeleteObject", "oss:AbortMultipartUpload",
-                           "oss:ListParts", "oss:ListMultipartUploads"})
+                           "oss:ListParts", "oss:ListMultipartUploads", "oss:RestoreObject"})
 _OBJECT_ACL_ACTIONS = READ_ACTIONS | WRITE_ACTIONS
 _CACHE_LIMIT = 512
 
@@ -83,6 +84,8 @@ class Authorizer:
         context = self._context(req)
         engine = self.server.engine
         bucket_rec = await engine.get_bucket(bucket) if bucket is not None else None
+        if bucket_rec is not None and principal != owner:
+            self._check_request_payer(req, bucket_rec)
 
         decisions = []
         denied_by = None
@@ -120,6 +123,18 @@ class Authorizer:
             if acl == "public-read-write" or (acl == "public-read" and action in READ_ACTIONS):
                 return
         raise errors.AccessDeniedAnonymous() if ident is None else errors.AccessDeniedByAcl()
+
+    @staticmethod
+    def _check_request_payer(req: "Request", bucket_rec) -> None:
+        """A pay-by-requester bucket serves others only when they accept the charges
+        (x-oss-request-payer: requester, as a header or a presigned URL's query parameter)."""
+        if bucket_rec.config.get("request_payer") != "Requester":
+            return
+        value = req.headers.get("x-oss-request-payer")
+        if value is None:
+            value = req.query.get("x-oss-request-payer", "")
+        if value.strip().lower() != "requester":
+            raise errors.AccessDeniedRequesterPay()
 
     @staticmethod
     def _context(req: "Request") -> dict:

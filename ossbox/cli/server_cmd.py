@@ -35,6 +35,10 @@ def register(sub) -> None:
     p.add_argument("--durability", choices=("fsync", "none"), default=_env("DURABILITY", "fsync"),
                    help="fsync (default): a 200 means the data is on stable storage; none: "
                         "acknowledged from the page cache (survives kill -9, not power loss)")
+    p.add_argument("--restore-delay", type=float, default=_env("RESTORE_DELAY", "60"),
+                   metavar="SECONDS",
+                   help="seconds a RestoreObject of an Archive/ColdArchive/DeepColdArchive object "
+                        "takes to complete (default 60)")
     p.add_argument("--log-level", default=_env("LOG_LEVEL", "warning"),
                    choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=run_server, needs_settings=False)
@@ -62,6 +66,9 @@ def run_server(args, _settings=None) -> int:
     if bool(args.access_key_id) != bool(args.access_key_secret):
         print("ossbox: --access-key-id and --access-key-secret go together", file=sys.stderr)
         return 2
+    if not 0 <= args.restore_delay < float("inf"):
+        print("ossbox: --restore-delay must be a number of seconds >= 0", file=sys.stderr)
+        return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         sock = _bind(args.host, args.port)
@@ -72,6 +79,7 @@ def run_server(args, _settings=None) -> int:
     cfg = ServerConfig(host=args.host, port=port, data_dir=args.data_dir, region=args.region,
                        access_key_id=args.access_key_id, access_key_secret=args.access_key_secret,
                        domains=domains, durability=args.durability)
+    cfg.restore_delay = args.restore_delay
     app = Server(cfg)
     shown_host = f"[{args.host}]" if ":" in args.host else args.host
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import NamedTuple, Optional
 
 from .. import errors
-from ..ops import admin, append, bucket, multipart, objects, service
+from ..ops import admin, append, bucket, multipart, objects, restore, service
 from .request import Request
 
 # Bucket features ossbox does not (yet) offer: answered 501 NotImplemented, never silently ignored.
 _UNSUPPORTED_BUCKET = {"lifecycle", "cors", "referer", "website", "logging", "encryption",
-                       "versioning", "replication", "worm", "inventory", "tagging", "requestPayment",
+                       "versioning", "replication", "worm", "inventory", "tagging",
                        "transferAcceleration", "qos", "cname", "style", "stat",
                        "accessPoint", "resourceGroup", "httpsConfig", "publicAccessBlock"}
 
@@ -30,7 +30,7 @@ _OBJECT_OPS = {
              ("seal", append.seal_append_object, "oss:PutObject"),
              ("uploads", multipart.initiate, "oss:PutObject"),
              ("uploadId", multipart.complete, "oss:PutObject"),
-             ("restore", _NOT_SUPPORTED, None), ("select", _NOT_SUPPORTED, None),
+             ("restore", restore.restore_object, "oss:RestoreObject"), ("select", _NOT_SUPPORTED, None),
              ("x-oss-process", _NOT_SUPPORTED, None)],
     "PUT": [("acl", objects.put_object_acl, "oss:PutObjectAcl"),
             ("tagging", objects.put_object_tagging, "oss:PutObjectTagging"),
@@ -53,9 +53,11 @@ _OBJECT_OPS = {
 _BUCKET_OPS = {
     "PUT": [("acl", bucket.put_bucket_acl, "oss:PutBucketAcl"),
             ("policy", bucket.put_bucket_policy, "oss:PutBucketPolicy"),
+            ("requestPayment", bucket.put_bucket_request_payment, "oss:PutBucketRequestPayment"),
             (None, bucket.put_bucket, "oss:PutBucket")],
     "GET": [("acl", bucket.get_bucket_acl, "oss:GetBucketAcl"),
             ("policy", bucket.get_bucket_policy, "oss:GetBucketPolicy"),
+            ("requestPayment", bucket.get_bucket_request_payment, "oss:GetBucketRequestPayment"),
             ("location", bucket.get_bucket_location, "oss:GetBucketLocation"),
             ("bucketInfo", bucket.get_bucket_info, "oss:GetBucketInfo"),
             ("uploads", multipart.list_uploads, "oss:ListMultipartUploads"),

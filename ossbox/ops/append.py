@@ -33,7 +33,8 @@ async def append_object(req: Request) -> Response:
         return common.new_object_template(req, bucket, strict=position == 0, for_append=True)
 
     rec = await req.server.engine.append_object(
-        req.bucket, req.key, position, req.body(), content_length=length, content_md5=content_md5,
+        req.bucket, req.key, position, common.throttled(req, req.body()), content_length=length,
+        content_md5=content_md5,
         creation=creation, acl=acl, expected_crc64=expected_crc)
     headers = {
         "etag": f'"{rec.etag}"',

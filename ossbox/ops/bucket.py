@@ -490,3 +490,29 @@ async def delete_bucket_policy(req: Request) -> Response:
         config = {k: v for k, v in rec.config.items() if k != "policy"}
         await req.server.engine.update_bucket(dataclasses.replace(rec, config=config))
     return Response(204, {}, b"")
+
+
+# -- request payment (pay-by-requester) -----------------------------------------------------------
+PAYERS = ("BucketOwner", "Requester")
+
+
+async def put_bucket_request_payment(req: Request) -> Response:
+    rec = await common.require_bucket(req)
+    root = xml.parse(await req.read_xml_body(), "RequestPaymentConfiguration")
+    payer = xml.child_text(root, "Payer")
+    if payer not in PAYERS:
+        raise errors.MalformedXML()
+    config = dict(rec.config)
+    if payer == "Requester":
+        config["request_payer"] = payer
+    else:
+        config.pop("request_payer", None)
+    if config != rec.config:
+        await req.server.engine.update_bucket(dataclasses.replace(rec, config=config))
+    return Response(200, {}, b"")
+
+
+async def get_bucket_request_payment(req: Request) -> Response:
+    rec = await common.require_bucket(req)
+    payer = rec.config.get("request_payer", "BucketOwner")
+    return Response.xml(xml.document("RequestPaymentConfiguration", [("Payer", payer)]))

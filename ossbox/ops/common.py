@@ -1,9 +1,10 @@
 """What several operations share: bucket lookup, creation headers, tags, ACLs, header rendering."""
 from __future__ import annotations
 
+import asyncio
 import time
 from email.utils import formatdate, parsedate_to_datetime
-from typing import Optional
+from typing import AsyncIterator, Optional
 from urllib.parse import parse_qsl
 
 from .. import errors
@@ -135,13 +136,61 @@ def sse_headers(req: Request) -> dict[str, str]:
 
 
 def traffic_limit(req: Request) -> Optional[int]:
+    """The validated bandwidth cap in bit/s: the header, else the query parameter (presigned URLs)."""
     value = req.header("x-oss-traffic-limit")
+    if value is None:
+        value = req.query.get("x-oss-traffic-limit")
     if value is None:
         return None
     if not value.isdigit() or not TRAFFIC_LIMIT_RANGE[0] <= int(value) <= TRAFFIC_LIMIT_RANGE[1]:
         raise errors.InvalidArgument("x-oss-traffic-limit must be between 245760 and 838860800 bit/s.",
                                      ArgumentName="x-oss-traffic-limit", ArgumentValue=value)
     return int(value)
+
+
+class Throttle:
+    """A token bucket in bytes: `await take(n)` sleeps until n bytes fit within the rate. The bucket
+    starts (and refills to at most) 1/8 s worth, so only a small burst passes unthrottled."""
+
+    BURST_SECONDS = 0.125
+
+    def __init__(self, bits_per_second: int):
+        self.rate = bits_per_second / 8.0
+        self.burst = max(1.0, self.rate * self.BURST_SECONDS)
+        self.piece = max(1, int(self.burst))
+        self.tokens = self.burst
+        self.last = time.monotonic()
+
+    async def take(self, n: int) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        self.tokens -= n
+        if self.tokens < 0:
+            await asyncio.sleep(-self.tokens / self.rate)
+
+    async def wrap(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """`chunks` re-yielded at the rate, big chunks cut into burst-sized pieces."""
+        try:
+            async for chunk in chunks:
+                view = memoryview(chunk)
+                for i in range(0, len(view), self.piece):
+                    piece = view[i:i + self.piece]
+                    await self.take(len(piece))
+                    yield bytes(piece) if len(view) > self.piece else chunk
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+def throttled(req: Request, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """`chunks` (a request body or a download) capped at the request's x-oss-traffic-limit;
+    returned unchanged when the request sets none."""
+    limit = traffic_limit(req)
+    if limit is None:
+        return chunks
+    return Throttle(limit).wrap(chunks)
 
 
 def expected_crc64(req: Request) -> Optional[int]:
@@ -188,8 +237,9 @@ def sse_response_headers(rec: ObjectRecord) -> dict[str, str]:
     return {k: v for k, v in rec.headers.items() if k.startswith("x-oss-server-side-")}
 
 
-def object_headers(rec: ObjectRecord) -> dict[str, str]:
-    """Metadata headers of GET/HEAD (not Content-Length: callers decide that)."""
+def object_headers(rec: ObjectRecord, restore: Optional[str] = None) -> dict[str, str]:
+    """Metadata headers of GET/HEAD (not Content-Length: callers decide that). `restore` is the
+    object's x-oss-restore value, when a RestoreObject was requested (see ops.restore)."""
     h = dict(rec.headers)
     h["etag"] = f'"{rec.etag}"'
     h["last-modified"] = http_date(rec.mtime)
@@ -205,6 +255,8 @@ def object_headers(rec: ObjectRecord) -> dict[str, str]:
         h["x-oss-tagging-count"] = str(len(rec.tags))
     if rec.sealed is not None:
         h["x-oss-sealed-time"] = http_date(rec.sealed)
+    if restore is not None:
+        h["x-oss-restore"] = restore
     return h
 
 

@@ -99,7 +99,8 @@ async def upload_part(req: Request) -> Response:
     content_md5 = req.content_md5()
     common.traffic_limit(req)
     upload = await _require_upload(req)
-    part = await req.server.engine.upload_part(upload, number, req.body(), content_length=length,
+    part = await req.server.engine.upload_part(upload, number, common.throttled(req, req.body()),
+                                               content_length=length,
                                                content_md5=content_md5)
     headers = {
         "etag": _etag_header(part.etag),

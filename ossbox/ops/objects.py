@@ -13,7 +13,7 @@ from .. import errors
 from ..http import xml
 from ..http.request import Request, Response
 from ..storage.records import APPENDABLE, ObjectRecord
-from . import common
+from . import common, restore
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
@@ -164,9 +164,10 @@ async def get_object(req: Request) -> Response:
     if rec is None:
         raise errors.NoSuchKey(Key=req.key)
     try:
+        restored = await restore.check_readable(req, rec)  # archived objects: 403 until restored
         check_conditions(req, rec)
         common.traffic_limit(req)
-        headers = common.object_headers(rec)
+        headers = common.object_headers(rec, restored)
         for param, header in _RESPONSE_OVERRIDES.items():
             if param in req.query:
                 value = req.query[param]
@@ -185,7 +186,8 @@ async def get_object(req: Request) -> Response:
         start, end = span
         status = 206
         headers["content-range"] = f"bytes {start}-{end - 1}/{rec.size}"
-    return Response(status, headers, engine.read_range(fd, start, end), length=end - start)
+    return Response(status, headers, common.throttled(req, engine.read_range(fd, start, end)),
+                    length=end - start)
 
 
 async def head_object(req: Request) -> Response:
@@ -197,7 +199,7 @@ async def head_object(req: Request) -> Response:
             raise
         # A 304 is not an error: no x-oss-err header (oss2 maps a bare 304 to NotModified).
         return Response(304, dict(exc.headers), b"")
-    headers = common.object_headers(rec)
+    headers = common.object_headers(rec, await restore.restore_header(req, rec))
     headers["content-length"] = str(rec.size)
     return Response(200, headers, b"")
 
@@ -210,6 +212,9 @@ async def get_object_meta(req: Request) -> Response:
         "content-length": str(rec.size),
         "x-oss-hash-crc64ecma": str(rec.crc64),
     }
+    restore_state = await restore.restore_header(req, rec)
+    if restore_state is not None:
+        headers["x-oss-restore"] = restore_state
     return Response(200, headers, b"")
 
 
@@ -224,7 +229,8 @@ async def put_object(req: Request) -> Response:
     common.traffic_limit(req)
     expected_crc = common.expected_crc64(req)
     template = common.new_object_template(req, bucket)
-    rec = await req.server.engine.put_object(template, req.body(), content_length=length,
+    rec = await req.server.engine.put_object(template, common.throttled(req, req.body()),
+                                             content_length=length,
                                              content_md5=content_md5, forbid_overwrite=forbid,
                                              expected_crc64=expected_crc)
     headers = {"etag": f'"{rec.etag}"', "x-oss-hash-crc64ecma": str(rec.crc64),
@@ -296,6 +302,7 @@ async def load_copy_source(req: Request) -> ObjectRecord:
         raise errors.NoSuchKey(Key=src_key)
     if src_version is not None and src_version != "null":  # buckets are not versioned (yet)
         raise errors.NoSuchVersion(Key=src_key, VersionId=src_version)
+    await restore.check_readable(req, src)  # an unrestored archived source cannot be copied
     check_conditions(req, src, prefix="x-oss-copy-source-")
     return src
 

@@ -8,11 +8,21 @@ that raises affects only its own changes; the others in the batch still commit.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, TypeVar
 
 from .records import AccessKeyRecord, BucketRecord, ObjectRecord, PartRecord, UploadRecord, UserRecord
 
 T = TypeVar("T")
+
+
+@dataclass
+class RestoreRecord:
+    """RestoreObject state of one stored blob (a replaced object has a new blob: no state)."""
+    blob: str
+    requested: float     # time of the first RestoreObject
+    ready_at: float      # when the restored copy becomes readable
+    expires_at: float    # when it stops being readable again
 
 
 class Txn(ABC):
@@ -89,6 +99,12 @@ class Txn(ABC):
     @abstractmethod
     def delete_user_policy(self, user_id: str, name: str) -> bool: ...
 
+    # restore state of Archive / ColdArchive / DeepColdArchive objects, keyed by blob id
+    @abstractmethod
+    def get_restore(self, blob: str) -> Optional[RestoreRecord]: ...
+    @abstractmethod
+    def put_restore(self, rec: RestoreRecord) -> None: ...
+
 
 class MetadataStore(ABC):
     @abstractmethod
@@ -138,4 +154,6 @@ class MetadataStore(ABC):
     @abstractmethod
     async def list_user_policies(self, user_id: str) -> list[tuple[str, str]]:
         """[(policy name, document)] attached to the user."""
+    @abstractmethod
+    async def get_restore(self, blob: str) -> Optional[RestoreRecord]: ...
 

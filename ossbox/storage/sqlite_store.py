@@ -15,7 +15,7 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
-from .metadata import MetadataStore, T, Txn
+from .metadata import MetadataStore, RestoreRecord, T, Txn
 from .records import AccessKeyRecord, BucketRecord, ObjectRecord, PartRecord, UploadRecord, UserRecord
 
 _SCHEMA = """
@@ -56,6 +56,9 @@ CREATE TABLE IF NOT EXISTS access_keys (
 CREATE INDEX IF NOT EXISTS access_keys_by_user ON access_keys (user_id);
 CREATE TABLE IF NOT EXISTS user_policies (
     user_id TEXT NOT NULL, name TEXT NOT NULL, document TEXT NOT NULL, PRIMARY KEY (user_id, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS restores (
+    blob TEXT PRIMARY KEY, requested REAL NOT NULL, ready_at REAL NOT NULL, expires_at REAL NOT NULL
 ) WITHOUT ROWID;
 """
 
@@ -252,6 +255,15 @@ class _SqliteTxn(Txn):
     def delete_user_policy(self, user_id, name):
         return self.c.execute("DELETE FROM user_policies WHERE user_id=? AND name=?",
                               (user_id, name)).rowcount == 1
+
+    def get_restore(self, blob):
+        row = self.c.execute("SELECT blob, requested, ready_at, expires_at FROM restores WHERE blob=?",
+                             (blob,)).fetchone()
+        return RestoreRecord(*row) if row else None
+
+    def put_restore(self, rec):
+        self.c.execute("INSERT OR REPLACE INTO restores VALUES (?,?,?,?)",
+                       (rec.blob, rec.requested, rec.ready_at, rec.expires_at))
 
 
 class SqliteStore(MetadataStore):
@@ -452,6 +464,11 @@ class SqliteStore(MetadataStore):
     async def list_user_policies(self, user_id):
         return [(r[0], r[1]) for r in self._read.execute(
             "SELECT name, document FROM user_policies WHERE user_id=? ORDER BY name", (user_id,))]
+
+    async def get_restore(self, blob):
+        row = self._read.execute("SELECT blob, requested, ready_at, expires_at FROM restores WHERE blob=?",
+                                 (blob,)).fetchone()
+        return RestoreRecord(*row) if row else None
 
     async def referenced_blobs(self):
         refs = {r[0] for r in self._read.execute("SELECT blob FROM objects")}

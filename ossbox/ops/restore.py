@@ -1,0 +1,129 @@
+"""RestoreObject and the restore state of Archive / ColdArchive / DeepColdArchive objects.
+
+Objects in these classes cannot be read (GetObject, CopyObject and UploadPartCopy with them as
+source) until a RestoreObject has completed, and again after the restored copy expires. The state
+lives in the metadata store keyed by the object's blob, so a replaced object starts unrestored.
+A restore completes `restore_delay` seconds after it was requested (server flag --restore-delay):
+the state is computed from timestamps, no background job is involved.
+"""
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+from .. import errors
+from ..http import xml
+from ..http.request import Request, Response
+from ..storage.metadata import RestoreRecord
+from ..storage.records import ObjectRecord
+from . import common
+
+ARCHIVE_CLASSES = ("Archive", "ColdArchive", "DeepColdArchive")
+TIERS = ("Expedited", "Standard", "Bulk")
+DAY = 86400.0
+DEFAULT_DELAY = 60.0
+_MAX_DAYS = {"Archive": 7, "ColdArchive": 365, "DeepColdArchive": 365}
+
+NONE, ONGOING, RESTORED = "none", "ongoing", "restored"
+
+
+def state(rec: Optional[RestoreRecord], now: float) -> str:
+    """none (never requested, or the restored copy expired), ongoing or restored."""
+    if rec is None or now >= rec.expires_at:
+        return NONE
+    return ONGOING if now < rec.ready_at else RESTORED
+
+
+def header_value(rec: Optional[RestoreRecord], now: float) -> Optional[str]:
+    """The x-oss-restore header for this state (None: no header)."""
+    st = state(rec, now)
+    if st == ONGOING:
+        return 'ongoing-request="true"'
+    if st == RESTORED:
+        return f'ongoing-request="false", expiry-date="{common.http_date(rec.expires_at)}"'
+    return None
+
+
+def _delay(req: Request) -> float:
+    config = getattr(req.server, "config", None)
+    value = getattr(config, "restore_delay", None)
+    return DEFAULT_DELAY if value is None else float(value)
+
+
+async def restore_header(req: Request, obj: ObjectRecord) -> Optional[str]:
+    """x-oss-restore for HEAD / GetObjectMeta / GetObject (None for other classes or no request)."""
+    if obj.storage_class not in ARCHIVE_CLASSES:
+        return None
+    return header_value(await req.server.engine.meta.get_restore(obj.blob), time.time())
+
+
+async def check_readable(req: Request, obj: ObjectRecord) -> Optional[str]:
+    """Refuse reading an archived object that is not restored (403 InvalidObjectState); return its
+    x-oss-restore header value."""
+    if obj.storage_class not in ARCHIVE_CLASSES:
+        return None
+    rec = await req.server.engine.meta.get_restore(obj.blob)
+    now = time.time()
+    if state(rec, now) != RESTORED:
+        raise errors.InvalidObjectState()
+    return header_value(rec, now)
+
+
+def parse_restore_request(body: bytes, storage_class: str) -> tuple[int, str]:
+    """(Days, Tier) of an optional <RestoreRequest> body; default 1 day, Standard tier."""
+    days, tier = 1, "Standard"
+    if not body.strip():
+        return days, tier
+    root = xml.parse(body, "RestoreRequest")
+    for child in root:
+        name = child.tag.rsplit("}", 1)[-1]
+        if name == "Days":
+            text = (child.text or "").strip()
+            if not text.isdigit() or not 1 <= int(text) <= _MAX_DAYS[storage_class]:
+                raise errors.InvalidRestoreDays(Days=text[:32])
+            days = int(text)
+        elif name == "JobParameters":
+            for sub in child:
+                if sub.tag.rsplit("}", 1)[-1] != "Tier":
+                    raise errors.InvalidRestoreRequest()
+                value = (sub.text or "").strip()
+                if value not in TIERS:
+                    raise errors.InvalidRestoreRequest("The Tier in the RestoreRequest is not valid.",
+                                                       Tier=value[:32])
+                tier = value
+        else:
+            raise errors.InvalidRestoreRequest()
+    return days, tier
+
+
+async def restore_object(req: Request) -> Response:
+    """POST /key?restore: 202 when a restore starts, 200 when an already restored copy is
+    extended, 409 RestoreAlreadyInProgress while one runs, 400 for Standard/IA objects."""
+    from .objects import _require_object  # late import: objects imports this module
+    obj = await _require_object(req)
+    if obj.storage_class not in ARCHIVE_CLASSES:
+        raise errors.RestoreNotSupported()
+    days, _tier = parse_restore_request(await req.read_xml_body(), obj.storage_class)
+    delay = _delay(req)
+
+    def txn(t) -> int:
+        cur = t.get_object(obj.bucket, obj.key)
+        if cur is None:
+            raise errors.NoSuchKey(Key=obj.key)
+        if cur.storage_class not in ARCHIVE_CLASSES:
+            raise errors.RestoreNotSupported()
+        now = time.time()
+        rec = t.get_restore(cur.blob)
+        st = state(rec, now)
+        if st == ONGOING:
+            raise errors.RestoreAlreadyInProgress()
+        if st == RESTORED:
+            t.put_restore(RestoreRecord(cur.blob, rec.requested, rec.ready_at,
+                                        max(rec.expires_at, now + days * DAY)))
+            return 200
+        ready = now + delay
+        t.put_restore(RestoreRecord(cur.blob, now, ready, ready + days * DAY))
+        return 202
+
+    status = await req.server.engine.meta.write(txn)
+    return Response(status, {}, b"")
