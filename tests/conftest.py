@@ -83,3 +83,37 @@ def make_v2_client(endpoint: str):
 def v2(server):
     """alibabacloud-oss-v2 client (V4 signatures)."""
     return make_v2_client(server.endpoint)
+
+
+# -- access control: RAM users through the admin API (root only) -------------------------------
+def admin(server, action, body=None, method="POST"):
+    """Call the admin API as root through the official SDK (signed like any OSS request)."""
+    import json
+    from alibabacloud_oss_v2.types import OperationInput
+    client = make_v2_client(server.endpoint)
+    out = client.invoke_operation(OperationInput(
+        op_name=action, method=method, parameters={"x-ossbox-admin": action},
+        headers={"Content-Type": "application/json"},
+        body=json.dumps(body or {}).encode()))
+    text = out.http_response.content if out.http_response is not None else b""
+    return json.loads(text) if text else {}
+
+
+@pytest.fixture
+def user(server):
+    """A fresh RAM user with one access key, made through the admin API."""
+    name = "u" + uuid.uuid4().hex[:10]
+    created = admin(server, "CreateUser", {"UserName": name})
+    key = admin(server, "CreateAccessKey", {"UserName": name})
+    return {"name": name, "id": created["UserId"], "ak": key["AccessKeyId"], "sk": key["AccessKeySecret"]}
+
+
+def put_policy(server, user, statements, name="p"):
+    import json
+    admin(server, "PutUserPolicy", {"UserName": user["name"], "PolicyName": name,
+                                    "PolicyDocument": json.dumps({"Version": "1", "Statement": statements})})
+
+
+def as_user(server, user, bucket_name):
+    import oss2
+    return oss2.Bucket(oss2.Auth(user["ak"], user["sk"]), server.endpoint, bucket_name)

@@ -1,6 +1,5 @@
 """Pay-by-requester buckets: the bucket setting through both SDKs, and the x-oss-request-payer
 header every caller but the owner must then send (403 EC 0003-00000703 otherwise)."""
-import uuid
 
 import oss2
 import pytest
@@ -8,18 +7,9 @@ import requests
 from oss2.models import PAYER_BUCKETOWNER, PAYER_REQUESTER
 
 from conftest import v2_error
-from test_access import admin, as_user, put_policy
+from conftest import as_user, put_policy
 
 REQUESTER = {"x-oss-request-payer": "requester"}
-
-
-@pytest.fixture
-def user(server):
-    """A fresh RAM user with one access key, made through the admin API."""
-    name = "rp" + uuid.uuid4().hex[:10]
-    created = admin(server, "CreateUser", {"UserName": name})
-    key = admin(server, "CreateAccessKey", {"UserName": name})
-    return {"name": name, "id": created["UserId"], "ak": key["AccessKeyId"], "sk": key["AccessKeySecret"]}
 
 
 def assert_requester_pay_denied(exc_info):

@@ -15,7 +15,7 @@ import requests
 
 from ossbox.auth import SignedRequest, sign_v1_header
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET
-from test_access import admin, put_policy  # the admin API helpers
+from conftest import admin, put_policy
 
 
 @pytest.fixture
