@@ -75,12 +75,7 @@ def test_list_objects_fields(bucket, v2, bucket_name):
 
 
 def test_list_objects_multipart_type(bucket):
-    try:
-        upload_id = bucket.init_multipart_upload("mp").upload_id
-    except oss2.exceptions.ServerError as exc:
-        if exc.status == 501:
-            pytest.skip("multipart uploads are not available yet")
-        raise
+    upload_id = bucket.init_multipart_upload("mp").upload_id
     part = bucket.upload_part("mp", upload_id, 1, b"z" * 10)
     bucket.complete_multipart_upload("mp", upload_id, [oss2.models.PartInfo(1, part.etag)])
     (obj,) = bucket.list_objects().object_list
