@@ -16,6 +16,8 @@ import pytest
 import requests
 
 import oss2
+
+import ossbox.auth.signature as signature_module
 import oss2.http
 from oss2.credentials import StaticCredentialsProvider
 
@@ -908,21 +910,17 @@ def test_many_ambiguous_query_keys_is_bounded():
     r.headers["authorization"] = sign_v1_header(r, AK, SK)
     assert auth(r) is KEYS[AK]
     r.headers["authorization"] = f"OSS {AK}:AAAAAAAAAAAAAAAAAAAAAAAAAAA="
-    t0 = time.perf_counter()
-    expect(errors.SignatureDoesNotMatch, r)
-    assert time.perf_counter() - t0 < 0.05
+    # the search for alternative canonical forms is bounded: count the HMACs it computes
+    real = signature_module._b64_hmac
+    calls = []
 
+    def counting(*args):
+        calls.append(1)
+        return real(*args)
 
-# ==================================================================================================
-# speed: the common path stays cheap
-
-def test_hot_path_speed():
-    cases = [_v1_req(), _v4_req(), oss2_capture(oss2_auths()["v2"], OSS2_OPS["append0"])]
-    for r in cases:
-        assert auth(r) is KEYS[AK]
-        n = 2000
-        t0 = time.perf_counter()
-        for _ in range(n):
-            authenticate(r, lookup, region=REGION)
-        per_call = (time.perf_counter() - t0) / n
-        assert per_call < 200e-6, per_call     # generous bound for slow CI; ~10-20us on a laptop
+    signature_module._b64_hmac = counting
+    try:
+        expect(errors.SignatureDoesNotMatch, r)
+    finally:
+        signature_module._b64_hmac = real
+    assert 1 < len(calls) <= 64, len(calls)

