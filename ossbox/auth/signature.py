@@ -298,6 +298,17 @@ def _signed_dates(headers: dict[str, str], order: tuple[str, str], now: float) -
     return dates
 
 
+def _check_absolute_expiry(exp: str, param: str, now: float) -> str:
+    """A V1/V2 presigned URL's expiry (unix seconds): well-formed and not yet past."""
+    exp = exp.strip()
+    if not (exp.isdigit() and exp.isascii()) or len(exp) > 12:
+        raise errors.InvalidArgument(f"The {param} parameter must be a unix time in seconds.",
+                                     ArgumentName=param, ArgumentValue=_show(exp[:64]))
+    if now > int(exp):
+        raise errors.RequestExpired(Expires=_iso(int(exp)), ServerTime=_iso(now))
+    return exp
+
+
 def _get_cred(lookup: Callable[[str], Optional[Credential]], ak: str) -> Credential:
     try:
         cred = lookup(ak)
@@ -523,12 +534,7 @@ def _v1_query(req: SignedRequest, q: dict[str, str], lookup, now: float) -> Cred
     if not ak or not sig or not exp:
         raise errors.MissingQueryAuth()
     sig = sig.strip().replace(" ", "+")   # an unencoded base64 '+' arrives as a space
-    exp = exp.strip()
-    if not (exp.isdigit() and exp.isascii()) or len(exp) > 12:
-        raise errors.InvalidArgument("The Expires parameter must be a unix time in seconds.",
-                                     ArgumentName="Expires", ArgumentValue=_show(exp[:64]))
-    if now > int(exp):
-        raise errors.RequestExpired(Expires=_iso(int(exp)), ServerTime=_iso(now))
+    exp = _check_absolute_expiry(exp, "Expires", now)
     cred = _get_cred(lookup, ak)
     dates = [exp]
     xdate = req.headers.get("x-oss-date")
@@ -664,12 +670,7 @@ def _v2_query(req: SignedRequest, q: dict[str, str], lookup, now: float) -> Cred
     sig = sig.strip().replace(" ", "+")
     if not exp:
         raise errors.MissingExpires()
-    exp = exp.strip()
-    if not (exp.isdigit() and exp.isascii()) or len(exp) > 12:
-        raise errors.InvalidArgument("The x-oss-expires parameter must be a unix time in seconds.",
-                                     ArgumentName="x-oss-expires", ArgumentValue=_show(exp[:64]))
-    if now > int(exp):
-        raise errors.RequestExpired(Expires=_iso(int(exp)), ServerTime=_iso(now))
+    exp = _check_absolute_expiry(exp, "x-oss-expires", now)
     names = _split_names(q.get("x-oss-additional-headers", ""))
     cred = _get_cred(lookup, ak)
     _v2_verify(req, cred, ak, sig, names, [exp], frozenset(("x-oss-signature",)))
