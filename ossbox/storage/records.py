@@ -38,6 +38,8 @@ class ObjectRecord:
     tags: list = field(default_factory=list)     # [(key, value), ...] in the order given
     content_md5: str | None = None   # base64 MD5, Normal objects only
     sealed: float | None = None      # SealAppendObject time
+    version_id: str | None = None    # None: the "null" version (written while versioning was off/suspended)
+    sse_key: str | None = None       # server-side encryption: wrapped data key material (None: plain bytes)
 
     def evolve(self, **changes) -> "ObjectRecord":
         return replace(self, **changes)
@@ -53,6 +55,7 @@ class UploadRecord:
     acl: str = "default"
     headers: dict = field(default_factory=dict)
     tags: list = field(default_factory=list)
+    sse_key: str | None = None       # the data key every part and the final object are encrypted with
 
 
 @dataclass
@@ -64,6 +67,7 @@ class PartRecord:
     crc64: int
     blob: str
     mtime: float
+    sse_iv: str | None = None        # this part's counter start under the upload's data key
 
 
 @dataclass

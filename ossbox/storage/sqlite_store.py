@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL, key TEXT NOT NULL, type TEXT NOT NULL, size INTEGER NOT NULL,
     crc64 INTEGER NOT NULL, etag TEXT NOT NULL, blob TEXT NOT NULL, mtime REAL NOT NULL,
     storage_class TEXT NOT NULL, acl TEXT NOT NULL, headers TEXT NOT NULL, tags TEXT NOT NULL,
-    content_md5 TEXT, sealed REAL,
+    content_md5 TEXT, sealed REAL, version_id TEXT, sse_key TEXT,
     PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pending_chunks (
@@ -37,12 +37,14 @@ CREATE TABLE IF NOT EXISTS pending_chunks (
 CREATE INDEX IF NOT EXISTS pending_chunks_blob ON pending_chunks (blob);
 CREATE TABLE IF NOT EXISTS uploads (
     upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, initiated REAL NOT NULL,
-    storage_class TEXT NOT NULL, acl TEXT NOT NULL, headers TEXT NOT NULL, tags TEXT NOT NULL
+    storage_class TEXT NOT NULL, acl TEXT NOT NULL, headers TEXT NOT NULL, tags TEXT NOT NULL,
+    sse_key TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads (bucket, key, upload_id);
 CREATE TABLE IF NOT EXISTS parts (
     upload_id TEXT NOT NULL, part_number INTEGER NOT NULL, size INTEGER NOT NULL,
     etag TEXT NOT NULL, crc64 INTEGER NOT NULL, blob TEXT NOT NULL, mtime REAL NOT NULL,
+    sse_iv TEXT,
     PRIMARY KEY (upload_id, part_number)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -62,9 +64,19 @@ CREATE TABLE IF NOT EXISTS restores (
 ) WITHOUT ROWID;
 """
 
+# Columns added after the first release, so data dirs made by an older ossbox get them at start.
+_ADDED_COLUMNS = {
+    "objects": (("version_id", "TEXT"), ("sse_key", "TEXT")),
+    "uploads": (("sse_key", "TEXT"),),
+    "parts": (("sse_iv", "TEXT"),),
+}
+
 _U64 = 1 << 64
 _OBJ_COLS = ("bucket, key, type, size, crc64, etag, blob, mtime, storage_class, acl, headers, tags, "
-             "content_md5, sealed")
+             "content_md5, sealed, version_id, sse_key")
+_OBJ_MARKS = ",".join("?" * 16)
+_UPLOAD_COLS = "upload_id, bucket, key, initiated, storage_class, acl, headers, tags, sse_key"
+_PART_COLS = "upload_id, part_number, size, etag, crc64, blob, mtime, sse_iv"
 
 
 def _to_i64(v: int) -> int:  # SQLite integers are signed; CRC-64 values are not
@@ -77,7 +89,8 @@ def _to_u64(v: int) -> int:
 
 def _obj_row(r: ObjectRecord) -> tuple:
     return (r.bucket, r.key, r.type, r.size, _to_i64(r.crc64), r.etag, r.blob, r.mtime,
-            r.storage_class, r.acl, json.dumps(r.headers), json.dumps(r.tags), r.content_md5, r.sealed)
+            r.storage_class, r.acl, json.dumps(r.headers), json.dumps(r.tags), r.content_md5, r.sealed,
+            r.version_id, r.sse_key)
 
 
 def _obj(row) -> Optional[ObjectRecord]:
@@ -86,7 +99,7 @@ def _obj(row) -> Optional[ObjectRecord]:
     return ObjectRecord(bucket=row[0], key=row[1], type=row[2], size=row[3], crc64=_to_u64(row[4]),
                         etag=row[5], blob=row[6], mtime=row[7], storage_class=row[8], acl=row[9],
                         headers=json.loads(row[10]), tags=[tuple(t) for t in json.loads(row[11])],
-                        content_md5=row[12], sealed=row[13])
+                        content_md5=row[12], sealed=row[13], version_id=row[14], sse_key=row[15])
 
 
 def _bucket(row) -> Optional[BucketRecord]:
@@ -101,12 +114,12 @@ def _upload(row) -> Optional[UploadRecord]:
         return None
     return UploadRecord(upload_id=row[0], bucket=row[1], key=row[2], initiated=row[3],
                         storage_class=row[4], acl=row[5], headers=json.loads(row[6]),
-                        tags=[tuple(t) for t in json.loads(row[7])])
+                        tags=[tuple(t) for t in json.loads(row[7])], sse_key=row[8])
 
 
 def _part(row) -> PartRecord:
     return PartRecord(upload_id=row[0], part_number=row[1], size=row[2], etag=row[3],
-                      crc64=_to_u64(row[4]), blob=row[5], mtime=row[6])
+                      crc64=_to_u64(row[4]), blob=row[5], mtime=row[6], sse_iv=row[7])
 
 
 def _connect(path: str, busy_timeout_ms: int = 30000) -> sqlite3.Connection:
@@ -152,7 +165,7 @@ class _SqliteTxn(Txn):
 
     def put_object(self, rec):
         old = self.get_object(rec.bucket, rec.key)
-        self.c.execute(f"INSERT OR REPLACE INTO objects ({_OBJ_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        self.c.execute(f"INSERT OR REPLACE INTO objects ({_OBJ_COLS}) VALUES ({_OBJ_MARKS})",
                        _obj_row(rec))
         if old is not None and old.blob != rec.blob:
             self.drop_pending_blob(old.blob)
@@ -160,7 +173,7 @@ class _SqliteTxn(Txn):
 
     def insert_object(self, rec):
         cur = self.c.execute(
-            f"INSERT OR IGNORE INTO objects ({_OBJ_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT OR IGNORE INTO objects ({_OBJ_COLS}) VALUES ({_OBJ_MARKS})",
             _obj_row(rec))
         return cur.rowcount == 1
 
@@ -197,12 +210,12 @@ class _SqliteTxn(Txn):
         self.c.execute("DELETE FROM pending_chunks WHERE blob=?", (blob,))
 
     def insert_upload(self, rec):
-        self.c.execute("INSERT INTO uploads VALUES (?,?,?,?,?,?,?,?)",
+        self.c.execute(f"INSERT INTO uploads ({_UPLOAD_COLS}) VALUES (?,?,?,?,?,?,?,?,?)",
                        (rec.upload_id, rec.bucket, rec.key, rec.initiated, rec.storage_class, rec.acl,
-                        json.dumps(rec.headers), json.dumps(rec.tags)))
+                        json.dumps(rec.headers), json.dumps(rec.tags), rec.sse_key))
 
     def get_upload(self, upload_id):
-        return _upload(self.c.execute("SELECT * FROM uploads WHERE upload_id=?", (upload_id,)).fetchone())
+        return _upload(self.c.execute(f"SELECT {_UPLOAD_COLS} FROM uploads WHERE upload_id=?", (upload_id,)).fetchone())
 
     def delete_upload(self, upload_id):
         parts = self.get_parts(upload_id)
@@ -211,16 +224,16 @@ class _SqliteTxn(Txn):
         return parts
 
     def put_part(self, rec):
-        old = self.c.execute("SELECT * FROM parts WHERE upload_id=? AND part_number=?",
+        old = self.c.execute(f"SELECT {_PART_COLS} FROM parts WHERE upload_id=? AND part_number=?",
                              (rec.upload_id, rec.part_number)).fetchone()
-        self.c.execute("INSERT OR REPLACE INTO parts VALUES (?,?,?,?,?,?,?)",
+        self.c.execute(f"INSERT OR REPLACE INTO parts ({_PART_COLS}) VALUES (?,?,?,?,?,?,?,?)",
                        (rec.upload_id, rec.part_number, rec.size, rec.etag, _to_i64(rec.crc64), rec.blob,
-                        rec.mtime))
+                        rec.mtime, rec.sse_iv))
         return _part(old) if old else None
 
     def get_parts(self, upload_id):
         return [_part(r) for r in self.c.execute(
-            "SELECT * FROM parts WHERE upload_id=? ORDER BY part_number", (upload_id,))]
+            f"SELECT {_PART_COLS} FROM parts WHERE upload_id=? ORDER BY part_number", (upload_id,))]
 
     def set_setting(self, name, value):
         self.c.execute("INSERT OR REPLACE INTO settings VALUES (?,?)", (name, value))
@@ -289,6 +302,7 @@ class SqliteStore(MetadataStore):
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         setup = _connect(self.path)
         setup.executescript(_SCHEMA)
+        _add_missing_columns(setup)
         setup.close()
         self._read = _connect(self.path)
         # The writer never waits inside SQLite (that would block the event loop): a write lock
@@ -409,7 +423,7 @@ class SqliteStore(MetadataStore):
         return [r for r in map(_obj, self._read.execute(sql, args)) if r.key.startswith(prefix)]
 
     async def get_upload(self, upload_id):
-        return _upload(self._read.execute("SELECT * FROM uploads WHERE upload_id=?", (upload_id,)).fetchone())
+        return _upload(self._read.execute(f"SELECT {_UPLOAD_COLS} FROM uploads WHERE upload_id=?", (upload_id,)).fetchone())
 
     async def list_uploads(self, bucket, prefix, key_marker, upload_id_marker, limit):
         # OSS: a key-marker alone skips that key's uploads; with an upload-id-marker it resumes
@@ -419,13 +433,13 @@ class SqliteStore(MetadataStore):
         else:
             where, args = "key > ?", [key_marker]
         rows = self._read.execute(
-            f"SELECT * FROM uploads WHERE bucket=? AND {where} AND key >= ? ORDER BY key, upload_id LIMIT ?",
+            f"SELECT {_UPLOAD_COLS} FROM uploads WHERE bucket=? AND {where} AND key >= ? ORDER BY key, upload_id LIMIT ?",
             (bucket, *args, prefix, limit * 4 + 100)).fetchall()
         return [u for u in map(_upload, rows) if u.key.startswith(prefix)][:limit]
 
     async def list_parts(self, upload_id, after, limit):
         return [_part(r) for r in self._read.execute(
-            "SELECT * FROM parts WHERE upload_id=? AND part_number>? ORDER BY part_number LIMIT ?",
+            f"SELECT {_PART_COLS} FROM parts WHERE upload_id=? AND part_number>? ORDER BY part_number LIMIT ?",
             (upload_id, after, limit))]
 
     async def pending_summary(self):
@@ -474,6 +488,18 @@ class SqliteStore(MetadataStore):
         refs = {r[0] for r in self._read.execute("SELECT blob FROM objects")}
         refs.update(r[0] for r in self._read.execute("SELECT blob FROM parts"))
         return refs
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, columns in _ADDED_COLUMNS.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, decl in columns:
+            if name not in have:
+                try:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+                except sqlite3.OperationalError as exc:  # another process added it meanwhile
+                    if "duplicate column" not in str(exc):
+                        raise
 
 
 def _successor(prefix: str) -> Optional[str]:
