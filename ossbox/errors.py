@@ -112,6 +112,13 @@ MetadataTooLarge = E(400, "MetadataTooLarge", "Your metadata headers exceed the 
 InvalidTargetType = E(400, "InvalidArgument", "The copy source is not valid.", "0017-00000801")
 InvalidCopySource = E(400, "InvalidArgument", "Copy Source must mention the source bucket and key: "
                       "/sourcebucket/sourcekey.", "0017-00000802")
+EmptyDeleteVersionId = E(400, "InvalidArgument", "The VersionId of an object to delete must not be empty.",
+                         "0016-00000612")
+CopySourceDeleteMarker = E(400, "InvalidArgument", "The version of the copy source is a delete marker.",
+                           "0016-00000307")
+CopyAppendableVersioned = E(400, "InvalidArgument",
+                            "An appendable object in a versioned bucket cannot be a copy source.")
+InvalidVersioningStatus = E(400, "MalformedXML", "The versioning Status must be Enabled or Suspended.")
 CopyToItself = E(400, "InvalidRequest", "The source object of the COPY operation is the same as the "
                  "target object, and no metadata is being changed.", "0017-00000803")
 InvalidLocationConstraint = E(400, "InvalidLocationConstraint", "The specified location-constraint "

@@ -34,6 +34,15 @@ def remove_bucket(auth, endpoint: str, name: str) -> None:
     import oss2
     b = oss2.Bucket(auth, endpoint, name)
     try:
+        if b.get_bucket_versioning().status is not None:  # every version and delete marker
+            from oss2.models import BatchDeleteObjectVersion, BatchDeleteObjectVersionList
+            while True:
+                page = b.list_object_versions(max_keys=1000)
+                found = [(v.key, v.versionid) for v in page.versions + page.delete_marker]
+                if not found:
+                    break
+                b.delete_object_versions(BatchDeleteObjectVersionList(
+                    [BatchDeleteObjectVersion(k, v) for k, v in found]))
         keys = [o.key for o in oss2.ObjectIterator(b, max_keys=1000)]
         for i in range(0, len(keys), 1000):
             b.batch_delete_objects(keys[i:i + 1000])

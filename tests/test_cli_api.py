@@ -855,3 +855,25 @@ def test_help(env):
                 "put-object-acl", "get-object-acl", "put-bucket", "delete-bucket", "list-buckets", "list-objects",
                 "list-objects-v2"):
         assert cmd in r.out, cmd
+
+
+def test_versioning_commands(env, bucket, bucket_name):
+    B = bucket_name
+    ok(run_cli(env, "api", "put-bucket-versioning", "--bucket", B,
+               "--versioning-configuration", '{"Status": "Enabled"}', "-q"))
+    assert bucket.get_bucket_versioning().status == "Enabled"
+    got = json.loads(ok(run_cli(env, "api", "get-bucket-versioning", "--bucket", B,
+                                "--output-format", "json", "-q")).out)
+    assert got["Status"] == "Enabled"
+    first = json.loads(ok(append(env, B, "log", 0, "--body", "one,", "--output-format", "json", "-q")).out)
+    second = json.loads(ok(append(env, B, "log", 4, "--body", "two", "--output-format", "json", "-q")).out)
+    vid = first["Header"]["X-Oss-Version-Id"][0]
+    assert vid.startswith("CAEQ") and second["Header"]["X-Oss-Version-Id"] == [vid]
+    bucket.put_object("log", b"replaced")
+    old = ok(run_cli(env, "api", "get-object", "--bucket", B, "--key", "log", "--version-id", vid, "-q"))
+    assert old.stdout == b"one,two"
+    listed = json.loads(ok(run_cli(env, "api", "list-object-versions", "--bucket", B,
+                                   "--output-format", "json", "-q")).out)
+    assert [(v["Type"], v["IsLatest"]) for v in listed["Version"]] == [("Normal", "true"), ("Appendable", "false")]
+    service_error(run_cli(env, "api", "put-bucket-versioning", "--bucket", B,
+                          "--versioning-configuration", '{"Status": "Off"}'), "MalformedXML", 400)

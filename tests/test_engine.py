@@ -135,3 +135,24 @@ def test_data_dir_from_before_versioning_and_encryption_is_upgraded(tmp_path):
         finally:
             await eng.stop()
     asyncio.run(scenario())
+
+
+def test_restore_state_goes_with_the_blob(tmp_path):
+    """A restore row belongs to one blob: replacing or deleting the object removes it."""
+    from ossbox.storage.metadata import RestoreRecord
+
+    async def scenario():
+        eng = await _new_engine(tmp_path)
+        try:
+            first = await _append(eng, "k", 0, b"abc")
+            await eng.meta.write(lambda t: t.put_restore(RestoreRecord(first.blob, 1.0, 2.0, 3.0)))
+            assert await eng.meta.get_restore(first.blob) is not None
+            second = await eng.put_object(_template("b", "k"), _body(b"new"), content_length=3,
+                                          content_md5=None)
+            assert await eng.meta.get_restore(first.blob) is None
+            await eng.meta.write(lambda t: t.put_restore(RestoreRecord(second.blob, 1.0, 2.0, 3.0)))
+            await eng.delete_object("b", "k")
+            assert await eng.meta.get_restore(second.blob) is None
+        finally:
+            await eng.stop()
+    asyncio.run(scenario())

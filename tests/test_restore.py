@@ -281,3 +281,31 @@ def test_restore_delay_from_environment(tmp_path, auth):
         assert b.get_object("now").read() == b"frozen data"
     finally:
         assert proc.stop() == 0, "".join(proc.output)
+
+
+def test_restore_tier_scales_the_delay():
+    assert restore.restore_delay(60.0, "Archive", "Expedited") == 60.0  # Archive has no tiers
+    assert restore.restore_delay(60.0, "ColdArchive", "Expedited") == 15.0
+    assert restore.restore_delay(60.0, "ColdArchive", "Standard") == 60.0
+    assert restore.restore_delay(60.0, "DeepColdArchive", "Bulk") == 150.0
+
+
+def test_expedited_restore_completes_first(rserver, rbucket):
+    """A ColdArchive restore's completion time depends on its tier (stored, so checked in the
+    metadata rather than by racing the clock); both become readable."""
+    delays = {}
+    for key, tier in (("fast", "Expedited"), ("slow", "Bulk")):
+        rbucket.put_object(key, key.encode(), headers={"x-oss-storage-class": "ColdArchive"})
+        rbucket.restore_object(key, input=oss2.models.RestoreConfiguration(
+            days=1, job_parameters=oss2.models.RestoreJobParameters(tier)))
+    db = sqlite3.connect(os.path.join(rserver.data_dir, "meta.sqlite3"), timeout=30)
+    try:
+        for key in ("fast", "slow"):
+            delays[key] = db.execute("SELECT ready_at - requested FROM restores JOIN objects USING (blob) "
+                                    "WHERE bucket=? AND key=?", (rbucket.bucket_name, key)).fetchone()[0]
+    finally:
+        db.close()
+    assert delays == {"fast": pytest.approx(DELAY * 0.25), "slow": pytest.approx(DELAY * 2.5)}
+    for key in ("fast", "slow"):
+        _wait_restored(rbucket, key)
+        assert rbucket.get_object(key).read() == key.encode()

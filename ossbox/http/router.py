@@ -13,7 +13,7 @@ from .request import Request
 
 # Bucket features ossbox does not (yet) offer: answered 501 NotImplemented, never silently ignored.
 _UNSUPPORTED_BUCKET = {"lifecycle", "cors", "referer", "website", "logging", "encryption",
-                       "versioning", "replication", "worm", "inventory", "tagging",
+                       "replication", "worm", "inventory", "tagging",
                        "transferAcceleration", "qos", "cname", "style", "stat",
                        "accessPoint", "resourceGroup", "httpsConfig", "publicAccessBlock"}
 
@@ -54,10 +54,12 @@ _BUCKET_OPS = {
     "PUT": [("acl", bucket.put_bucket_acl, "oss:PutBucketAcl"),
             ("policy", bucket.put_bucket_policy, "oss:PutBucketPolicy"),
             ("requestPayment", bucket.put_bucket_request_payment, "oss:PutBucketRequestPayment"),
+            ("versioning", bucket.put_bucket_versioning, "oss:PutBucketVersioning"),
             (None, bucket.put_bucket, "oss:PutBucket")],
     "GET": [("acl", bucket.get_bucket_acl, "oss:GetBucketAcl"),
             ("policy", bucket.get_bucket_policy, "oss:GetBucketPolicy"),
             ("requestPayment", bucket.get_bucket_request_payment, "oss:GetBucketRequestPayment"),
+            ("versioning", bucket.get_bucket_versioning, "oss:GetBucketVersioning"),
             ("location", bucket.get_bucket_location, "oss:GetBucketLocation"),
             ("bucketInfo", bucket.get_bucket_info, "oss:GetBucketInfo"),
             ("uploads", multipart.list_uploads, "oss:ListMultipartUploads"),
@@ -70,6 +72,19 @@ _BUCKET_OPS = {
     "DELETE": [("policy", bucket.delete_bucket_policy, "oss:DeleteBucketPolicy"),
                (None, bucket.delete_bucket, "oss:DeleteBucket")],
     "HEAD": [(None, bucket.get_bucket_info, "oss:GetBucketInfo")],
+}
+
+
+# With ?versionId= an object operation needs the versioned form of its action.
+_VERSION_ACTIONS = {
+    "oss:GetObject": "oss:GetObjectVersion",
+    "oss:DeleteObject": "oss:DeleteObjectVersion",
+    "oss:GetObjectAcl": "oss:GetObjectVersionAcl",
+    "oss:PutObjectAcl": "oss:PutObjectVersionAcl",
+    "oss:GetObjectTagging": "oss:GetObjectVersionTagging",
+    "oss:PutObjectTagging": "oss:PutObjectVersionTagging",
+    "oss:DeleteObjectTagging": "oss:DeleteObjectVersionTagging",
+    "oss:RestoreObject": "oss:RestoreObjectVersion",
 }
 
 
@@ -102,4 +117,6 @@ def route(req: Request) -> Route:
     found = _pick(_OBJECT_OPS.get(req.method, ()), req)
     if found is None:
         raise errors.MethodNotAllowed(Method=req.method, ResourceType="Object")
+    if "versionId" in req.query and found.action in _VERSION_ACTIONS:
+        return Route(found.handler, _VERSION_ACTIONS[found.action])
     return found

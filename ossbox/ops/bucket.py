@@ -13,7 +13,9 @@ from urllib.parse import quote
 from .. import errors
 from ..http import xml
 from ..http.request import Request, Response
+from ..storage.engine import CURRENT
 from ..storage.records import BucketRecord
+from ..storage.metadata import CURRENT_SEQ
 from . import common
 
 DEFAULT_MAX_KEYS = 100
@@ -265,6 +267,7 @@ async def get_bucket_info(req: Request) -> Response:
         ("AccessControlList", [("Grant", rec.acl)]),
         ("ServerSideEncryptionRule", [("SSEAlgorithm", "None")]),
         ("BucketPolicy", [("LogBucket", ""), ("LogPrefix", "")]),
+        ("Versioning", rec.config.get("versioning")),
     ]
     return Response.xml(xml.document("BucketInfo", [("Bucket", info)]))
 
@@ -351,7 +354,62 @@ async def list_objects_v2(req: Request) -> Response:
                     f"<KeyCount>{len(entries)}</KeyCount>")
 
 
-# -- ListObjectVersions (unversioned buckets: one "null" version per object) ---------------------
+# -- ListObjectVersions --------------------------------------------------------------------------
+async def scan_versions(req: Request, prefix: str, delimiter: str, key_marker: str, before_seq: int,
+                        limit: int) -> tuple[list, bool]:
+    """Up to `limit` entries from the position (key_marker, before_seq) on, in (key, newest
+    first) order: (record, position, is latest) tuples, or common-prefix strings when a delimiter
+    rolls keys up (a rolled-up group is jumped over, never read version by version)."""
+    entries: list = []
+    if limit == 0:
+        return entries, False
+    engine = req.server.engine
+    after_key, before = key_marker, before_seq
+    while True:
+        need = limit + 1 - len(entries)
+        batch = await engine.list_versions(req.bucket, prefix, after_key, before, need)
+        jumped = False
+        for item in batch:
+            key = item[0].key
+            if delimiter:
+                i = key.find(delimiter, len(prefix))
+                if i >= 0:
+                    cp = key[: i + len(delimiter)]
+                    if cp > key_marker:  # a prefix at or before the marker was on an earlier page
+                        if len(entries) == limit:
+                            return entries, True
+                        entries.append(cp)
+                    nxt = _successor(cp)
+                    if nxt is None:
+                        return entries, False
+                    after_key, before, jumped = nxt, CURRENT_SEQ + 1, True
+                    break
+            if len(entries) == limit:
+                return entries, True
+            entries.append(item)
+        if jumped:
+            continue
+        if len(batch) < need:
+            return entries, False
+        after_key, before = batch[-1][0].key, batch[-1][1]
+
+
+def _versions_xml(entries: list, enc, owner: str) -> str:
+    out = []
+    esc = xml.escape
+    for rec, _seq, latest in entries:
+        head = (f"<Key>{esc(enc(rec.key))}</Key><VersionId>{esc(rec.version_id or 'null')}</VersionId>"
+                f"<IsLatest>{'true' if latest else 'false'}</IsLatest>"
+                f"<LastModified>{common.iso8601(rec.mtime)}</LastModified>")
+        if rec.is_delete_marker:
+            out.append(f"<DeleteMarker>{head}{owner}</DeleteMarker>")
+        else:
+            out.append(f"<Version>{head}<ETag>\"{esc(rec.etag)}\"</ETag><Type>{rec.type}</Type>"
+                       f"<Size>{rec.size}</Size><StorageClass>{rec.storage_class}</StorageClass>"
+                       f"{owner}</Version>")
+    return "".join(out)
+
+
 async def list_object_versions(req: Request) -> Response:
     await common.require_bucket(req)
     enc, encoding = encoder(req)
@@ -363,17 +421,26 @@ async def list_object_versions(req: Request) -> Response:
     if version_marker and not key_marker:
         raise errors.InvalidArgument("A version-id marker cannot be specified without a key marker.",
                                      ArgumentName="version-id-marker", ArgumentValue=version_marker)
-    entries, truncated, next_marker = await scan(req, prefix, delimiter, key_marker, limit)
-    objs, prefixes = _split(entries)
+    before = 0  # a key marker alone: start after every version of that key
+    if version_marker:
+        version = None if version_marker == "null" else version_marker
+        position = await req.server.engine.version_position(req.bucket, key_marker, version)
+        before = position if position is not None else 0
+    entries, truncated = await scan_versions(req, prefix, delimiter, key_marker, before, limit)
+    versions = [e for e in entries if not isinstance(e, str)]
+    prefixes = [e for e in entries if isinstance(e, str)]
     head = [("Name", req.bucket), ("Prefix", enc(prefix)), ("KeyMarker", enc(key_marker)),
             ("VersionIdMarker", version_marker), ("MaxKeys", limit),
             ("Delimiter", enc(delimiter)), ("EncodingType", encoding), ("IsTruncated", truncated)]
     if truncated:
-        head.append(("NextKeyMarker", enc(next_marker)))
-        head.append(("NextVersionIdMarker", "" if isinstance(entries[-1], str) else "null"))
+        last = entries[-1]
+        if isinstance(last, str):
+            head += [("NextKeyMarker", enc(last)), ("NextVersionIdMarker", "")]
+        else:
+            head += [("NextKeyMarker", enc(last[0].key)),
+                     ("NextVersionIdMarker", last[0].version_id or "null")]
     return _listing("ListVersionsResult", _elems(head),
-                    _entries_xml("Version", objs, enc, _owner_text(req), version=True)
-                    + _prefixes_xml(prefixes, enc))
+                    _versions_xml(versions, enc, _owner_text(req)) + _prefixes_xml(prefixes, enc))
 
 
 # -- DeleteMultipleObjects ----------------------------------------------------------------------
@@ -414,32 +481,44 @@ async def delete_multiple_objects(req: Request) -> Response:
         raise errors.DeleteWithoutObjects()
     if len(nodes) > MAX_DELETE_KEYS:
         raise errors.TooManyDeleteObjects()
-    targets: list[tuple[str, Optional[str]]] = []
+    targets: list[tuple[str, object]] = []
     for node in nodes:
         key = xml.child_text(node, "Key")
         if not key:
             raise errors.DeleteObjectWithoutKey()
         if standins:
             key = key.translate(_FROM_STANDIN)
-        targets.append((key, xml.child_text(node, "VersionId")))
+        raw_version = xml.child_text(node, "VersionId")
+        if raw_version is not None and not raw_version:
+            raise errors.EmptyDeleteVersionId()
+        targets.append((key, CURRENT if raw_version is None else common.version_param(req, raw_version)))
     # every key must be deletable by the caller, or nothing is deleted
-    await req.server.authorizer.check_keys(req, "oss:DeleteObject", [key for key, _ in targets])
+    authorizer = req.server.authorizer
+    await authorizer.check_keys(req, "oss:DeleteObject", [k for k, v in targets if v is CURRENT])
+    await authorizer.check_keys(req, "oss:DeleteObjectVersion", [k for k, v in targets if v is not CURRENT])
 
     engine = req.server.engine
     bucket = req.bucket
     gate = asyncio.Semaphore(_DELETE_CONCURRENCY)
+    outcomes: dict = {}
 
-    async def delete(key: str) -> None:
+    async def delete(key: str, version) -> None:
         async with gate:
-            await engine.delete_object(bucket, key)
+            outcomes[key, version] = await engine.delete_object(bucket, key, version)
 
-    # An unversioned bucket holds only the "null" version; any other version id names nothing.
-    keys = {key for key, vid in targets if vid in (None, "", "null")}
-    await asyncio.gather(*(delete(k) for k in keys))
+    # a key (or key and version) named twice is deleted once: a second marker would be wrong
+    unique = list(dict.fromkeys(targets))
+    await asyncio.gather(*(delete(k, v) for k, v in unique))
     children: list = [("EncodingType", encoding)]
     if not quiet:
-        for key, vid in targets:
-            children.append(("Deleted", [("Key", enc(key)), ("VersionId", vid or None)]))
+        for key, version in unique:
+            result = outcomes[key, version]
+            entry = [("Key", enc(key))]
+            if version is not CURRENT:
+                entry.append(("VersionId", version or "null"))
+            if result.delete_marker:
+                entry += [("DeleteMarker", "true"), ("DeleteMarkerVersionId", result.version_id or "null")]
+            children.append(("Deleted", entry))
     return Response.xml(xml.document("DeleteResult", children))
 
 
@@ -460,6 +539,16 @@ async def live_channel_unsupported(req: Request) -> Response:
     raise errors.LiveChannelNotSupported()
 
 
+# -- bucket settings kept in BucketRecord.config ---------------------------------------------------
+async def set_config(req: Request, rec: BucketRecord, name: str, value) -> None:
+    """Store one bucket setting (None removes it); no write when nothing changes."""
+    config = {k: v for k, v in rec.config.items() if k != name}
+    if value is not None:
+        config[name] = value
+    if config != rec.config:
+        await req.server.engine.update_bucket(dataclasses.replace(rec, config=config))
+
+
 # -- bucket policy --------------------------------------------------------------------------------
 MAX_BUCKET_POLICY = 16 * 1024
 
@@ -470,9 +559,7 @@ async def put_bucket_policy(req: Request) -> Response:
     rec = await common.require_bucket(req)
     text = (await req.read_body(limit=MAX_BUCKET_POLICY)).decode("utf-8", "replace")
     parse_policy(text, bucket_policy=True, bucket=req.bucket)  # refuses an invalid document
-    config = dict(rec.config)
-    config["policy"] = text
-    await req.server.engine.update_bucket(dataclasses.replace(rec, config=config))
+    await set_config(req, rec, "policy", text)
     return Response(200, {}, b"")
 
 
@@ -486,9 +573,7 @@ async def get_bucket_policy(req: Request) -> Response:
 
 async def delete_bucket_policy(req: Request) -> Response:
     rec = await common.require_bucket(req)
-    if "policy" in rec.config:
-        config = {k: v for k, v in rec.config.items() if k != "policy"}
-        await req.server.engine.update_bucket(dataclasses.replace(rec, config=config))
+    await set_config(req, rec, "policy", None)
     return Response(204, {}, b"")
 
 
@@ -496,19 +581,19 @@ async def delete_bucket_policy(req: Request) -> Response:
 PAYERS = ("BucketOwner", "Requester")
 
 
-async def put_bucket_request_payment(req: Request) -> Response:
+async def read_choice(req: Request, root_tag: str, element: str, choices, error
+                      ) -> tuple[BucketRecord, str]:
+    """The bucket and the one-element setting document's value, which must be one of `choices`."""
     rec = await common.require_bucket(req)
-    root = xml.parse(await req.read_xml_body(), "RequestPaymentConfiguration")
-    payer = xml.child_text(root, "Payer")
-    if payer not in PAYERS:
-        raise errors.MalformedXML()
-    config = dict(rec.config)
-    if payer == "Requester":
-        config["request_payer"] = payer
-    else:
-        config.pop("request_payer", None)
-    if config != rec.config:
-        await req.server.engine.update_bucket(dataclasses.replace(rec, config=config))
+    value = xml.child_text(xml.parse(await req.read_xml_body(), root_tag), element)
+    if value not in choices:
+        raise error()
+    return rec, value
+
+
+async def put_bucket_request_payment(req: Request) -> Response:
+    rec, payer = await read_choice(req, "RequestPaymentConfiguration", "Payer", PAYERS, errors.MalformedXML)
+    await set_config(req, rec, "request_payer", payer if payer == "Requester" else None)
     return Response(200, {}, b"")
 
 
@@ -516,3 +601,21 @@ async def get_bucket_request_payment(req: Request) -> Response:
     rec = await common.require_bucket(req)
     payer = rec.config.get("request_payer", "BucketOwner")
     return Response.xml(xml.document("RequestPaymentConfiguration", [("Payer", payer)]))
+
+
+# -- versioning -----------------------------------------------------------------------------------
+VERSIONING_STATES = ("Enabled", "Suspended")
+
+
+async def put_bucket_versioning(req: Request) -> Response:
+    """Enabled or Suspended; a bucket never returns to unversioned (as in OSS)."""
+    rec, status = await read_choice(req, "VersioningConfiguration", "Status", VERSIONING_STATES,
+                                    errors.InvalidVersioningStatus)
+    await set_config(req, rec, "versioning", status)
+    return Response(200, {}, b"")
+
+
+async def get_bucket_versioning(req: Request) -> Response:
+    rec = await common.require_bucket(req)
+    return Response.xml(xml.document("VersioningConfiguration",
+                                     [("Status", rec.config.get("versioning"))]))

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 
 from .. import errors
 from ..http.request import Request
+from ..storage.engine import CURRENT
 from ..storage.records import APPENDABLE, NORMAL, BucketRecord, ObjectRecord
 
 OBJECT_ACLS = ("default", "private", "public-read", "public-read-write")
@@ -49,11 +50,68 @@ async def require_bucket(req: Request) -> BucketRecord:
 
 
 async def require_object(req: Request) -> ObjectRecord:
-    await require_bucket(req)
-    rec = await req.server.engine.get_object(req.bucket, req.key)
+    return (await locate_object(req))[1]
+
+
+async def locate_object(req: Request) -> tuple[BucketRecord, ObjectRecord]:
+    """The bucket and the object version the request names: the current one, or `?versionId=`'s."""
+    bucket = await require_bucket(req)
+    version = version_param(req)
+    if version is CURRENT:
+        rec = await req.server.engine.get_object(req.bucket, req.key)
+        if rec is None:
+            raise await no_such_key(req, bucket)
+        return bucket, rec
+    return bucket, await require_version(req, req.bucket, req.key, version)
+
+
+# -- versions -----------------------------------------------------------------------------------
+MAX_VERSION_ID = 1024
+
+
+def version_param(req: Request, raw: Optional[str] = None):
+    """`?versionId=` as the engine takes it: CURRENT when absent, None for "null", else the id."""
+    raw = req.query.get("versionId") if raw is None else raw
+    if raw is None:
+        return CURRENT
+    if not raw or len(raw) > MAX_VERSION_ID:
+        raise errors.InvalidArgument("Invalid version id specified", ArgumentName="versionId",
+                                     ArgumentValue=raw[:64])
+    return None if raw == "null" else raw
+
+
+def versioning(bucket: BucketRecord) -> Optional[str]:
+    return bucket.config.get("versioning")
+
+
+def version_headers(bucket: BucketRecord, rec: ObjectRecord) -> dict[str, str]:
+    """x-oss-version-id, sent for objects of buckets that have (had) versioning enabled."""
+    if rec.version_id is None and versioning(bucket) is None:
+        return {}
+    return {"x-oss-version-id": rec.version_id or "null"}
+
+
+async def require_version(req: Request, bucket: str, key: str, version: Optional[str]) -> ObjectRecord:
+    """A specific version; a delete marker cannot be read (405, as S3 does)."""
+    rec = await req.server.engine.get_version(bucket, key, version)
     if rec is None:
-        raise errors.NoSuchKey(Key=req.key)
+        raise errors.NoSuchVersion(Key=key, VersionId=version or "null")
+    if rec.is_delete_marker:
+        raise errors.MethodNotAllowed(
+            "The specified version is a delete marker.", Method=req.method, ResourceType="DeleteMarker",
+            headers={"x-oss-delete-marker": "true", "x-oss-version-id": version or "null",
+                     "last-modified": http_date(rec.mtime)})
     return rec
+
+
+async def no_such_key(req: Request, bucket: BucketRecord) -> errors.OssError:
+    """404 for a missing key; when its latest version is a delete marker the response says so."""
+    headers = {}
+    if versioning(bucket) is not None:
+        newest = await req.server.engine.newest_noncurrent(req.bucket, req.key)
+        if newest is not None and newest.is_delete_marker:
+            headers = {"x-oss-delete-marker": "true", "x-oss-version-id": newest.version_id or "null"}
+    return errors.NoSuchKey(Key=req.key, headers=headers)
 
 
 # -- validation ---------------------------------------------------------------------------------

@@ -115,7 +115,7 @@ async def upload_part_copy(req: Request) -> Response:
     await common.require_bucket(req)
     number = _part_number(req)
     common.traffic_limit(req)
-    src = await load_copy_source(req)
+    src, source_version = await load_copy_source(req)
     upload = await _require_upload(req)
     engine = req.server.engine
     # An absent or invalid x-oss-copy-source-range copies the whole source (OSS behaviour).
@@ -128,7 +128,7 @@ async def upload_part_copy(req: Request) -> Response:
         ("LastModified", common.iso8601(int(part.mtime))),
         ("ETag", _etag_header(part.etag)),
     ])
-    headers = {"etag": _etag_header(part.etag), "x-oss-hash-crc64ecma": str(part.crc64)}
+    headers = {"etag": _etag_header(part.etag), "x-oss-hash-crc64ecma": str(part.crc64), **source_version}
     headers.update(_sse_headers(upload.headers))
     return Response.xml(body, headers=headers)
 
@@ -189,6 +189,9 @@ async def complete(req: Request) -> Response:
     ])
     headers = {"etag": _etag_header(rec.etag), "x-oss-hash-crc64ecma": str(rec.crc64)}
     headers.update(common.sse_response_headers(rec))
+    bucket = await engine.get_bucket(req.bucket)
+    if bucket is not None:
+        headers.update(common.version_headers(bucket, rec))
     return Response.xml(payload, headers=headers)
 
 

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, unquote
 from .. import errors
 from ..http import xml
 from ..http.request import Request, Response
+from ..storage.engine import CURRENT
 from ..storage.records import APPENDABLE, ObjectRecord
 from . import common, restore
 
@@ -141,33 +142,27 @@ def _flag(req: Request, name: str) -> bool:
     return (req.header(name) or "").strip().lower() == "true"
 
 
-def _check_version(req: Request, version: Optional[str] = None) -> None:
-    """ossbox keeps no versions: `versionId=null` names the current object, anything else is
-    a version that does not exist."""
-    version = req.query.get("versionId") if version is None else version
-    if version is not None and version != "null":
-        raise errors.NoSuchVersion(Key=req.key, VersionId=version)
-
-
-async def _require_object(req: Request) -> ObjectRecord:
-    rec = await common.require_object(req)
-    _check_version(req)
-    return rec
+_require_object = common.require_object
 
 
 # -- GetObject / HeadObject / GetObjectMeta ------------------------------------------------------
 async def get_object(req: Request) -> Response:
-    await common.require_bucket(req)
-    _check_version(req)
+    bucket = await common.require_bucket(req)
+    version = common.version_param(req)
     engine = req.server.engine
-    rec, fd = await engine.open_object(req.bucket, req.key)
-    if rec is None:
-        raise errors.NoSuchKey(Key=req.key)
+    if version is CURRENT:
+        rec, fd = await engine.open_object(req.bucket, req.key)
+        if rec is None:
+            raise await common.no_such_key(req, bucket)
+    else:
+        rec = await common.require_version(req, req.bucket, req.key, version)
+        fd = engine.open_version(rec)
     try:
         restored = await restore.check_readable(req, rec)  # archived objects: 403 until restored
         check_conditions(req, rec)
         common.traffic_limit(req)
         headers = common.object_headers(rec, restored)
+        headers.update(common.version_headers(bucket, rec))
         for param, header in _RESPONSE_OVERRIDES.items():
             if param in req.query:
                 value = req.query[param]
@@ -191,7 +186,7 @@ async def get_object(req: Request) -> Response:
 
 
 async def head_object(req: Request) -> Response:
-    rec = await _require_object(req)
+    bucket, rec = await common.locate_object(req)
     try:
         check_conditions(req, rec)
     except errors.OssError as exc:
@@ -200,17 +195,19 @@ async def head_object(req: Request) -> Response:
         # A 304 is not an error: no x-oss-err header (oss2 maps a bare 304 to NotModified).
         return Response(304, dict(exc.headers), b"")
     headers = common.object_headers(rec, await restore.restore_header(req, rec))
+    headers.update(common.version_headers(bucket, rec))
     headers["content-length"] = str(rec.size)
     return Response(200, headers, b"")
 
 
 async def get_object_meta(req: Request) -> Response:
-    rec = await _require_object(req)
+    bucket, rec = await common.locate_object(req)
     headers = {
         "etag": f'"{rec.etag}"',
         "last-modified": common.http_date(rec.mtime),
         "content-length": str(rec.size),
         "x-oss-hash-crc64ecma": str(rec.crc64),
+        **common.version_headers(bucket, rec),
     }
     restore_state = await restore.restore_header(req, rec)
     if restore_state is not None:
@@ -236,16 +233,26 @@ async def put_object(req: Request) -> Response:
     headers = {"etag": f'"{rec.etag}"', "x-oss-hash-crc64ecma": str(rec.crc64),
                "content-md5": rec.content_md5}
     headers.update(common.sse_response_headers(rec))
+    headers.update(common.version_headers(bucket, rec))
     return Response(200, headers, b"")
 
 
 async def delete_object(req: Request) -> Response:
     await common.require_bucket(req)
-    version = req.query.get("versionId")
-    if version is not None and version != "null":
-        return Response(204, {}, b"")  # deleting a version that does not exist is a no-op
-    await req.server.engine.delete_object(req.bucket, req.key)
-    return Response(204, {}, b"")
+    version = common.version_param(req)
+    result = await req.server.engine.delete_object(req.bucket, req.key, version)
+    return Response(204, delete_headers(version, result), b"")
+
+
+def delete_headers(version, result) -> dict[str, str]:
+    """What DeleteObject reports: the version removed (when one was named) or the delete marker
+    made (versioned buckets); nothing for an unversioned bucket's plain delete."""
+    headers = {}
+    if version is not CURRENT or result.delete_marker:
+        headers["x-oss-version-id"] = result.version_id or "null"
+    if result.delete_marker:
+        headers["x-oss-delete-marker"] = "true"
+    return headers
 
 
 # -- CopyObject ----------------------------------------------------------------------------------
@@ -289,22 +296,31 @@ def _directive(req: Request, name: str) -> str:
     return value
 
 
-async def load_copy_source(req: Request) -> ObjectRecord:
-    """The object named by x-oss-copy-source, after its x-oss-copy-source-if-* conditions
-    (CopyObject and UploadPartCopy)."""
+async def load_copy_source(req: Request) -> tuple[ObjectRecord, dict[str, str]]:
+    """The object version named by x-oss-copy-source, after its x-oss-copy-source-if-*
+    conditions (CopyObject and UploadPartCopy), and the response headers naming that version."""
     src_bucket, src_key, src_version = parse_copy_source(req)
-    await req.server.authorizer.check_action(req, "oss:GetObject", src_bucket, src_key)
+    version = CURRENT if src_version is None else common.version_param(req, src_version)
+    await req.server.authorizer.check_action(
+        req, "oss:GetObject" if version is CURRENT else "oss:GetObjectVersion", src_bucket, src_key)
     engine = req.server.engine
-    if src_bucket != req.bucket:
-        await engine.require_bucket(src_bucket)
-    src = await engine.get_object(src_bucket, src_key)
-    if src is None:
-        raise errors.NoSuchKey(Key=src_key)
-    if src_version is not None and src_version != "null":  # buckets are not versioned (yet)
-        raise errors.NoSuchVersion(Key=src_key, VersionId=src_version)
+    bucket = await engine.require_bucket(src_bucket)
+    if version is CURRENT:
+        src = await engine.get_object(src_bucket, src_key)
+        if src is None:
+            raise errors.NoSuchKey(Key=src_key)
+    else:
+        src = await engine.get_version(src_bucket, src_key, version)
+        if src is None:
+            raise errors.NoSuchVersion(Key=src_key, VersionId=src_version)
+        if src.is_delete_marker:
+            raise errors.CopySourceDeleteMarker()
+    if src.type == APPENDABLE and common.versioning(bucket) is not None:
+        raise errors.CopyAppendableVersioned()
     await restore.check_readable(req, src)  # an unrestored archived source cannot be copied
     check_conditions(req, src, prefix="x-oss-copy-source-")
-    return src
+    source_version = common.version_headers(bucket, src)
+    return src, {"x-oss-copy-source-version-id": v for v in source_version.values()}
 
 
 def _without_sse(headers: dict) -> dict:
@@ -319,7 +335,7 @@ async def copy_object(req: Request) -> Response:
     bucket = await common.require_bucket(req)
     template = common.new_object_template(req, bucket)  # validates ACL/class/SSE/tagging/meta
     engine = req.server.engine
-    src = await load_copy_source(req)
+    src, source_version = await load_copy_source(req)
 
     if meta_directive == "REPLACE":
         headers = dict(template.headers)
@@ -328,7 +344,10 @@ async def copy_object(req: Request) -> Response:
         headers.update(common.sse_headers(req))
     tags = list(src.tags) if tag_directive == "COPY" else list(template.tags)
 
-    if src.bucket == req.bucket and src.key == req.key:
+    # the current version copied onto its own key (a named version copied back is a new version)
+    onto_itself = (src.bucket == req.bucket and src.key == req.key
+                   and parse_copy_source(req)[2] is None)
+    if onto_itself:
         changes_something = (meta_directive == "REPLACE" or tag_directive == "REPLACE"
                              or "x-oss-storage-class" in req.headers
                              or any(h in req.headers for h in _SSE_REQUEST_HEADERS))
@@ -336,6 +355,8 @@ async def copy_object(req: Request) -> Response:
             raise errors.CopyToItself()
         if forbid:
             raise errors.FileAlreadyExists()
+    if onto_itself and common.versioning(bucket) is None:
+        # unversioned: a copy onto itself changes the object's attributes in place
         if src.type == APPENDABLE:
             # An appendable object's encryption cannot be changed by CopyObject.
             headers = _without_sse(headers)
@@ -351,8 +372,9 @@ async def copy_object(req: Request) -> Response:
                                        forbid_overwrite=forbid)
 
     etag = f'"{rec.etag}"'
-    out = {"etag": etag, "x-oss-hash-crc64ecma": str(rec.crc64)}
+    out = {"etag": etag, "x-oss-hash-crc64ecma": str(rec.crc64), **source_version}
     out.update(common.sse_response_headers(rec))
+    out.update(common.version_headers(bucket, rec))
     body = xml.document("CopyObjectResult", [("ETag", etag),
                                              ("LastModified", common.iso8601(rec.mtime))])
     return Response.xml(body, headers=out)

@@ -24,6 +24,7 @@ import hashlib
 import logging
 import os
 import time
+from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
 from typing import AsyncIterator, Awaitable, Callable, Optional
 
@@ -32,8 +33,8 @@ from .blobs import BlobStore
 from .crc import crc64_combine, crc64_update
 from .locks import ObjectLocks
 from .metadata import MetadataStore
-from .records import (APPENDABLE, MULTIPART, NORMAL, BucketRecord, ObjectRecord, PartRecord,
-                      UploadRecord, appendable_etag, new_id)
+from .records import (APPENDABLE, DELETE_MARKER, MULTIPART, NORMAL, BucketRecord, ObjectRecord,
+                      PartRecord, UploadRecord, appendable_etag, new_id, new_version_id)
 
 log = logging.getLogger("ossbox.engine")
 
@@ -48,6 +49,63 @@ GC_INTERVAL = 3600
 
 class _Conflict(Exception):
     """The row changed under a commit (it cannot while we hold the lock, but never trust that)."""
+
+
+CURRENT = object()  # delete_object(version_id=CURRENT): no versionId given
+
+
+@dataclass
+class DeleteResult:
+    version_id: Optional[str]          # the version removed, or the delete marker made (None: "null")
+    delete_marker: bool                # a delete marker was made, or the version removed was one
+    removed: Optional[ObjectRecord]    # the version whose data went away or became noncurrent
+
+
+# -- versioning rules, applied inside metadata transactions -------------------------------------
+def _versioning(t, bucket: str) -> Optional[str]:
+    """The bucket's versioning state: None (never enabled), "Enabled" or "Suspended"."""
+    rec = t.get_bucket(bucket)
+    if rec is None:
+        raise errors.NoSuchBucket(BucketName=bucket)
+    return rec.config.get("versioning")
+
+
+def _forget(t, rec: ObjectRecord, garbage: list) -> None:
+    if rec.blob:
+        t.release_blob(rec.blob)
+        garbage.append(rec.blob)
+
+
+def _retire_current(t, bucket: str, key: str, successor_version: Optional[str], garbage: list) -> None:
+    """A new version (or delete marker) with id `successor_version` is about to become current in a
+    versioned bucket: the current one becomes noncurrent (never appendable again), unless both are
+    the "null" version, which is replaced. A "null" successor also replaces a noncurrent "null"."""
+    old = t.get_object(bucket, key)
+    if old is not None:
+        t.remove_current(bucket, key)
+        if old.version_id is None and successor_version is None:
+            _forget(t, old, garbage)
+        else:
+            t.archive_version(old.evolve(frozen=old.frozen or old.type == APPENDABLE))
+    if successor_version is None:
+        found = t.get_noncurrent(bucket, key, None)
+        if found is not None:
+            t.delete_noncurrent(found[0])
+            _forget(t, found[1], garbage)
+
+
+def _make_current(t, new: ObjectRecord, garbage: list) -> ObjectRecord:
+    """Commit `new` as its key's current version; returns it with its version id."""
+    status = _versioning(t, new.bucket)
+    if status is None:
+        old = t.put_object(new)
+        if old is not None and old.blob != new.blob:
+            garbage.append(old.blob)
+        return new
+    new = new.evolve(version_id=new_version_id() if status == "Enabled" else None)
+    _retire_current(t, new.bucket, new.key, new.version_id, garbage)
+    t.insert_object(new)
+    return new
 
 
 class Engine:
@@ -217,6 +275,26 @@ class Engine:
                            inclusive: bool = False) -> list[ObjectRecord]:
         return await self.meta.list_objects(bucket, prefix, after, limit, inclusive)
 
+    async def get_version(self, bucket: str, key: str, version_id: Optional[str]) -> Optional[ObjectRecord]:
+        return await self.meta.get_version(bucket, key, version_id)
+
+    async def newest_noncurrent(self, bucket: str, key: str) -> Optional[ObjectRecord]:
+        return await self.meta.newest_noncurrent(bucket, key)
+
+    async def version_position(self, bucket: str, key: str, version_id: Optional[str]) -> Optional[int]:
+        return await self.meta.version_position(bucket, key, version_id)
+
+    async def list_versions(self, bucket: str, prefix: str, after_key: str, before_seq: int, limit: int):
+        return await self.meta.list_versions(bucket, prefix, after_key, before_seq, limit)
+
+    def open_version(self, rec: ObjectRecord) -> int:
+        """An fd on a version's bytes (blobs never change below a committed size, so the record
+        and the fd agree as long as the blob still exists)."""
+        try:
+            return self.blobs.open_read(rec.blob)
+        except FileNotFoundError:
+            raise errors.NoSuchVersion(Key=rec.key, VersionId=rec.version_id or "null") from None
+
     async def open_object(self, bucket: str, key: str) -> tuple[Optional[ObjectRecord], int]:
         """The committed record and an fd on its blob, consistent with each other."""
         for _ in range(8):
@@ -250,7 +328,7 @@ class Engine:
             if position != 0:
                 raise errors.PositionNotEqualToLength(headers={"x-oss-next-append-position": "0"})
             return
-        if cur.type != APPENDABLE:
+        if cur.type != APPENDABLE or cur.frozen:
             raise errors.ObjectNotAppendable()
         if cur.sealed is not None:
             raise errors.ObjectSealed()
@@ -301,21 +379,32 @@ class Engine:
                     new = cur.evolve(size=end, crc64=crc, etag=appendable_etag(now), mtime=now,
                                      acl=acl if acl is not None else cur.acl)
 
+                garbage: list[str] = []
+
                 def commit(t):
+                    final = new
                     if created:
-                        if t.get_bucket(bucket) is None:
-                            raise errors.NoSuchBucket(BucketName=bucket)
-                        if not t.insert_object(new):
+                        # a new appendable version: its id is fixed now; later appends keep it
+                        status = _versioning(t, bucket)
+                        if status is not None:
+                            final = new.evolve(version_id=new_version_id() if status == "Enabled" else None)
+                            if t.get_object(bucket, key) is not None:
+                                raise _Conflict()
+                            _retire_current(t, bucket, key, final.version_id, garbage)
+                        if not t.insert_object(final):
                             raise _Conflict()
                     elif not t.cas_object(new, blob, position):
                         raise _Conflict()
                     if journal:
                         t.add_pending_chunk(blob, position, bytes(journal))
+                    return final
                 try:
-                    await self.meta.write(commit)
+                    new = await self.meta.write(commit)
                 except _Conflict:
                     self._check_append(await self.meta.get_object(bucket, key), position)
                     raise errors.ServiceUnavailable("The object changed concurrently; try again.")
+                for old_blob in garbage:
+                    self.blobs.delete(old_blob)
                 return new
             except BaseException:
                 if created:
@@ -327,7 +416,7 @@ class Engine:
             cur = await self.meta.get_object(bucket, key)
             if cur is None:
                 raise errors.NoSuchKey(Key=key)
-            if cur.type != APPENDABLE:
+            if cur.type != APPENDABLE or cur.frozen:
                 raise errors.ObjectNotAppendable()
             if cur.size != position:
                 raise errors.PositionNotEqualToLength(
@@ -377,50 +466,95 @@ class Engine:
 
     async def _replace(self, new: ObjectRecord, forbid_overwrite: bool = False) -> ObjectRecord:
         """Commit a whole new object version over whatever the key held, then drop the old bytes."""
+        garbage: list[str] = []
+
         def commit(t):
-            if t.get_bucket(new.bucket) is None:
-                raise errors.NoSuchBucket(BucketName=new.bucket)
             if forbid_overwrite and t.get_object(new.bucket, new.key) is not None:
                 raise errors.FileAlreadyExists()
-            return t.put_object(new)
+            return _make_current(t, new, garbage)
         try:
             async with self.locks.hold(new.bucket, new.key):
-                old = await self.meta.write(commit)
+                new = await self.meta.write(commit)
         except BaseException:
             self.blobs.delete(new.blob)
             raise
-        if old is not None and old.blob != new.blob:
-            self.blobs.delete(old.blob)
+        for blob in garbage:
+            self.blobs.delete(blob)
         return new
 
     async def update_object(self, read: ObjectRecord, **changes) -> ObjectRecord:
         """Change attributes (tags, acl, headers, storage_class, mtime) of the object version
         `read` came from. Only the named fields change, applied to the row as it is under the
         lock, so concurrent attribute updates never undo each other (or a seal)."""
-        async with self.locks.hold(read.bucket, read.key):
-            cur = await self.meta.get_object(read.bucket, read.key)
-            if cur is None or cur.blob != read.blob:
+        def txn(t):
+            cur = t.get_object(read.bucket, read.key)
+            if cur is not None and cur.blob == read.blob and cur.version_id == read.version_id:
+                new = cur.evolve(**changes)
+                t.update_object(new)
+                return new
+            found = t.get_noncurrent(read.bucket, read.key, read.version_id)  # a noncurrent version
+            if found is None or found[1].blob != read.blob or found[1].is_delete_marker:
+                if read.version_id is not None:
+                    raise errors.NoSuchVersion(Key=read.key, VersionId=read.version_id)
                 raise errors.NoSuchKey(Key=read.key)
-            new = cur.evolve(**changes)
-            await self.meta.write(lambda t: t.update_object(new))
+            new = found[1].evolve(**changes)
+            t.update_noncurrent(found[0], new)
             return new
+        async with self.locks.hold(read.bucket, read.key):
+            return await self.meta.write(txn)
 
-    async def delete_object(self, bucket: str, key: str) -> Optional[ObjectRecord]:
+    async def delete_object(self, bucket: str, key: str, version_id=CURRENT) -> DeleteResult:
+        """DeleteObject. Without a version id: removes the object, or in a versioned bucket makes a
+        delete marker the current version. With one (None is "null"): removes that version for
+        good; if it was current, the newest remaining version becomes current again."""
+        garbage: list[str] = []
+
+        def txn(t):
+            status = _versioning(t, bucket)
+            if version_id is CURRENT:
+                if status is None:
+                    old = t.delete_object(bucket, key)
+                    if old is not None:
+                        garbage.append(old.blob)
+                    return DeleteResult(None, False, old)
+                now = time.time()
+                marker = ObjectRecord(bucket=bucket, key=key, type=DELETE_MARKER, size=0, crc64=0, etag="",
+                                      blob="", mtime=now, acl="",
+                                      version_id=new_version_id() if status == "Enabled" else None)
+                old = t.get_object(bucket, key)
+                _retire_current(t, bucket, key, marker.version_id, garbage)
+                t.archive_version(marker)
+                return DeleteResult(marker.version_id, True, old)
+            cur = t.get_object(bucket, key)
+            if cur is not None and cur.version_id == version_id:
+                removed = t.delete_object(bucket, key)
+            else:
+                found = t.get_noncurrent(bucket, key, version_id)
+                if found is None:
+                    return DeleteResult(version_id, False, None)
+                t.delete_noncurrent(found[0])
+                removed = found[1]
+                if removed.blob:
+                    t.release_blob(removed.blob)
+            if removed.blob:
+                garbage.append(removed.blob)
+            if t.get_object(bucket, key) is None:  # the newest remaining version becomes current
+                newest = t.newest_noncurrent(bucket, key)
+                if newest is not None and not newest[1].is_delete_marker:
+                    t.delete_noncurrent(newest[0])
+                    t.insert_object(newest[1])
+            return DeleteResult(version_id, removed.is_delete_marker, removed)
         async with self.locks.hold(bucket, key):
-            old = await self.meta.write(lambda t: t.delete_object(bucket, key))
-        if old is not None:
-            self.blobs.delete(old.blob)
-        return old
+            result = await self.meta.write(txn)
+        for blob in garbage:
+            self.blobs.delete(blob)
+        return result
 
     async def copy_object(self, src: ObjectRecord, dst: ObjectRecord,
                           forbid_overwrite: bool = False) -> ObjectRecord:
         """Copy src's bytes into a new Normal object described by `dst` (attributes decided by
         the caller). A Normal source keeps its MD5 ETag; other sources get the MD5 of the bytes."""
-        rec, fd = await self.open_object(src.bucket, src.key)
-        if rec is None or rec.blob != src.blob:
-            if fd >= 0:
-                os.close(fd)
-            raise errors.NoSuchKey(Key=src.key)
+        rec, fd = src, self._open_source(src)
         if forbid_overwrite and await self.meta.get_object(dst.bucket, dst.key) is not None:
             os.close(fd)
             raise errors.FileAlreadyExists()
@@ -450,6 +584,16 @@ class Engine:
         new = dst.evolve(type=NORMAL, size=rec.size, crc64=rec.crc64, etag=etag, blob=blob,
                          mtime=time.time(), content_md5=content_md5, sealed=None)
         return await self._replace(new, forbid_overwrite)
+
+    def _open_source(self, src: ObjectRecord) -> int:
+        """An fd on a copy source's bytes; the record stays valid while its blob exists (an
+        appendable source may grow meanwhile: only its first src.size bytes are read)."""
+        try:
+            return self.blobs.open_read(src.blob)
+        except FileNotFoundError:
+            if src.version_id is not None:
+                raise errors.NoSuchVersion(Key=src.key, VersionId=src.version_id) from None
+            raise errors.NoSuchKey(Key=src.key) from None
 
     # -- multipart -------------------------------------------------------------------------------
     async def create_upload(self, rec: UploadRecord) -> UploadRecord:
@@ -488,11 +632,7 @@ class Engine:
 
     async def upload_part_copy(self, upload: UploadRecord, part_number: int, src: ObjectRecord,
                                start: int, end: int) -> PartRecord:
-        rec, fd = await self.open_object(src.bucket, src.key)
-        if rec is None or rec.blob != src.blob:
-            if fd >= 0:
-                os.close(fd)
-            raise errors.NoSuchKey(Key=src.key)
+        fd = self._open_source(src)
         blob = new_id()
 
         def copy():
@@ -566,23 +706,23 @@ class Engine:
                            storage_class=upload.storage_class, acl=upload.acl,
                            headers=dict(upload.headers), tags=list(upload.tags))
 
+        garbage: list[str] = []
+
         def commit(t):
             if t.get_upload(upload.upload_id) is None:
                 raise errors.NoSuchUpload(UploadId=upload.upload_id)
             if forbid_overwrite and t.get_object(new.bucket, new.key) is not None:
                 raise errors.FileAlreadyExists()
-            all_parts = t.delete_upload(upload.upload_id)
-            return t.put_object(new), all_parts
+            garbage.extend(p.blob for p in t.delete_upload(upload.upload_id))
+            return _make_current(t, new, garbage)
         try:
             async with self.locks.hold(new.bucket, new.key):
-                old, all_parts = await self.meta.write(commit)
+                new = await self.meta.write(commit)
         except BaseException:
             self.blobs.delete(blob)
             raise
-        for p in all_parts:
-            self.blobs.delete(p.blob)
-        if old is not None:
-            self.blobs.delete(old.blob)
+        for old_blob in garbage:
+            self.blobs.delete(old_blob)
         return new
 
     async def abort_upload(self, upload: UploadRecord) -> None:

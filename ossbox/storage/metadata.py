@@ -15,6 +15,8 @@ from .records import AccessKeyRecord, BucketRecord, ObjectRecord, PartRecord, Up
 
 T = TypeVar("T")
 
+CURRENT_SEQ = 1 << 62  # list position of a key's current version: above every noncurrent one
+
 
 @dataclass
 class RestoreRecord:
@@ -56,13 +58,33 @@ class Txn(ABC):
     @abstractmethod
     def delete_object(self, bucket: str, key: str) -> Optional[ObjectRecord]: ...
 
+    # versions of versioned buckets: the current one is the `objects` row; older versions and
+    # delete markers are "noncurrent" rows, each with a position `seq` (higher is newer)
+    @abstractmethod
+    def remove_current(self, bucket: str, key: str) -> None:
+        """Drop the current row only (its blob and journal live on as a noncurrent version)."""
+    @abstractmethod
+    def archive_version(self, rec: ObjectRecord) -> None:
+        """Add rec as the newest noncurrent version of its key."""
+    @abstractmethod
+    def get_noncurrent(self, bucket: str, key: str, version_id: Optional[str]
+                       ) -> Optional[tuple[int, ObjectRecord]]: ...
+    @abstractmethod
+    def newest_noncurrent(self, bucket: str, key: str) -> Optional[tuple[int, ObjectRecord]]: ...
+    @abstractmethod
+    def delete_noncurrent(self, seq: int) -> None: ...
+    @abstractmethod
+    def update_noncurrent(self, seq: int, rec: ObjectRecord) -> None:
+        """Rewrite attributes (tags, ACL, headers, class) of a noncurrent version."""
+
     @abstractmethod
     def add_pending_chunk(self, blob: str, offset: int, data: bytes) -> None:
         """Journal a small append's bytes with its metadata commit (durable before the blob is)."""
     @abstractmethod
     def drop_pending(self, upto_id: int, blobs: Iterable[str]) -> None: ...
     @abstractmethod
-    def drop_pending_blob(self, blob: str) -> None: ...
+    def release_blob(self, blob: str) -> None:
+        """Forget what is kept about a blob that is going away (journal rows, restore state)."""
 
     @abstractmethod
     def insert_upload(self, rec: UploadRecord) -> None: ...
@@ -125,6 +147,20 @@ class MetadataStore(ABC):
     async def list_objects(self, bucket: str, prefix: str, after: str, limit: int,
                            inclusive: bool = False) -> list[ObjectRecord]:
         """Objects with key > after (>= when inclusive) starting with prefix, in key order."""
+    @abstractmethod
+    async def get_version(self, bucket: str, key: str, version_id: Optional[str]) -> Optional[ObjectRecord]:
+        """The version (current or not; None is the "null" version) with that id."""
+    @abstractmethod
+    async def newest_noncurrent(self, bucket: str, key: str) -> Optional[ObjectRecord]: ...
+    @abstractmethod
+    async def version_position(self, bucket: str, key: str, version_id: Optional[str]) -> Optional[int]:
+        """The list position of a version (for version-id-marker), None if it does not exist."""
+    @abstractmethod
+    async def list_versions(self, bucket: str, prefix: str, after_key: str, before_seq: int, limit: int
+                            ) -> list[tuple[ObjectRecord, int, bool]]:
+        """Versions in (key, newest first) order starting after the position (after_key,
+        before_seq): keys > after_key, and versions of after_key older than before_seq.
+        Each as (record, position, is latest)."""
     @abstractmethod
     async def get_upload(self, upload_id: str) -> Optional[UploadRecord]: ...
     @abstractmethod

@@ -1,6 +1,7 @@
 """Plain records the metadata store hands out; the operations layer renders them."""
 from __future__ import annotations
 
+import base64
 import os
 import random
 import struct
@@ -8,6 +9,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 NORMAL, APPENDABLE, MULTIPART = "Normal", "Appendable", "Multipart"
+DELETE_MARKER = "DeleteMarker"  # a version with no data: the key reads as deleted while it is the latest
 
 
 @dataclass
@@ -40,6 +42,11 @@ class ObjectRecord:
     sealed: float | None = None      # SealAppendObject time
     version_id: str | None = None    # None: the "null" version (written while versioning was off/suspended)
     sse_key: str | None = None       # server-side encryption: wrapped data key material (None: plain bytes)
+    frozen: bool = False             # an appendable version that was once noncurrent: never appendable again
+
+    @property
+    def is_delete_marker(self) -> bool:
+        return self.type == DELETE_MARKER
 
     def evolve(self, **changes) -> "ObjectRecord":
         return replace(self, **changes)
@@ -88,6 +95,13 @@ class AccessKeyRecord:
 
 def new_id() -> str:
     return os.urandom(16).hex()
+
+
+def new_version_id() -> str:
+    """OSS-shaped version id ("CAEQ" + base64): a time prefix keeps ids of one key roughly ordered,
+    the random tail makes them unique across processes."""
+    raw = time.time_ns().to_bytes(8, "big") + os.urandom(16)
+    return "CAEQ" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def appendable_etag(now: float | None = None) -> str:

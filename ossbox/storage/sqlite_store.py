@@ -15,7 +15,7 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
-from .metadata import MetadataStore, RestoreRecord, T, Txn
+from .metadata import CURRENT_SEQ, MetadataStore, RestoreRecord, T, Txn
 from .records import AccessKeyRecord, BucketRecord, ObjectRecord, PartRecord, UploadRecord, UserRecord
 
 _SCHEMA = """
@@ -27,9 +27,20 @@ CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL, key TEXT NOT NULL, type TEXT NOT NULL, size INTEGER NOT NULL,
     crc64 INTEGER NOT NULL, etag TEXT NOT NULL, blob TEXT NOT NULL, mtime REAL NOT NULL,
     storage_class TEXT NOT NULL, acl TEXT NOT NULL, headers TEXT NOT NULL, tags TEXT NOT NULL,
-    content_md5 TEXT, sealed REAL, version_id TEXT, sse_key TEXT,
+    content_md5 TEXT, sealed REAL, version_id TEXT, sse_key TEXT, frozen INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
+-- Noncurrent versions and delete markers of versioned buckets; the current version of a key stays
+-- in `objects` (so the append path never looks here). seq orders a key's versions, newest last;
+-- a row in `objects` is always newer than every row of its key here.
+CREATE TABLE IF NOT EXISTS versions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    bucket TEXT NOT NULL, key TEXT NOT NULL, type TEXT NOT NULL, size INTEGER NOT NULL,
+    crc64 INTEGER NOT NULL, etag TEXT NOT NULL, blob TEXT NOT NULL, mtime REAL NOT NULL,
+    storage_class TEXT NOT NULL, acl TEXT NOT NULL, headers TEXT NOT NULL, tags TEXT NOT NULL,
+    content_md5 TEXT, sealed REAL, version_id TEXT, sse_key TEXT, frozen INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS versions_by_key ON versions (bucket, key, seq);
 CREATE TABLE IF NOT EXISTS pending_chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT, blob TEXT NOT NULL, offset INTEGER NOT NULL,
     data BLOB NOT NULL
@@ -66,15 +77,15 @@ CREATE TABLE IF NOT EXISTS restores (
 
 # Columns added after the first release, so data dirs made by an older ossbox get them at start.
 _ADDED_COLUMNS = {
-    "objects": (("version_id", "TEXT"), ("sse_key", "TEXT")),
+    "objects": (("version_id", "TEXT"), ("sse_key", "TEXT"), ("frozen", "INTEGER NOT NULL DEFAULT 0")),
     "uploads": (("sse_key", "TEXT"),),
     "parts": (("sse_iv", "TEXT"),),
 }
 
 _U64 = 1 << 64
 _OBJ_COLS = ("bucket, key, type, size, crc64, etag, blob, mtime, storage_class, acl, headers, tags, "
-             "content_md5, sealed, version_id, sse_key")
-_OBJ_MARKS = ",".join("?" * 16)
+             "content_md5, sealed, version_id, sse_key, frozen")
+_OBJ_MARKS = ",".join("?" * 17)
 _UPLOAD_COLS = "upload_id, bucket, key, initiated, storage_class, acl, headers, tags, sse_key"
 _PART_COLS = "upload_id, part_number, size, etag, crc64, blob, mtime, sse_iv"
 
@@ -90,7 +101,7 @@ def _to_u64(v: int) -> int:
 def _obj_row(r: ObjectRecord) -> tuple:
     return (r.bucket, r.key, r.type, r.size, _to_i64(r.crc64), r.etag, r.blob, r.mtime,
             r.storage_class, r.acl, json.dumps(r.headers), json.dumps(r.tags), r.content_md5, r.sealed,
-            r.version_id, r.sse_key)
+            r.version_id, r.sse_key, int(r.frozen))
 
 
 def _obj(row) -> Optional[ObjectRecord]:
@@ -99,7 +110,8 @@ def _obj(row) -> Optional[ObjectRecord]:
     return ObjectRecord(bucket=row[0], key=row[1], type=row[2], size=row[3], crc64=_to_u64(row[4]),
                         etag=row[5], blob=row[6], mtime=row[7], storage_class=row[8], acl=row[9],
                         headers=json.loads(row[10]), tags=[tuple(t) for t in json.loads(row[11])],
-                        content_md5=row[12], sealed=row[13], version_id=row[14], sse_key=row[15])
+                        content_md5=row[12], sealed=row[13], version_id=row[14], sse_key=row[15],
+                        frozen=bool(row[16]))
 
 
 def _bucket(row) -> Optional[BucketRecord]:
@@ -156,6 +168,8 @@ class _SqliteTxn(Txn):
 
     def bucket_is_empty(self, name):
         return (self.c.execute("SELECT 1 FROM objects WHERE bucket=? LIMIT 1", (name,)).fetchone() is None
+                and self.c.execute("SELECT 1 FROM versions WHERE bucket=? LIMIT 1", (name,)).fetchone()
+                is None
                 and self.c.execute("SELECT 1 FROM uploads WHERE bucket=? LIMIT 1", (name,)).fetchone()
                 is None)
 
@@ -168,7 +182,7 @@ class _SqliteTxn(Txn):
         self.c.execute(f"INSERT OR REPLACE INTO objects ({_OBJ_COLS}) VALUES ({_OBJ_MARKS})",
                        _obj_row(rec))
         if old is not None and old.blob != rec.blob:
-            self.drop_pending_blob(old.blob)
+            self.release_blob(old.blob)
         return old
 
     def insert_object(self, rec):
@@ -196,8 +210,33 @@ class _SqliteTxn(Txn):
         old = self.get_object(bucket, key)
         if old is not None:
             self.c.execute("DELETE FROM objects WHERE bucket=? AND key=?", (bucket, key))
-            self.drop_pending_blob(old.blob)
+            self.release_blob(old.blob)
         return old
+
+    def remove_current(self, bucket, key):
+        self.c.execute("DELETE FROM objects WHERE bucket=? AND key=?", (bucket, key))
+
+    def archive_version(self, rec):
+        self.c.execute(f"INSERT INTO versions ({_OBJ_COLS}) VALUES ({_OBJ_MARKS})", _obj_row(rec))
+
+    def get_noncurrent(self, bucket, key, version_id):
+        row = self.c.execute(f"SELECT seq, {_OBJ_COLS} FROM versions WHERE bucket=? AND key=? "
+                             "AND version_id IS ? ORDER BY seq DESC LIMIT 1",
+                             (bucket, key, version_id)).fetchone()
+        return (row[0], _obj(row[1:])) if row else None
+
+    def newest_noncurrent(self, bucket, key):
+        row = self.c.execute(f"SELECT seq, {_OBJ_COLS} FROM versions WHERE bucket=? AND key=? "
+                             "ORDER BY seq DESC LIMIT 1", (bucket, key)).fetchone()
+        return (row[0], _obj(row[1:])) if row else None
+
+    def delete_noncurrent(self, seq):
+        self.c.execute("DELETE FROM versions WHERE seq=?", (seq,))
+
+    def update_noncurrent(self, seq, rec):
+        self.c.execute("UPDATE versions SET acl=?, headers=?, tags=?, storage_class=?, mtime=? WHERE seq=?",
+                       (rec.acl, json.dumps(rec.headers), json.dumps(rec.tags), rec.storage_class,
+                        rec.mtime, seq))
 
     def add_pending_chunk(self, blob, offset, data):
         self.c.execute("INSERT INTO pending_chunks (blob, offset, data) VALUES (?,?,?)", (blob, offset, data))
@@ -206,8 +245,9 @@ class _SqliteTxn(Txn):
         self.c.executemany("DELETE FROM pending_chunks WHERE blob=? AND id<=?",
                            [(b, upto_id) for b in blobs])
 
-    def drop_pending_blob(self, blob):
+    def release_blob(self, blob):
         self.c.execute("DELETE FROM pending_chunks WHERE blob=?", (blob,))
+        self.c.execute("DELETE FROM restores WHERE blob=?", (blob,))
 
     def insert_upload(self, rec):
         self.c.execute(f"INSERT INTO uploads ({_UPLOAD_COLS}) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -422,6 +462,46 @@ class SqliteStore(MetadataStore):
         args.append(limit)
         return [r for r in map(_obj, self._read.execute(sql, args)) if r.key.startswith(prefix)]
 
+    async def get_version(self, bucket, key, version_id):
+        row = self._read.execute(f"SELECT {_OBJ_COLS} FROM objects WHERE bucket=? AND key=? AND version_id IS ?",
+                                 (bucket, key, version_id)).fetchone()
+        if row is None:
+            row = self._read.execute(f"SELECT {_OBJ_COLS} FROM versions WHERE bucket=? AND key=? "
+                                     "AND version_id IS ? ORDER BY seq DESC LIMIT 1",
+                                     (bucket, key, version_id)).fetchone()
+        return _obj(row)
+
+    async def newest_noncurrent(self, bucket, key):
+        return _obj(self._read.execute(f"SELECT {_OBJ_COLS} FROM versions WHERE bucket=? AND key=? "
+                                       "ORDER BY seq DESC LIMIT 1", (bucket, key)).fetchone())
+
+    async def version_position(self, bucket, key, version_id):
+        if self._read.execute("SELECT 1 FROM objects WHERE bucket=? AND key=? AND version_id IS ?",
+                              (bucket, key, version_id)).fetchone():
+            return CURRENT_SEQ
+        row = self._read.execute("SELECT max(seq) FROM versions WHERE bucket=? AND key=? AND version_id IS ?",
+                                 (bucket, key, version_id)).fetchone()
+        return row[0]
+
+    async def list_versions(self, bucket, prefix, after_key, before_seq, limit):
+        where = "bucket=? AND (key > ? OR (key = ? AND {seq} < ?))"
+        args: list = [bucket, after_key, after_key, before_seq]
+        if prefix:
+            where += " AND key >= ?"
+            args.append(prefix)
+            bound = _successor(prefix)
+            if bound is not None:
+                where += " AND key < ?"
+                args.append(bound)
+        # A noncurrent row is the latest only when its key has no current row and nothing newer.
+        sql = (f"SELECT {CURRENT_SEQ} AS seq, {_OBJ_COLS}, 1 FROM objects WHERE {where.format(seq=CURRENT_SEQ)} "
+               f"UNION ALL SELECT seq, {_OBJ_COLS}, "
+               "(NOT EXISTS (SELECT 1 FROM objects o WHERE o.bucket=v.bucket AND o.key=v.key) "
+               " AND seq = (SELECT max(seq) FROM versions w WHERE w.bucket=v.bucket AND w.key=v.key)) "
+               f"FROM versions v WHERE {where.format(seq='seq')} ORDER BY key, seq DESC LIMIT ?")
+        rows = self._read.execute(sql, [*args, *args, limit]).fetchall()
+        return [(_obj(r[1:18]), r[0], bool(r[18])) for r in rows if r[2].startswith(prefix)]
+
     async def get_upload(self, upload_id):
         return _upload(self._read.execute(f"SELECT {_UPLOAD_COLS} FROM uploads WHERE upload_id=?", (upload_id,)).fetchone())
 
@@ -486,6 +566,7 @@ class SqliteStore(MetadataStore):
 
     async def referenced_blobs(self):
         refs = {r[0] for r in self._read.execute("SELECT blob FROM objects")}
+        refs.update(r[0] for r in self._read.execute("SELECT blob FROM versions"))
         refs.update(r[0] for r in self._read.execute("SELECT blob FROM parts"))
         return refs
 
