@@ -309,3 +309,26 @@ def test_expedited_restore_completes_first(rserver, rbucket):
     for key in ("fast", "slow"):
         _wait_restored(rbucket, key)
         assert rbucket.get_object(key).read() == key.encode()
+
+
+def test_listings_report_restore_state(rserver, rbucket):
+    _archive_put(rbucket, "arch")
+    _archive_put(rbucket, "never")
+    rbucket.put_object("std", b"s")
+
+    def infos():
+        v1 = {o.key: o.restore_info for o in rbucket.list_objects().object_list}
+        v2 = {o.key: o.restore_info for o in rbucket.list_objects_v2().object_list}
+        assert v1 == v2
+        return v1
+    assert infos() == {"arch": None, "never": None, "std": None}
+    rbucket.restore_object("arch")
+    assert infos()["arch"] == 'ongoing-request="true"'
+    _wait_restored(rbucket, "arch")
+    listed = infos()
+    assert _EXPIRY.fullmatch(listed["arch"]) and listed["never"] is None and listed["std"] is None
+    client = make_v2_client(rserver.endpoint)
+    page = client.list_objects_v2(oss.ListObjectsV2Request(bucket=rbucket.bucket_name))
+    assert {o.key: o.restore_info for o in page.contents}["arch"] == listed["arch"]
+    versions = rbucket.list_object_versions()
+    assert {v.key: v.restore_info for v in versions.versions}["arch"] == listed["arch"]

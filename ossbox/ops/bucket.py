@@ -16,7 +16,7 @@ from ..http.request import Request, Response
 from ..storage.engine import CURRENT
 from ..storage.records import BucketRecord
 from ..storage.metadata import CURRENT_SEQ
-from . import common
+from . import common, restore
 
 DEFAULT_MAX_KEYS = 100
 MAX_KEYS = 1000
@@ -175,9 +175,27 @@ def _owner_text(req: Request) -> str:
     return f"<Owner><ID>{owner}</ID><DisplayName>{owner}</DisplayName></Owner>"
 
 
-def _entries_xml(tag: str, objs: list, enc, owner: str, version: bool = False) -> str:
-    """<Contents>/<Version> elements, rendered directly: a 1000-key page is most of the response
-    and the generic renderer would cost several milliseconds for it."""
+async def restore_infos(req: Request, objs: list) -> dict[str, str]:
+    """<RestoreInfo> texts by blob for the archived objects of a listing page that have a restore
+    requested (one lookup per archived object; other classes cost nothing)."""
+    infos = {}
+    now = time.time()
+    for rec in objs:
+        if rec.storage_class in restore.ARCHIVE_CLASSES and not rec.is_delete_marker:
+            text = restore.header_value(await req.server.engine.meta.get_restore(rec.blob), now)
+            if text is not None:
+                infos[rec.blob] = text
+    return infos
+
+
+def _restore_xml(infos: dict, rec) -> str:
+    text = infos.get(rec.blob)
+    return "" if text is None else f"<RestoreInfo>{xml.escape(text)}</RestoreInfo>"
+
+
+def _entries_xml(tag: str, objs: list, enc, owner: str, infos: dict) -> str:
+    """<Contents> elements, rendered directly: a 1000-key page is most of the response and the
+    generic renderer would cost several milliseconds for it."""
     out = []
     stamps: dict[int, str] = {}
     esc = xml.escape
@@ -186,10 +204,9 @@ def _entries_xml(tag: str, objs: list, enc, owner: str, version: bool = False) -
         stamp = stamps.get(ts)
         if stamp is None:
             stamp = stamps[ts] = common.iso8601(ts)
-        vid = "<VersionId>null</VersionId><IsLatest>true</IsLatest>" if version else ""
-        out.append(f"<{tag}><Key>{esc(enc(r.key))}</Key>{vid}<LastModified>{stamp}</LastModified>"
+        out.append(f"<{tag}><Key>{esc(enc(r.key))}</Key><LastModified>{stamp}</LastModified>"
                    f"<ETag>\"{esc(r.etag)}\"</ETag><Type>{r.type}</Type><Size>{r.size}</Size>"
-                   f"<StorageClass>{r.storage_class}</StorageClass>{owner}</{tag}>")
+                   f"<StorageClass>{r.storage_class}</StorageClass>{owner}{_restore_xml(infos, r)}</{tag}>")
     return "".join(out)
 
 
@@ -312,7 +329,8 @@ async def list_objects(req: Request) -> Response:
                    ("MaxKeys", limit), ("Delimiter", enc(delimiter)), ("EncodingType", encoding),
                    ("IsTruncated", truncated), ("NextMarker", enc(next_marker) if truncated else None)])
     return _listing("ListBucketResult", head,
-                    _entries_xml("Contents", objs, enc, _owner_text(req)) + _prefixes_xml(prefixes, enc))
+                    _entries_xml("Contents", objs, enc, _owner_text(req), await restore_infos(req, objs))
+                    + _prefixes_xml(prefixes, enc))
 
 
 # -- ListObjectsV2 ------------------------------------------------------------------------------
@@ -350,7 +368,8 @@ async def list_objects_v2(req: Request) -> Response:
                    ("NextContinuationToken", enc(_token(next_marker)) if truncated else None)])
     owner = _owner_text(req) if fetch_owner else ""
     return _listing("ListBucketResult", head,
-                    _entries_xml("Contents", objs, enc, owner) + _prefixes_xml(prefixes, enc),
+                    _entries_xml("Contents", objs, enc, owner, await restore_infos(req, objs))
+                    + _prefixes_xml(prefixes, enc),
                     f"<KeyCount>{len(entries)}</KeyCount>")
 
 
@@ -394,7 +413,7 @@ async def scan_versions(req: Request, prefix: str, delimiter: str, key_marker: s
         after_key, before = batch[-1][0].key, batch[-1][1]
 
 
-def _versions_xml(entries: list, enc, owner: str) -> str:
+def _versions_xml(entries: list, enc, owner: str, infos: dict) -> str:
     out = []
     esc = xml.escape
     for rec, _seq, latest in entries:
@@ -406,7 +425,7 @@ def _versions_xml(entries: list, enc, owner: str) -> str:
         else:
             out.append(f"<Version>{head}<ETag>\"{esc(rec.etag)}\"</ETag><Type>{rec.type}</Type>"
                        f"<Size>{rec.size}</Size><StorageClass>{rec.storage_class}</StorageClass>"
-                       f"{owner}</Version>")
+                       f"{owner}{_restore_xml(infos, rec)}</Version>")
     return "".join(out)
 
 
@@ -440,7 +459,9 @@ async def list_object_versions(req: Request) -> Response:
             head += [("NextKeyMarker", enc(last[0].key)),
                      ("NextVersionIdMarker", last[0].version_id or "null")]
     return _listing("ListVersionsResult", _elems(head),
-                    _versions_xml(versions, enc, _owner_text(req)) + _prefixes_xml(prefixes, enc))
+                    _versions_xml(versions, enc, _owner_text(req),
+                                  await restore_infos(req, [e[0] for e in versions]))
+                    + _prefixes_xml(prefixes, enc))
 
 
 # -- DeleteMultipleObjects ----------------------------------------------------------------------
