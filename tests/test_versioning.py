@@ -372,3 +372,63 @@ def test_a_versioned_bucket_can_be_emptied_and_removed(server, oss2_auth):
     remove_bucket(oss2_auth, server.endpoint, name)
     with pytest.raises(oss2.exceptions.NoSuchBucket):
         b.get_bucket_info()
+
+
+def test_racing_writers_lose_no_version(bucket):
+    """Concurrent PUTs, appends and deletes on one key: every acknowledged version id appears in
+    the history exactly once, and exactly one entry is the latest."""
+    from concurrent.futures import ThreadPoolExecutor
+    _versioning(bucket, "Enabled")
+
+    def writer(n):
+        made = []
+        for i in range(15):
+            op = (n + i) % 3
+            if op == 0:
+                made.append(bucket.put_object("hot", f"{n}-{i}".encode()).versionid)
+            elif op == 1:
+                made.append(bucket.delete_object("hot").versionid)
+            else:
+                try:
+                    made.append(bucket.append_object("hot", 0, b"a").versionid)
+                except oss2.exceptions.OssError as exc:  # the key exists or is not appendable
+                    assert exc.status == 409
+        return made
+
+    with ThreadPoolExecutor(8) as pool:
+        acknowledged = [v for made in pool.map(writer, range(8)) for v in made]
+    listed = [h[1] for h in _history(bucket, "hot")]
+    assert sorted(listed) == sorted(acknowledged) and len(set(listed)) == len(listed)
+    assert sum(1 for h in _history(bucket, "hot") if h[3]) == 1  # exactly one latest
+
+
+def test_versions_survive_a_restart(tmp_path):
+    """History, delete markers and the frozen state are stored, not kept in memory."""
+    from serverproc import ServerProcess
+    proc = ServerProcess(str(tmp_path / "data")).start()
+    try:
+        b = oss2.Bucket(oss2.Auth(*_keys()), proc.endpoint, "restart-versions")
+        b.create_bucket()
+        _versioning(b, "Enabled")
+        v1 = b.append_object("k", 0, b"appendable").versionid
+        b.put_object("k", b"normal")
+        marker = b.delete_object("k").versionid
+    finally:
+        assert proc.stop() == 0
+    proc = ServerProcess(str(tmp_path / "data")).start()
+    try:
+        b = oss2.Bucket(oss2.Auth(*_keys()), proc.endpoint, "restart-versions")
+        assert b.get_bucket_versioning().status == "Enabled"
+        assert len(_history(b, "k")) == 3
+        with pytest.raises(oss2.exceptions.NoSuchKey):
+            b.get_object("k")
+        assert b.get_object("k", params={"versionId": v1}).read() == b"appendable"
+        b.delete_object("k", params={"versionId": marker})
+        for h in _history(b, "k"):
+            if h[2] == "Normal":
+                b.delete_object("k", params={"versionId": h[1]})
+        assert b.head_object("k").versionid == v1
+        with pytest.raises(oss2.exceptions.ObjectNotAppendable):
+            b.append_object("k", 10, b"x")
+    finally:
+        assert proc.stop() == 0
