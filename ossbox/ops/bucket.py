@@ -13,6 +13,7 @@ from urllib.parse import quote
 from .. import errors
 from ..http import xml
 from ..http.request import Request, Response
+from ..storage import sse
 from ..storage.records import BucketRecord
 from . import common
 
@@ -263,7 +264,7 @@ async def get_bucket_info(req: Request) -> Response:
         ("Region", rec.region),
         ("Owner", [("DisplayName", rec.owner or owner), ("ID", rec.owner or owner)]),
         ("AccessControlList", [("Grant", rec.acl)]),
-        ("ServerSideEncryptionRule", [("SSEAlgorithm", "None")]),
+        ("ServerSideEncryptionRule", _encryption_elements(rec) or [("SSEAlgorithm", "None")]),
         ("BucketPolicy", [("LogBucket", ""), ("LogPrefix", "")]),
     ]
     return Response.xml(xml.document("BucketInfo", [("Bucket", info)]))
@@ -516,3 +517,62 @@ async def get_bucket_request_payment(req: Request) -> Response:
     rec = await common.require_bucket(req)
     payer = rec.config.get("request_payer", "BucketOwner")
     return Response.xml(xml.document("RequestPaymentConfiguration", [("Payer", payer)]))
+
+
+# -- default encryption (PutBucketEncryption) ------------------------------------------------------
+_ENCRYPTION_FIELDS = ("SSEAlgorithm", "KMSMasterKeyID", "KMSDataEncryption")
+
+
+def _encryption_elements(rec: BucketRecord) -> list:
+    rule = rec.config.get("encryption") or {}
+    return [(name, rule[name]) for name in _ENCRYPTION_FIELDS if rule.get(name)]
+
+
+async def put_bucket_encryption(req: Request) -> Response:
+    rec = await common.require_bucket(req)
+    root = xml.parse(await req.read_xml_body(), "ServerSideEncryptionRule")
+    applied = xml.children(root, "ApplyServerSideEncryptionByDefault")
+    if len(applied) != 1:
+        raise errors.MalformedXML()
+    node = applied[0]
+    algorithm = (xml.child_text(node, "SSEAlgorithm") or "").strip()
+    key_id = (xml.child_text(node, "KMSMasterKeyID") or "").strip()
+    data_algorithm = (xml.child_text(node, "KMSDataEncryption") or "").strip()
+    if not algorithm:
+        raise errors.MalformedXML()
+    if algorithm not in common.SSE_ALGORITHMS:
+        raise errors.InvalidEncryptionAlgorithm(ArgumentName="SSEAlgorithm", ArgumentValue=algorithm[:64])
+    if data_algorithm and (data_algorithm != sse.SM4 or algorithm != sse.KMS):
+        raise errors.InvalidDataEncryptionAlgorithm(ArgumentName="KMSDataEncryption",
+                                                    ArgumentValue=data_algorithm[:64])
+    if key_id:
+        if algorithm != sse.KMS:
+            raise errors.InvalidArgument("KMSMasterKeyID must be empty unless SSEAlgorithm is KMS.",
+                                         ArgumentName="KMSMasterKeyID", ArgumentValue=key_id[:128])
+        await req.server.engine.sse.check_kms_key(key_id, argument="KMSMasterKeyID")
+    rule = {"SSEAlgorithm": algorithm}
+    if key_id:
+        rule["KMSMasterKeyID"] = key_id
+    if data_algorithm:
+        rule["KMSDataEncryption"] = data_algorithm
+    config = dict(rec.config)
+    config["encryption"] = rule
+    await req.server.engine.update_bucket(dataclasses.replace(rec, config=config))
+    return Response(200, {}, b"")
+
+
+async def get_bucket_encryption(req: Request) -> Response:
+    rec = await common.require_bucket(req)
+    elements = _encryption_elements(rec)
+    if not elements:
+        raise errors.NoSuchServerSideEncryptionRule(BucketName=req.bucket)
+    return Response.xml(xml.document("ServerSideEncryptionRule",
+                                     [("ApplyServerSideEncryptionByDefault", elements)]))
+
+
+async def delete_bucket_encryption(req: Request) -> Response:
+    rec = await common.require_bucket(req)
+    if "encryption" in rec.config:
+        config = {k: v for k, v in rec.config.items() if k != "encryption"}
+        await req.server.engine.update_bucket(dataclasses.replace(rec, config=config))
+    return Response(204, {}, b"")
