@@ -242,7 +242,10 @@ class Engine:
         """Bytes [start, end) of an open blob, decrypted with `dkey` when the object is encrypted;
         closes fd when done. Never reads past `end`."""
         try:
-            stream = dkey.stream(start) if dkey is not None else None
+            stream = None
+            if dkey is not None:
+                stream = dkey.stream(start)
+                chunk = min(chunk, stream.max_chunk)
             pos = start
             while pos < end:
                 data = os.pread(fd, min(chunk, end - pos), pos)
