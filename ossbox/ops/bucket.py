@@ -461,6 +461,15 @@ async def live_channel_unsupported(req: Request) -> Response:
     raise errors.LiveChannelNotSupported()
 
 
+async def _set_config(req: Request, rec: BucketRecord, name: str, value) -> None:
+    """Store one bucket setting (None: remove it); an unchanged config is not rewritten."""
+    config = {k: v for k, v in rec.config.items() if k != name}
+    if value is not None:
+        config[name] = value
+    if config != rec.config:
+        await req.server.engine.update_bucket(dataclasses.replace(rec, config=config))
+
+
 # -- bucket policy --------------------------------------------------------------------------------
 MAX_BUCKET_POLICY = 16 * 1024
 
@@ -471,9 +480,7 @@ async def put_bucket_policy(req: Request) -> Response:
     rec = await common.require_bucket(req)
     text = (await req.read_body(limit=MAX_BUCKET_POLICY)).decode("utf-8", "replace")
     parse_policy(text, bucket_policy=True, bucket=req.bucket)  # refuses an invalid document
-    config = dict(rec.config)
-    config["policy"] = text
-    await req.server.engine.update_bucket(dataclasses.replace(rec, config=config))
+    await _set_config(req, rec, "policy", text)
     return Response(200, {}, b"")
 
 
@@ -486,10 +493,7 @@ async def get_bucket_policy(req: Request) -> Response:
 
 
 async def delete_bucket_policy(req: Request) -> Response:
-    rec = await common.require_bucket(req)
-    if "policy" in rec.config:
-        config = {k: v for k, v in rec.config.items() if k != "policy"}
-        await req.server.engine.update_bucket(dataclasses.replace(rec, config=config))
+    await _set_config(req, await common.require_bucket(req), "policy", None)
     return Response(204, {}, b"")
 
 
@@ -503,13 +507,7 @@ async def put_bucket_request_payment(req: Request) -> Response:
     payer = xml.child_text(root, "Payer")
     if payer not in PAYERS:
         raise errors.MalformedXML()
-    config = dict(rec.config)
-    if payer == "Requester":
-        config["request_payer"] = payer
-    else:
-        config.pop("request_payer", None)
-    if config != rec.config:
-        await req.server.engine.update_bucket(dataclasses.replace(rec, config=config))
+    await _set_config(req, rec, "request_payer", payer if payer == "Requester" else None)
     return Response(200, {}, b"")
 
 
@@ -555,9 +553,7 @@ async def put_bucket_encryption(req: Request) -> Response:
         rule["KMSMasterKeyID"] = key_id
     if data_algorithm:
         rule["KMSDataEncryption"] = data_algorithm
-    config = dict(rec.config)
-    config["encryption"] = rule
-    await req.server.engine.update_bucket(dataclasses.replace(rec, config=config))
+    await _set_config(req, rec, "encryption", rule)
     return Response(200, {}, b"")
 
 
@@ -571,8 +567,5 @@ async def get_bucket_encryption(req: Request) -> Response:
 
 
 async def delete_bucket_encryption(req: Request) -> Response:
-    rec = await common.require_bucket(req)
-    if "encryption" in rec.config:
-        config = {k: v for k, v in rec.config.items() if k != "encryption"}
-        await req.server.engine.update_bucket(dataclasses.replace(rec, config=config))
+    await _set_config(req, await common.require_bucket(req), "encryption", None)
     return Response(204, {}, b"")
