@@ -273,36 +273,20 @@ def run_server(durability: str, workdir: str, pool, cfg: dict, spy_dir, log) -> 
                                        f"{len(mismatched)} length mismatches; {r['errors'][:3]}")
             out[name] = r
 
-        key = "large-object"
-        log(f"  [{durability}] {cfg['large_total'] // MiB} MiB as {cfg['large_chunk'] // MiB} MiB appends")
-        opts = dict(base, key=key, chunk=cfg["large_chunk"], total=cfg["large_total"])
-        with Sampler(pid) as s, PySpy(spy_dir, pid, f"{durability}-large"):
-            r = pool.submit(osswire.large_append, opts).result()
-        r.update(s.summary())
-        r["other_cores"] = other_cores(r, s)
-        r["mb_s"] = r["bytes"] / r["wall"] / 1e6
-        r["server_cpu_s_gib"] = r["server_cpu_s"] / (r["bytes"] / 1024 ** 3) if r["bytes"] else None
-        r["client_cpu_s_gib"] = r["client_cpu"] / (r["bytes"] / 1024 ** 3) if r["bytes"] else None
-        r["write_amp"] = r["server_write_bytes"] / max(r["bytes"], 1)
-        if r["fail"] or not r["crc_ok"]:
-            out["problems"].append(f"large append: {r['fail']} failed, CRC local {r['crc_local']} "
-                                   f"server {r['crc_server']}; {r['errors'][:2]}")
-        out["large"] = r
-        crc_expected = r["crc_local"]
-
-        log(f"  [{durability}] GetObject of the {r['bytes'] // MiB} MiB object")
-        with Sampler(pid) as s:
-            g = pool.submit(osswire.get_object, dict(base, key=key)).result()
-        g.update(s.summary())
-        g["other_cores"] = other_cores(g, s)
-        g["mb_s"] = g["bytes"] / g["wall"] / 1e6
-        g["server_cpu_s_gib"] = g["server_cpu_s"] / (g["bytes"] / 1024 ** 3) if g["bytes"] else None
-        g["client_cpu_s_gib"] = g["client_cpu"] / (g["bytes"] / 1024 ** 3) if g["bytes"] else None
-        g["crc_ok"] = g["crc"] == crc_expected and g["bytes"] == out["large"]["bytes"]
-        if g["status"] != 200 or not g["crc_ok"]:
-            out["problems"].append(f"get: status {g['status']}, {g['bytes']} bytes, CRC {g['crc']} "
-                                   f"expected {crc_expected} (header {g['crc_header']})")
-        out["get"] = g
+        out["large"], out["get"] = large_object(base, pool, pid, cfg, log, out, f"[{durability}]",
+                                                spy_dir, f"{durability}-large")
+        # the same with server-side encryption, against the plain figures of this server process
+        out["sse"] = {}
+        for algorithm in cfg["sse"] if durability == "fsync" else ():
+            enc = oss2.Bucket(bucket.auth, bucket.endpoint, f"{bucket_name}-{algorithm.lower()}")
+            enc.create_bucket()
+            # bucket default encryption: the wire client sends exactly the same requests
+            enc.put_bucket_encryption(oss2.models.ServerSideEncryptionRule(sse_algorithm=algorithm))
+            out["sse"][algorithm] = large_object(dict(base, bucket=enc.bucket_name), pool, pid, cfg, log,
+                                                 out, f"[{durability}] SSE {algorithm}", spy_dir,
+                                                 f"{durability}-large-sse-{algorithm.lower()}")
+            if enc.head_object("large-object").headers.get("x-oss-server-side-encryption") != algorithm:
+                out["problems"].append(f"SSE {algorithm}: the object is not reported as encrypted")
         out["server_final_hwm_mib"] = proc_mem(pid)[1] / 1024
     finally:
         rc = srv.stop()
@@ -311,6 +295,39 @@ def run_server(durability: str, workdir: str, pool, cfg: dict, spy_dir, log) -> 
             out["problems"].append(f"server exited with {rc}: " + "".join(srv.output[-20:]))
         shutil.rmtree(data_dir, ignore_errors=True)
     return out
+
+
+def large_object(base: dict, pool, pid: int, cfg: dict, log, out: dict, tag: str, spy_dir, spy_name: str):
+    """The large object as 8 MiB appends on one connection, then one GetObject of it: (large, get)."""
+    key = "large-object"
+    log(f"  {tag} {cfg['large_total'] // MiB} MiB as {cfg['large_chunk'] // MiB} MiB appends")
+    opts = dict(base, key=key, chunk=cfg["large_chunk"], total=cfg["large_total"])
+    with Sampler(pid) as s, PySpy(spy_dir, pid, spy_name):
+        r = pool.submit(osswire.large_append, opts).result()
+    r.update(s.summary())
+    r["other_cores"] = other_cores(r, s)
+    r["mb_s"] = r["bytes"] / r["wall"] / 1e6
+    r["server_cpu_s_gib"] = r["server_cpu_s"] / (r["bytes"] / 1024 ** 3) if r["bytes"] else None
+    r["client_cpu_s_gib"] = r["client_cpu"] / (r["bytes"] / 1024 ** 3) if r["bytes"] else None
+    r["write_amp"] = r["server_write_bytes"] / max(r["bytes"], 1)
+    if r["fail"] or not r["crc_ok"]:
+        out["problems"].append(f"{tag} large append: {r['fail']} failed, CRC local {r['crc_local']} "
+                               f"server {r['crc_server']}; {r['errors'][:2]}")
+    crc_expected = r["crc_local"]
+
+    log(f"  {tag} GetObject of the {r['bytes'] // MiB} MiB object")
+    with Sampler(pid) as s:
+        g = pool.submit(osswire.get_object, dict(base, key=key)).result()
+    g.update(s.summary())
+    g["other_cores"] = other_cores(g, s)
+    g["mb_s"] = g["bytes"] / g["wall"] / 1e6
+    g["server_cpu_s_gib"] = g["server_cpu_s"] / (g["bytes"] / 1024 ** 3) if g["bytes"] else None
+    g["client_cpu_s_gib"] = g["client_cpu"] / (g["bytes"] / 1024 ** 3) if g["bytes"] else None
+    g["crc_ok"] = g["crc"] == crc_expected and g["bytes"] == r["bytes"]
+    if g["status"] != 200 or not g["crc_ok"]:
+        out["problems"].append(f"{tag} get: status {g['status']}, {g['bytes']} bytes, CRC {g['crc']} "
+                               f"expected {crc_expected} (header {g['crc_header']})")
+    return r, g
 
 
 # -- report ----------------------------------------------------------------------------------------
@@ -347,6 +364,11 @@ def render(res: dict) -> str:
                      fmt(b["seq"]["mb_s"], " MB/s"), ratio(lg["mb_s"], b["seq"]["mb_s"]), goal_l))
         rows.append((f"[{tag}] GetObject {gt['bytes'] // MiB} MiB", fmt(gt["mb_s"], " MB/s"),
                      fmt(b["loopback"]["mb_s"], " MB/s"), ratio(gt["mb_s"], b["loopback"]["mb_s"]), ""))
+        for algorithm, (elg, egt) in d.get("sse", {}).items():  # ratio: against the plain run above
+            rows.append((f"[{tag}] SSE {algorithm}: 8 MiB appends", fmt(elg["mb_s"], " MB/s"),
+                         fmt(lg["mb_s"], " MB/s plain"), ratio(elg["mb_s"], lg["mb_s"]), ""))
+            rows.append((f"[{tag}] SSE {algorithm}: GetObject", fmt(egt["mb_s"], " MB/s"),
+                         fmt(gt["mb_s"], " MB/s plain"), ratio(egt["mb_s"], gt["mb_s"]), ""))
     text = [_table(rows)]
 
     rows = [("phase", "p50 / p99 ms", "server CPU", "sys", "client CPU", "server cores", "loop thread",
@@ -365,10 +387,13 @@ def render(res: dict) -> str:
                          fmt(r["other_cores"], "", 2), fmt(r.get("write_amp"), "×", 2),
                          fmt(r["server_peak_rss_mib"], " MiB"),
                          f"{r['fail']} fail, {r['crc_bad']} CRC, {r['length_mismatches']} len"))
-        for name, label in (("large", "8 MiB appends"), ("get", "GetObject")):
-            r = d[name]
+        whole = [(f"[{tag}] 8 MiB appends", d["large"]), (f"[{tag}] GetObject", d["get"])]
+        for algorithm, (elg, egt) in d.get("sse", {}).items():
+            whole += [(f"[{tag}] SSE {algorithm}: 8 MiB appends", elg),
+                      (f"[{tag}] SSE {algorithm}: GetObject", egt)]
+        for label, r in whole:
             ok = r["crc_ok"] and not r.get("fail")
-            rows.append((f"[{tag}] {label}", f"{r['wall']:.2f} s total",
+            rows.append((label, f"{r['wall']:.2f} s total",
                          fmt(r["server_cpu_s_gib"], " s/GiB", 2), _sys(r),
                          fmt(r["client_cpu_s_gib"], " s/GiB", 2),
                          fmt(r["server_cores"], "", 2), fmt(r["server_loop_thread_cores"], "", 2),
@@ -410,6 +435,10 @@ def main(argv=None) -> int:
     p.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
     p.add_argument("--seconds", type=float, help="duration of each small-append phase")
     p.add_argument("--large-mib", type=int, help="size of the large object in MiB")
+    p.add_argument("--sse", default="AES256", metavar="ALGS",
+                   help="server-side encryption algorithms (comma-separated: AES256,SM4,KMS; '' for none) "
+                        "whose large appends and GetObject are measured against the plain ones of the "
+                        "durable server (default AES256)")
     p.add_argument("--dir", default=None, help="where the baselines and the server data go "
                                                 "(default: the system temp dir)")
     p.add_argument("--wait-quiet", type=float, default=0, metavar="SECS",
@@ -425,7 +454,8 @@ def main(argv=None) -> int:
     cfg = {"quick": quick, "clients": args.clients, "small_size": 4096,
            "small_s": args.seconds or (3.0 if quick else 10.0),
            "large_chunk": 8 * MiB, "large_total": (args.large_mib or (256 if quick else 1024)) * MiB,
-           "baseline_fsync_s": 2.0 if quick else 3.0, "baseline_par_s": 1.5 if quick else 3.0}
+           "baseline_fsync_s": 2.0 if quick else 3.0, "baseline_par_s": 1.5 if quick else 3.0,
+           "sse": [a.strip().upper() for a in args.sse.split(",") if a.strip()]}
     t_start = time.perf_counter()
     log = lambda msg: print(msg, file=sys.stderr, flush=True)
     if args.wait_quiet:

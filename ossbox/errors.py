@@ -92,6 +92,12 @@ InvalidEncryptionAlgorithm = E(400, "InvalidEncryptionAlgorithmError",
 InvalidDataEncryptionAlgorithm = E(400, "InvalidDataEncryptionAlgorithmError",
                                    "The KMS Data Encryption request you specified is not valid. "
                                    "Supported value:SM4", "0016-00000702")
+# ossbox's built-in KMS. OSS documents no error for a missing or disabled customer key that an
+# SDK could map, so these are ossbox's choices (docs/architecture.md, "Encryption at rest"): a bad
+# key id in the request is the request's fault (400), a disabled key forbids use of its data (403).
+KmsKeyNotFound = E(400, "InvalidArgument", "The specified KMS key does not exist.", "")
+KmsKeyDisabled = E(403, "KmsKeyDisabled", "The KMS key is disabled: data encrypted under it cannot be "
+                   "read or written until the key is enabled again.", "")
 InvalidRange = E(416, "InvalidRange", "The requested range cannot be satisfied.", "0016-00000203")
 InvalidMaxKeys = E(400, "InvalidArgument", "max-keys must be an integer between 0 and 1000.",
                    "0016-00000402")
@@ -161,6 +167,8 @@ NoSuchKey = E(404, "NoSuchKey", "The specified key does not exist.", "0026-00000
 NoSuchUpload = E(404, "NoSuchUpload", "The specified upload does not exist. The upload ID may be "
                  "invalid, or the upload may have been aborted or completed.", "0042-00000002")
 NoSuchVersion = E(404, "NoSuchVersion", "The specified version does not exist.", "0026-00000002")
+NoSuchServerSideEncryptionRule = E(404, "NoSuchServerSideEncryptionRule",
+                                   "The server side encryption configuration was not found.", "")
 NoSuchTagSet = E(404, "NoSuchTagSet", "There is no tag set associated with the bucket.", "0015-00000801")
 
 # --- auth --------------------------------------------------------------------------------------

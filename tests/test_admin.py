@@ -258,6 +258,66 @@ def test_cli_sts_assume(server, tmp_path):
     admin(server, tmp_path, "user", "delete", name)
 
 
+def test_cli_kms_keys(server, tmp_path):
+    """`ossbox admin kms`: create/list/describe/disable/enable; the key material never leaves the
+    server; a disabled key refuses reads of its objects until it is enabled again."""
+    import oss2
+    from conftest import remove_bucket
+
+    desc = "logs " + uuid.uuid4().hex[:8]
+    key = admin_json(server, tmp_path, "kms", "create", "--description", desc)
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", key["KeyId"])
+    assert key["KeyState"] == "Enabled" and key["Description"] == desc and key["Default"] is False
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", key["CreationDate"])
+    assert set(key) == {"KeyId", "KeyState", "Description", "CreationDate", "Default"}
+    bare = admin_json(server, tmp_path, "kms", "create")
+    assert bare["Description"] == "" and bare["KeyId"] != key["KeyId"]
+    listed = {k["KeyId"]: k for k in admin_json(server, tmp_path, "kms", "list")["Keys"]}
+    assert listed[key["KeyId"]] == key and bare["KeyId"] in listed
+    assert admin_json(server, tmp_path, "kms", "describe", key["KeyId"]) == key
+
+    bucket = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), server.endpoint, "kms-" + uuid.uuid4().hex[:10])
+    bucket.create_bucket()
+    try:
+        bucket.put_object("o", b"under my key", headers={"x-oss-server-side-encryption": "KMS",
+                                                         "x-oss-server-side-encryption-key-id": key["KeyId"]})
+        assert bucket.head_object("o").headers["x-oss-server-side-encryption-key-id"] == key["KeyId"]
+        assert admin_json(server, tmp_path, "kms", "disable", key["KeyId"]) \
+            == {"KeyId": key["KeyId"], "KeyState": "Disabled"}
+        assert admin_json(server, tmp_path, "kms", "describe", key["KeyId"])["KeyState"] == "Disabled"
+        with pytest.raises(oss2.exceptions.OssError) as e:
+            bucket.get_object("o")
+        assert (e.value.status, e.value.code) == (403, "KmsKeyDisabled")
+        assert admin_json(server, tmp_path, "kms", "enable", key["KeyId"])["KeyState"] == "Enabled"
+        assert bucket.get_object("o").read() == b"under my key"
+        # the managed default key shows up once SSE-KMS used it, marked as the default
+        r = bucket.append_object("a", 0, b"x", headers={"x-oss-server-side-encryption": "KMS"})
+        default = admin_json(server, tmp_path, "kms", "describe", r.headers["x-oss-server-side-encryption-key-id"])
+        assert default["Default"] is True and default["KeyState"] == "Enabled"
+    finally:
+        remove_bucket(bucket.auth, server.endpoint, bucket.bucket_name)
+
+    for action in ("describe", "disable", "enable"):
+        missing = admin(server, tmp_path, "kms", action, "00000000-0000-4000-8000-000000000000", check=False)
+        assert missing.returncode == 2 and "404" in missing.stderr, (action, missing.stderr)
+    too_long = admin(server, tmp_path, "kms", "create", "--description", "d" * 8193, check=False)
+    assert too_long.returncode == 2 and "InvalidArgument" in too_long.stderr
+    usage = admin(server, tmp_path, "kms", "describe", check=False)
+    assert usage.returncode != 0
+    # the key material (read from the server's database) is in no answer and not in its log
+    import sqlite3
+    db = sqlite3.connect(f"file:{os.path.join(server.data_dir, 'meta.sqlite3')}?mode=ro", uri=True)
+    material = db.execute("SELECT material FROM kms_keys WHERE key_id=?", (key["KeyId"],)).fetchone()[0]
+    db.close()
+    assert len(material) == 32
+    outputs = admin(server, tmp_path, "kms", "list", "--output-format", "json").stdout + \
+        admin(server, tmp_path, "kms", "describe", key["KeyId"], "--output-format", "json").stdout + \
+        "".join(server.output)
+    for form in (material.hex(), material.hex().upper(), base64.b64encode(material).decode(),
+                 base64.urlsafe_b64encode(material).decode().rstrip("=")):
+        assert form not in outputs
+
+
 def test_admin_api_bad_requests(server):
     from alibabacloud_oss_v2.types import OperationInput
     from conftest import make_v2_client, v2_error

@@ -1,4 +1,4 @@
-"""`ossbox admin ...`: manage users, keys, policies and STS on a running ossbox server.
+"""`ossbox admin ...`: manage users, keys, policies, STS and KMS keys on a running ossbox server.
 
 Each command is one admin API request (`?x-ossbox-admin=<Action>` at the service level), sent and
 signed by the official SDK with the root credentials from the usual settings (-i/-k, OSS_* env,
@@ -87,8 +87,12 @@ def _duration(value: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a number of seconds, got {value!r}")
 
 
+_METAVARS = {"target_key": "ACCESS_KEY_ID", "kms_key": "KEY_ID"}
+
+
 def register(sub, add_globals) -> None:
-    admin = sub.add_parser("admin", help="manage users, access keys, policies and STS on an ossbox server",
+    admin = sub.add_parser("admin", help="manage users, access keys, policies, STS and KMS keys on an "
+                           "ossbox server",
                            description="Administration of a running ossbox server (root credentials).")
     add_globals(admin)
     groups = admin.add_subparsers(dest="admin_group", metavar="<group>")
@@ -97,7 +101,7 @@ def register(sub, add_globals) -> None:
     def leaf(group_sub, name: str, help_: str, action: str, method: str, fields_of, positionals=()):
         p = group_sub.add_parser(name, help=help_, description=help_)
         for arg, arg_help in positionals:  # dests must not collide with the global options' dests
-            p.add_argument(arg, help=arg_help, metavar="ACCESS_KEY_ID" if arg == "target_key" else arg.upper())
+            p.add_argument(arg, help=arg_help, metavar=_METAVARS.get(arg, arg.upper()))
         add_globals(p)
         p.set_defaults(func=_run(action, method, fields_of))
         return p
@@ -169,3 +173,19 @@ def register(sub, add_globals) -> None:
                         help="validity, 900..43200 seconds (default 3600)")
     assume.add_argument("--policy", metavar="JSON|file://PATH|-",
                         help="session policy further restricting the user's permissions")
+
+    # the built-in KMS (keys that wrap the data keys of SSE-KMS objects)
+    kms = groups.add_parser("kms", help="keys of the built-in KMS (server-side encryption with KMS)")
+    add_globals(kms)
+    ms = kms.add_subparsers(dest="admin_cmd", metavar="<command>")
+    ms.required = True
+    create = leaf(ms, "create", "create a KMS key (its material never leaves the server)", "CreateKmsKey",
+                  "POST", lambda a: {"Description": a.description} if a.description else {})
+    create.add_argument("--description", metavar="TEXT", help="what the key is for")
+    leaf(ms, "list", "list KMS keys with their state", "ListKmsKeys", "GET", lambda a: {})
+    leaf(ms, "describe", "show one KMS key", "DescribeKmsKey", "GET",
+         lambda a: {"KeyId": a.kms_key}, [("kms_key", "KMS key id")])
+    leaf(ms, "disable", "disable a KMS key: objects encrypted under it cannot be read or written",
+         "DisableKmsKey", "POST", lambda a: {"KeyId": a.kms_key}, [("kms_key", "KMS key id")])
+    leaf(ms, "enable", "enable a KMS key again", "EnableKmsKey", "POST",
+         lambda a: {"KeyId": a.kms_key}, [("kms_key", "KMS key id")])

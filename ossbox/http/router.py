@@ -12,7 +12,7 @@ from ..ops import admin, append, bucket, multipart, objects, restore, service
 from .request import Request
 
 # Bucket features ossbox does not (yet) offer: answered 501 NotImplemented, never silently ignored.
-_UNSUPPORTED_BUCKET = {"lifecycle", "cors", "referer", "website", "logging", "encryption",
+_UNSUPPORTED_BUCKET = {"lifecycle", "cors", "referer", "website", "logging",
                        "replication", "worm", "inventory", "tagging",
                        "transferAcceleration", "qos", "cname", "style", "stat",
                        "accessPoint", "resourceGroup", "httpsConfig", "publicAccessBlock"}
@@ -55,11 +55,13 @@ _BUCKET_OPS = {
             ("policy", bucket.put_bucket_policy, "oss:PutBucketPolicy"),
             ("requestPayment", bucket.put_bucket_request_payment, "oss:PutBucketRequestPayment"),
             ("versioning", bucket.put_bucket_versioning, "oss:PutBucketVersioning"),
+            ("encryption", bucket.put_bucket_encryption, "oss:PutBucketEncryption"),
             (None, bucket.put_bucket, "oss:PutBucket")],
     "GET": [("acl", bucket.get_bucket_acl, "oss:GetBucketAcl"),
             ("policy", bucket.get_bucket_policy, "oss:GetBucketPolicy"),
             ("requestPayment", bucket.get_bucket_request_payment, "oss:GetBucketRequestPayment"),
             ("versioning", bucket.get_bucket_versioning, "oss:GetBucketVersioning"),
+            ("encryption", bucket.get_bucket_encryption, "oss:GetBucketEncryption"),
             ("location", bucket.get_bucket_location, "oss:GetBucketLocation"),
             ("bucketInfo", bucket.get_bucket_info, "oss:GetBucketInfo"),
             ("uploads", multipart.list_uploads, "oss:ListMultipartUploads"),
@@ -70,6 +72,7 @@ _BUCKET_OPS = {
     # DeleteMultipleObjects authorizes oss:DeleteObject per key itself, once it has read the keys.
     "POST": [("delete", bucket.delete_multiple_objects, None)],
     "DELETE": [("policy", bucket.delete_bucket_policy, "oss:DeleteBucketPolicy"),
+               ("encryption", bucket.delete_bucket_encryption, "oss:DeleteBucketEncryption"),
                (None, bucket.delete_bucket, "oss:DeleteBucket")],
     "HEAD": [(None, bucket.get_bucket_info, "oss:GetBucketInfo")],
 }

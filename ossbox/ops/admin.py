@@ -1,11 +1,12 @@
-"""Admin API (root only): users, access keys, identity policies, STS.
+"""Admin API (root only): users, access keys, identity policies, STS, the built-in KMS.
 
 Every service-level request with the query parameter ``x-ossbox-admin=<Action>`` comes here after
 its signature was verified. Only the root account may use it. Fields come from a JSON object body
 (and, for reads, may also be given as query parameters); answers are JSON. Changes are written to
 the metadata store at once, and the server looks keys up per request, so they apply immediately.
 
-Secrets are returned once (CreateAccessKey, AssumeRole) and never logged or listed.
+Secrets are returned once (CreateAccessKey, AssumeRole) and never logged or listed; KMS key
+material is never returned at all.
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from typing import Any, Awaitable, Callable
 
 from .. import errors
 from ..http.request import Request, Response
-from ..storage.records import AccessKeyRecord, UserRecord
+from ..storage import sse
+from ..storage.records import AccessKeyRecord, KmsKeyRecord, UserRecord
 
 MAX_BODY = 64 * 1024
 MAX_POLICY_LENGTH = 6144          # RAM's limit for a custom policy document
@@ -28,6 +30,7 @@ _USER_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _POLICY_NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _ALNUM = string.ascii_uppercase + string.ascii_lowercase + string.digits
 _STATUSES = ("Active", "Inactive")
+MAX_KMS_DESCRIPTION = 8192        # Alibaba Cloud KMS's limit for a key description
 
 def _no_such(what: str) -> errors.OssError:
     return errors.EntityNotExist(f"The {what} does not exist.")
@@ -289,6 +292,49 @@ async def assume_role(req: Request, f: dict) -> Response:
     })
 
 
+# -- the built-in KMS --------------------------------------------------------------------------------
+async def _kms_doc(req: Request, k: KmsKeyRecord) -> dict:
+    default = await req.server.engine.meta.get_setting(sse.DEFAULT_KMS_KEY_SETTING)
+    return {"KeyId": k.key_id, "KeyState": k.status, "Description": k.description,
+            "CreationDate": _iso(k.created), "Default": k.key_id == default}
+
+
+async def _kms_key(req: Request, f: dict) -> KmsKeyRecord:
+    key_id = _str(f, "KeyId")
+    rec = await req.server.engine.meta.get_kms_key(key_id)
+    if rec is None:
+        raise _no_such(f"KMS key {key_id!r}")
+    return rec
+
+
+async def create_kms_key(req: Request, f: dict) -> Response:
+    description = _str(f, "Description", required=False) or ""
+    if len(description) > MAX_KMS_DESCRIPTION:
+        raise errors.InvalidArgument(f"Description must be at most {MAX_KMS_DESCRIPTION} characters.",
+                                     ArgumentName="Description")
+    rec = sse.new_kms_key(description)
+    await req.server.engine.meta.write(lambda t: t.insert_kms_key(rec))
+    return _json(await _kms_doc(req, rec))
+
+
+async def list_kms_keys(req: Request, f: dict) -> Response:
+    keys = await req.server.engine.meta.list_kms_keys()
+    return _json({"Keys": [await _kms_doc(req, k) for k in keys]})
+
+
+async def describe_kms_key(req: Request, f: dict) -> Response:
+    return _json(await _kms_doc(req, await _kms_key(req, f)))
+
+
+def _set_kms_state(state: str):
+    async def handler(req: Request, f: dict) -> Response:
+        rec = await _kms_key(req, f)
+        if not await req.server.engine.meta.write(lambda t: t.set_kms_key_status(rec.key_id, state)):
+            raise _no_such(f"KMS key {rec.key_id!r}")
+        return _json({"KeyId": rec.key_id, "KeyState": state})
+    return handler
+
+
 Handler = Callable[[Request, dict], Awaitable[Response]]
 # action -> (handler, changes state)
 ACTIONS: dict[str, tuple[Handler, bool]] = {
@@ -305,6 +351,11 @@ ACTIONS: dict[str, tuple[Handler, bool]] = {
     "ListUserPolicies": (list_user_policies, False),
     "DeleteUserPolicy": (delete_user_policy, True),
     "AssumeRole": (assume_role, True),
+    "CreateKmsKey": (create_kms_key, True),
+    "ListKmsKeys": (list_kms_keys, False),
+    "DescribeKmsKey": (describe_kms_key, False),
+    "DisableKmsKey": (_set_kms_state(sse.DISABLED), True),
+    "EnableKmsKey": (_set_kms_state(sse.ENABLED), True),
 }
 
 

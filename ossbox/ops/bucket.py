@@ -13,6 +13,7 @@ from urllib.parse import quote
 from .. import errors
 from ..http import xml
 from ..http.request import Request, Response
+from ..storage import sse
 from ..storage.engine import CURRENT
 from ..storage.records import BucketRecord
 from ..storage.metadata import CURRENT_SEQ
@@ -282,7 +283,7 @@ async def get_bucket_info(req: Request) -> Response:
         ("Region", rec.region),
         ("Owner", [("DisplayName", rec.owner or owner), ("ID", rec.owner or owner)]),
         ("AccessControlList", [("Grant", rec.acl)]),
-        ("ServerSideEncryptionRule", [("SSEAlgorithm", "None")]),
+        ("ServerSideEncryptionRule", _encryption_elements(rec) or [("SSEAlgorithm", "None")]),
         ("BucketPolicy", [("LogBucket", ""), ("LogPrefix", "")]),
         ("Versioning", rec.config.get("versioning")),
     ]
@@ -640,3 +641,57 @@ async def get_bucket_versioning(req: Request) -> Response:
     rec = await common.require_bucket(req)
     return Response.xml(xml.document("VersioningConfiguration",
                                      [("Status", rec.config.get("versioning"))]))
+
+
+# -- default encryption (PutBucketEncryption) ------------------------------------------------------
+_ENCRYPTION_FIELDS = ("SSEAlgorithm", "KMSMasterKeyID", "KMSDataEncryption")
+
+
+def _encryption_elements(rec: BucketRecord) -> list:
+    rule = rec.config.get("encryption") or {}
+    return [(name, rule[name]) for name in _ENCRYPTION_FIELDS if rule.get(name)]
+
+
+async def put_bucket_encryption(req: Request) -> Response:
+    rec = await common.require_bucket(req)
+    root = xml.parse(await req.read_xml_body(), "ServerSideEncryptionRule")
+    applied = xml.children(root, "ApplyServerSideEncryptionByDefault")
+    if len(applied) != 1:
+        raise errors.MalformedXML()
+    node = applied[0]
+    algorithm = (xml.child_text(node, "SSEAlgorithm") or "").strip()
+    key_id = (xml.child_text(node, "KMSMasterKeyID") or "").strip()
+    data_algorithm = (xml.child_text(node, "KMSDataEncryption") or "").strip()
+    if not algorithm:
+        raise errors.MalformedXML()
+    if algorithm not in common.SSE_ALGORITHMS:
+        raise errors.InvalidEncryptionAlgorithm(ArgumentName="SSEAlgorithm", ArgumentValue=algorithm[:64])
+    if data_algorithm and (data_algorithm != sse.SM4 or algorithm != sse.KMS):
+        raise errors.InvalidDataEncryptionAlgorithm(ArgumentName="KMSDataEncryption",
+                                                    ArgumentValue=data_algorithm[:64])
+    if key_id:
+        if algorithm != sse.KMS:
+            raise errors.InvalidArgument("KMSMasterKeyID must be empty unless SSEAlgorithm is KMS.",
+                                         ArgumentName="KMSMasterKeyID", ArgumentValue=key_id[:128])
+        await req.server.engine.sse.check_kms_key(key_id, argument="KMSMasterKeyID")
+    rule = {"SSEAlgorithm": algorithm}
+    if key_id:
+        rule["KMSMasterKeyID"] = key_id
+    if data_algorithm:
+        rule["KMSDataEncryption"] = data_algorithm
+    await set_config(req, rec, "encryption", rule)
+    return Response(200, {}, b"")
+
+
+async def get_bucket_encryption(req: Request) -> Response:
+    rec = await common.require_bucket(req)
+    elements = _encryption_elements(rec)
+    if not elements:
+        raise errors.NoSuchServerSideEncryptionRule(BucketName=req.bucket)
+    return Response.xml(xml.document("ServerSideEncryptionRule",
+                                     [("ApplyServerSideEncryptionByDefault", elements)]))
+
+
+async def delete_bucket_encryption(req: Request) -> Response:
+    await set_config(req, await common.require_bucket(req), "encryption", None)
+    return Response(204, {}, b"")

@@ -73,18 +73,14 @@ async def initiate(req: Request) -> Response:
     upload = UploadRecord(upload_id=new_id().upper(), bucket=req.bucket, key=req.key,
                           initiated=time.time(), storage_class=template.storage_class,
                           acl=template.acl, headers=template.headers, tags=template.tags)
-    await engine.create_upload(upload)
+    upload = await engine.create_upload(upload)
     body = xml.document("InitiateMultipartUploadResult", [
         ("Bucket", req.bucket),
         ("Key", enc(req.key)),
         ("UploadId", upload.upload_id),
         ("EncodingType", encoding),
     ])
-    return Response.xml(body, headers=_sse_headers(upload.headers))
-
-
-def _sse_headers(headers: dict) -> dict:
-    return {k: v for k, v in headers.items() if k.startswith("x-oss-server-side-")}
+    return Response.xml(body, headers=common.sse_response_headers(upload))
 
 
 # -- UploadPart / UploadPartCopy -------------------------------------------------------------------
@@ -107,7 +103,7 @@ async def upload_part(req: Request) -> Response:
         "content-md5": base64.b64encode(bytes.fromhex(part.etag)).decode(),
         "x-oss-hash-crc64ecma": str(part.crc64),
     }
-    headers.update(_sse_headers(upload.headers))
+    headers.update(common.sse_response_headers(upload))
     return Response(200, headers, b"")
 
 
@@ -129,7 +125,7 @@ async def upload_part_copy(req: Request) -> Response:
         ("ETag", _etag_header(part.etag)),
     ])
     headers = {"etag": _etag_header(part.etag), "x-oss-hash-crc64ecma": str(part.crc64), **source_version}
-    headers.update(_sse_headers(upload.headers))
+    headers.update(common.sse_response_headers(upload))
     return Response.xml(body, headers=headers)
 
 

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, unquote
 from .. import errors
 from ..http import xml
 from ..http.request import Request, Response
+from ..storage import sse
 from ..storage.engine import CURRENT
 from ..storage.records import APPENDABLE, ObjectRecord
 from . import common, restore
@@ -172,6 +173,7 @@ async def get_object(req: Request) -> Response:
                 headers[header] = value
         standard = (req.header("x-oss-range-behavior") or "").strip().lower() == "standard"
         span = parse_range(req.header("range"), rec.size, standard)
+        dkey = await engine.data_key(rec)  # a disabled KMS key refuses the read here
     except BaseException:
         os.close(fd)
         raise
@@ -181,7 +183,7 @@ async def get_object(req: Request) -> Response:
         start, end = span
         status = 206
         headers["content-range"] = f"bytes {start}-{end - 1}/{rec.size}"
-    return Response(status, headers, common.throttled(req, engine.read_range(fd, start, end)),
+    return Response(status, headers, common.throttled(req, engine.read_range(fd, start, end, dkey=dkey)),
                     length=end - start)
 
 
@@ -327,6 +329,14 @@ def _without_sse(headers: dict) -> dict:
     return {k: v for k, v in headers.items() if not k.startswith("x-oss-server-side-")}
 
 
+def _sse_differs(wanted: dict, rec: ObjectRecord) -> bool:
+    """Whether SSE request headers ask for other encryption than the object has (a KMS key id
+    counts only when the request names one)."""
+    have = common.sse_response_headers(rec)
+    return any(have.get(h) != wanted.get(h) for h in (sse.H_ALGORITHM, sse.H_DATA_ALGORITHM)) or (
+        sse.H_KEY_ID in wanted and have.get(sse.H_KEY_ID) != wanted[sse.H_KEY_ID])
+
+
 async def copy_object(req: Request) -> Response:
     meta_directive = _directive(req, "x-oss-metadata-directive")
     tag_directive = _directive(req, "x-oss-tagging-directive")
@@ -339,9 +349,9 @@ async def copy_object(req: Request) -> Response:
 
     if meta_directive == "REPLACE":
         headers = dict(template.headers)
-    else:  # COPY: the source's metadata; encryption is what this request asks for, never copied
+    else:  # COPY: the source's metadata; encryption is the request's or the bucket default's
         headers = _without_sse(src.headers)
-        headers.update(common.sse_headers(req))
+        headers.update(common.sse_response_headers(template))
     tags = list(src.tags) if tag_directive == "COPY" else list(template.tags)
 
     # the current version copied onto its own key (a named version copied back is a new version)
@@ -355,10 +365,12 @@ async def copy_object(req: Request) -> Response:
             raise errors.CopyToItself()
         if forbid:
             raise errors.FileAlreadyExists()
-    if onto_itself and common.versioning(bucket) is None:
-        # unversioned: a copy onto itself changes the object's attributes in place
-        if src.type == APPENDABLE:
-            # An appendable object's encryption cannot be changed by CopyObject.
+        # An appendable object's encryption cannot be changed by CopyObject. Other objects get
+        # the encryption the request names, by rewriting their bytes under a new key; naming none
+        # (e.g. a metadata update) keeps the object's.
+        wanted = common.sse_headers(req) if src.type != APPENDABLE else {}
+        rewrite = bool(wanted) and _sse_differs(wanted, src)
+        if not rewrite:
             headers = _without_sse(headers)
             headers.update(common.sse_response_headers(src))
         changes = {"headers": headers, "tags": tags, "mtime": time.time()}
@@ -366,7 +378,11 @@ async def copy_object(req: Request) -> Response:
             changes["storage_class"] = template.storage_class
         if "x-oss-object-acl" in req.headers:
             changes["acl"] = template.acl
-        rec = await engine.update_object(src, **changes)
+        if rewrite or common.versioning(bucket) is not None:
+            # new bytes under a new key, or (versioned bucket) a new version of the object
+            rec = await engine.copy_object(src, src.evolve(**changes, sse_key=None))
+        else:
+            rec = await engine.update_object(src, **changes)
     else:
         rec = await engine.copy_object(src, template.evolve(headers=headers, tags=tags),
                                        forbid_overwrite=forbid)

@@ -26,6 +26,7 @@ import os
 import time
 from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import AsyncIterator, Awaitable, Callable, Optional
 
 from .. import errors
@@ -35,6 +36,8 @@ from .locks import ObjectLocks
 from .metadata import MetadataStore
 from .records import (APPENDABLE, DELETE_MARKER, MULTIPART, NORMAL, BucketRecord, ObjectRecord,
                       PartRecord, UploadRecord, appendable_etag, new_id, new_version_id)
+from . import sse
+from .sse import DataKey, Keystream
 
 log = logging.getLogger("ossbox.engine")
 
@@ -123,6 +126,7 @@ class Engine:
         self.blobs = BlobStore(self.data_dir)
         self.locks = ObjectLocks(self.data_dir)
         self.io = ThreadPoolExecutor(max_workers=32, thread_name_prefix="ossbox-io")
+        self.sse = sse.Keyring(self.meta)
         self._background_task: Optional[asyncio.Task] = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -307,17 +311,26 @@ class Engine:
                 await asyncio.sleep(0)  # replaced between the two reads: look again
         raise errors.ServiceUnavailable("The object is being modified too quickly; try again.")
 
-    async def read_range(self, fd: int, start: int, end: int, chunk: int = 1024 * 1024
-                         ) -> AsyncIterator[bytes]:
-        """Bytes [start, end) of an open blob; closes fd when done. Never reads past `end`."""
+    async def data_key(self, rec: ObjectRecord) -> Optional[DataKey]:
+        """The object's data key (None: stored in plain). Fails if its KMS key is disabled."""
+        return await self.sse.open(rec.sse_key) if rec.sse_key else None
+
+    async def read_range(self, fd: int, start: int, end: int, chunk: int = 1024 * 1024,
+                         dkey: Optional[DataKey] = None) -> AsyncIterator[bytes]:
+        """Bytes [start, end) of an open blob, decrypted with `dkey` when the object is encrypted;
+        closes fd when done. Never reads past `end`."""
         try:
+            stream = None
+            if dkey is not None:
+                stream = dkey.stream(start)
+                chunk = min(chunk, stream.max_chunk)
             pos = start
             while pos < end:
                 data = os.pread(fd, min(chunk, end - pos), pos)
                 if not data:
                     raise errors.InternalError("object data is shorter than its recorded size")
                 pos += len(data)
-                yield data
+                yield stream.apply(data) if stream is not None else data
         finally:
             os.close(fd)
 
@@ -351,13 +364,20 @@ class Engine:
             if content_length is not None and position + content_length > MAX_OBJECT_SIZE:
                 raise errors.AppendTooLarge()
             created = cur is None
+            # The data key is made with the object and inherited by every later append.
+            if created:
+                dkey, sse_key, headers = await self.sse.create(template.headers)
+                if sse_key is not None:
+                    template = template.evolve(headers=headers, sse_key=sse_key)
+            else:
+                dkey = await self.sse.open(cur.sse_key) if cur.sse_key else None
             blob = new_id() if created else cur.blob
             fd = self.blobs.append_fd(blob, new=created)
             try:
                 end, crc, md5, journal = await self._stream_into(
                     fd, body, position, cur.crc64 if cur else 0, content_length, content_md5,
                     limit=MAX_OBJECT_SIZE, error=errors.AppendTooLarge,
-                    journal=self.durable)
+                    journal=self.durable, stream=dkey.stream(position) if dkey is not None else None)
                 if expected_crc64 is not None and expected_crc64 != crc:
                     raise errors.InvalidCRC64()
                 written = end - position
@@ -429,15 +449,17 @@ class Engine:
 
     # -- whole-object writes ---------------------------------------------------------------------
     async def _write_new_blob(self, body: AsyncIterator[bytes], content_length: Optional[int],
-                              content_md5: Optional[bytes]) -> tuple[str, int, int, str]:
-        """Stream a body into a new durable blob; returns (blob, size, crc64, md5 hex)."""
+                              content_md5: Optional[bytes], stream: Optional[Keystream] = None
+                              ) -> tuple[str, int, int, str]:
+        """Stream a body into a new durable blob (encrypted with `stream` if given); returns
+        (blob, size, crc64, md5 hex), the checksums over the plaintext."""
         blob = new_id()
         fd = self.blobs.create(blob)
         try:
             md5 = hashlib.md5()
             size, crc, _md5, _ = await self._stream_into(
                 fd, body, 0, 0, content_length, content_md5, limit=MAX_OBJECT_SIZE,
-                error=errors.EntityTooLarge, journal=False, md5=md5)
+                error=errors.EntityTooLarge, journal=False, md5=md5, stream=stream)
             if self.durable:
                 await self._run(os.fdatasync, fd)
                 await self._run(self.blobs.sync_dir, blob)
@@ -455,7 +477,10 @@ class Engine:
         """Store a Normal object. `rec` carries bucket, key and the attributes; size/ETag are filled."""
         if forbid_overwrite and await self.meta.get_object(rec.bucket, rec.key) is not None:
             raise errors.FileAlreadyExists()
-        blob, size, crc, md5hex = await self._write_new_blob(body, content_length, content_md5)
+        dkey, sse_key, headers = await self.sse.create(rec.headers)
+        rec = rec.evolve(headers=headers, sse_key=sse_key)
+        blob, size, crc, md5hex = await self._write_new_blob(
+            body, content_length, content_md5, dkey.stream() if dkey is not None else None)
         if expected_crc64 is not None and expected_crc64 != crc:
             self.blobs.delete(blob)
             raise errors.InvalidCRC64()
@@ -555,16 +580,25 @@ class Engine:
         """Copy src's bytes into a new Normal object described by `dst` (attributes decided by
         the caller). A Normal source keeps its MD5 ETag; other sources get the MD5 of the bytes."""
         rec, fd = src, self._open_source(src)
-        if forbid_overwrite and await self.meta.get_object(dst.bucket, dst.key) is not None:
+        try:
+            if forbid_overwrite and await self.meta.get_object(dst.bucket, dst.key) is not None:
+                raise errors.FileAlreadyExists()
+            # the source is decrypted with its key, the copy encrypted with a key of its own
+            src_key = await self.data_key(rec)
+            dst_key, sse_key, headers = await self.sse.create(dst.headers)
+        except BaseException:
             os.close(fd)
-            raise errors.FileAlreadyExists()
+            raise
+        dst = dst.evolve(headers=headers, sse_key=sse_key)
         blob = new_id()
         need_md5 = src.type != NORMAL or not src.content_md5
 
         def copy():
             out = self.blobs.create(blob)
             try:
-                md5 = _copy_range(fd, out, 0, rec.size, need_md5)
+                md5 = _copy_range(fd, out, 0, rec.size, need_md5,
+                                  decrypt=src_key.stream() if src_key is not None else None,
+                                  encrypt=dst_key.stream() if dst_key is not None else None)
                 if self.durable:
                     os.fdatasync(out)
                     self.blobs.sync_dir(blob)
@@ -597,6 +631,11 @@ class Engine:
 
     # -- multipart -------------------------------------------------------------------------------
     async def create_upload(self, rec: UploadRecord) -> UploadRecord:
+        """Record a new upload; one that asks for SSE gets the data key of its parts and object."""
+        _key, sse_key, headers = await self.sse.create(rec.headers)
+        if sse_key is not None:
+            rec = replace(rec, headers=headers, sse_key=sse_key)
+
         def txn(t):
             if t.get_bucket(rec.bucket) is None:
                 raise errors.NoSuchBucket(BucketName=rec.bucket)
@@ -624,21 +663,39 @@ class Engine:
             self.blobs.delete(old.blob)
         return part
 
+    async def _part_cipher(self, upload: UploadRecord) -> tuple[Optional[Keystream], Optional[str]]:
+        """(keystream, stored counter start) for a new part: the upload's data key, and a random
+        counter start per part, since parts are written before their offsets are known."""
+        dkey = await self.sse.open(upload.sse_key) if upload.sse_key else None
+        if dkey is None:
+            return None, None
+        iv = sse.new_counter_block()
+        return dkey.stream(0, iv), iv.hex()
+
     async def upload_part(self, upload: UploadRecord, part_number: int, body: AsyncIterator[bytes], *,
                           content_length: Optional[int], content_md5: Optional[bytes]) -> PartRecord:
-        blob, size, crc, md5hex = await self._write_new_blob(body, content_length, content_md5)
+        stream, iv = await self._part_cipher(upload)
+        blob, size, crc, md5hex = await self._write_new_blob(body, content_length, content_md5, stream)
         return await self._commit_part(PartRecord(upload.upload_id, part_number, size, md5hex.upper(),
-                                                  crc, blob, time.time()))
+                                                  crc, blob, time.time(), sse_iv=iv))
 
     async def upload_part_copy(self, upload: UploadRecord, part_number: int, src: ObjectRecord,
                                start: int, end: int) -> PartRecord:
-        fd = self._open_source(src)
+        rec, fd = src, self._open_source(src)
+        try:
+            src_key = await self.data_key(rec)
+            stream, iv = await self._part_cipher(upload)
+        except BaseException:
+            os.close(fd)
+            raise
         blob = new_id()
 
         def copy():
             out = self.blobs.create(blob)
             try:
-                md5 = _copy_range(fd, out, start, end, True, crc=True)
+                md5 = _copy_range(fd, out, start, end, True, crc=True,
+                                  decrypt=src_key.stream(start) if src_key is not None else None,
+                                  encrypt=stream)
                 if self.durable:
                     os.fdatasync(out)
                     self.blobs.sync_dir(blob)
@@ -652,7 +709,7 @@ class Engine:
             self.blobs.delete(blob)
             raise
         return await self._commit_part(PartRecord(upload.upload_id, part_number, end - start,
-                                                  md5hex.upper(), crc, blob, time.time()))
+                                                  md5hex.upper(), crc, blob, time.time(), sse_iv=iv))
 
     async def complete_upload(self, upload: UploadRecord, chosen: list[tuple[int, str]],
                               forbid_overwrite: bool = False) -> ObjectRecord:
@@ -672,16 +729,23 @@ class Engine:
             if p.size < MIN_PART_SIZE:
                 raise errors.EntityTooSmall(PartNumber=p.part_number, ProposedSize=p.size,
                                             MinSizeAllowed=MIN_PART_SIZE)
+        dkey = await self.sse.open(upload.sse_key) if upload.sse_key else None
         blob = new_id()
 
         def concat():
             out = self.blobs.create(blob)
             try:
+                # encrypted parts each have their own counter start: re-encrypt into one stream
+                stream = dkey.stream() if dkey is not None else None
                 pos = 0
                 for p in parts:
                     src = self.blobs.open_read(p.blob)
                     try:
-                        _copy_file(src, out, p.size, pos)
+                        if dkey is None:
+                            _copy_file(src, out, p.size, pos)
+                        else:
+                            _transcode(src, out, 0, p.size, pos,
+                                       dkey.stream(0, bytes.fromhex(p.sse_iv)), stream)
                     finally:
                         os.close(src)
                     pos += p.size
@@ -704,7 +768,8 @@ class Engine:
         new = ObjectRecord(bucket=upload.bucket, key=upload.key, type=MULTIPART, size=size, crc64=crc,
                            etag=f"{etag}-{len(parts)}", blob=blob, mtime=now,
                            storage_class=upload.storage_class, acl=upload.acl,
-                           headers=dict(upload.headers), tags=list(upload.tags))
+                           headers=dict(upload.headers), tags=list(upload.tags),
+                           sse_key=upload.sse_key)
 
         garbage: list[str] = []
 
@@ -740,9 +805,11 @@ class Engine:
     # -- streaming -------------------------------------------------------------------------------
     async def _stream_into(self, fd: int, body: AsyncIterator[bytes], offset: int, crc: int,
                            content_length: Optional[int], content_md5: Optional[bytes], *, limit: int,
-                           error, journal: bool, md5=None):
-        """Write body at offset; verify length and MD5. Returns (end, crc, md5, journal bytes or None).
-        The journal copy is kept only while the total stays small enough to inline."""
+                           error, journal: bool, md5=None, stream: Optional[Keystream] = None):
+        """Write body at offset, encrypted with `stream` if given; verify length and MD5. Returns
+        (end, crc, md5, journal bytes or None). CRC and MD5 are over the plaintext; the blob and
+        the journal copy get the ciphertext. The journal copy is kept only while the total stays
+        small enough to inline."""
         start = offset
         if content_md5 is not None and md5 is None:
             md5 = hashlib.md5()
@@ -751,14 +818,15 @@ class Engine:
             n = len(chunk)
             if offset + n > limit:
                 raise error()
-            _pwrite_all(fd, chunk, offset)
+            stored = stream.apply(chunk) if stream is not None else chunk
+            _pwrite_all(fd, stored, offset)
             offset += n
             crc = crc64_update(crc, chunk)
             if md5 is not None:
                 md5.update(chunk)
             if kept is not None:
                 if len(kept) + n <= INLINE_JOURNAL_MAX:
-                    kept += chunk
+                    kept += stored
                 else:
                     kept = None
         if content_length is not None and offset - start != content_length:
@@ -794,21 +862,38 @@ def _copy_file(src: int, dst: int, length: int, dst_offset: int, src_offset: int
         done += n
 
 
-def _copy_range(src: int, dst: int, start: int, end: int, want_md5: bool, crc: bool = False):
-    """Copy [start, end) of src to the start of dst; optionally hash it on the way."""
-    if not want_md5 and not crc:
+def _copy_range(src: int, dst: int, start: int, end: int, want_md5: bool, crc: bool = False,
+                decrypt: Optional[Keystream] = None, encrypt: Optional[Keystream] = None):
+    """Copy [start, end) of src to the start of dst; optionally hash the plaintext on the way.
+    `decrypt` is src's keystream at `start`, `encrypt` dst's at 0 (None: plain bytes)."""
+    if not want_md5 and not crc and decrypt is None and encrypt is None:
         _copy_file(src, dst, end - start, 0, start)
         return None
-    md5 = hashlib.md5()
+    md5 = hashlib.md5() if want_md5 else None
     c = 0
+
+    def hash_plain(plain):
+        nonlocal c
+        if md5 is not None:
+            md5.update(plain)
+        if crc:
+            c = crc64_update(c, plain)
+    _transcode(src, dst, start, end, 0, decrypt, encrypt, hash_plain)
+    digest = md5.hexdigest() if md5 is not None else None
+    return (digest, c) if crc else digest
+
+
+def _transcode(src: int, dst: int, start: int, end: int, dst_offset: int,
+               decrypt: Optional[Keystream], encrypt: Optional[Keystream], on_plain=None) -> None:
+    """Copy [start, end) of src to dst at dst_offset through user space, decrypting with
+    `decrypt` and encrypting with `encrypt` (either may be None); `on_plain` sees the plaintext."""
     pos = start
     while pos < end:
         data = os.pread(src, min(COPY_CHUNK, end - pos), pos)
         if not data:
             raise errors.InternalError("source data is shorter than its recorded size")
-        _pwrite_all(dst, data, pos - start)
-        md5.update(data)
-        if crc:
-            c = crc64_update(c, data)
+        plain = decrypt.apply(data) if decrypt is not None else data
+        if on_plain is not None:
+            on_plain(plain)
+        _pwrite_all(dst, encrypt.apply(plain) if encrypt is not None else plain, dst_offset + pos - start)
         pos += len(data)
-    return (md5.hexdigest(), c) if crc else md5.hexdigest()

@@ -11,7 +11,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, TypeVar
 
-from .records import AccessKeyRecord, BucketRecord, ObjectRecord, PartRecord, UploadRecord, UserRecord
+from .records import (AccessKeyRecord, BucketRecord, KmsKeyRecord, ObjectRecord, PartRecord, UploadRecord,
+                      UserRecord)
 
 T = TypeVar("T")
 
@@ -127,6 +128,12 @@ class Txn(ABC):
     @abstractmethod
     def put_restore(self, rec: RestoreRecord) -> None: ...
 
+    # the built-in KMS (keys that wrap SSE-KMS data keys)
+    @abstractmethod
+    def insert_kms_key(self, rec: KmsKeyRecord) -> None: ...
+    @abstractmethod
+    def set_kms_key_status(self, key_id: str, status: str) -> bool: ...
+
 
 class MetadataStore(ABC):
     @abstractmethod
@@ -192,4 +199,8 @@ class MetadataStore(ABC):
         """[(policy name, document)] attached to the user."""
     @abstractmethod
     async def get_restore(self, blob: str) -> Optional[RestoreRecord]: ...
+    @abstractmethod
+    async def get_kms_key(self, key_id: str) -> Optional[KmsKeyRecord]: ...
+    @abstractmethod
+    async def list_kms_keys(self) -> list[KmsKeyRecord]: ...
 

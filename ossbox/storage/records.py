@@ -93,6 +93,16 @@ class AccessKeyRecord:
     created: float
 
 
+@dataclass
+class KmsKeyRecord:
+    """A key of the built-in KMS: it wraps the data keys of SSE-KMS objects."""
+    key_id: str
+    material: bytes      # 32 bytes (AES-256-GCM key wrapping)
+    status: str          # Enabled | Disabled
+    description: str
+    created: float
+
+
 def new_id() -> str:
     return os.urandom(16).hex()
 

@@ -16,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
 from .metadata import CURRENT_SEQ, MetadataStore, RestoreRecord, T, Txn
-from .records import AccessKeyRecord, BucketRecord, ObjectRecord, PartRecord, UploadRecord, UserRecord
+from .records import (AccessKeyRecord, BucketRecord, KmsKeyRecord, ObjectRecord, PartRecord, UploadRecord,
+                      UserRecord)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets (
@@ -72,6 +73,10 @@ CREATE TABLE IF NOT EXISTS user_policies (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS restores (
     blob TEXT PRIMARY KEY, requested REAL NOT NULL, ready_at REAL NOT NULL, expires_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kms_keys (
+    key_id TEXT PRIMARY KEY, material BLOB NOT NULL, status TEXT NOT NULL, description TEXT NOT NULL,
+    created REAL NOT NULL
 ) WITHOUT ROWID;
 """
 
@@ -318,6 +323,13 @@ class _SqliteTxn(Txn):
         self.c.execute("INSERT OR REPLACE INTO restores VALUES (?,?,?,?)",
                        (rec.blob, rec.requested, rec.ready_at, rec.expires_at))
 
+    def insert_kms_key(self, rec):
+        self.c.execute("INSERT INTO kms_keys VALUES (?,?,?,?,?)",
+                       (rec.key_id, rec.material, rec.status, rec.description, rec.created))
+
+    def set_kms_key_status(self, key_id, status):
+        return self.c.execute("UPDATE kms_keys SET status=? WHERE key_id=?", (status, key_id)).rowcount == 1
+
 
 class SqliteStore(MetadataStore):
     CHECKPOINT_INTERVAL = 0.5  # seconds between background WAL checkpoints
@@ -563,6 +575,13 @@ class SqliteStore(MetadataStore):
         row = self._read.execute("SELECT blob, requested, ready_at, expires_at FROM restores WHERE blob=?",
                                  (blob,)).fetchone()
         return RestoreRecord(*row) if row else None
+
+    async def get_kms_key(self, key_id):
+        row = self._read.execute("SELECT * FROM kms_keys WHERE key_id=?", (key_id,)).fetchone()
+        return KmsKeyRecord(*row) if row else None
+
+    async def list_kms_keys(self):
+        return [KmsKeyRecord(*r) for r in self._read.execute("SELECT * FROM kms_keys ORDER BY created, key_id")]
 
     async def referenced_blobs(self):
         refs = {r[0] for r in self._read.execute("SELECT blob FROM objects")}
