@@ -83,7 +83,12 @@ class Authorizer:
         principal = ident.principal if ident is not None else None
         context = self._context(req)
         engine = self.server.engine
-        bucket_rec = await engine.get_bucket(bucket) if bucket is not None else None
+        if bucket is not None and bucket == req.bucket and req.bucket_record is not None:
+            bucket_rec = req.bucket_record
+        else:
+            bucket_rec = await engine.get_bucket(bucket) if bucket is not None else None
+            if bucket == req.bucket and bucket_rec is not None:
+                req.bucket_record = bucket_rec  # the operation reads the same record: read it once
         if bucket_rec is not None and principal != owner:
             self._check_request_payer(req, bucket_rec)
 

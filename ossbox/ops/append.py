@@ -42,9 +42,9 @@ async def append_object(req: Request) -> Response:
         "x-oss-hash-crc64ecma": str(rec.crc64),
     }
     headers.update(common.sse_response_headers(rec))
-    bucket = await req.server.engine.get_bucket(req.bucket)
-    if bucket is not None:  # x-oss-version-id: the same on every append of one version
-        headers.update(common.version_headers(bucket, rec))
+    # x-oss-version-id, the same on every append of one version (a creating append already
+    # read the bucket: require_bucket keeps it on the request)
+    headers.update(common.version_headers(await common.require_bucket(req), rec))
     return Response(200, headers, b"")
 
 

@@ -185,9 +185,7 @@ async def complete(req: Request) -> Response:
     ])
     headers = {"etag": _etag_header(rec.etag), "x-oss-hash-crc64ecma": str(rec.crc64)}
     headers.update(common.sse_response_headers(rec))
-    bucket = await engine.get_bucket(req.bucket)
-    if bucket is not None:
-        headers.update(common.version_headers(bucket, rec))
+    headers.update(common.version_headers(await common.require_bucket(req), rec))
     return Response.xml(payload, headers=headers)
 
 
