@@ -43,25 +43,30 @@ def _blob_sizes(data_dir: str) -> dict[str, int]:
     return sizes
 
 
-class StalledAppend:
-    """A raw AppendObject that declares 1 MiB, sends 64 KiB and then sends nothing more, its
-    connection left open. Entered only once the server is provably inside the body, i.e. holds
-    the object's lock: 64 KiB more bytes have reached a blob file of `data_dir`."""
+class StalledWrite:
+    """A raw write (an AppendObject by default, or a PutObject with position=None) that declares
+    1 MiB, sends 64 KiB and then nothing more, its connection left open. Entered only once the
+    server is provably inside the body: 64 KiB more bytes have reached a blob file of `data_dir`
+    (for an append, the object's lock is held from then on)."""
 
-    def __init__(self, endpoint: str, data_dir: str, bucket: str, key: str, position: int):
+    def __init__(self, endpoint: str, data_dir: str, bucket: str, key: str, position: int | None):
         self.endpoint, self.data_dir = endpoint, data_dir
         self.bucket, self.key, self.position = bucket, key, position
         self.sock: socket.socket | None = None
 
-    def __enter__(self) -> "StalledAppend":
+    def __enter__(self) -> "StalledWrite":
         before = _blob_sizes(self.data_dir)
         date = email.utils.formatdate(usegmt=True)
-        query = [("append", ""), ("position", str(self.position))]
-        auth = sign_v1_header(SignedRequest("POST", self.bucket, self.key, query, {"date": date}),
+        if self.position is None:
+            method, query, target = "PUT", [], f"/{self.bucket}/{self.key}"
+        else:
+            method, query = "POST", [("append", ""), ("position", str(self.position))]
+            target = f"/{self.bucket}/{self.key}?append&position={self.position}"
+        auth = sign_v1_header(SignedRequest(method, self.bucket, self.key, query, {"date": date}),
                               ACCESS_KEY_ID, ACCESS_KEY_SECRET)
         u = urlparse(self.endpoint)
         self.sock = socket.create_connection((u.hostname, u.port), timeout=10)
-        self.sock.sendall((f"POST /{self.bucket}/{self.key}?append&position={self.position} HTTP/1.1\r\n"
+        self.sock.sendall((f"{method} {target} HTTP/1.1\r\n"
                            f"Host: {u.netloc}\r\nDate: {date}\r\nAuthorization: {auth}\r\n"
                            f"Content-Length: {STALL_DECLARED}\r\n\r\n").encode()
                           + b"s" * STALL_SENT)
@@ -69,7 +74,7 @@ class StalledAppend:
         def inside_body():
             return any(size - before.get(path, 0) >= STALL_SENT
                        for path, size in _blob_sizes(self.data_dir).items())
-        wait_until(inside_body, 10, what="the stalled append to be inside its body")
+        wait_until(inside_body, 10, what="the stalled write to be inside its body")
         return self
 
     def still_open(self) -> bool:
@@ -114,12 +119,24 @@ def _wrong_requests_answered_at_once(endpoint: str, bucket_name: str, key: str, 
 def test_wrong_position_answered_behind_stalled_append(server, bucket):
     key = "stalled.log"
     bucket.append_object(key, 0, b"x" * 1000)
-    with StalledAppend(server.endpoint, server.data_dir, bucket.bucket_name, key, 1000) as stall:
+    with StalledWrite(server.endpoint, server.data_dir, bucket.bucket_name, key, 1000) as stall:
         _wrong_requests_answered_at_once(server.endpoint, bucket.bucket_name, key, 1000)
         assert stall.still_open()
     # the stalled append never completed: nothing of it is visible, the object goes on
     assert bucket.head_object(key).content_length == 1000
     assert bucket.append_object(key, 1000, b"y").next_position == 1001
+
+
+def test_stalled_put_holds_no_lock(server, bucket):
+    """A PutObject body is written to a new blob outside the object's lock (only its commit
+    locks), so a stalled PUT makes no writer of the key wait."""
+    bucket.append_object("p", 0, b"12345")
+    with StalledWrite(server.endpoint, server.data_dir, bucket.bucket_name, "p", None) as stall:
+        b = new_bucket(server.endpoint, bucket.bucket_name, timeout=CLIENT_TIMEOUT)
+        assert b.append_object("p", 5, b"6").next_position == 6
+        b.put_object("p", b"replaced")
+        assert stall.still_open()
+    assert bucket.get_object("p").read() == b"replaced"
 
 
 def test_wrong_position_answered_behind_stalled_append_of_other_process(tmp_path):
@@ -132,7 +149,7 @@ def test_wrong_position_answered_behind_stalled_append_of_other_process(tmp_path
             writer = new_bucket(a.endpoint, name)
             writer.create_bucket()
             writer.append_object("k", 0, b"z" * 77)
-            with StalledAppend(a.endpoint, a.data_dir, name, "k", 77) as stall:
+            with StalledWrite(a.endpoint, a.data_dir, name, "k", 77) as stall:
                 _wrong_requests_answered_at_once(b_proc.endpoint, name, "k", 77)
                 assert stall.still_open()
             assert new_bucket(b_proc.endpoint, name).append_object("k", 77, b"!").next_position == 78
@@ -169,7 +186,7 @@ def test_stalled_writer_cannot_block_a_key_of_another_bucket(server, oss2_auth, 
     try:
         key = _colliding_key(attacker, _original_slot(bucket.bucket_name, victim_key))
         assert _original_slot(attacker, key) == _original_slot(bucket.bucket_name, victim_key)
-        with StalledAppend(server.endpoint, server.data_dir, attacker, key, 0) as stall:
+        with StalledWrite(server.endpoint, server.data_dir, attacker, key, 0) as stall:
             victim = new_bucket(server.endpoint, bucket.bucket_name, timeout=CLIENT_TIMEOUT)
             assert victim.append_object(victim_key, 10, b"w").next_position == 11
             assert stall.still_open()

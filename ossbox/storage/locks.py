@@ -47,6 +47,7 @@ class ObjectLocks:
         except BaseException:
             os.close(self._fd)
             raise
+        self._keyed = hashlib.blake2b(digest_size=8, key=self._secret)
         # Keyed by name: two objects never wait for each other inside one process.
         self._local: dict[tuple[str, str], _Entry] = {}
         # How many holders in this process stand on each locked byte. Two names that share a byte
@@ -80,17 +81,17 @@ class ObjectLocks:
             self._fcntl(fcntl.F_OFD_SETLK, fcntl.F_UNLCK, 0, _SECRET_SIZE)
 
     def hold(self, bucket: str, key: str,
-             contended: Optional[Callable[[], Awaitable[None]]] = None) -> "_Held":
+             contended: Optional[Callable[[], Awaitable[object]]] = None) -> "_Held":
         """`async with` this to hold the object's lock. If the lock is busy (another writer of the
-        object here, or another process on its byte), `contended()` is awaited once before waiting:
-        it may raise to answer without queueing behind a writer whose body may have stalled."""
+        object here, or another process on its byte), `contended()` is awaited before waiting: it
+        may raise to answer without queueing behind a writer whose body may have stalled."""
         return _Held(self, (bucket, key), self._offset(bucket, key), contended)
 
     def _offset(self, bucket: str, key: str) -> int:
         # Bucket names never contain NUL, so "bucket\0key" names one object only.
-        digest = hashlib.blake2b(f"{bucket}\0{key}".encode("utf-8", "surrogatepass"),
-                                 digest_size=8, key=self._secret).digest()
-        return _FIRST + int.from_bytes(digest, "little") % _SPAN
+        h = self._keyed.copy()  # cheaper than keying a new hash each time
+        h.update(f"{bucket}\0{key}".encode("utf-8", "surrogatepass"))
+        return _FIRST + int.from_bytes(h.digest(), "little") % _SPAN
 
     def _fcntl(self, cmd: int, ltype: int, start: int, length: int = 1) -> bool:
         # struct flock: l_type, l_whence, l_start, l_len, l_pid (must be 0 for OFD locks)
@@ -118,22 +119,26 @@ class ObjectLocks:
         except BaseException:
             self._drop(name, entry)
             raise
+        offset = held.offset
         try:
-            await self._lock_byte(held)
+            if offset not in self._ranges and not self._fcntl(fcntl.F_OFD_SETLK, fcntl.F_WRLCK, offset):
+                await self._wait_for_byte(held)
         except BaseException:
             entry.lock.release()
             self._drop(name, entry)
             raise
-
-    async def _lock_byte(self, held: "_Held") -> None:
-        offset = held.offset
-        if offset not in self._ranges:
-            delay = 0.0002
-            while not self._fcntl(fcntl.F_OFD_SETLK, fcntl.F_WRLCK, offset):
-                await held.contention()  # another process holds it: maybe answer right away
-                await asyncio.sleep(delay)  # else poll: a holder that is not stalled is brief
-                delay = min(delay * 2, 0.01)
         self._ranges[offset] = self._ranges.get(offset, 0) + 1
+
+    async def _wait_for_byte(self, held: "_Held") -> None:
+        """Another process holds the byte: poll until it is ours. Returns right after the fcntl
+        that got it, so the caller counts it in _ranges with no await in between."""
+        await held.contention()  # maybe the answer needs no lock at all
+        delay = 0.0002
+        while True:
+            await asyncio.sleep(delay)  # a holder that is not stalled is brief
+            if self._fcntl(fcntl.F_OFD_SETLK, fcntl.F_WRLCK, held.offset):
+                return
+            delay = min(delay * 2, 0.01)
 
     def _release(self, held: "_Held") -> None:
         offset = held.offset
@@ -157,17 +162,17 @@ class _Held:
     __slots__ = ("locks", "name", "offset", "_contended")
 
     def __init__(self, locks: ObjectLocks, name: tuple[str, str], offset: int,
-                 contended: Optional[Callable[[], Awaitable[None]]]):
+                 contended: Optional[Callable[[], Awaitable[object]]]):
         self.locks = locks
         self.name = name
         self.offset = offset
         self._contended = contended
 
     async def contention(self) -> None:
-        """Run the caller's contention check, the first time only."""
-        check, self._contended = self._contended, None
-        if check is not None:
-            await check()
+        """Run the caller's contention check (at most twice: before waiting for this process's
+        holder, then before waiting for another process's; the state may have moved between)."""
+        if self._contended is not None:
+            await self._contended()
 
     async def __aenter__(self):
         await self.locks._acquire(self)
