@@ -112,6 +112,7 @@ def _wrong_requests_answered_at_once(endpoint: str, bucket_name: str, key: str, 
         _v2(endpoint).seal_append_object(oss.SealAppendObjectRequest(
             bucket=bucket_name, key=key, position=length + 1))
     err = info.value.unwrap()
+    assert isinstance(err, oss.exceptions.ServiceError), err  # not a timeout behind the stall
     assert (err.status_code, err.code) == (409, "PositionNotEqualToLength")
     assert err.headers.get("x-oss-next-append-position") == str(length)
 
