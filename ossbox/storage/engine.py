@@ -356,11 +356,21 @@ class Engine:
         """Append `body` at `position`. `creation()` is awaited only when the key does not exist:
         it checks the bucket and supplies headers/ACL/class/tags for the new object. `acl`
         (x-oss-object-acl) is also applied to an existing object."""
-        async with self.locks.hold(bucket, key):
-            # One read under the lock decides; a wrong position still fails before the body is read.
+        async def decide():
             cur = await self.meta.get_object(bucket, key)
             template = await creation() if cur is None else None
             self._check_append(cur, position)
+            return cur, template
+
+        # A busy lock may be held by a writer whose body has stalled: decide() on the committed
+        # row first and answer a wrong position (or a type or seal error) at once. That answer is
+        # linearizable: it is exactly what an append taking effect at the moment of that read would
+        # get, since a writer inside the lock changes nothing visible until it commits. Only an
+        # append that the committed state allows waits, as it must (the holder may still fail).
+        # The uncontended path never pays for this extra read.
+        async with self.locks.hold(bucket, key, contended=decide):
+            # One read under the lock decides; a wrong position still fails before the body is read.
+            cur, template = await decide()
             if content_length is not None and position + content_length > MAX_OBJECT_SIZE:
                 raise errors.AppendTooLarge()
             created = cur is None
@@ -432,7 +442,7 @@ class Engine:
                 raise
 
     async def seal_object(self, bucket: str, key: str, position: int) -> ObjectRecord:
-        async with self.locks.hold(bucket, key):
+        async def decide():
             cur = await self.meta.get_object(bucket, key)
             if cur is None:
                 raise errors.NoSuchKey(Key=key)
@@ -441,6 +451,11 @@ class Engine:
             if cur.size != position:
                 raise errors.PositionNotEqualToLength(
                     headers={"x-oss-next-append-position": str(cur.size)})
+            return cur
+
+        # as in append_object: refused from the committed row without waiting behind a writer
+        async with self.locks.hold(bucket, key, contended=decide):
+            cur = await decide()
             if cur.sealed is not None:
                 return cur  # sealing again keeps the first seal time
             new = cur.evolve(sealed=time.time())
