@@ -593,9 +593,14 @@ def test_go_style_x_oss_query_key_signed_and_unsigned():
     r = SignedRequest("GET", "examplebucket", "k", [("x-oss-traffic-limit", "819200"), ("x-oss-foo", "1")], h)
     r.headers["authorization"] = sign_v1_header(r, AK, SK)          # x-oss-* included (Go style)
     assert auth(r) is KEYS[AK]
+    unknown = SignedRequest("GET", "examplebucket", "k", [("x-oss-foo", "1")], dict(h))
     bare = SignedRequest("GET", "examplebucket", "k", [], dict(h))
-    r.headers["authorization"] = sign_v1_header(bare, AK, SK)       # none included (python v2 style)
-    assert auth(r) is KEYS[AK]
+    unknown.headers["authorization"] = sign_v1_header(bare, AK, SK)  # none included (python v2 style)
+    assert auth(unknown) is KEYS[AK]
+    # ... but a key the server acts on must be signed (python v2 sends those as headers anyway)
+    r.headers["authorization"] = unknown.headers["authorization"]
+    err = expect(errors.SignatureDoesNotMatch, r)
+    assert "x-oss-traffic-limit" in err.message
 
 
 # ==================================================================================================
