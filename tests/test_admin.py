@@ -479,3 +479,45 @@ def test_sts_credentials_end_to_end(server, tmp_path):
     err = v2_error(_sts_client(server, limited).list_buckets, oss.ListBucketsRequest())
     assert err.status_code == 403
     admin(server, tmp_path, "user", "delete", name)
+
+
+def test_sts_sessions_outlive_key_changes_but_not_the_user(server, bucket):
+    """Issue 9 item 6, the chosen RAM behaviour (docs/architecture.md "STS sessions"): temporary
+    credentials belong to the user, not to one of its access keys. Disabling or deleting the
+    user's keys leaves them working until they expire; the user's policies are evaluated on every
+    request, so detaching one takes effect at once; deleting the user ends them."""
+    import oss2
+    from conftest import admin as api, put_policy
+
+    n = bucket.bucket_name
+    bucket.put_object("k", b"data")
+    name = _name()
+    api(server, "CreateUser", {"UserName": name})
+    key = api(server, "CreateAccessKey", {"UserName": name})
+    user = {"name": name}
+    put_policy(server, user, [{"Effect": "Allow", "Action": "oss:GetObject", "Resource": f"acs:oss:*:*:{n}/*"}])
+    creds = api(server, "AssumeRole", {"UserName": name, "DurationSeconds": 900})["Credentials"]
+    sts = oss2.Bucket(oss2.StsAuth(creds["AccessKeyId"], creds["AccessKeySecret"], creds["SecurityToken"]),
+                      server.endpoint, n)
+    own = oss2.Bucket(oss2.Auth(key["AccessKeyId"], key["AccessKeySecret"]), server.endpoint, n)
+    assert sts.get_object("k").read() == own.get_object("k").read() == b"data"
+
+    api(server, "UpdateAccessKey", {"AccessKeyId": key["AccessKeyId"], "Status": "Inactive"})
+    with pytest.raises(oss2.exceptions.OssError) as e:
+        own.get_object("k")
+    assert (e.value.status, e.value.code) == (403, "InvalidAccessKeyId")
+    assert sts.get_object("k").read() == b"data"           # the session outlives the key
+    api(server, "DeleteAccessKey", {"AccessKeyId": key["AccessKeyId"]})
+    assert sts.get_object("k").read() == b"data"
+
+    api(server, "DeleteUserPolicy", {"UserName": name, "PolicyName": "p"})
+    with pytest.raises(oss2.exceptions.OssError) as e:     # permissions are the user's, read per request
+        sts.get_object("k")
+    assert e.value.status == 403
+    put_policy(server, user, [{"Effect": "Allow", "Action": "oss:GetObject", "Resource": f"acs:oss:*:*:{n}/*"}])
+    assert sts.get_object("k").read() == b"data"
+
+    api(server, "DeleteUser", {"UserName": name})
+    with pytest.raises(oss2.exceptions.OssError) as e:     # the user is gone: so are its sessions
+        sts.get_object("k")
+    assert (e.value.status, e.value.code) == (403, "InvalidAccessKeyId")
