@@ -249,6 +249,8 @@ def test_captured_root_requests_cannot_be_retargeted(server, world):
                     "cn-hangzhou", datetime_=now, expires=600)
     url4 = "/?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params + q4)
     _refused(*send(server, dict(base, headers={}), target=url4), "V4 presigned admin URL")
+    _refused(*send(server, dict(base, headers={"Authorization": ""}), target=url4),
+             "V4 presigned admin URL with an empty Authorization header")
     # and oss2's own (V1) service call with the admin parameter
     with pytest.raises(oss2.exceptions.OssError) as e:
         oss2.Service(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), server.endpoint)._do(
