@@ -547,7 +547,8 @@ def _v1_query(req: SignedRequest, q: dict[str, str], lookup, now: float) -> Cred
     exp = q.get("Expires", "")
     if not ak or not sig or not exp:
         raise errors.MissingQueryAuth()
-    sig = sig.strip().replace(" ", "+")   # an unencoded base64 '+' arrives as a space
+    # an unencoded base64 "+" arrives as a space, also as the first character: convert, then strip
+    sig = sig.replace(" ", "+").strip()
     exp = _check_absolute_expiry(exp, "Expires", now)
     cred = _get_cred(lookup, ak)
     dates = [exp]
@@ -681,7 +682,7 @@ def _v2_query(req: SignedRequest, q: dict[str, str], lookup, now: float) -> Cred
     exp = q.get("x-oss-expires", "")
     if not ak or not sig:
         raise errors.MissingQueryAuth()
-    sig = sig.strip().replace(" ", "+")
+    sig = sig.replace(" ", "+").strip()
     if not exp:
         raise errors.MissingExpires()
     exp = _check_absolute_expiry(exp, "x-oss-expires", now)
