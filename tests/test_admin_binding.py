@@ -243,14 +243,18 @@ def test_captured_root_requests_cannot_be_retargeted(server, world):
     url = "/?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in q)
     assert send(server, dict(base, headers={}), target=url)[0] == 200
     _refused(*send(server, dict(base, headers={}), target=url + "&x-ossbox-admin=ListUsers"), "V1 URL")
+    # a V4 URL presigned by root for an admin call, even one whose signed headers carry the action
+    # and the body's MD5, is refused; an empty Authorization header does not make it header-signed
     now = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     params = [("x-ossbox-admin", "ListUsers")]
-    q4 = presign_v4(SignedRequest("GET", None, None, params, {}), ACCESS_KEY_ID, ACCESS_KEY_SECRET,
+    signed = {"x-oss-ossbox-admin": "ListUsers", "content-md5": base64.b64encode(hashlib.md5(b"{}").digest()).decode()}
+    q4 = presign_v4(SignedRequest("POST", None, None, params, dict(signed)), ACCESS_KEY_ID, ACCESS_KEY_SECRET,
                     "cn-hangzhou", datetime_=now, expires=600)
     url4 = "/?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params + q4)
-    _refused(*send(server, dict(base, headers={}), target=url4), "V4 presigned admin URL")
-    _refused(*send(server, dict(base, headers={"Authorization": ""}), target=url4),
-             "V4 presigned admin URL with an empty Authorization header")
+    presigned = {"method": "POST", "target": url4, "headers": signed, "body": b"{}"}
+    _refused(*send(server, presigned), "V4 presigned admin URL", "0003-00000910")
+    _refused(*send(server, presigned, headers=dict(signed, Authorization="")),
+             "V4 presigned admin URL with an empty Authorization header", "0003-00000910")
     # and oss2's own (V1) service call with the admin parameter
     with pytest.raises(oss2.exceptions.OssError) as e:
         oss2.Service(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), server.endpoint)._do(
