@@ -9,25 +9,20 @@ with an inline policy about 8.
 from __future__ import annotations
 
 import re
+from itertools import accumulate
 
 MAX_DEPTH = 32
 
-# A string (possibly unterminated: the document is then invalid anyway) or one bracket.
-_TOKENS = re.compile(r'"(?:[^"\\]+|\\.)*"?|[\[\]{}]')
+# Strings (possibly unterminated: the document is then invalid anyway), and what is not a bracket.
+_STRINGS = re.compile(r'"(?:[^"\\]+|\\.)*"?')
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_DELTA = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
 
 def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
     """True when arrays/objects in `text` nest more than `limit` levels (brackets inside strings
-    do not count). Linear in the text; stops at the first level past the limit."""
+    do not count). Linear in the text, with the per-bracket work done in C (a few ms for 64 KB)."""
     if "[" not in text and "{" not in text:
         return False
-    depth = 0
-    for m in _TOKENS.finditer(text):
-        c = m.group()[0]
-        if c == "[" or c == "{":
-            depth += 1
-            if depth > limit:
-                return True
-        elif c == "]" or c == "}":
-            depth -= 1
-    return False
+    brackets = _NOT_BRACKETS.sub("", _STRINGS.sub("", text)).encode("ascii")
+    return max(accumulate(map(_DELTA.__getitem__, brackets)), default=0) > limit
