@@ -268,3 +268,24 @@ def test_identical_admin_calls_in_one_second_both_work(server):
     """The nonce `ossbox admin` and the helper send keeps equal calls distinct requests."""
     for _ in range(5):
         assert "Users" in admin(server, "ListUsers")
+
+
+def test_replay_refused_by_another_server_process_on_the_same_data_dir(tmp_path):
+    """The used signatures live in the metadata store, so a second process sees them."""
+    from serverproc import ServerProcess
+
+    first = ServerProcess(str(tmp_path)).start()
+    try:
+        second = ServerProcess(str(tmp_path)).start()
+        try:
+            r = _signed_v2sdk(first, "CreateUser", {"UserName": "once"}, "v4")
+            r["action"] = "CreateUser"
+            assert send(first, r)[0] == 200
+            before = snapshot(first)
+            _refused(*send(second, r), "replay on the other process", REPLAYED)
+            _refused(*send(first, r), "replay on the same process", REPLAYED)
+            assert snapshot(first) == before and [u[1] for u in before["users"]] == ["once"]
+        finally:
+            assert second.stop() == 0
+    finally:
+        assert first.stop() == 0
