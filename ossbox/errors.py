@@ -59,6 +59,9 @@ DuplicateTagKey = E(400, "InvalidTag", "Tag keys must be unique.", "0010-0000021
 BadRequest = E(400, "BadRequest", "Bad request.", "0016-00000002")
 MalformedXML = E(400, "MalformedXML", "The XML you provided was not well-formed or did not validate "
                  "against our published schema.", "0016-00000608")
+# A JSON input (admin body, policy document) nested deeper than ossbox parses; OSS documents no EC
+# for it, so this one is ossbox's pick.
+JsonTooDeep = E(400, "InvalidArgument", "The JSON document is nested too deeply.", "0016-00000510")
 MissingContentMD5 = E(400, "InvalidDigest", "Missing required header for this request: Content-MD5.",
                       "0016-00000606")
 DeleteWithoutObjects = E(400, "MalformedXML", "The Delete request must name at least one Object.",
@@ -217,6 +220,19 @@ EmptyAdditionalHeaders = E(400, "InvalidArgument", "AdditionalHeaders must not b
                            "0002-00000209")
 BothAuthMethods = E(400, "InvalidArgument", "Only one auth mechanism allowed; only the Authorization "
                     "header or a signature in the query string may be used.", "0002-00000010")
+# The admin API (docs/architecture.md "The admin API protocol"). OSS has no such API, so these
+# ECs are ossbox's own picks in OSS's form.
+AdminNeedsHeaderAuth = E(403, "AccessDenied", "Admin requests must be signed in the Authorization header; "
+                         "presigned URLs and query-string signatures are refused.", "0003-00000910")
+AdminActionNotSigned = E(403, "AccessDenied", "Admin requests must carry their action in the signed "
+                         "x-oss-ossbox-admin header, equal to the x-ossbox-admin query parameter.",
+                         "0003-00000911")
+AdminUnsignedQuery = E(403, "AccessDenied", "Admin requests take their fields from the signed JSON body "
+                       "only; other query parameters are refused.", "0003-00000912")
+AdminBodyNotSigned = E(403, "SignatureDoesNotMatch", "The request body does not match the Content-MD5 the "
+                       "request was signed with.", "0002-00000041")
+AdminRequestReplayed = E(403, "AccessDenied", "This signed admin request was already used; every admin "
+                         "request must be signed afresh.", "0003-00000913")
 
 # --- method / feature ---------------------------------------------------------------------------
 MethodNotAllowed = E(405, "MethodNotAllowed", "The specified method is not allowed against this "

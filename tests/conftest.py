@@ -96,14 +96,12 @@ def v2(server):
 
 # -- access control: RAM users through the admin API (root only) -------------------------------
 def admin(server, action, body=None, method="POST"):
-    """Call the admin API as root through the official SDK (signed like any OSS request)."""
+    """Call the admin API as root through the official SDK, with the request `ossbox admin` builds
+    (action in a signed header, Content-MD5 of the JSON body, a nonce)."""
     import json
-    from alibabacloud_oss_v2.types import OperationInput
+    from ossbox.cli.admin_cmd import build_input
     client = make_v2_client(server.endpoint)
-    out = client.invoke_operation(OperationInput(
-        op_name=action, method=method, parameters={"x-ossbox-admin": action},
-        headers={"Content-Type": "application/json"},
-        body=json.dumps(body or {}).encode()))
+    out = client.invoke_operation(build_input(action, body or {}, method))
     text = out.http_response.content if out.http_response is not None else b""
     return json.loads(text) if text else {}
 

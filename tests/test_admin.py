@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -318,28 +319,68 @@ def test_cli_kms_keys(server, tmp_path):
         assert form not in outputs
 
 
-def test_admin_api_bad_requests(server):
-    from alibabacloud_oss_v2.types import OperationInput
-    from conftest import make_v2_client, v2_error
+def _raw_admin(server):
+    """An admin call whose body is sent as given (with its Content-MD5), for malformed bodies."""
+    from conftest import make_v2_client
+    from ossbox.cli.admin_cmd import build_input
 
     client = make_v2_client(server.endpoint)
 
-    def call(action, method="POST", body=b"", params=None):
-        return client.invoke_operation(OperationInput(
-            op_name="Admin", method=method, parameters={"x-ossbox-admin": action, **(params or {})},
-            body=body, headers={"Content-Type": "application/json"}))
+    def call(action, method="POST", body=b""):
+        op = build_input(action, {}, method)
+        op.body = body
+        op.headers["Content-MD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
+        return client.invoke_operation(op)
+    return call
 
+
+def test_admin_api_bad_requests(server):
+    from conftest import v2_error
+
+    call = _raw_admin(server)
     err = v2_error(call, "NoSuchAction")
     assert (err.status_code, err.code) == (400, "InvalidArgument")
     for body in (b"{", b"[]", b"\xff", b'{"UserName": 5}', b'{"UserName": "bad name!"}', b"{}"):
         err = v2_error(call, "CreateUser", body=body)
         assert (err.status_code, err.code) == (400, "InvalidArgument"), body
-    err = v2_error(call, "CreateUser", method="GET", params={"UserName": "x"})
+    err = v2_error(call, "CreateUser", method="GET", body=b'{"UserName": "x"}')
     assert err.status_code == 405
     err = v2_error(call, "UpdateAccessKey", body=b'{"AccessKeyId": "LTAInope", "Status": "Maybe"}')
     assert (err.status_code, err.code) == (400, "InvalidArgument")
     err = v2_error(call, "DeleteAccessKey", body=b'{"AccessKeyId": "LTAInope"}')
     assert err.status_code == 404
+
+
+def test_deeply_nested_json_is_refused(server, bucket):
+    """JSON nested 60,000 deep (60 KB, within the size limits) was a 500 RecursionError; every JSON
+    input is now refused with a 400 before the decoder recurses."""
+    import oss2
+    from conftest import v2_error
+
+    call = _raw_admin(server)
+    name = _name()
+    for body in (b"[" * 60000, b'{"UserName": ' + b"[" * 30000 + b"]" * 30000 + b"}",
+                 b'{"UserName": "' + name.encode() + b'", "x": ' + b'{"a": ' * 9000 + b"1" + b"}" * 9000 + b"}"):
+        err = v2_error(call, "CreateUser", body=body)
+        assert (err.status_code, err.code, err.ec) == (400, "InvalidArgument", "0016-00000510"), body[:40]
+    # a policy document (RAM: 6,144 bytes, bucket: 16 KB) nested deeply, given as text
+    deep_ram = '{"Version": "1", "Statement": ' + "[" * 3000 + "]" * 3000 + "}"
+    user = call("CreateUser", body=json.dumps({"UserName": name}).encode())
+    assert user.status_code == 200
+    err = v2_error(call, "PutUserPolicy", body=json.dumps(
+        {"UserName": name, "PolicyName": "deep", "PolicyDocument": deep_ram}).encode())
+    assert (err.status_code, err.code) == (400, "InvalidPolicyDocument") and "nested" in err.message
+    deep_bucket = '{"Version": "1", "Statement": ' + "[" * 8000 + "]" * 8000 + "}"
+    with pytest.raises(oss2.exceptions.OssError) as e:
+        bucket.put_bucket_policy(deep_bucket)
+    assert (e.value.status, e.value.code) == (400, "InvalidPolicyDocument")
+    # a sensible depth still works, and the server is fine
+    ok = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": ["oss:GetObject"], "Resource": ["*"],
+                                         "Condition": {"StringLike": {"oss:Prefix": ["a/*"]}}}]}
+    assert call("PutUserPolicy", body=json.dumps({"UserName": name, "PolicyName": "ok",
+                                                  "PolicyDocument": ok}).encode()).status_code == 200
+    assert "RecursionError" not in "".join(server.output)
+    call("DeleteUser", body=json.dumps({"UserName": name}).encode())
 
 
 # -- RAM users against the admin API (needs RAM-user authentication in the server) ---------------------
@@ -438,3 +479,45 @@ def test_sts_credentials_end_to_end(server, tmp_path):
     err = v2_error(_sts_client(server, limited).list_buckets, oss.ListBucketsRequest())
     assert err.status_code == 403
     admin(server, tmp_path, "user", "delete", name)
+
+
+def test_sts_sessions_outlive_key_changes_but_not_the_user(server, bucket):
+    """Issue 9 item 6, the chosen RAM behaviour (docs/architecture.md "STS sessions"): temporary
+    credentials belong to the user, not to one of its access keys. Disabling or deleting the
+    user's keys leaves them working until they expire; the user's policies are evaluated on every
+    request, so detaching one takes effect at once; deleting the user ends them."""
+    import oss2
+    from conftest import admin as api, put_policy
+
+    n = bucket.bucket_name
+    bucket.put_object("k", b"data")
+    name = _name()
+    api(server, "CreateUser", {"UserName": name})
+    key = api(server, "CreateAccessKey", {"UserName": name})
+    user = {"name": name}
+    put_policy(server, user, [{"Effect": "Allow", "Action": "oss:GetObject", "Resource": f"acs:oss:*:*:{n}/*"}])
+    creds = api(server, "AssumeRole", {"UserName": name, "DurationSeconds": 900})["Credentials"]
+    sts = oss2.Bucket(oss2.StsAuth(creds["AccessKeyId"], creds["AccessKeySecret"], creds["SecurityToken"]),
+                      server.endpoint, n)
+    own = oss2.Bucket(oss2.Auth(key["AccessKeyId"], key["AccessKeySecret"]), server.endpoint, n)
+    assert sts.get_object("k").read() == own.get_object("k").read() == b"data"
+
+    api(server, "UpdateAccessKey", {"AccessKeyId": key["AccessKeyId"], "Status": "Inactive"})
+    with pytest.raises(oss2.exceptions.OssError) as e:
+        own.get_object("k")
+    assert (e.value.status, e.value.code) == (403, "InvalidAccessKeyId")
+    assert sts.get_object("k").read() == b"data"           # the session outlives the key
+    api(server, "DeleteAccessKey", {"AccessKeyId": key["AccessKeyId"]})
+    assert sts.get_object("k").read() == b"data"
+
+    api(server, "DeleteUserPolicy", {"UserName": name, "PolicyName": "p"})
+    with pytest.raises(oss2.exceptions.OssError) as e:     # permissions are the user's, read per request
+        sts.get_object("k")
+    assert e.value.status == 403
+    put_policy(server, user, [{"Effect": "Allow", "Action": "oss:GetObject", "Resource": f"acs:oss:*:*:{n}/*"}])
+    assert sts.get_object("k").read() == b"data"
+
+    api(server, "DeleteUser", {"UserName": name})
+    with pytest.raises(oss2.exceptions.OssError) as e:     # the user is gone: so are its sessions
+        sts.get_object("k")
+    assert (e.value.status, e.value.code) == (403, "InvalidAccessKeyId")

@@ -593,9 +593,14 @@ def test_go_style_x_oss_query_key_signed_and_unsigned():
     r = SignedRequest("GET", "examplebucket", "k", [("x-oss-traffic-limit", "819200"), ("x-oss-foo", "1")], h)
     r.headers["authorization"] = sign_v1_header(r, AK, SK)          # x-oss-* included (Go style)
     assert auth(r) is KEYS[AK]
+    unknown = SignedRequest("GET", "examplebucket", "k", [("x-oss-foo", "1")], dict(h))
     bare = SignedRequest("GET", "examplebucket", "k", [], dict(h))
-    r.headers["authorization"] = sign_v1_header(bare, AK, SK)       # none included (python v2 style)
-    assert auth(r) is KEYS[AK]
+    unknown.headers["authorization"] = sign_v1_header(bare, AK, SK)  # none included (python v2 style)
+    assert auth(unknown) is KEYS[AK]
+    # ... but a key the server acts on must be signed (python v2 sends those as headers anyway)
+    r.headers["authorization"] = unknown.headers["authorization"]
+    err = expect(errors.SignatureDoesNotMatch, r)
+    assert "x-oss-traffic-limit" in err.message
 
 
 # ==================================================================================================
@@ -835,6 +840,21 @@ def test_presigned_signature_with_unencoded_plus():
             if "+" in sig:
                 break
         assert "+" in sig
+        req.query = [(k, v.replace("+", " ") if k == name else v) for k, v in req.query]
+        assert auth(req) is KEYS[AK]
+
+
+def test_presigned_signature_starting_with_unencoded_plus():
+    # the same, when '+' is the signature's first character (1 in 64 signatures): it used to be
+    # stripped away as leading whitespace before being turned back into '+'
+    for version in ("v1", "v2"):
+        name = "Signature" if version == "v1" else "x-oss-signature"
+        for i in range(3000):
+            req = oss2_presign(oss2_auths()[version], "GET", "p" + str(i))
+            if dict(req.query)[name].startswith("+"):
+                break
+        else:
+            pytest.fail("no signature starting with '+' in 3000 tries")
         req.query = [(k, v.replace("+", " ") if k == name else v) for k, v in req.query]
         assert auth(req) is KEYS[AK]
 

@@ -36,3 +36,24 @@ def claimed_access_key(headers: dict[str, str], query: dict[str, str]) -> Option
     if "x-oss-credential" in query:
         return query["x-oss-credential"].split("/", 1)[0] or None
     return None
+
+
+def header_signature(headers: dict[str, str]) -> Optional[str]:
+    """The signature of an Authorization header, in the one form the verifier accepts it in
+    (scheme + value; V4's hex lower-cased), so a reformatted header is still the same signature.
+    Only meaningful once the request verified."""
+    auth = (headers.get("authorization") or "").strip()
+    scheme, _, rest = auth.partition(" ")
+    rest = rest.strip()
+    sig = ""
+    if scheme == "OSS":
+        sig = rest.rpartition(":")[2].strip()
+    elif scheme in ("OSS2", "OSS4-HMAC-SHA256"):
+        sep = ":" if scheme == "OSS2" else "="
+        for item in rest.split(","):
+            name, _, value = item.partition(sep)
+            if name.strip() == "Signature":
+                sig = value.strip()
+        if scheme != "OSS2":
+            sig = sig.lower()
+    return scheme + " " + sig if sig else None

@@ -62,6 +62,7 @@ from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Optional
 
 from .. import errors
+from .json_input import MAX_DEPTH, too_deep
 
 __all__ = [
     "Policy", "Statement", "Decision", "parse_policy", "evaluate", "combine", "policy_to_json",
@@ -581,6 +582,8 @@ def parse_policy(text: str | bytes, *, bucket_policy: bool = False, bucket: str 
         raise TypeError("policy text must be str or bytes")
     if not s.strip():
         raise _bad("The policy document is empty.")
+    if too_deep(s):  # measured first: the decoder would recurse once per level
+        raise _bad(f"The policy document is nested more than {MAX_DEPTH} levels deep.")
     try:
         doc = json.loads(s, object_pairs_hook=_no_dupes, parse_constant=_reject_constant)
     except json.JSONDecodeError as e:
@@ -588,8 +591,6 @@ def parse_policy(text: str | bytes, *, bucket_policy: bool = False, bucket: str 
                    f"{e.colno}.") from None
     except ValueError as e:          # e.g. an integer literal longer than int_max_str_digits
         raise _bad(f"The policy document is not valid JSON: {e}.") from None
-    except RecursionError:
-        raise _bad("The policy document is nested too deeply.") from None
     if not isinstance(doc, dict):
         raise _bad("The policy document must be a JSON object with Version and Statement.")
     for k in doc:

@@ -131,7 +131,15 @@ _JAVA_SUB = frozenset((
     "continuation-token", "worm", "wormId", "wormExtend", "callback", "callback-var", "seal",
 ))
 _ALL_SUB = _OSS2_SUB | _PYV2_SUB | _JAVA_SUB
-_CORE_SUB = frozenset(k for k in _ALL_SUB if not k.startswith("x-oss-"))
+# The rule for V1 (docs/architecture.md "What a V1 signature must cover"): a query key that selects
+# or changes an operation must be in the string-to-sign, so that a captured request cannot be made
+# into a different one by adding it. The keys that select operations are sub-resources every SDK
+# signs (core).  Of the x-oss-* keys, those the server interprets are required to be signed too:
+# oss2, Java and Go v2 sign them; python v2 sends them as headers, never in the query.
+# (x-oss-process is not among them: python v2 sends it unsigned on GetObject, and ossbox ignores it
+# there and refuses POST ?x-oss-process with 501, so it cannot turn a request into another one.)
+_V1_INTERPRETED = frozenset(("x-oss-traffic-limit", "x-oss-request-payer"))
+_CORE_SUB = frozenset(k for k in _ALL_SUB if not k.startswith("x-oss-")) | _V1_INTERPRETED
 # Query keys no SDK signs in V1 (so they never make a request ambiguous).
 _V1_PLAIN = frozenset((
     "OSSAccessKeyId", "Expires", "Signature", "prefix", "marker", "max-keys", "delimiter",
@@ -477,7 +485,13 @@ def _v1_verify(req: SignedRequest, cred: Credential, ak: str, provided: str, dat
     if _try_alternatives(alternatives(), first, lambda s: hmac.compare_digest(
             _b64_hmac(secret, _utf8(s), "sha1"), want)):
         return
-    raise errors.SignatureDoesNotMatch(StringToSign=_show(first_b), StringToSignBytes=_sts_bytes(first_b),
+    must = sorted({k for k, _ in query if k in _V1_INTERPRETED})
+    message = None
+    if must:
+        message = (errors.SignatureDoesNotMatch.message + " The query parameters " + ", ".join(must)
+                   + " change what the request does, so the signature must cover them.")
+    raise errors.SignatureDoesNotMatch(message, StringToSign=_show(first_b),
+                                       StringToSignBytes=_sts_bytes(first_b),
                                        SignatureProvided=_show(provided), OSSAccessKeyId=_show(ak))
 
 
@@ -533,7 +547,8 @@ def _v1_query(req: SignedRequest, q: dict[str, str], lookup, now: float) -> Cred
     exp = q.get("Expires", "")
     if not ak or not sig or not exp:
         raise errors.MissingQueryAuth()
-    sig = sig.strip().replace(" ", "+")   # an unencoded base64 '+' arrives as a space
+    # an unencoded base64 "+" arrives as a space, also as the first character: convert, then strip
+    sig = sig.replace(" ", "+").strip()
     exp = _check_absolute_expiry(exp, "Expires", now)
     cred = _get_cred(lookup, ak)
     dates = [exp]
@@ -667,7 +682,7 @@ def _v2_query(req: SignedRequest, q: dict[str, str], lookup, now: float) -> Cred
     exp = q.get("x-oss-expires", "")
     if not ak or not sig:
         raise errors.MissingQueryAuth()
-    sig = sig.strip().replace(" ", "+")
+    sig = sig.replace(" ", "+").strip()
     if not exp:
         raise errors.MissingExpires()
     exp = _check_absolute_expiry(exp, "x-oss-expires", now)

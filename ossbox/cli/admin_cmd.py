@@ -1,20 +1,28 @@
 """`ossbox admin ...`: manage users, keys, policies, STS and KMS keys on a running ossbox server.
 
-Each command is one admin API request (`?x-ossbox-admin=<Action>` at the service level), sent and
-signed by the official SDK with the root credentials from the usual settings (-i/-k, OSS_* env,
-config file). Reads are GETs with their fields as query parameters; changes are POSTs with a JSON
-body. The JSON answer is printed (--output-format json/yaml/xml, --output-query, -q as elsewhere).
+Each command is one admin API request, sent and signed by the official SDK with the root
+credentials from the usual settings (-i/-k, OSS_* env, config file): a POST to the service with
+`?x-ossbox-admin=<Action>`, the action again in the signed `x-oss-ossbox-admin` header, the fields
+as a JSON body with its Content-MD5 (signed by every signature version), and a random nonce header
+so that two identical commands within a second are still two requests (the server serves each
+signature once). The JSON answer is printed (--output-format json/yaml/xml, --output-query, -q as
+elsewhere). The protocol is described in docs/architecture.md ("The admin API protocol").
 """
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import json
+import secrets
 from typing import Any, Optional
 
 from .output import EXIT_OK, Printer
 from .settings import Settings, UsageError, make_client
 
 ADMIN_PARAM = "x-ossbox-admin"
+ADMIN_HEADER = "x-oss-ossbox-admin"
+NONCE_HEADER = "x-oss-ossbox-nonce"
 
 
 def _opt_text(value: str, flag: str) -> str:
@@ -34,23 +42,23 @@ def _json_text(value: str, flag: str) -> str:
     return text
 
 
-def build_input(action: str, method: str, fields: dict):
+def build_input(action: str, fields: dict, method: str = "POST"):
+    """One admin request, bound to its action and body in every signature version."""
     from alibabacloud_oss_v2.types import OperationInput
-    params = {ADMIN_PARAM: action}
-    headers: dict[str, str] = {}
-    body: Optional[bytes] = None
-    if method == "GET":
-        params.update({k: str(v) for k, v in fields.items()})
-    else:
-        body = json.dumps(fields, ensure_ascii=False).encode("utf-8")
-        headers["Content-Type"] = "application/json"
-    return OperationInput(op_name=f"Admin{action}", method=method, parameters=params, headers=headers,
-                          body=body)
+    body = json.dumps(fields, ensure_ascii=False).encode("utf-8")
+    headers = {
+        "Content-Type": "application/json",
+        "Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode("ascii"),
+        ADMIN_HEADER: action,
+        NONCE_HEADER: secrets.token_hex(16),
+    }
+    return OperationInput(op_name=f"Admin{action}", method=method, parameters={ADMIN_PARAM: action},
+                          headers=headers, body=body)
 
 
-def call(settings: Settings, action: str, method: str, fields: dict) -> Any:
+def call(settings: Settings, action: str, fields: dict) -> Any:
     """Send one admin request; the decoded JSON answer (service errors raise, as the SDK does)."""
-    out = make_client(settings).invoke_operation(build_input(action, method, fields))
+    out = make_client(settings).invoke_operation(build_input(action, fields))
     response = out.http_response
     raw = b""
     if response is not None:
@@ -63,17 +71,17 @@ def call(settings: Settings, action: str, method: str, fields: dict) -> Any:
         return raw.decode("utf-8", "replace")
 
 
-def _run(action: str, method: str, fields_of):
+def _run(action: str, fields_of):
     def run(args: argparse.Namespace, settings: Settings) -> int:
         fields = fields_of(args)
         printer = Printer(settings)
         if settings.dry_run:
             from .api import describe
-            op = build_input(action, method, fields)
+            op = build_input(action, fields)
             printer.write_text(describe(op))
             printer.finish()
             return EXIT_OK
-        doc = call(settings, action, method, fields)
+        doc = call(settings, action, fields)
         printer.document(doc, raw=json.dumps(doc, indent=2, ensure_ascii=False))
         printer.finish()
         return EXIT_OK
@@ -98,12 +106,12 @@ def register(sub, add_globals) -> None:
     groups = admin.add_subparsers(dest="admin_group", metavar="<group>")
     groups.required = True
 
-    def leaf(group_sub, name: str, help_: str, action: str, method: str, fields_of, positionals=()):
+    def leaf(group_sub, name: str, help_: str, action: str, fields_of, positionals=()):
         p = group_sub.add_parser(name, help=help_, description=help_)
         for arg, arg_help in positionals:  # dests must not collide with the global options' dests
             p.add_argument(arg, help=arg_help, metavar=_METAVARS.get(arg, arg.upper()))
         add_globals(p)
-        p.set_defaults(func=_run(action, method, fields_of))
+        p.set_defaults(func=_run(action, fields_of))
         return p
 
     # users
@@ -111,12 +119,12 @@ def register(sub, add_globals) -> None:
     add_globals(user)
     us = user.add_subparsers(dest="admin_cmd", metavar="<command>")
     us.required = True
-    leaf(us, "create", "create a user", "CreateUser", "POST",
+    leaf(us, "create", "create a user", "CreateUser",
          lambda a: {"UserName": a.name}, [("name", "user name")])
-    leaf(us, "list", "list users", "ListUsers", "GET", lambda a: {})
-    leaf(us, "get", "show a user with its keys (no secrets) and policy names", "GetUser", "GET",
+    leaf(us, "list", "list users", "ListUsers", lambda a: {})
+    leaf(us, "get", "show a user with its keys (no secrets) and policy names", "GetUser",
          lambda a: {"UserName": a.name}, [("name", "user name")])
-    leaf(us, "delete", "delete a user with its keys and policies", "DeleteUser", "POST",
+    leaf(us, "delete", "delete a user with its keys and policies", "DeleteUser",
          lambda a: {"UserName": a.name}, [("name", "user name")])
 
     # access keys
@@ -125,14 +133,14 @@ def register(sub, add_globals) -> None:
     ks = key.add_subparsers(dest="admin_cmd", metavar="<command>")
     ks.required = True
     leaf(ks, "create", "create an access key pair for a user (the secret is shown once)",
-         "CreateAccessKey", "POST", lambda a: {"UserName": a.user}, [("user", "user name")])
-    leaf(ks, "list", "list a user's access keys (never their secrets)", "ListAccessKeys", "GET",
+         "CreateAccessKey", lambda a: {"UserName": a.user}, [("user", "user name")])
+    leaf(ks, "list", "list a user's access keys (never their secrets)", "ListAccessKeys",
          lambda a: {"UserName": a.user}, [("user", "user name")])
-    leaf(ks, "enable", "set an access key Active", "UpdateAccessKey", "POST",
+    leaf(ks, "enable", "set an access key Active", "UpdateAccessKey",
          lambda a: {"AccessKeyId": a.target_key, "Status": "Active"}, [("target_key", "AccessKeyId")])
-    leaf(ks, "disable", "set an access key Inactive", "UpdateAccessKey", "POST",
+    leaf(ks, "disable", "set an access key Inactive", "UpdateAccessKey",
          lambda a: {"AccessKeyId": a.target_key, "Status": "Inactive"}, [("target_key", "AccessKeyId")])
-    leaf(ks, "delete", "delete an access key", "DeleteAccessKey", "POST",
+    leaf(ks, "delete", "delete an access key", "DeleteAccessKey",
          lambda a: {"AccessKeyId": a.target_key}, [("target_key", "AccessKeyId")])
 
     # identity policies
@@ -140,18 +148,18 @@ def register(sub, add_globals) -> None:
     add_globals(pol)
     ps = pol.add_subparsers(dest="admin_cmd", metavar="<command>")
     ps.required = True
-    put = leaf(ps, "put", "attach (or replace) a named policy", "PutUserPolicy", "POST",
+    put = leaf(ps, "put", "attach (or replace) a named policy", "PutUserPolicy",
                lambda a: {"UserName": a.user, "PolicyName": a.policy_name,
                           "PolicyDocument": _json_text(a.document, "--document")},
                [("user", "user name"), ("policy_name", "policy name")])
     put.add_argument("--document", required=True, metavar="JSON|file://PATH|-",
                      help="the RAM policy document")
-    leaf(ps, "get", "show a named policy", "GetUserPolicy", "GET",
+    leaf(ps, "get", "show a named policy", "GetUserPolicy",
          lambda a: {"UserName": a.user, "PolicyName": a.policy_name},
          [("user", "user name"), ("policy_name", "policy name")])
-    leaf(ps, "list", "list a user's policies", "ListUserPolicies", "GET",
+    leaf(ps, "list", "list a user's policies", "ListUserPolicies",
          lambda a: {"UserName": a.user}, [("user", "user name")])
-    leaf(ps, "delete", "detach a named policy", "DeleteUserPolicy", "POST",
+    leaf(ps, "delete", "detach a named policy", "DeleteUserPolicy",
          lambda a: {"UserName": a.user, "PolicyName": a.policy_name},
          [("user", "user name"), ("policy_name", "policy name")])
 
@@ -167,7 +175,7 @@ def register(sub, add_globals) -> None:
             fields["Policy"] = _json_text(a.policy, "--policy")
         return fields
 
-    assume = leaf(ss, "assume", "issue temporary credentials acting as a user", "AssumeRole", "POST",
+    assume = leaf(ss, "assume", "issue temporary credentials acting as a user", "AssumeRole",
                   assume_fields, [("user", "user name")])
     assume.add_argument("--duration", type=_duration, default=3600, metavar="SECONDS",
                         help="validity, 900..43200 seconds (default 3600)")
@@ -180,12 +188,12 @@ def register(sub, add_globals) -> None:
     ms = kms.add_subparsers(dest="admin_cmd", metavar="<command>")
     ms.required = True
     create = leaf(ms, "create", "create a KMS key (its material never leaves the server)", "CreateKmsKey",
-                  "POST", lambda a: {"Description": a.description} if a.description else {})
+                  lambda a: {"Description": a.description} if a.description else {})
     create.add_argument("--description", metavar="TEXT", help="what the key is for")
-    leaf(ms, "list", "list KMS keys with their state", "ListKmsKeys", "GET", lambda a: {})
-    leaf(ms, "describe", "show one KMS key", "DescribeKmsKey", "GET",
+    leaf(ms, "list", "list KMS keys with their state", "ListKmsKeys", lambda a: {})
+    leaf(ms, "describe", "show one KMS key", "DescribeKmsKey",
          lambda a: {"KeyId": a.kms_key}, [("kms_key", "KMS key id")])
     leaf(ms, "disable", "disable a KMS key: objects encrypted under it cannot be read or written",
-         "DisableKmsKey", "POST", lambda a: {"KeyId": a.kms_key}, [("kms_key", "KMS key id")])
-    leaf(ms, "enable", "enable a KMS key again", "EnableKmsKey", "POST",
+         "DisableKmsKey", lambda a: {"KeyId": a.kms_key}, [("kms_key", "KMS key id")])
+    leaf(ms, "enable", "enable a KMS key again", "EnableKmsKey",
          lambda a: {"KeyId": a.kms_key}, [("kms_key", "KMS key id")])

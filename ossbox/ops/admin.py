@@ -1,15 +1,26 @@
 """Admin API (root only): users, access keys, identity policies, STS, the built-in KMS.
 
-Every service-level request with the query parameter ``x-ossbox-admin=<Action>`` comes here after
-its signature was verified. Only the root account may use it. Fields come from a JSON object body
-(and, for reads, may also be given as query parameters); answers are JSON. Changes are written to
-the metadata store at once, and the server looks keys up per request, so they apply immediately.
+A service-level request with the query parameter ``x-ossbox-admin=<Action>`` comes here after its
+signature was verified. Only the root account may use it. Because a signature only protects what
+it covers, and OSS's V1 signature covers neither unknown query keys nor the body, an admin request
+must be bound to what it does in a way every signature version (V1, V2, V4) signs:
 
-Secrets are returned once (CreateAccessKey, AssumeRole) and never logged or listed; KMS key
-material is never returned at all.
+* signed in the Authorization header (no presigned URL, no query-string signature);
+* the action repeated in the ``x-oss-ossbox-admin`` header (every version signs ``x-oss-*``
+  headers) and equal to the query parameter; no other query parameter;
+* ``Content-MD5`` of the body, which every version signs and which is checked against the body;
+  the fields come only from that JSON object body;
+* each signature is served once: it is remembered in the metadata store (shared by every server
+  process on the data dir) until it could no longer pass the clock-skew check.
+
+Answers are JSON. Changes are written to the metadata store at once, and the server looks keys up
+per request, so they apply immediately. Secrets are returned once (CreateAccessKey, AssumeRole)
+and never logged or listed; KMS key material is never returned at all.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import secrets
@@ -19,11 +30,19 @@ from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
 from .. import errors
+from ..auth.identity import header_signature
+from ..auth.json_input import MAX_DEPTH, too_deep
+from ..auth.signature import MAX_SKEW_SECONDS
 from ..http.request import Request, Response
 from ..storage import sse
 from ..storage.records import AccessKeyRecord, KmsKeyRecord, UserRecord
 
 MAX_BODY = 64 * 1024
+ACTION_PARAM = "x-ossbox-admin"         # selects the admin API (unsigned in V1: only a hint)
+ACTION_HEADER = "x-oss-ossbox-admin"    # the action as every signature version signs it
+# A header-signed request passes the skew check while |now - request time| <= MAX_SKEW_SECONDS, so
+# one first seen now may pass again until now + 2 * MAX_SKEW_SECONDS at the latest.
+REPLAY_WINDOW = 2 * MAX_SKEW_SECONDS
 MAX_POLICY_LENGTH = 6144          # RAM's limit for a custom policy document
 MAX_SESSION_POLICY_LENGTH = 2048
 _USER_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -57,19 +76,58 @@ def _is_root(req: Request) -> bool:
 
 
 # -- input -----------------------------------------------------------------------------------------
-async def _fields(req: Request) -> dict:
-    """The JSON object body, with query parameters (other than the action) as defaults."""
-    fields: dict[str, Any] = {k: v for k, v in req.query.items() if k != "x-ossbox-admin"}
+def _check_binding(req: Request) -> str:
+    """The action, once the request proves that its signature covers it (see the module doc)."""
+    # An empty Authorization header does not count: the request was then verified by its query.
+    if not req.headers.get("authorization", "").strip():
+        raise errors.AdminNeedsHeaderAuth()
+    action = req.query.get(ACTION_PARAM, "")
+    signed = req.headers.get(ACTION_HEADER)
+    if signed is None or signed.strip() != action:
+        raise errors.AdminActionNotSigned()
+    extra = sorted({k for k, _ in req.query_list if k != ACTION_PARAM})
+    if extra or len(req.query_list) != 1:
+        raise errors.AdminUnsignedQuery(ArgumentName=(extra or [ACTION_PARAM])[0][:64])
+    return action
+
+
+async def _signed_body(req: Request) -> bytes:
+    """The body, which must be the one the signed Content-MD5 names."""
+    digest = req.content_md5()
+    if digest is None:
+        raise errors.MissingContentMD5()
     raw = await req.read_body(MAX_BODY)
-    if raw.strip():
-        try:
-            body = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise errors.InvalidArgument("The request body must be a JSON object.")
-        if not isinstance(body, dict):
-            raise errors.InvalidArgument("The request body must be a JSON object.")
-        fields.update(body)
-    return fields
+    if hashlib.md5(raw).digest() != digest:
+        raise errors.AdminBodyNotSigned(ContentMD5=base64.b64encode(digest).decode())
+    return raw
+
+
+async def _claim_signature(req: Request) -> None:
+    """Serve each signature once: an exact replay within the skew window is refused."""
+    sig = header_signature(req.headers)
+    now = time.time()
+    if not sig or not await req.server.engine.meta.write(
+            lambda t: t.claim_signature(sig, now + REPLAY_WINDOW, now)):
+        raise errors.AdminRequestReplayed()
+
+
+def _fields(raw: bytes) -> dict:
+    """The JSON object body (empty: no fields), bounded in nesting depth."""
+    if not raw.strip():
+        return {}
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise errors.InvalidArgument("The request body must be a JSON object.")
+    if too_deep(text):  # the decoder recurses once per level: refuse before it runs
+        raise errors.JsonTooDeep(f"The request body is nested more than {MAX_DEPTH} levels deep.")
+    try:
+        body = json.loads(text)
+    except ValueError:
+        raise errors.InvalidArgument("The request body must be a JSON object.")
+    if not isinstance(body, dict):
+        raise errors.InvalidArgument("The request body must be a JSON object.")
+    return body
 
 
 def _str(fields: dict, name: str, pattern: re.Pattern | None = None, required: bool = True) -> str | None:
@@ -362,13 +420,15 @@ ACTIONS: dict[str, tuple[Handler, bool]] = {
 async def dispatch(req: Request) -> Response:
     if not _is_root(req):
         raise errors.AccessDenied("Only the root account may use the admin API.")
-    action = req.query.get("x-ossbox-admin", "")
+    action = _check_binding(req)
     entry = ACTIONS.get(action)
     if entry is None:
-        raise errors.InvalidArgument("Unknown admin action.", ArgumentName="x-ossbox-admin",
+        raise errors.InvalidArgument("Unknown admin action.", ArgumentName=ACTION_PARAM,
                                      ArgumentValue=action[:64])
     handler, changes = entry
     allowed = ("POST",) if changes else ("GET", "POST")
     if req.method not in allowed:
         raise errors.MethodNotAllowed(f"{action} needs {' or '.join(allowed)}.", Method=req.method)
-    return await handler(req, await _fields(req))
+    raw = await _signed_body(req)
+    await _claim_signature(req)
+    return await handler(req, _fields(raw))

@@ -134,6 +134,12 @@ class Txn(ABC):
     @abstractmethod
     def set_kms_key_status(self, key_id: str, status: str) -> bool: ...
 
+    # signatures of admin requests already served (replay protection, shared by every process)
+    @abstractmethod
+    def claim_signature(self, signature: str, expires: float, now: float) -> bool:
+        """Record `signature` as used until `expires`; False when it already is (and has not
+        expired by `now`). Expired records are dropped on the way."""
+
 
 class MetadataStore(ABC):
     @abstractmethod

@@ -78,6 +78,9 @@ CREATE TABLE IF NOT EXISTS kms_keys (
     key_id TEXT PRIMARY KEY, material BLOB NOT NULL, status TEXT NOT NULL, description TEXT NOT NULL,
     created REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS used_signatures (
+    signature TEXT PRIMARY KEY, expires REAL NOT NULL
+) WITHOUT ROWID;
 """
 
 # Columns added after the first release, so data dirs made by an older ossbox get them at start.
@@ -329,6 +332,11 @@ class _SqliteTxn(Txn):
 
     def set_kms_key_status(self, key_id, status):
         return self.c.execute("UPDATE kms_keys SET status=? WHERE key_id=?", (status, key_id)).rowcount == 1
+
+    def claim_signature(self, signature, expires, now):
+        self.c.execute("DELETE FROM used_signatures WHERE expires < ?", (now,))
+        return self.c.execute("INSERT OR IGNORE INTO used_signatures VALUES (?,?)",
+                              (signature, expires)).rowcount == 1
 
 
 class SqliteStore(MetadataStore):
