@@ -58,7 +58,8 @@ class OssHttpProtocol(HttpToolsProtocol):
         self.parser.set_dangerous_leniencies(lenient_chunked_length=True)
         self._in_head = True         # between requests or inside a request line + headers
         self._head_bytes = 0         # bytes fed to the parser since the current head began
-        self._head_timer = None
+        self._head_deadline = None   # loop time by which the current head must be complete
+        self._head_timer = None      # fires at or before _head_deadline (see _head_clock)
         self._linger_timer = None    # set while lingering (see _linger)
         self._linger_deadline = 0.0
         self._keep_alive = True      # what the current request allows once its body has arrived
@@ -90,16 +91,19 @@ class OssHttpProtocol(HttpToolsProtocol):
             self._linger_on()
             return
         self._unset_keepalive_if_required()
-        view = memoryview(data)
-        while view:
+        while data:
             if self._in_head:
-                if self._head_timer is None:
-                    self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+                if self._head_deadline is None:
+                    self._start_head_clock()
                 room = MAX_REQUEST_HEAD + 1 - self._head_bytes
-                piece, view = view[:room], view[room:]
+                if len(data) > room:
+                    data = memoryview(data)
+                    piece, data = data[:room], data[room:]
+                else:
+                    piece, data = data, b""
                 self._head_bytes += len(piece)
             else:
-                piece, view = view, view[:0]
+                piece, data = data, b""
             try:
                 self.parser.feed_data(piece)
             except httptools.HttpParserUpgrade:
@@ -108,39 +112,44 @@ class OssHttpProtocol(HttpToolsProtocol):
                 reason = str(exc).strip().rstrip(".") or "malformed request"
                 self._refuse(errors.BadRequest(f"The HTTP request is not valid: {reason}."))
                 return
-            if self.transport.is_closing() or self._linger_timer is not None:
+            if self._linger_timer is not None or self.transport.is_closing():
                 return
             if self._in_head and self._head_bytes > MAX_REQUEST_HEAD:
                 self._refuse(errors.RequestHeaderTooLarge())
                 return
 
     # -- parser callbacks --------------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._head_deadline is None:  # a pipelined head that began inside the previous read
+            self._start_head_clock()
+
     def on_headers_complete(self) -> None:
         self._in_head = False
-        self._cancel_head_timer()
+        self._head_deadline = None
         super().on_headers_complete()
         cycle = self.cycle
-        names = [name for name, _ in self.headers]
-        if b"content-length" in names and b"transfer-encoding" in names:
-            # Accepted as chunked (the parser ignores Content-Length), but RFC 9112 §6.3 requires
-            # closing the connection afterwards: an intermediary may have framed it differently.
-            cycle.keep_alive = False
         self._keep_alive = cycle.keep_alive
-        cycle.keep_alive = False   # until the body has arrived (on_message_complete)
+        # Until the body has arrived (on_message_complete), a response closes the connection, and
+        # through _CycleTransport, which lingers.
+        cycle.keep_alive = False
         cycle.transport = self._cycle_transport
+
+    def on_chunk_header(self) -> None:
+        if self._keep_alive and any(name == b"content-length" for name, _ in self.headers):
+            # Chunked with a Content-Length: read as chunked (the parser ignores the length), but
+            # RFC 9112 §6.3 requires closing the connection afterwards, as an intermediary may
+            # have framed the request differently.
+            self._keep_alive = False
 
     def on_message_complete(self) -> None:
         cycle = self.cycle
         if not cycle.response_started:
             cycle.keep_alive = self._keep_alive
+            cycle.transport = self.transport  # the body is in: closing needs no lingering
         super().on_message_complete()
         self._in_head = True
         self._head_bytes = 0
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if self._linger_timer is not None:
-            self._unset_keepalive_if_required()  # the linger timers decide when to close
 
     # -- timeouts and refusals ---------------------------------------------------------------------
     def _cancel_head_timer(self) -> None:
@@ -148,13 +157,23 @@ class OssHttpProtocol(HttpToolsProtocol):
             self._head_timer.cancel()
             self._head_timer = None
 
-    def _head_timed_out(self) -> None:
+    def _start_head_clock(self) -> None:
+        self._head_deadline = self.loop.time() + self.header_timeout
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.header_timeout, self._head_clock)
+
+    def _head_clock(self) -> None:
+        """The header timer. It is not cancelled when a head completes (a timer per request costs
+        more than the check): it re-arms itself for the current head's deadline, if any."""
         self._head_timer = None
-        if self.transport.is_closing() or self._linger_timer is not None:
+        if self._head_deadline is None or self.transport.is_closing() or self._linger_timer is not None:
             return
+        now = self.loop.time()
         if self.cycle is not None and not self.cycle.response_complete:
             # a pipelined head behind a response still being sent: its time starts after that one
-            self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+            self._head_deadline = now + self.header_timeout
+        if self._head_deadline > now:
+            self._head_timer = self.loop.call_later(self._head_deadline - now, self._head_clock)
             return
         self._refuse(errors.RequestTimeout())
 
@@ -186,6 +205,7 @@ class OssHttpProtocol(HttpToolsProtocol):
     def _linger(self) -> None:
         if self.transport.is_closing() or self._linger_timer is not None:
             return
+        self._head_deadline = None
         self._cancel_head_timer()
         self._unset_keepalive_if_required()
         if self.transport.can_write_eof():
@@ -196,6 +216,7 @@ class OssHttpProtocol(HttpToolsProtocol):
 
     def _linger_on(self) -> None:
         """Data arrived while lingering: it is dropped; wait a little longer, up to LINGER_MAX."""
+        self._unset_keepalive_if_required()  # armed after the response; the linger timer decides
         self._linger_timer.cancel()
         delay = min(LINGER_IDLE, self._linger_deadline - self.loop.time())
         self._linger_timer = self.loop.call_later(max(delay, 0.0), self.transport.close)
