@@ -179,6 +179,7 @@ class OssHttpProtocol(HttpToolsProtocol):
 
     def _refuse(self, exc: OssError) -> None:
         """Answer a request the application never sees with an OSS error, then close."""
+        log.debug("connection from %s refused: %s", self.client, exc)
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             if cycle.response_started:  # too late for an error response: just cut the connection
