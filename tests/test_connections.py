@@ -6,6 +6,8 @@ import email.utils
 import http.client
 import os
 import socket
+import subprocess
+import sys
 import time
 import uuid
 
@@ -271,3 +273,10 @@ def test_a_stalled_body_times_out_and_releases_the_object(tmp_path):
         assert b.get_object("put").read() == b"new"
     finally:
         assert srv.stop() == 0
+
+
+@pytest.mark.parametrize("flag", ["--idle-timeout", "--header-timeout", "--body-timeout"])
+def test_timeouts_must_be_positive(tmp_path, flag):
+    r = subprocess.run([sys.executable, "-m", "ossbox", "server", "--port", "0", "--data-dir", str(tmp_path),
+                        flag, "0"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and f"{flag} must be a number of seconds > 0" in r.stderr, r.stderr
