@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .app import Server
 
 MAX_XML_BODY = 1024 * 1024
+_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+: no task per wait, unlike wait_for
 MAX_HEADER_BYTES = 64 * 1024   # names and values together; OSS's own limit on user metadata is 8 KB
 
 
@@ -128,9 +129,12 @@ class Request:
         while True:
             try:
                 # Only the wait for the client is timed, not the consumer's work between chunks.
-                async with asyncio.timeout(timeout):
-                    msg = await self._receive()
-            except TimeoutError:
+                if _timeout is not None:
+                    async with _timeout(timeout):
+                        msg = await self._receive()
+                else:  # Python 3.10
+                    msg = await asyncio.wait_for(self._receive(), timeout)
+            except (TimeoutError, asyncio.TimeoutError):
                 raise errors.RequestTimeout() from None
             if msg["type"] == "http.disconnect":
                 raise errors.IncompleteBody()
