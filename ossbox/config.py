@@ -24,6 +24,7 @@ class ServerConfig:
     domains: list = field(default_factory=list)   # virtual-hosted style: <bucket>.<domain>
     durability: str = "fsync"                     # fsync: a 200 is on stable storage; none: page cache
     restore_delay: float = 60.0                   # seconds a RestoreObject takes to complete
+    body_timeout: float = 60.0                    # seconds a request body may pause (RequestTimeout)
     generated_credentials: bool = False           # set when a key pair was generated on this start
 
     def metadata_store(self):

@@ -79,6 +79,8 @@ MissingContentLength = E(411, "MissingContentLength", "You must provide the Cont
                          "0016-00000103")
 IncompleteBody = E(400, "IncompleteBody", "You did not provide the number of bytes specified by the "
                    "Content-Length HTTP header.", "0016-00000104")
+# Code and Message are OSS's (AppendObject error table); OSS documents no EC for it: ossbox's pick.
+# Answered for a stalled body (--body-timeout) and an unfinished request head (--header-timeout).
 RequestTimeout = E(400, "RequestTimeout", "Your socket connection to the server was not read from or "
                    "written to within the timeout period. Idle connections will be closed.", "0016-00000105")
 EntityTooLarge = E(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.",

@@ -39,6 +39,15 @@ def register(sub) -> None:
                    metavar="SECONDS",
                    help="seconds a RestoreObject of an Archive/ColdArchive/DeepColdArchive object "
                         "takes to complete (default 60)")
+    p.add_argument("--idle-timeout", type=float, default=_env("IDLE_TIMEOUT", "75"), metavar="SECONDS",
+                   help="close a connection that sends no request for this long (default 75)")
+    p.add_argument("--header-timeout", type=float, default=_env("HEADER_TIMEOUT", "60"),
+                   metavar="SECONDS",
+                   help="a request line and headers must arrive within this long of their first "
+                        "byte (default 60; 400 RequestTimeout)")
+    p.add_argument("--body-timeout", type=float, default=_env("BODY_TIMEOUT", "60"), metavar="SECONDS",
+                   help="a request body that sends nothing for this long fails with 400 "
+                        "RequestTimeout and the connection is closed (default 60)")
     p.add_argument("--log-level", default=_env("LOG_LEVEL", "warning"),
                    choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=run_server, needs_settings=False)
@@ -60,6 +69,7 @@ def run_server(args, _settings=None) -> int:
     import uvicorn
 
     from ..http.app import Server
+    from ..http.protocol import http_protocol
 
     domains = args.domain if args.domain is not None else [
         d for d in (_env("DOMAIN", "") or "").split(",") if d.strip()]
@@ -69,6 +79,10 @@ def run_server(args, _settings=None) -> int:
     if not 0 <= args.restore_delay < float("inf"):
         print("ossbox: --restore-delay must be a number of seconds >= 0", file=sys.stderr)
         return 2
+    for flag in ("idle_timeout", "header_timeout", "body_timeout"):
+        if not 0 < getattr(args, flag) < float("inf"):
+            print(f"ossbox: --{flag.replace('_', '-')} must be a number of seconds > 0", file=sys.stderr)
+            return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         sock = _bind(args.host, args.port)
@@ -80,6 +94,7 @@ def run_server(args, _settings=None) -> int:
                        access_key_id=args.access_key_id, access_key_secret=args.access_key_secret,
                        domains=domains, durability=args.durability)
     cfg.restore_delay = args.restore_delay
+    cfg.body_timeout = args.body_timeout
     app = Server(cfg)
     shown_host = f"[{args.host}]" if ":" in args.host else args.host
 
@@ -94,9 +109,11 @@ def run_server(args, _settings=None) -> int:
         print(f"ossbox listening on http://{shown_host}:{port}", flush=True)
 
     app.startup = announce
-    config = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="on", access_log=False,
-                            server_header=False, log_level=args.log_level, timeout_keep_alive=75,
-                            timeout_graceful_shutdown=10)
+    # The app sends its own Date (taken per response); uvicorn's is refreshed once a second.
+    config = uvicorn.Config(app, loop="uvloop", http=http_protocol(app, header_timeout=args.header_timeout),
+                            ws="none", lifespan="on", access_log=False, server_header=False,
+                            date_header=False, log_level=args.log_level,
+                            timeout_keep_alive=args.idle_timeout, timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the handler
     # that was installed before it; a no-op one makes a clean stop exit with status 0.

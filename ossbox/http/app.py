@@ -10,6 +10,7 @@ import itertools
 import logging
 import os
 import time
+from email.utils import formatdate
 from typing import Optional
 from urllib.parse import unquote
 
@@ -140,10 +141,10 @@ class Server:
             await self.authorizer.check(req, found.action)
             resp = await found.handler(req)
         except OssError as exc:
-            resp = self.error_response(exc, req, scope)
+            resp = self.error_response(exc, req, scope, request_id)
         except Exception:
             log.exception("internal error on %s %s", scope.get("method"), scope.get("path"))
-            resp = self.error_response(errors.InternalError(), req, scope)
+            resp = self.error_response(errors.InternalError(), req, scope, request_id)
         await self._send(send, resp, request_id, scope["method"] == "HEAD")
 
     def _address(self, req: Request, scope) -> None:
@@ -175,9 +176,10 @@ class Server:
                 req.key = key
 
     # -- rendering ---------------------------------------------------------------------------------
-    def error_response(self, exc: OssError, req: Optional[Request], scope) -> Response:
+    def error_response(self, exc: OssError, req: Optional[Request], scope,
+                       request_id: Optional[str] = None) -> Response:
         host = (req.host if req else "") or f"{self.config.host}"
-        rid = req.request_id if req else new_request_id()
+        rid = req.request_id if req else request_id or new_request_id()
         fields = [("Code", exc.code), ("Message", exc.message), ("RequestId", rid), ("HostId", host)]
         fields += [(k, str(v)) for k, v in exc.details.items()]
         if exc.ec:
@@ -196,17 +198,9 @@ class Server:
         return Response(exc.status, headers, body)
 
     async def _send(self, send, resp: Response, request_id: str, head: bool) -> None:
-        headers = [(b"server", b"AliyunOSS"), (b"x-oss-request-id", request_id.encode())]
         body = resp.body
-        if isinstance(body, (bytes, bytearray)):
-            length = len(body) if resp.length is None else resp.length
-        else:
-            length = resp.length
-        for name, value in resp.headers.items():
-            headers.append((name.encode("latin-1"), _latin1(value)))
-        if length is not None and "content-length" not in resp.headers:
-            headers.append((b"content-length", str(length).encode()))
-        await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        await send({"type": "http.response.start", "status": resp.status,
+                    "headers": response_headers(resp, request_id)})
         if head or isinstance(body, (bytes, bytearray)):
             if not isinstance(body, (bytes, bytearray)):
                 await body.aclose()
@@ -218,6 +212,36 @@ class Server:
         finally:
             await body.aclose()
         await send({"type": "http.response.body", "body": b""})
+
+
+def response_headers(resp: Response, request_id: str) -> list[tuple[bytes, bytes]]:
+    """The header lines of `resp` (also used for errors the connection answers by itself)."""
+    headers = [(b"server", b"AliyunOSS"), (b"date", _http_date_now()),
+               (b"x-oss-request-id", request_id.encode())]
+    body = resp.body
+    if isinstance(body, (bytes, bytearray)):
+        length = len(body) if resp.length is None else resp.length
+    else:
+        length = resp.length
+    for name, value in resp.headers.items():
+        headers.append((name.encode("latin-1"), _latin1(value)))
+    if length is not None and "content-length" not in resp.headers:
+        headers.append((b"content-length", str(length).encode()))
+    return headers
+
+
+_date_cache: tuple[int, bytes] = (0, b"")
+
+
+def _http_date_now() -> bytes:
+    """`Date` taken when the response is sent. uvicorn's own is refreshed once a second, so it
+    could name the second before an object's Last-Modified, and `If-Modified-Since: <Date of the
+    PUT>` would then not give 304. Formatted once per second (the value only changes then)."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, usegmt=True).encode())
+    return _date_cache[1]
 
 
 def _latin1(value) -> bytes:

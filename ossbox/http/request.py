@@ -1,6 +1,7 @@
 """The parsed request an operation works with, and the response it returns."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .app import Server
 
 MAX_XML_BODY = 1024 * 1024
+_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+: no task per wait, unlike wait_for
 MAX_HEADER_BYTES = 64 * 1024   # names and values together; OSS's own limit on user metadata is 8 KB
 
 
@@ -83,9 +85,15 @@ class Request:
             return v
 
     @property
+    def chunked(self) -> bool:
+        return "chunked" in self.headers.get("transfer-encoding", "").lower()
+
+    @property
     def content_length(self) -> Optional[int]:
+        """The declared body length; None when there is none or the body is chunked (chunked wins
+        over Content-Length, RFC 9112 §6.3: the connection framed the body that way)."""
         v = self.headers.get("content-length")
-        if v is None:
+        if v is None or self.chunked:
             return None
         if not v.isdigit():
             raise errors.InvalidArgument("Content-Length is not valid.", ArgumentName="Content-Length",
@@ -95,7 +103,7 @@ class Request:
     def require_length(self) -> Optional[int]:
         """Content-Length, or None for a chunked body; neither is 411 MissingContentLength."""
         n = self.content_length
-        if n is None and "chunked" not in self.headers.get("transfer-encoding", "").lower():
+        if n is None and not self.chunked:
             raise errors.MissingContentLength()
         return n
 
@@ -113,10 +121,21 @@ class Request:
 
     # -- body --------------------------------------------------------------------------------------
     async def body(self) -> AsyncIterator[bytes]:
-        """The request body as it arrives; a client that goes away mid-body is IncompleteBody."""
+        """The request body as it arrives; a client that goes away mid-body is IncompleteBody, one
+        that sends nothing for the body timeout is RequestTimeout (its connection is then closed:
+        the response goes out before the body has arrived, see ossbox/http/protocol.py)."""
         self.body_consumed = True
+        timeout = self.server.config.body_timeout
         while True:
-            msg = await self._receive()
+            try:
+                # Only the wait for the client is timed, not the consumer's work between chunks.
+                if _timeout is not None:
+                    async with _timeout(timeout):
+                        msg = await self._receive()
+                else:  # Python 3.10
+                    msg = await asyncio.wait_for(self._receive(), timeout)
+            except (TimeoutError, asyncio.TimeoutError):
+                raise errors.RequestTimeout() from None
             if msg["type"] == "http.disconnect":
                 raise errors.IncompleteBody()
             data = msg.get("body", b"")

@@ -1,0 +1,242 @@
+"""The HTTP/1.1 connection: uvicorn's httptools protocol with the limits a shared server needs.
+
+uvicorn buffers a request head without limit, closes a connection only after a response (one that
+never sends a request, or stops half-way through its head, stays open for ever), answers parse
+errors in text/plain, refuses `Content-Length` together with `Transfer-Encoding: chunked`, and
+keeps a connection alive after a response whose request body never fully arrived (so the next
+request is read as the rest of that body). This subclass changes exactly that:
+
+* the request line and headers are capped at MAX_REQUEST_HEAD bytes: data reaches the parser in
+  slices, so the parser never holds more than that (plus one slice) of a head;
+* a connection is closed after `--idle-timeout` without a request (also before the first one), and
+  a request head must be complete within `--header-timeout` of its first byte (400 RequestTimeout);
+* protocol errors are answered with OSS XML (400 BadRequest, with the parser's reason);
+* `Transfer-Encoding: chunked` wins over `Content-Length` (RFC 9112 §6.3, the Node.js SDK sends
+  both), and such a connection is closed after its response, as that section requires;
+* a response sent before its request body has fully arrived carries `Connection: close`; the
+  connection then *lingers*: it stops writing, discards what the client still sends, and closes
+  when the client does or goes quiet. Closing at once would make the kernel answer the unread
+  bytes with a reset, which destroys the response before the client reads it.
+
+The body timeout (`--body-timeout`) lives in Request.body(): only the application knows when it is
+waiting for body bytes rather than for its own work.
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from .. import errors
+from ..errors import OssError
+from .app import new_request_id, response_headers
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .app import Server
+
+log = logging.getLogger("ossbox.http")
+
+MAX_REQUEST_HEAD = 64 * 1024  # request line + headers, framing included
+LINGER_IDLE = 2.0             # a lingering connection closes after this long without data...
+LINGER_MAX = 30.0             # ...or this long in all, whatever the client still sends
+
+
+def http_protocol(server: "Server", *, header_timeout: float) -> type:
+    """The class to give uvicorn as `http=` for `server` (uvicorn instantiates it per connection)."""
+    return type("OssHttpProtocol", (OssHttpProtocol,), {"oss_server": server,
+                                                         "header_timeout": header_timeout})
+
+
+class OssHttpProtocol(HttpToolsProtocol):
+    oss_server: "Server"
+    header_timeout: float
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.parser.set_dangerous_leniencies(lenient_chunked_length=True)
+        self._in_head = True         # between requests or inside a request line + headers
+        self._head_bytes = 0         # bytes fed to the parser since the current head began
+        self._head_deadline = None   # loop time by which the current head must be complete
+        self._head_timer = None      # fires at or before _head_deadline (see _head_clock)
+        self._linger_timer = None    # set while lingering (see _linger)
+        self._linger_deadline = 0.0
+        self._keep_alive = True      # what the current request allows once its body has arrived
+        self._cycle_transport = _CycleTransport(self)
+
+    # -- connection --------------------------------------------------------------------------------
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        # uvicorn arms its keep-alive timer only after a response: without this, a connection that
+        # never sends a request would stay open for ever.
+        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive,
+                                                            self.timeout_keep_alive_handler)
+
+    def connection_lost(self, exc) -> None:
+        self._cancel_head_timer()
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
+        super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        if self._linger_timer is not None:
+            self.transport.close()
+        else:
+            super().shutdown()
+
+    def data_received(self, data: bytes) -> None:
+        if self._linger_timer is not None:
+            self._linger_on()
+            return
+        self._unset_keepalive_if_required()
+        while data:
+            if self._in_head:
+                if self._head_deadline is None:
+                    self._start_head_clock()
+                room = MAX_REQUEST_HEAD + 1 - self._head_bytes
+                if len(data) > room:
+                    data = memoryview(data)
+                    piece, data = data[:room], data[room:]
+                else:
+                    piece, data = data, b""
+                self._head_bytes += len(piece)
+            else:
+                piece, data = data, b""
+            try:
+                self.parser.feed_data(piece)
+            except httptools.HttpParserUpgrade:
+                pass  # no upgrades here (no WebSockets): the request is served as plain HTTP
+            except httptools.HttpParserError as exc:
+                reason = str(exc).strip().rstrip(".") or "malformed request"
+                self._refuse(errors.BadRequest(f"The HTTP request is not valid: {reason}."))
+                return
+            if self._linger_timer is not None or self.transport.is_closing():
+                return
+            if self._in_head and self._head_bytes > MAX_REQUEST_HEAD:
+                self._refuse(errors.RequestHeaderTooLarge())
+                return
+
+    # -- parser callbacks --------------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._head_deadline is None:  # a pipelined head that began inside the previous read
+            self._start_head_clock()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_deadline = None
+        super().on_headers_complete()
+        cycle = self.cycle
+        self._keep_alive = cycle.keep_alive
+        # Until the body has arrived (on_message_complete), a response closes the connection, and
+        # through _CycleTransport, which lingers.
+        cycle.keep_alive = False
+        cycle.transport = self._cycle_transport
+
+    def on_chunk_header(self) -> None:
+        if self._keep_alive and any(name == b"content-length" for name, _ in self.headers):
+            # Chunked with a Content-Length: read as chunked (the parser ignores the length), but
+            # RFC 9112 §6.3 requires closing the connection afterwards, as an intermediary may
+            # have framed the request differently.
+            self._keep_alive = False
+
+    def on_message_complete(self) -> None:
+        cycle = self.cycle
+        if not cycle.response_started:
+            cycle.keep_alive = self._keep_alive
+            cycle.transport = self.transport  # the body is in: closing needs no lingering
+        super().on_message_complete()
+        self._in_head = True
+        self._head_bytes = 0
+
+    # -- timeouts and refusals ---------------------------------------------------------------------
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _start_head_clock(self) -> None:
+        self._head_deadline = self.loop.time() + self.header_timeout
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.header_timeout, self._head_clock)
+
+    def _head_clock(self) -> None:
+        """The header timer. It is not cancelled when a head completes (a timer per request costs
+        more than the check): it re-arms itself for the current head's deadline, if any."""
+        self._head_timer = None
+        if self._head_deadline is None or self.transport.is_closing() or self._linger_timer is not None:
+            return
+        now = self.loop.time()
+        if self.cycle is not None and not self.cycle.response_complete:
+            # a pipelined head behind a response still being sent: its time starts after that one
+            self._head_deadline = now + self.header_timeout
+        if self._head_deadline > now:
+            self._head_timer = self.loop.call_later(self._head_deadline - now, self._head_clock)
+            return
+        self._refuse(errors.RequestTimeout())
+
+    def _refuse(self, exc: OssError) -> None:
+        """Answer a request the application never sees with an OSS error, then close."""
+        log.debug("connection from %s refused: %s", self.client, exc)
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            if cycle.response_started:  # too late for an error response: just cut the connection
+                self.transport.close()
+                return
+            # The application has not answered: it sees a disconnect and its response is dropped.
+            cycle.disconnected = True
+            cycle.message_event.set()
+        request_id = new_request_id()
+        resp = self.oss_server.error_response(exc, None, {"method": "GET"}, request_id)
+        out = [STATUS_LINE[resp.status]]
+        out += [b"%s: %s\r\n" % pair for pair in response_headers(resp, request_id)]
+        out += [b"connection: close\r\n\r\n", resp.body]
+        self.transport.write(b"".join(out))
+        self._linger()
+
+    def _close_after_response(self) -> None:
+        """A request/response cycle closes the connection (see _CycleTransport)."""
+        if self.cycle is not None and self.cycle.more_body:
+            self._linger()
+        else:
+            self.transport.close()
+
+    def _linger(self) -> None:
+        if self.transport.is_closing() or self._linger_timer is not None:
+            return
+        self._head_deadline = None
+        self._cancel_head_timer()
+        self._unset_keepalive_if_required()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._linger_deadline = self.loop.time() + LINGER_MAX
+        self._linger_timer = self.loop.call_later(LINGER_IDLE, self.transport.close)
+        self.flow.resume_reading()
+
+    def _linger_on(self) -> None:
+        """Data arrived while lingering: it is dropped; wait a little longer, up to LINGER_MAX."""
+        self._unset_keepalive_if_required()  # armed after the response; the linger timer decides
+        self._linger_timer.cancel()
+        delay = min(LINGER_IDLE, self._linger_deadline - self.loop.time())
+        self._linger_timer = self.loop.call_later(max(delay, 0.0), self.transport.close)
+
+
+class _CycleTransport:
+    """The transport uvicorn's request/response cycle writes to: the connection's own, except that
+    closing it goes through OssHttpProtocol._close_after_response (which may linger)."""
+    __slots__ = ("_protocol",)
+
+    def __init__(self, protocol: OssHttpProtocol):
+        self._protocol = protocol
+
+    def write(self, data) -> None:
+        self._protocol.transport.write(data)
+
+    def is_closing(self) -> bool:
+        p = self._protocol
+        return p.transport.is_closing() or p._linger_timer is not None
+
+    def close(self) -> None:
+        self._protocol._close_after_response()
