@@ -291,7 +291,8 @@ class Engine:
         doomed = [b for b in old if b not in claims.referenced and b not in claims.intents]
         # intents of dead owners: their blob is abandoned if old enough, or its file never came
         abandoned = [(b, o) for b, o in claims.intents.items()
-                     if o not in alive and (b in old or not self.blobs.exists(b))]
+                     if o not in alive and b not in claims.referenced
+                     and (b in old or not self.blobs.exists(b))]
         dead = {o for o in claims.leases if o not in alive}
         if abandoned or dead:
             def fence(t):

@@ -25,7 +25,8 @@ class CommitUncertain(OssError):
     """`write` committed the transaction but could not make it durable (the WAL fsync failed):
     it may or may not survive a crash. Unlike any other exception from `write` (the transaction
     rolled back: nothing happened), the caller must keep everything the transaction references
-    and everything it replaced, since either state may be the one that persists."""
+    and everything it replaced, since either state may be the one that persists. (A networked
+    store raises it too when the connection drops during COMMIT.)"""
 
     def __init__(self):
         super().__init__(errors.WriteOutcomeUnknown)
@@ -235,7 +236,8 @@ class MetadataStore(ABC):
     async def get_setting(self, name: str) -> Optional[str]: ...
     @abstractmethod
     async def blob_claims(self) -> BlobClaims:
-        """References, intents and leases in one consistent snapshot."""
+        """References, intents and leases in one consistent snapshot (PostgreSQL: one
+        REPEATABLE READ transaction)."""
 
     @abstractmethod
     async def get_user(self, *, name: Optional[str] = None, user_id: Optional[str] = None

@@ -440,30 +440,6 @@ class SqliteStore(MetadataStore):
             await self._settle(self._commits)
         return result
 
-    async def _settle(self, target: int) -> None:
-        """Wait until commit `target` is durable. Its transaction is already committed, so the
-        wait is never abandoned: a cancellation (uvicorn cancels requests when SIGTERM's graceful
-        shutdown times out) is held back until the fsync has finished, then re-delivered at the
-        caller's next suspension point -- by then write() has returned and the caller knows the
-        commit happened. A failed fsync leaves the outcome unknown: CommitUncertain."""
-        waiter = asyncio.ensure_future(self._durable(target))
-        cancelled = False
-        while True:
-            try:
-                await asyncio.shield(waiter)
-                break
-            except asyncio.CancelledError:
-                if waiter.cancelled():  # the loop itself is being torn down
-                    raise CommitUncertain() from None
-                cancelled = True
-            except Exception as exc:
-                raise CommitUncertain() from exc
-        if cancelled:
-            task = asyncio.current_task()
-            if hasattr(task, "uncancel"):  # 3.11+: keep the cancel count balanced for asyncio.timeout
-                task.uncancel()
-            task.cancel()
-
     async def _begin(self) -> None:
         delay = 0.0002
         while True:
@@ -476,13 +452,33 @@ class SqliteStore(MetadataStore):
             await asyncio.sleep(delay)  # another process is writing: its transactions are short
             delay = min(delay * 2, 0.01)
 
-    async def _durable(self, target: int) -> None:
-        while self._synced < target:
-            if self._failed is not None:
-                raise self._failed
-            if self._sync_task is None or self._sync_task.done():
-                self._sync_task = self._loop.create_task(self._sync_wal())
-            await asyncio.shield(self._sync_task)
+    async def _settle(self, target: int) -> None:
+        """Wait until commit `target` is durable. Its transaction is already committed, so the
+        wait is never abandoned: a cancellation (uvicorn cancels requests when SIGTERM's graceful
+        shutdown times out) is held back until the fsync has finished, then re-delivered at the
+        caller's next suspension point -- by then write() has returned and the caller knows the
+        commit happened. A failed fsync leaves the outcome unknown: CommitUncertain."""
+        cancelled = False
+        try:
+            while self._synced < target:
+                if self._failed is not None:
+                    raise CommitUncertain() from self._failed
+                if self._sync_task is None or self._sync_task.done():
+                    self._sync_task = self._loop.create_task(self._sync_wal())
+                try:
+                    await asyncio.shield(self._sync_task)
+                except asyncio.CancelledError:
+                    if self._sync_task.cancelled():  # the loop itself is being torn down
+                        raise CommitUncertain() from None
+                    cancelled = True
+                except Exception as exc:
+                    raise CommitUncertain() from exc
+        finally:
+            if cancelled:
+                task = asyncio.current_task()
+                if hasattr(task, "uncancel"):  # 3.11+: keep the cancel count balanced for asyncio.timeout
+                    task.uncancel()
+                task.cancel()
 
     async def _sync_wal(self) -> None:
         upto = self._commits
