@@ -166,7 +166,7 @@ class Engine:
                 await self.flush_journal()
                 # intents we could not drop (cancelled writes) become collectable at once
                 await self.meta.write(lambda t: t.drop_lease(self.owner, float("inf")), durable=False)
-            except WritesRefused:
+            except (WritesRefused, CommitUncertain):
                 log.warning("stopping without a journal flush: the metadata store refuses writes")
         await self.meta.close()
         self.blobs.close()
