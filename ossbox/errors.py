@@ -247,3 +247,12 @@ LiveChannelNotSupported = E(400, "OperationNotSupported",
 InternalError = E(500, "InternalError", "We encountered an internal error. Please try again.",
                   "0000-00000001")
 ServiceUnavailable = E(503, "ServiceUnavailable", "Please reduce your request rate.", "0000-00000002")
+# A commit whose WAL fsync failed (EIO): it may or may not persist, so nothing it references or
+# replaced is deleted, and the server accepts no further writes until restarted (PostgreSQL's
+# fsync-panic rule). OSS documents no EC for either case: these continue the 0000- server series.
+WriteOutcomeUnknown = E(500, "InternalError", "The write was committed but the server could not make it "
+                        "durable (storage I/O error): it may or may not persist. The server accepts no "
+                        "more writes until it is restarted.", "0000-00000003")
+WritesSuspended = E(503, "ServiceUnavailable", "The server stopped accepting writes after a storage I/O "
+                    "error (failed fsync); reads still work. Restart the server to recover.",
+                    "0000-00000004")

@@ -23,7 +23,9 @@ import base64
 import hashlib
 import logging
 import os
+import socket
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -33,7 +35,7 @@ from .. import errors
 from .blobs import BlobStore
 from .crc import crc64_combine, crc64_update
 from .locks import ObjectLocks
-from .metadata import MetadataStore
+from .metadata import CommitUncertain, MetadataStore, WritesRefused
 from .records import (APPENDABLE, DELETE_MARKER, MULTIPART, NORMAL, BucketRecord, ObjectRecord,
                       PartRecord, UploadRecord, appendable_etag, new_id, new_version_id)
 from . import sse
@@ -46,12 +48,25 @@ INLINE_JOURNAL_MAX = 256 * 1024          # appends up to this size are journalle
 COPY_CHUNK = 8 * 1024 * 1024
 MIN_PART_SIZE = 100 * 1024
 FLUSH_INTERVAL = 0.5
-GC_GRACE_SECONDS = 600                   # an unreferenced blob younger than this may be a write in flight
+GC_GRACE_SECONDS = 600                   # extra safety: no unreferenced blob younger than this is collected
 GC_INTERVAL = 3600
+LEASE_RENEW = 5                          # seconds between renewals of this engine's lease
+LEASE_TTL = 60                           # a lease not renewed for this long: its owner is dead
 
 
 class _Conflict(Exception):
     """The row changed under a commit (it cannot while we hold the lock, but never trust that)."""
+
+
+class _NewBlob:
+    """A blob being written by this engine (see Engine._new_blob). `kept` turns true once a
+    commit referencing it was made -- durable or of unknown durability -- and from then on no
+    error path may delete it."""
+    __slots__ = ("id", "kept")
+
+    def __init__(self, blob: str):
+        self.id = blob
+        self.kept = False
 
 
 CURRENT = object()  # delete_object(version_id=CURRENT): no versionId given
@@ -128,10 +143,14 @@ class Engine:
         self.io = ThreadPoolExecutor(max_workers=32, thread_name_prefix="ossbox-io")
         self.sse = sse.Keyring(self.meta)
         self._background_task: Optional[asyncio.Task] = None
+        # Owner of this engine's in-flight blobs, unique across processes and hosts; its lease
+        # row in the metadata store (renewed every LEASE_RENEW s) tells collectors it is alive.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:12]}"
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         await self.meta.start()
+        await self._renew_lease()  # before any intent of ours exists
         await self.recover()
         self._background_task = asyncio.get_running_loop().create_task(self._background())
 
@@ -143,7 +162,12 @@ class Engine:
             except asyncio.CancelledError:
                 pass
             self._background_task = None
-            await self.flush_journal()
+            try:
+                await self.flush_journal()
+                # intents we could not drop (cancelled writes) become collectable at once
+                await self.meta.write(lambda t: t.drop_lease(self.owner, float("inf")), durable=False)
+            except (WritesRefused, CommitUncertain):
+                log.warning("stopping without a journal flush: the metadata store refuses writes")
         await self.meta.close()
         self.blobs.close()
         self.locks.close()
@@ -200,13 +224,29 @@ class Engine:
                 os.close(fd)
             self.blobs.sync_dir(blob)
 
+    async def _renew_lease(self) -> None:
+        # durable=False: a lease row lost with a power failure belongs to a process that died too
+        await self.meta.write(lambda t: t.renew_lease(self.owner, time.time()), durable=False)
+
     async def _background(self) -> None:
-        """Retire the journal every FLUSH_INTERVAL; sweep orphaned blobs at start and hourly."""
+        """Retire the journal every FLUSH_INTERVAL; renew the lease every LEASE_RENEW; sweep
+        orphaned blobs at start and hourly."""
         next_sweep = 0.0
+        next_renewal = time.monotonic() + LEASE_RENEW
         while True:
+            if time.monotonic() >= next_renewal:
+                next_renewal = time.monotonic() + LEASE_RENEW
+                try:
+                    await self._renew_lease()
+                except WritesRefused:
+                    pass  # no write can commit either, so no intent of ours needs protecting
+                except Exception:
+                    log.exception("lease renewal failed")
             if self.durable:
                 try:
                     await self.flush_journal()
+                except WritesRefused:
+                    pass  # the journal stays valid; the restart that recovers the store replays it
                 except Exception:  # keep going; the journal stays valid until a flush succeeds
                     log.exception("journal flush failed")
             if time.monotonic() >= next_sweep:
@@ -220,24 +260,56 @@ class Engine:
             await asyncio.sleep(FLUSH_INTERVAL)
 
     async def collect_garbage(self, grace: float = GC_GRACE_SECONDS) -> int:
-        """Delete blobs no row refers to (left by crashed writes), older than `grace` seconds."""
-        refs = await self.meta.referenced_blobs()
+        """Delete blobs that are provably abandoned: no row refers to them and no live writer
+        may still commit them (see _new_blob); and, as extra safety, older than `grace` seconds.
+
+        Order matters. 1) List the blob files. 2) Read references, intents and leases in ONE
+        snapshot taken after the listing. A listed file was created after its intent row was
+        committed, so in that later snapshot it is either referenced (its commit removed the
+        intent in the same transaction), or still has its intent, or has neither -- and then its
+        writer gave up or its bytes became garbage, and no row can ever refer to it again (blob
+        ids are random and never reused). Reading the references before listing would lose a
+        blob created and committed in between. 3) An intent of an owner whose lease expired is
+        removed only by a transaction that re-checks the lease and that the intent is still
+        there; a writer that was merely slow then fails its commit (adopt_blob finds no intent)
+        instead of committing a reference to deleted bytes. Only then is the file unlinked."""
         cutoff = time.time() - grace
 
-        def sweep():
-            removed = 0
+        def listing():
+            old = {}
             for name, path in self.blobs.all_blob_ids():
-                if name in refs:
-                    continue
                 try:
                     if os.stat(path).st_mtime < cutoff:
-                        os.unlink(path)
-                        removed += 1
+                        old[name] = path
                 except FileNotFoundError:
                     pass
-            return removed
+            return old
+        old = await self._run(listing)
+        claims = await self.meta.blob_claims()
+        lease_cutoff = time.time() - LEASE_TTL
+        alive = {o for o, renewed in claims.leases.items() if renewed >= lease_cutoff} | {self.owner}
+        doomed = [b for b in old if b not in claims.referenced and b not in claims.intents]
+        # intents of dead owners: their blob is abandoned if old enough, or its file never came
+        abandoned = [(b, o) for b, o in claims.intents.items()
+                     if o not in alive and b not in claims.referenced
+                     and (b in old or not self.blobs.exists(b))]
+        dead = {o for o in claims.leases if o not in alive}
+        if abandoned or dead:
+            def fence(t):
+                taken = [b for b, o in abandoned if t.drop_blob_intent(b, o, lease_cutoff)]
+                for o in dead:
+                    t.drop_lease(o, lease_cutoff)
+                return taken
+            doomed += [b for b in await self.meta.write(fence) if b in old]
 
-        return await self._run(sweep)
+        def sweep():
+            for name in doomed:
+                try:
+                    os.unlink(old[name])
+                except FileNotFoundError:
+                    pass
+        await self._run(sweep)
+        return len(doomed)
 
     # -- buckets ---------------------------------------------------------------------------------
     async def get_bucket(self, name: str) -> Optional[BucketRecord]:
@@ -381,9 +453,10 @@ class Engine:
                     template = template.evolve(headers=headers, sse_key=sse_key)
             else:
                 dkey = await self.sse.open(cur.sse_key) if cur.sse_key else None
-            blob = new_id() if created else cur.blob
-            fd = self.blobs.append_fd(blob, new=created)
+            nb = await self._start_blob() if created else None
+            blob = nb.id if created else cur.blob
             try:
+                fd = self.blobs.append_fd(blob, new=created)
                 end, crc, md5, journal = await self._stream_into(
                     fd, body, position, cur.crc64 if cur else 0, content_length, content_md5,
                     limit=MAX_OBJECT_SIZE, error=errors.AppendTooLarge,
@@ -429,7 +502,7 @@ class Engine:
                         t.add_pending_chunk(blob, position, bytes(journal))
                     return final
                 try:
-                    new = await self.meta.write(commit)
+                    new = await self._commit(commit, nb)
                 except _Conflict:
                     self._check_append(await self.meta.get_object(bucket, key), position)
                     raise errors.ServiceUnavailable("The object changed concurrently; try again.")
@@ -437,8 +510,8 @@ class Engine:
                     self.blobs.delete(old_blob)
                 return new
             except BaseException:
-                if created:
-                    self.blobs.delete(blob)
+                if nb is not None:
+                    await self._abandon(nb)
                 raise
 
     async def seal_object(self, bucket: str, key: str, position: int) -> ObjectRecord:
@@ -463,13 +536,65 @@ class Engine:
             return new
 
     # -- whole-object writes ---------------------------------------------------------------------
-    async def _write_new_blob(self, body: AsyncIterator[bytes], content_length: Optional[int],
+    # -- new blobs: registered before they exist, adopted by the commit that references them ----
+    async def _start_blob(self) -> _NewBlob:
+        """A fresh blob id, registered as in flight (an intent row owned by this engine) before
+        its file is created: the collector never takes a blob whose owner's lease is live, so a
+        write may pause for as long as it likes. durable=False: an intent lost with a power
+        failure belongs to a writer that died too, so nothing will ever reference its blob, and
+        an unreferenced blob without an intent is collected (after the grace period)."""
+        nb = _NewBlob(new_id())
+        await self.meta.write(lambda t: t.add_blob_intent(nb.id, self.owner, time.time()), durable=False)
+        return nb
+
+    async def _commit(self, fn: Callable, nb: Optional[_NewBlob]):
+        """meta.write(fn); when fn's rows reference the new blob `nb`, the same transaction
+        removes its intent -- and rolls back if the intent is gone (the collector judged this
+        engine dead and may have deleted the file). Once committed, or if the commit's
+        durability is unknown, the blob is kept whatever happens next."""
+        if nb is None:
+            return await self.meta.write(fn)
+
+        def txn(t):
+            if not t.adopt_blob(nb.id):
+                raise errors.ServiceUnavailable("The write's data was reclaimed as abandoned; try again.")
+            return fn(t)
+        try:
+            result = await self.meta.write(txn)
+        except CommitUncertain:
+            nb.kept = True
+            raise
+        nb.kept = True
+        return result
+
+    async def _abandon(self, nb: _NewBlob) -> None:
+        """Delete a new blob no commit references (the transaction rolled back, or never ran):
+        the file first, then the intent, so a crash in between leaves an intent of a dead owner,
+        which the collector removes."""
+        if nb.kept:
+            return
+        self.blobs.delete(nb.id)
+        try:
+            await self.meta.write(lambda t: t.drop_blob_intent(nb.id, self.owner), durable=False)
+        except Exception:  # e.g. writes refused: collected once this engine's lease has ended
+            log.debug("intent of abandoned blob %s left for the collector", nb.id)
+
+    @asynccontextmanager
+    async def _new_blob(self) -> AsyncIterator[_NewBlob]:
+        """The one way to make a new blob: registered first, deleted on any failure before its
+        commit (never after: see _commit)."""
+        nb = await self._start_blob()
+        try:
+            yield nb
+        finally:
+            await self._abandon(nb)
+
+    async def _write_new_blob(self, nb: _NewBlob, body: AsyncIterator[bytes], content_length: Optional[int],
                               content_md5: Optional[bytes], stream: Optional[Keystream] = None
-                              ) -> tuple[str, int, int, str]:
+                              ) -> tuple[int, int, str]:
         """Stream a body into a new durable blob (encrypted with `stream` if given); returns
-        (blob, size, crc64, md5 hex), the checksums over the plaintext."""
-        blob = new_id()
-        fd = self.blobs.create(blob)
+        (size, crc64, md5 hex), the checksums over the plaintext."""
+        fd = self.blobs.create(nb.id)
         try:
             md5 = hashlib.md5()
             size, crc, _md5, _ = await self._stream_into(
@@ -477,11 +602,8 @@ class Engine:
                 error=errors.EntityTooLarge, journal=False, md5=md5, stream=stream)
             if self.durable:
                 await self._run(os.fdatasync, fd)
-                await self._run(self.blobs.sync_dir, blob)
-            return blob, size, crc, md5.hexdigest()
-        except BaseException:
-            self.blobs.delete(blob)
-            raise
+                await self._run(self.blobs.sync_dir, nb.id)
+            return size, crc, md5.hexdigest()
         finally:
             os.close(fd)
 
@@ -494,30 +616,27 @@ class Engine:
             raise errors.FileAlreadyExists()
         dkey, sse_key, headers = await self.sse.create(rec.headers)
         rec = rec.evolve(headers=headers, sse_key=sse_key)
-        blob, size, crc, md5hex = await self._write_new_blob(
-            body, content_length, content_md5, dkey.stream() if dkey is not None else None)
-        if expected_crc64 is not None and expected_crc64 != crc:
-            self.blobs.delete(blob)
-            raise errors.InvalidCRC64()
-        now = time.time()
-        new = rec.evolve(type=NORMAL, size=size, crc64=crc, etag=md5hex.upper(), blob=blob, mtime=now,
-                         content_md5=base64.b64encode(bytes.fromhex(md5hex)).decode(), sealed=None)
-        return await self._replace(new, forbid_overwrite)
+        async with self._new_blob() as nb:
+            size, crc, md5hex = await self._write_new_blob(
+                nb, body, content_length, content_md5, dkey.stream() if dkey is not None else None)
+            if expected_crc64 is not None and expected_crc64 != crc:
+                raise errors.InvalidCRC64()
+            now = time.time()
+            new = rec.evolve(type=NORMAL, size=size, crc64=crc, etag=md5hex.upper(), blob=nb.id, mtime=now,
+                             content_md5=base64.b64encode(bytes.fromhex(md5hex)).decode(), sealed=None)
+            return await self._replace(new, nb, forbid_overwrite)
 
-    async def _replace(self, new: ObjectRecord, forbid_overwrite: bool = False) -> ObjectRecord:
-        """Commit a whole new object version over whatever the key held, then drop the old bytes."""
+    async def _replace(self, new: ObjectRecord, nb: _NewBlob, forbid_overwrite: bool = False) -> ObjectRecord:
+        """Commit a whole new object version (its bytes in the new blob nb) over whatever the key
+        held, then drop the old bytes -- only once the commit is durable."""
         garbage: list[str] = []
 
         def commit(t):
             if forbid_overwrite and t.get_object(new.bucket, new.key) is not None:
                 raise errors.FileAlreadyExists()
             return _make_current(t, new, garbage)
-        try:
-            async with self.locks.hold(new.bucket, new.key):
-                new = await self.meta.write(commit)
-        except BaseException:
-            self.blobs.delete(new.blob)
-            raise
+        async with self.locks.hold(new.bucket, new.key):
+            new = await self._commit(commit, nb)
         for blob in garbage:
             self.blobs.delete(blob)
         return new
@@ -601,11 +720,12 @@ class Engine:
             # the source is decrypted with its key, the copy encrypted with a key of its own
             src_key = await self.data_key(rec)
             dst_key, sse_key, headers = await self.sse.create(dst.headers)
+            nb = await self._start_blob()
         except BaseException:
             os.close(fd)
             raise
         dst = dst.evolve(headers=headers, sse_key=sse_key)
-        blob = new_id()
+        blob = nb.id
         need_md5 = src.type != NORMAL or not src.content_md5
 
         def copy():
@@ -623,16 +743,15 @@ class Engine:
                 os.close(fd)
         try:
             md5hex = await self._run(copy)
-        except BaseException:
-            self.blobs.delete(blob)
-            raise
-        if need_md5:
-            etag, content_md5 = md5hex.upper(), base64.b64encode(bytes.fromhex(md5hex)).decode()
-        else:
-            etag, content_md5 = src.etag, src.content_md5
-        new = dst.evolve(type=NORMAL, size=rec.size, crc64=rec.crc64, etag=etag, blob=blob,
-                         mtime=time.time(), content_md5=content_md5, sealed=None)
-        return await self._replace(new, forbid_overwrite)
+            if need_md5:
+                etag, content_md5 = md5hex.upper(), base64.b64encode(bytes.fromhex(md5hex)).decode()
+            else:
+                etag, content_md5 = src.etag, src.content_md5
+            new = dst.evolve(type=NORMAL, size=rec.size, crc64=rec.crc64, etag=etag, blob=blob,
+                             mtime=time.time(), content_md5=content_md5, sealed=None)
+            return await self._replace(new, nb, forbid_overwrite)
+        finally:
+            await self._abandon(nb)
 
     def _open_source(self, src: ObjectRecord) -> int:
         """An fd on a copy source's bytes; the record stays valid while its blob exists (an
@@ -664,16 +783,12 @@ class Engine:
             raise errors.NoSuchUpload(UploadId=upload_id)
         return up
 
-    async def _commit_part(self, part: PartRecord) -> PartRecord:
+    async def _commit_part(self, part: PartRecord, nb: _NewBlob) -> PartRecord:
         def txn(t):
             if t.get_upload(part.upload_id) is None:
                 raise errors.NoSuchUpload(UploadId=part.upload_id)
             return t.put_part(part)
-        try:
-            old = await self.meta.write(txn)
-        except BaseException:
-            self.blobs.delete(part.blob)
-            raise
+        old = await self._commit(txn, nb)
         if old is not None:
             self.blobs.delete(old.blob)
         return part
@@ -690,9 +805,10 @@ class Engine:
     async def upload_part(self, upload: UploadRecord, part_number: int, body: AsyncIterator[bytes], *,
                           content_length: Optional[int], content_md5: Optional[bytes]) -> PartRecord:
         stream, iv = await self._part_cipher(upload)
-        blob, size, crc, md5hex = await self._write_new_blob(body, content_length, content_md5, stream)
-        return await self._commit_part(PartRecord(upload.upload_id, part_number, size, md5hex.upper(),
-                                                  crc, blob, time.time(), sse_iv=iv))
+        async with self._new_blob() as nb:
+            size, crc, md5hex = await self._write_new_blob(nb, body, content_length, content_md5, stream)
+            return await self._commit_part(PartRecord(upload.upload_id, part_number, size, md5hex.upper(),
+                                                      crc, nb.id, time.time(), sse_iv=iv), nb)
 
     async def upload_part_copy(self, upload: UploadRecord, part_number: int, src: ObjectRecord,
                                start: int, end: int) -> PartRecord:
@@ -700,10 +816,11 @@ class Engine:
         try:
             src_key = await self.data_key(rec)
             stream, iv = await self._part_cipher(upload)
+            nb = await self._start_blob()
         except BaseException:
             os.close(fd)
             raise
-        blob = new_id()
+        blob = nb.id
 
         def copy():
             out = self.blobs.create(blob)
@@ -720,11 +837,10 @@ class Engine:
                 os.close(fd)
         try:
             md5hex, crc = await self._run(copy)
-        except BaseException:
-            self.blobs.delete(blob)
-            raise
-        return await self._commit_part(PartRecord(upload.upload_id, part_number, end - start,
-                                                  md5hex.upper(), crc, blob, time.time(), sse_iv=iv))
+            return await self._commit_part(PartRecord(upload.upload_id, part_number, end - start,
+                                                      md5hex.upper(), crc, blob, time.time(), sse_iv=iv), nb)
+        finally:
+            await self._abandon(nb)
 
     async def complete_upload(self, upload: UploadRecord, chosen: list[tuple[int, str]],
                               forbid_overwrite: bool = False) -> ObjectRecord:
@@ -745,7 +861,12 @@ class Engine:
                 raise errors.EntityTooSmall(PartNumber=p.part_number, ProposedSize=p.size,
                                             MinSizeAllowed=MIN_PART_SIZE)
         dkey = await self.sse.open(upload.sse_key) if upload.sse_key else None
-        blob = new_id()
+        async with self._new_blob() as nb:
+            return await self._complete(upload, parts, dkey, nb, forbid_overwrite)
+
+    async def _complete(self, upload: UploadRecord, parts: list[PartRecord], dkey: Optional[DataKey],
+                        nb: _NewBlob, forbid_overwrite: bool) -> ObjectRecord:
+        blob = nb.id
 
         def concat():
             out = self.blobs.create(blob)
@@ -769,11 +890,7 @@ class Engine:
                     self.blobs.sync_dir(blob)
             finally:
                 os.close(out)
-        try:
-            await self._run(concat)
-        except BaseException:
-            self.blobs.delete(blob)
-            raise
+        await self._run(concat)
         crc, size = 0, 0
         for p in parts:
             crc = crc64_combine(crc, p.crc64, p.size)
@@ -795,12 +912,8 @@ class Engine:
                 raise errors.FileAlreadyExists()
             garbage.extend(p.blob for p in t.delete_upload(upload.upload_id))
             return _make_current(t, new, garbage)
-        try:
-            async with self.locks.hold(new.bucket, new.key):
-                new = await self.meta.write(commit)
-        except BaseException:
-            self.blobs.delete(blob)
-            raise
+        async with self.locks.hold(new.bucket, new.key):
+            new = await self._commit(commit, nb)
         for old_blob in garbage:
             self.blobs.delete(old_blob)
         return new

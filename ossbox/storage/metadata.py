@@ -11,12 +11,42 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, TypeVar
 
+from .. import errors
+from ..errors import OssError
 from .records import (AccessKeyRecord, BucketRecord, KmsKeyRecord, ObjectRecord, PartRecord, UploadRecord,
                       UserRecord)
 
 T = TypeVar("T")
 
 CURRENT_SEQ = 1 << 62  # list position of a key's current version: above every noncurrent one
+
+
+class CommitUncertain(OssError):
+    """`write` committed the transaction but could not make it durable (the WAL fsync failed):
+    it may or may not survive a crash. Unlike any other exception from `write` (the transaction
+    rolled back: nothing happened), the caller must keep everything the transaction references
+    and everything it replaced, since either state may be the one that persists. (A networked
+    store raises it too when the connection drops during COMMIT.)"""
+
+    def __init__(self):
+        super().__init__(errors.WriteOutcomeUnknown)
+
+
+class WritesRefused(OssError):
+    """The store refuses every write since a commit's durability became unknown (PostgreSQL's
+    fsync-panic rule: after a failed fsync a later one may succeed although data was lost, so no
+    later commit could be trusted). Reads keep working; a restart recovers."""
+
+    def __init__(self):
+        super().__init__(errors.WritesSuspended)
+
+
+@dataclass
+class BlobClaims:
+    """Who holds which blobs, read in one snapshot (see Engine.collect_garbage)."""
+    referenced: set[str]          # blobs of objects, noncurrent versions and parts
+    intents: dict[str, str]       # blob -> owner: blobs of writes in flight (not yet committed)
+    leases: dict[str, float]      # owner -> last renewal time (wall clock)
 
 
 @dataclass
@@ -87,6 +117,24 @@ class Txn(ABC):
     def release_blob(self, blob: str) -> None:
         """Forget what is kept about a blob that is going away (journal rows, restore state)."""
 
+    # in-flight blobs and their owners' leases (see Engine._new_blob and collect_garbage)
+    @abstractmethod
+    def add_blob_intent(self, blob: str, owner: str, created: float) -> None:
+        """Register a blob whose file is about to be created by a write of `owner`."""
+    @abstractmethod
+    def adopt_blob(self, blob: str) -> bool:
+        """Remove the blob's intent in the transaction that references it; False if the intent
+        is gone (the collector judged its owner dead): the caller must then roll back."""
+    @abstractmethod
+    def drop_blob_intent(self, blob: str, owner: str, lease_cutoff: Optional[float] = None) -> bool:
+        """Remove the intent if `owner` still holds it -- with lease_cutoff, only if the owner's
+        lease is missing or was last renewed before it (the collector's fence). True if removed."""
+    @abstractmethod
+    def renew_lease(self, owner: str, now: float) -> None: ...
+    @abstractmethod
+    def drop_lease(self, owner: str, renewed_before: float) -> None:
+        """Remove the owner's lease unless it was renewed at or after renewed_before."""
+
     @abstractmethod
     def insert_upload(self, rec: UploadRecord) -> None: ...
     @abstractmethod
@@ -148,7 +196,11 @@ class MetadataStore(ABC):
     async def close(self) -> None: ...
 
     @abstractmethod
-    async def write(self, fn: Callable[[Txn], T]) -> T: ...
+    async def write(self, fn: Callable[[Txn], T], *, durable: bool = True) -> T:
+        """Run fn in a transaction. Raises CommitUncertain if it committed but could not be made
+        durable, WritesRefused after such a failure, anything else only if it rolled back.
+        durable=False returns once committed, without waiting for stable storage (PostgreSQL:
+        synchronous_commit=off), for rows whose loss in a crash would not matter."""
 
     @abstractmethod
     async def get_bucket(self, name: str) -> Optional[BucketRecord]: ...
@@ -189,7 +241,9 @@ class MetadataStore(ABC):
     @abstractmethod
     async def get_setting(self, name: str) -> Optional[str]: ...
     @abstractmethod
-    async def referenced_blobs(self) -> set[str]: ...
+    async def blob_claims(self) -> BlobClaims:
+        """References, intents and leases in one consistent snapshot (PostgreSQL: one
+        REPEATABLE READ transaction)."""
 
     @abstractmethod
     async def get_user(self, *, name: Optional[str] = None, user_id: Optional[str] = None

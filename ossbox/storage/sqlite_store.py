@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
-from .metadata import CURRENT_SEQ, MetadataStore, RestoreRecord, T, Txn
+from .metadata import (CURRENT_SEQ, BlobClaims, CommitUncertain, MetadataStore, RestoreRecord, T, Txn,
+                       WritesRefused)
 from .records import (AccessKeyRecord, BucketRecord, KmsKeyRecord, ObjectRecord, PartRecord, UploadRecord,
                       UserRecord)
+
+log = logging.getLogger("ossbox.sqlite")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets (
@@ -74,6 +78,12 @@ CREATE TABLE IF NOT EXISTS user_policies (
 CREATE TABLE IF NOT EXISTS restores (
     blob TEXT PRIMARY KEY, requested REAL NOT NULL, ready_at REAL NOT NULL, expires_at REAL NOT NULL
 ) WITHOUT ROWID;
+-- Blobs of writes in flight (Engine._new_blob): registered before the file exists, removed by the
+-- transaction that references the blob. The collector never takes a blob whose owner's lease is live.
+CREATE TABLE IF NOT EXISTS blob_intents (
+    blob TEXT PRIMARY KEY, owner TEXT NOT NULL, created REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (owner TEXT PRIMARY KEY, renewed REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS kms_keys (
     key_id TEXT PRIMARY KEY, material BLOB NOT NULL, status TEXT NOT NULL, description TEXT NOT NULL,
     created REAL NOT NULL
@@ -257,6 +267,25 @@ class _SqliteTxn(Txn):
         self.c.execute("DELETE FROM pending_chunks WHERE blob=?", (blob,))
         self.c.execute("DELETE FROM restores WHERE blob=?", (blob,))
 
+    def add_blob_intent(self, blob, owner, created):
+        self.c.execute("INSERT INTO blob_intents VALUES (?,?,?)", (blob, owner, created))
+
+    def adopt_blob(self, blob):
+        return self.c.execute("DELETE FROM blob_intents WHERE blob=?", (blob,)).rowcount == 1
+
+    def drop_blob_intent(self, blob, owner, lease_cutoff=None):
+        sql, args = "DELETE FROM blob_intents WHERE blob=? AND owner=?", [blob, owner]
+        if lease_cutoff is not None:
+            sql += " AND NOT EXISTS (SELECT 1 FROM leases WHERE owner=? AND renewed>=?)"
+            args += [owner, lease_cutoff]
+        return self.c.execute(sql, args).rowcount == 1
+
+    def renew_lease(self, owner, now):
+        self.c.execute("INSERT OR REPLACE INTO leases VALUES (?,?)", (owner, now))
+
+    def drop_lease(self, owner, renewed_before):
+        self.c.execute("DELETE FROM leases WHERE owner=? AND renewed<?", (owner, renewed_before))
+
     def insert_upload(self, rec):
         self.c.execute(f"INSERT INTO uploads ({_UPLOAD_COLS}) VALUES (?,?,?,?,?,?,?,?,?)",
                        (rec.upload_id, rec.bucket, rec.key, rec.initiated, rec.storage_class, rec.acl,
@@ -354,6 +383,7 @@ class SqliteStore(MetadataStore):
         self._commits = 0          # transactions this process has committed
         self._synced = 0           # ... of which these are known to be on stable storage
         self._sync_task: Optional[asyncio.Task] = None
+        self._failed: Optional[BaseException] = None  # the WAL fsync error that stopped all writes
         self._checkpointer: Optional[asyncio.Task] = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -383,7 +413,8 @@ class SqliteStore(MetadataStore):
         if self._sync_task is not None:
             await asyncio.gather(self._sync_task, return_exceptions=True)
         if self._conn is not None:
-            await self._loop.run_in_executor(self._pool, self._checkpoint)
+            if self._failed is None:  # after a failed fsync, leave the WAL to recovery at restart
+                await self._loop.run_in_executor(self._pool, self._checkpoint)
             self._conn.close()
             self._conn = None
         if self._read is not None:
@@ -395,10 +426,16 @@ class SqliteStore(MetadataStore):
         self._pool.shutdown(wait=True)
 
     # -- writes and group commit -----------------------------------------------------------------
-    async def write(self, fn: Callable[[Txn], T]) -> T:
+    async def write(self, fn: Callable[[Txn], T], *, durable: bool = True) -> T:
         """Run fn in its own transaction on the event loop (a WAL commit without fsync takes a few
         microseconds), then wait until the WAL is on stable storage. One fdatasync of the WAL
-        covers every commit made before it started: that is the group commit."""
+        covers every commit made before it started: that is the group commit.
+
+        Two outcomes must never be confused: an exception before COMMIT means "rolled back"
+        (the caller may delete what it prepared), one after means "committed, durability
+        unknown" (CommitUncertain: nothing the transaction references may be deleted)."""
+        if self._failed is not None:
+            raise WritesRefused()
         await self._begin()
         try:
             result = fn(self._txn)
@@ -407,8 +444,8 @@ class SqliteStore(MetadataStore):
             self._conn.execute("ROLLBACK")
             raise
         self._commits += 1
-        if self.durable:
-            await self._durable(self._commits)
+        if self.durable and durable:
+            await self._settle(self._commits)
         return result
 
     async def _begin(self) -> None:
@@ -423,21 +460,53 @@ class SqliteStore(MetadataStore):
             await asyncio.sleep(delay)  # another process is writing: its transactions are short
             delay = min(delay * 2, 0.01)
 
-    async def _durable(self, target: int) -> None:
-        while self._synced < target:
-            if self._sync_task is None or self._sync_task.done():
-                self._sync_task = self._loop.create_task(self._sync_wal())
-            await asyncio.shield(self._sync_task)
+    async def _settle(self, target: int) -> None:
+        """Wait until commit `target` is durable. Its transaction is already committed, so the
+        wait is never abandoned: a cancellation (uvicorn cancels requests when SIGTERM's graceful
+        shutdown times out) is held back until the fsync has finished, then re-delivered at the
+        caller's next suspension point -- by then write() has returned and the caller knows the
+        commit happened. A failed fsync leaves the outcome unknown: CommitUncertain."""
+        cancelled = False
+        try:
+            while self._synced < target:
+                if self._failed is not None:
+                    raise CommitUncertain() from self._failed
+                if self._sync_task is None or self._sync_task.done():
+                    self._sync_task = self._loop.create_task(self._sync_wal())
+                try:
+                    await asyncio.shield(self._sync_task)
+                except asyncio.CancelledError:
+                    if self._sync_task.cancelled():  # the loop itself is being torn down
+                        raise CommitUncertain() from None
+                    cancelled = True
+                except Exception as exc:
+                    raise CommitUncertain() from exc
+        finally:
+            if cancelled:
+                task = asyncio.current_task()
+                if hasattr(task, "uncancel"):  # 3.11+: keep the cancel count balanced for asyncio.timeout
+                    task.uncancel()
+                task.cancel()
 
     async def _sync_wal(self) -> None:
         upto = self._commits
         if self._wal_fd < 0:
             self._wal_fd = os.open(self.path + "-wal", os.O_RDONLY | os.O_CLOEXEC)
-        await self._loop.run_in_executor(self._pool, os.fdatasync, self._wal_fd)
+        try:
+            await self._loop.run_in_executor(self._pool, os.fdatasync, self._wal_fd)
+        except OSError as exc:
+            # Linux may drop the dirty pages of a failed writeback and report the error once: a
+            # later fdatasync could succeed although these commits never reached the disk. So no
+            # commit from now on can be made durable -- refuse writes until a restart.
+            if self._failed is None:
+                self._failed = exc
+                log.critical("fdatasync of the metadata WAL failed (%s): refusing all writes until "
+                             "restart", exc)
+            raise
         self._synced = max(self._synced, upto)
 
     async def _checkpoint_loop(self) -> None:
-        while True:
+        while self._failed is None:  # no checkpoint copies frames whose durability failed
             await asyncio.sleep(self.CHECKPOINT_INTERVAL)
             try:
                 await self._loop.run_in_executor(self._pool, self._checkpoint)
@@ -591,11 +660,18 @@ class SqliteStore(MetadataStore):
     async def list_kms_keys(self):
         return [KmsKeyRecord(*r) for r in self._read.execute("SELECT * FROM kms_keys ORDER BY created, key_id")]
 
-    async def referenced_blobs(self):
-        refs = {r[0] for r in self._read.execute("SELECT blob FROM objects")}
-        refs.update(r[0] for r in self._read.execute("SELECT blob FROM versions"))
-        refs.update(r[0] for r in self._read.execute("SELECT blob FROM parts"))
-        return refs
+    async def blob_claims(self):
+        c = self._read
+        c.execute("BEGIN")  # one read transaction: one WAL snapshot for every table
+        try:
+            refs = {r[0] for r in c.execute("SELECT blob FROM objects")}
+            refs.update(r[0] for r in c.execute("SELECT blob FROM versions"))
+            refs.update(r[0] for r in c.execute("SELECT blob FROM parts"))
+            intents = dict(c.execute("SELECT blob, owner FROM blob_intents"))
+            leases = dict(c.execute("SELECT owner, renewed FROM leases"))
+        finally:
+            c.execute("COMMIT")
+        return BlobClaims(refs, intents, leases)
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:
