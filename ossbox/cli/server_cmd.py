@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -39,9 +40,24 @@ def register(sub) -> None:
                    metavar="SECONDS",
                    help="seconds a RestoreObject of an Archive/ColdArchive/DeepColdArchive object "
                         "takes to complete (default 60)")
+    p.add_argument("--disk-reserve", default=_env("DISK_RESERVE", "16MiB"), metavar="SIZE",
+                   help="disk space kept back in the data dir (file space.reserve) so that start-up "
+                        "and deletes work on a full disk; bytes or KiB/MiB/GiB, 0 disables "
+                        "(default 16MiB)")
     p.add_argument("--log-level", default=_env("LOG_LEVEL", "warning"),
                    choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=run_server, needs_settings=False)
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024 ** 2, "mb": 1024 ** 2,
+               "mib": 1024 ** 2, "g": 1024 ** 3, "gb": 1024 ** 3, "gib": 1024 ** 3}
+
+
+def parse_size(text: str):
+    """Bytes from "4096", "512KiB", "16MiB", "1G" (binary units); None if not a size."""
+    m = re.fullmatch(r"\s*([0-9]{1,15})\s*([a-zA-Z]*)\s*", text or "")
+    unit = _SIZE_UNITS.get(m.group(2).lower()) if m else None
+    return None if unit is None else int(m.group(1)) * unit
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -69,6 +85,10 @@ def run_server(args, _settings=None) -> int:
     if not 0 <= args.restore_delay < float("inf"):
         print("ossbox: --restore-delay must be a number of seconds >= 0", file=sys.stderr)
         return 2
+    reserve = parse_size(args.disk_reserve)
+    if reserve is None:
+        print("ossbox: --disk-reserve must be a size such as 16MiB, 512KiB or 0", file=sys.stderr)
+        return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         sock = _bind(args.host, args.port)
@@ -80,6 +100,7 @@ def run_server(args, _settings=None) -> int:
                        access_key_id=args.access_key_id, access_key_secret=args.access_key_secret,
                        domains=domains, durability=args.durability)
     cfg.restore_delay = args.restore_delay
+    cfg.disk_reserve = reserve
     app = Server(cfg)
     shown_host = f"[{args.host}]" if ":" in args.host else args.host
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import logging
 import os
@@ -33,6 +34,7 @@ from .. import errors
 from .blobs import BlobStore
 from .crc import crc64_combine, crc64_update
 from .locks import ObjectLocks
+from .reserve import DEFAULT_RESERVE, SpaceReserve, is_disk_full
 from .metadata import MetadataStore
 from .records import (APPENDABLE, DELETE_MARKER, MULTIPART, NORMAL, BucketRecord, ObjectRecord,
                       PartRecord, UploadRecord, appendable_etag, new_id, new_version_id)
@@ -111,9 +113,24 @@ def _make_current(t, new: ObjectRecord, garbage: list) -> ObjectRecord:
     return new
 
 
+def _adds_data(method):
+    """For a write that adds data: refused at once while the disk reserve is released (so it cannot
+    use up the blocks kept for deletes), and ENOSPC from its blob I/O is the OSS error, not a 500."""
+    @functools.wraps(method)
+    async def checked(self, *args, **kwargs):
+        self.space.check_writable()
+        try:
+            return await method(self, *args, **kwargs)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise errors.StorageFull() from exc
+            raise
+    return checked
+
+
 class Engine:
     def __init__(self, data_dir: str, *, durability: str = "fsync",
-                 meta: Optional[MetadataStore] = None):
+                 meta: Optional[MetadataStore] = None, disk_reserve: int = DEFAULT_RESERVE):
         if durability not in ("fsync", "none"):
             raise ValueError("durability must be 'fsync' or 'none'")
         self.data_dir = os.path.abspath(data_dir)
@@ -127,15 +144,19 @@ class Engine:
         self.locks = ObjectLocks(self.data_dir)
         self.io = ThreadPoolExecutor(max_workers=32, thread_name_prefix="ossbox-io")
         self.sse = sse.Keyring(self.meta)
+        self.space = SpaceReserve(self.data_dir, disk_reserve)
         self._background_task: Optional[asyncio.Task] = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
+        self.space.before_open()
         await self.meta.start()
         await self.recover()
+        self.space.start()
         self._background_task = asyncio.get_running_loop().create_task(self._background())
 
     async def stop(self) -> None:
+        await self.space.stop()
         if self._background_task is not None:
             self._background_task.cancel()
             try:
@@ -177,7 +198,13 @@ class Engine:
         await self._run(replay)
         upto = chunks[-1][0]
         blobs = {c[1] for c in chunks}
-        await self.meta.write(lambda t: t.drop_pending(upto, blobs))
+        try:
+            await self._write_freeing(lambda t: t.drop_pending(upto, blobs))
+        except errors.OssError as exc:
+            if exc.spec is not errors.StorageFull:
+                raise
+            # the rows stay valid (replaying them again is harmless): start, retire them later
+            log.warning("disk full: journal rows kept after replay")
         log.info("replayed %d journalled appends into %d blobs", len(chunks), len(blobs))
 
     async def flush_journal(self) -> None:
@@ -186,7 +213,17 @@ class Engine:
         if not blobs:
             return
         await self._run(self._sync_blobs, blobs)
-        await self.meta.write(lambda t: t.drop_pending(upto, blobs))
+        await self._write_freeing(lambda t: t.drop_pending(upto, blobs))
+
+    async def _write_freeing(self, fn):
+        """A metadata write that frees space (a delete). If the disk is too full even for that,
+        release the reserve and try once more (SQLite rolled the failed attempt back)."""
+        try:
+            return await self.meta.write(fn)
+        except errors.OssError as exc:
+            if exc.spec is not errors.StorageFull or not self.space.release("a delete needed space"):
+                raise
+        return await self.meta.write(fn)
 
     def _sync_blobs(self, blobs) -> None:
         for blob in blobs:
@@ -266,7 +303,7 @@ class Engine:
             if not t.bucket_is_empty(name):
                 raise errors.BucketNotEmpty(BucketName=name)
             t.delete_bucket(name)
-        await self.meta.write(txn)
+        await self._write_freeing(txn)
 
     async def list_buckets(self, prefix: str = "", marker: str = "", limit: int = 1000):
         return await self.meta.list_buckets(prefix, marker, limit)
@@ -349,6 +386,7 @@ class Engine:
             raise errors.PositionNotEqualToLength(
                 headers={"x-oss-next-append-position": str(cur.size)})
 
+    @_adds_data
     async def append_object(self, bucket: str, key: str, position: int, body: AsyncIterator[bytes], *,
                             content_length: Optional[int], content_md5: Optional[bytes],
                             creation: Callable[[], Awaitable[ObjectRecord]], acl: Optional[str] = None,
@@ -470,6 +508,7 @@ class Engine:
         finally:
             os.close(fd)
 
+    @_adds_data
     async def put_object(self, rec: ObjectRecord, body: AsyncIterator[bytes], *,
                          content_length: Optional[int], content_md5: Optional[bytes],
                          forbid_overwrite: bool = False,
@@ -535,6 +574,7 @@ class Engine:
         garbage: list[str] = []
 
         def txn(t):
+            garbage.clear()  # a retry after a full disk starts over
             status = _versioning(t, bucket)
             if version_id is CURRENT:
                 if status is None:
@@ -570,11 +610,14 @@ class Engine:
                     t.insert_object(newest[1])
             return DeleteResult(version_id, removed.is_delete_marker, removed)
         async with self.locks.hold(bucket, key):
-            result = await self.meta.write(txn)
+            result = await self._write_freeing(txn)
         for blob in garbage:
             self.blobs.delete(blob)
+        if self.space.full:
+            self.space.refresh()  # accept writes again as soon as enough is freed
         return result
 
+    @_adds_data
     async def copy_object(self, src: ObjectRecord, dst: ObjectRecord,
                           forbid_overwrite: bool = False) -> ObjectRecord:
         """Copy src's bytes into a new Normal object described by `dst` (attributes decided by
@@ -630,6 +673,7 @@ class Engine:
             raise errors.NoSuchKey(Key=src.key) from None
 
     # -- multipart -------------------------------------------------------------------------------
+    @_adds_data
     async def create_upload(self, rec: UploadRecord) -> UploadRecord:
         """Record a new upload; one that asks for SSE gets the data key of its parts and object."""
         _key, sse_key, headers = await self.sse.create(rec.headers)
@@ -672,6 +716,7 @@ class Engine:
         iv = sse.new_counter_block()
         return dkey.stream(0, iv), iv.hex()
 
+    @_adds_data
     async def upload_part(self, upload: UploadRecord, part_number: int, body: AsyncIterator[bytes], *,
                           content_length: Optional[int], content_md5: Optional[bytes]) -> PartRecord:
         stream, iv = await self._part_cipher(upload)
@@ -679,6 +724,7 @@ class Engine:
         return await self._commit_part(PartRecord(upload.upload_id, part_number, size, md5hex.upper(),
                                                   crc, blob, time.time(), sse_iv=iv))
 
+    @_adds_data
     async def upload_part_copy(self, upload: UploadRecord, part_number: int, src: ObjectRecord,
                                start: int, end: int) -> PartRecord:
         rec, fd = src, self._open_source(src)
@@ -711,6 +757,7 @@ class Engine:
         return await self._commit_part(PartRecord(upload.upload_id, part_number, end - start,
                                                   md5hex.upper(), crc, blob, time.time(), sse_iv=iv))
 
+    @_adds_data
     async def complete_upload(self, upload: UploadRecord, chosen: list[tuple[int, str]],
                               forbid_overwrite: bool = False) -> ObjectRecord:
         """Concatenate the chosen (part number, ETag) parts into a Multipart object."""
@@ -791,7 +838,7 @@ class Engine:
         return new
 
     async def abort_upload(self, upload: UploadRecord) -> None:
-        parts = await self.meta.write(lambda t: t.delete_upload(upload.upload_id))
+        parts = await self._write_freeing(lambda t: t.delete_upload(upload.upload_id))
         for p in parts:
             self.blobs.delete(p.blob)
 
