@@ -69,6 +69,16 @@ def preallocate(path: str, size: int) -> None:
         os.close(fd)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class SpaceReserve:
     def __init__(self, data_dir: str, size: int = DEFAULT_RESERVE):
         self.dir = data_dir
@@ -81,6 +91,7 @@ class SpaceReserve:
     def before_open(self) -> None:
         """Called before the metadata store opens: on a nearly full disk, give the blocks back now
         so SQLite's recovery and the first deletes have room."""
+        self._remove_stale_temporaries()
         if self.size <= 0:
             return
         if free_bytes(self.dir) < self.size:
@@ -104,9 +115,22 @@ class SpaceReserve:
         while True:
             await asyncio.sleep(REFRESH_INTERVAL)
             try:
-                self.refresh()
+                await asyncio.to_thread(self.refresh)  # re-creating it syncs a file: not on the loop
             except OSError:
                 log.exception("disk reserve check failed")
+
+    def _remove_stale_temporaries(self) -> None:
+        """A reserve being made by a process that died (kill -9) before renaming it into place."""
+        prefix = RESERVE_FILE + "."
+        for name in os.listdir(self.dir):
+            if not (name.startswith(prefix) and name.endswith(".tmp")):
+                continue
+            pid = name[len(prefix):-len(".tmp")]
+            if pid.isdigit() and pid.isascii() and not _alive(int(pid)):
+                try:
+                    os.unlink(os.path.join(self.dir, name))
+                except FileNotFoundError:
+                    pass
 
     # -- state -----------------------------------------------------------------------------------
     def check_writable(self) -> None:
