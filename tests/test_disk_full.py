@@ -178,10 +178,12 @@ class Tracker:
 
 
 def _other_writes(t: Tracker, tag: str) -> None:
-    """More kinds of writes on the full disk: CopyObject, multipart, small PUT, bucket creation."""
+    """More kinds of writes on the full disk: CopyObject, multipart, tiny and large bodies."""
     src = next(iter(t.acked))
     t.attempt("CopyObject", lambda: t.bucket.copy_object(t.bucket.bucket_name, src, f"copy-{tag}"))
     t.attempt("PUT 1 byte", lambda: t.bucket.put_object(f"tiny-{tag}", b"x"))
+    t.put(f"big-{tag}", 2 * 1024 * 1024)   # refused in mid-body, with most of the body unread
+    t.append(f"log-{tag}", 1024 * 1024)
 
     def multipart():
         up = t.bucket.init_multipart_upload(f"mp-{tag}").upload_id

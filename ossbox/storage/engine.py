@@ -34,10 +34,10 @@ from .. import errors
 from .blobs import BlobStore
 from .crc import crc64_combine, crc64_update
 from .locks import ObjectLocks
-from .reserve import DEFAULT_RESERVE, SpaceReserve, is_disk_full
 from .metadata import MetadataStore
 from .records import (APPENDABLE, DELETE_MARKER, MULTIPART, NORMAL, BucketRecord, ObjectRecord,
                       PartRecord, UploadRecord, appendable_etag, new_id, new_version_id)
+from .reserve import DEFAULT_RESERVE, SpaceReserve, is_disk_full
 from . import sse
 from .sse import DataKey, Keystream
 
@@ -613,8 +613,8 @@ class Engine:
             result = await self._write_freeing(txn)
         for blob in garbage:
             self.blobs.delete(blob)
-        if self.space.full:
-            self.space.refresh()  # accept writes again as soon as enough is freed
+        if self.space.full:  # accept writes again as soon as enough is freed
+            await self._run(self.space.refresh)
         return result
 
     @_adds_data
