@@ -23,6 +23,7 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 
 import alibabacloud_oss_v2 as oss
@@ -99,6 +100,15 @@ def _releases(disk) -> dict[str, int]:
                 why = line.split("disk full (", 1)[1].split(")", 1)[0]
                 counts[why] = counts.get(why, 0) + 1
     return counts
+
+
+def _logged_errors(disk) -> list[str]:
+    """Errors the servers logged, with their tracebacks (a hidden exception, e.g. a failed
+    ROLLBACK)."""
+    lines = [line.rstrip() for proc in disk[1] for line in proc.output]
+    return [line for i, line in enumerate(lines)
+            if " ERROR " in line or (line and not line[0].isdigit() and i and " ERROR " in lines[i - 1])
+            or line.startswith(("Traceback", "  ", "sqlite3.", "OSError", "ossbox."))]
 
 
 class Tracker:
@@ -228,6 +238,8 @@ def test_full_disk_refuses_writes_keeps_reads_and_deletes(small_disk):
     assert not (t.bad or failed_deletes or wrong_reads or still_refused), (
         summary + "\n" + "\n".join(t.bad[:5] + failed_deletes[:5] + wrong_reads[:5] + still_refused))
     assert srv.stop() == 0, "".join(srv.output[-30:])
+    errs = _logged_errors(small_disk)
+    assert errs == [], "\n".join(errs)
 
 
 @pytest.mark.slow
@@ -278,6 +290,8 @@ def test_restart_on_full_disk(small_disk):
     print("\n" + summary)
     assert not (failed_starts or failed_deletes or wrong_reads or t.bad), (
         summary + "\n" + "\n".join(failed_starts[:5] + failed_deletes[:5] + wrong_reads[:5] + t.bad[:5]))
+    errs = _logged_errors(small_disk)
+    assert errs == [], "\n".join(errs)
 
 
 def _as_oss_error(fn):
@@ -342,3 +356,69 @@ def test_disk_reserve_must_be_a_size(tmp_path, value):
     r = subprocess.run([sys.executable, "-m", "ossbox", "server", "--port", "0", "--data-dir",
                         str(tmp_path), "--disk-reserve", value], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--disk-reserve must be a size" in r.stderr, r.stderr
+
+
+def _fill_with_file(path) -> int:
+    """Take every free block of the disk with one file (as another program might); its size."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    size = 0
+    try:
+        for step in (1024 * 1024, 64 * 1024, 1024):
+            while True:
+                try:
+                    os.posix_fallocate(fd, size, step)
+                except OSError:
+                    break
+                size += step
+    finally:
+        os.close(fd)
+    return size
+
+
+@pytest.mark.slow
+def test_metadata_writes_on_a_disk_filled_by_someone_else(small_disk):
+    """Another program takes the last block: metadata-only writes (ACL, tagging, bucket ACL, tiny
+    journalled appends) fail at COMMIT, where SQLite has already rolled back; the answer must be
+    503 StorageFull, deletes still work, the server restarts, and writes resume once space is back."""
+    mnt = small_disk[0]
+    srv = _server(small_disk)
+    bucket = _bucket(srv.endpoint, "meta-" + uuid.uuid4().hex[:8])
+    bucket.create_bucket()
+    t = Tracker(bucket)
+    for i in range(12):
+        t.put(f"fill/m-{i:02d}")
+    t.append("log")
+    _fill_with_file(mnt / "filler")
+    accepted = 0
+    for i in range(40):
+        key = f"fill/m-{i % 12:02d}"
+        acl = ("private", "public-read")[i % 2]
+        accepted += t.attempt("PutObjectACL", lambda: bucket.put_object_acl(key, acl))
+        rule = oss2.models.TaggingRule()
+        rule.add("n", f"{i:03d}" * 80)
+        accepted += t.attempt("PutObjectTagging",
+                              lambda: bucket.put_object_tagging(key, oss2.models.Tagging(rule)))
+        accepted += t.attempt("PutBucketAcl", lambda: bucket.put_bucket_acl(acl))
+        accepted += t.append("log", 100)
+    refused = t.refusals
+    print(f"\nmetadata writes on a full disk: {accepted} accepted, {refused} refused, "
+          f"{len(t.bad)} of them not 503 StorageFull")
+    assert t.bad == [], t.bad[:5]
+    assert t.verify() == []
+    problems = [p for p in (t.delete("fill/m-00"), t.delete("fill/m-01")) if p]
+    srv.kill()
+    srv = _server(small_disk, srv.port)   # on the disk that is still full
+    problems += [p for p in (t.delete("fill/m-02"),) if p]
+    assert t.verify() == []
+    os.unlink(mnt / "filler")
+    for _ in range(30):                   # the reserve is re-made within a second or so
+        if t.put("after-filler", 1024):
+            break
+        time.sleep(0.5)
+    else:
+        problems.append("writes still refused after the filler was removed")
+    print(f"reserve releases: {_releases(small_disk)}")
+    assert problems == [] and t.bad == [], problems + t.bad[:5]
+    assert srv.stop() == 0
+    errs = _logged_errors(small_disk)
+    assert errs == [], "\n".join(errs)

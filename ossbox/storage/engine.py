@@ -145,6 +145,7 @@ class Engine:
         self.io = ThreadPoolExecutor(max_workers=32, thread_name_prefix="ossbox-io")
         self.sse = sse.Keyring(self.meta)
         self.space = SpaceReserve(self.data_dir, disk_reserve)
+        self._journal_kept = False  # the last journal retirement met a full disk (logged once)
         self._background_task: Optional[asyncio.Task] = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -198,13 +199,7 @@ class Engine:
         await self._run(replay)
         upto = chunks[-1][0]
         blobs = {c[1] for c in chunks}
-        try:
-            await self._write_freeing(lambda t: t.drop_pending(upto, blobs))
-        except errors.OssError as exc:
-            if exc.spec is not errors.StorageFull:
-                raise
-            # the rows stay valid (replaying them again is harmless): start, retire them later
-            log.warning("disk full: journal rows kept after replay")
+        await self._retire_journal(upto, blobs)
         log.info("replayed %d journalled appends into %d blobs", len(chunks), len(blobs))
 
     async def flush_journal(self) -> None:
@@ -213,10 +208,24 @@ class Engine:
         if not blobs:
             return
         await self._run(self._sync_blobs, blobs)
-        await self._write_freeing(lambda t: t.drop_pending(upto, blobs))
+        await self._retire_journal(upto, blobs)
+
+    async def _retire_journal(self, upto: int, blobs) -> None:
+        """Drop journal rows whose bytes are durable in their blobs. On a full disk they stay (a
+        replay of them is harmless) until a later flush: not worth spending the reserve on."""
+        try:
+            await self.meta.write(lambda t: t.drop_pending(upto, blobs))
+        except errors.OssError as exc:
+            if exc.spec is not errors.StorageFull:
+                raise
+            if not self._journal_kept:
+                log.warning("disk full: journal rows are kept until there is space to retire them")
+            self._journal_kept = True
+        else:
+            self._journal_kept = False
 
     async def _write_freeing(self, fn):
-        """A metadata write that frees space (a delete). If the disk is too full even for that,
+        """A metadata write that frees space (a delete or abort). If the disk is too full even for that,
         release the reserve and try once more (SQLite rolled the failed attempt back)."""
         try:
             return await self.meta.write(fn)

@@ -380,7 +380,12 @@ class SqliteStore(MetadataStore):
         if self._sync_task is not None:
             await asyncio.gather(self._sync_task, return_exceptions=True)
         if self._conn is not None:
-            await self._loop.run_in_executor(self._pool, self._checkpoint)
+            try:
+                await self._loop.run_in_executor(self._pool, self._checkpoint)
+            except sqlite3.Error as exc:
+                if not is_disk_full(exc):
+                    raise
+                # the WAL stays and is recovered at the next start, as after a crash
             self._conn.close()
             self._conn = None
         if self._read is not None:
