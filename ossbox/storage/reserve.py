@@ -23,6 +23,7 @@ import errno
 import logging
 import os
 import sqlite3
+import threading
 from typing import Optional
 
 from .. import errors
@@ -54,8 +55,8 @@ def free_bytes(path: str) -> int:
 
 
 def preallocate(path: str, size: int) -> None:
-    """Give every byte of the first `size` bytes of an existing file a real disk block, without
-    changing its content (fallocate fills holes only). Used on SQLite's `-shm`, whose holes would
+    """Give every byte of an existing file, and of at least its first `size` bytes, a real disk
+    block without changing its content (fallocate fills holes only). Used on SQLite's `-shm`, whose holes would
     otherwise be filled through a memory mapping, where a full disk means SIGBUS."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
@@ -75,7 +76,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # it exists, run by another user
     return True
 
 
@@ -85,6 +86,7 @@ class SpaceReserve:
         self.path = os.path.join(data_dir, RESERVE_FILE)
         self.size = size
         self.full = False          # the reserve is released: writes that add data are refused
+        self._lock = threading.Lock()
         self._task: Optional[asyncio.Task] = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -114,10 +116,7 @@ class SpaceReserve:
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(REFRESH_INTERVAL)
-            try:
-                await asyncio.to_thread(self.refresh)  # re-creating it syncs a file: not on the loop
-            except OSError:
-                log.exception("disk reserve check failed")
+            await asyncio.to_thread(self.refresh)  # re-creating it syncs a file: not on the loop
 
     def _remove_stale_temporaries(self) -> None:
         """A reserve being made by a process that died (kill -9) before renaming it into place."""
@@ -152,18 +151,23 @@ class SpaceReserve:
         return True
 
     def refresh(self) -> None:
-        """Notice a reserve released by another process; re-create it once space is back."""
+        """Notice a reserve released by another process; re-create it once space is back. Runs in
+        worker threads (one at a time) and never raises (an error is logged)."""
         if self.size <= 0:
             return
-        try:
-            held = os.stat(self.path).st_size >= self.size
-        except FileNotFoundError:
-            held = False
-        if not held and free_bytes(self.dir) >= 2 * self.size:
-            held = self._create()
-            if held and self.full:
-                log.warning("disk space is back: reserve re-created, writes accepted again")
-        self.full = not held
+        with self._lock:
+            try:
+                held = os.stat(self.path).st_size >= self.size
+            except FileNotFoundError:
+                held = False
+            try:
+                if not held and free_bytes(self.dir) >= 2 * self.size:
+                    held = self._create()
+                    if held and self.full:
+                        log.warning("disk space is back: reserve re-created, writes accepted again")
+            except OSError:
+                log.exception("could not re-create the disk reserve")
+            self.full = not held
 
     def _create(self) -> bool:
         tmp = f"{self.path}.{os.getpid()}.tmp"
