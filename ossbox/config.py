@@ -25,6 +25,7 @@ class ServerConfig:
     durability: str = "fsync"                     # fsync: a 200 is on stable storage; none: page cache
     restore_delay: float = 60.0                   # seconds a RestoreObject takes to complete
     body_timeout: float = 60.0                    # seconds a request body may pause (RequestTimeout)
+    disk_reserve: int = 16 * 1024 * 1024          # bytes kept back for start-up and deletes on a full disk
     generated_credentials: bool = False           # set when a key pair was generated on this start
 
     def metadata_store(self):

@@ -256,3 +256,10 @@ WriteOutcomeUnknown = E(500, "InternalError", "The write was committed but the s
 WritesSuspended = E(503, "ServiceUnavailable", "The server stopped accepting writes after a storage I/O "
                     "error (failed fsync); reads still work. Restart the server to recover.",
                     "0000-00000004")
+# OSS has no disk-full error (its storage never fills up). 503, not MinIO's 507 XMinioStorageFull:
+# the condition is temporary from a client's side (it ends when objects are deleted or space is
+# added) and every SDK treats 503 as "try again later" (alibabacloud-oss-v2 and ossutil retry any
+# 5xx, the S3 SDKs retry 503 but not 507). A Code of its own tells it apart from throttling; the EC
+# is ossbox's own pick, next to ServiceUnavailable's.
+StorageFull = E(503, "StorageFull", "The server's disk is full: delete objects (deletes and reads "
+                "still work) or add space, then try again.", "0000-00000005")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -48,9 +49,24 @@ def register(sub) -> None:
     p.add_argument("--body-timeout", type=float, default=_env("BODY_TIMEOUT", "60"), metavar="SECONDS",
                    help="a request body that sends nothing for this long fails with 400 "
                         "RequestTimeout and the connection is closed (default 60)")
+    p.add_argument("--disk-reserve", default=_env("DISK_RESERVE", "16MiB"), metavar="SIZE",
+                   help="disk space kept back in the data dir (file space.reserve) so that start-up "
+                        "and deletes work on a full disk; bytes or KiB/MiB/GiB, 0 disables "
+                        "(default 16MiB)")
     p.add_argument("--log-level", default=_env("LOG_LEVEL", "warning"),
                    choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=run_server, needs_settings=False)
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024 ** 2, "mb": 1024 ** 2,
+               "mib": 1024 ** 2, "g": 1024 ** 3, "gb": 1024 ** 3, "gib": 1024 ** 3}
+
+
+def parse_size(text: str):
+    """Bytes from "4096", "512KiB", "16MiB", "1G" (binary units); None if not a size."""
+    m = re.fullmatch(r"\s*([0-9]{1,15})\s*([a-zA-Z]*)\s*", text or "")
+    unit = _SIZE_UNITS.get(m.group(2).lower()) if m else None
+    return None if unit is None else int(m.group(1)) * unit
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -83,6 +99,10 @@ def run_server(args, _settings=None) -> int:
         if not 0 < getattr(args, flag) < float("inf"):
             print(f"ossbox: --{flag.replace('_', '-')} must be a number of seconds > 0", file=sys.stderr)
             return 2
+    reserve = parse_size(args.disk_reserve)
+    if reserve is None:
+        print("ossbox: --disk-reserve must be a size such as 16MiB, 512KiB or 0", file=sys.stderr)
+        return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         sock = _bind(args.host, args.port)
@@ -95,6 +115,7 @@ def run_server(args, _settings=None) -> int:
                        domains=domains, durability=args.durability)
     cfg.restore_delay = args.restore_delay
     cfg.body_timeout = args.body_timeout
+    cfg.disk_reserve = reserve
     app = Server(cfg)
     shown_host = f"[{args.host}]" if ":" in args.host else args.host
 

@@ -22,6 +22,7 @@ from ..auth.sts import StsService
 from ..config import ServerConfig
 from ..errors import OssError
 from ..storage.engine import Engine
+from ..storage.reserve import is_disk_full
 from . import router, xml
 from .request import Request, Response
 
@@ -59,7 +60,7 @@ class Server:
     def __init__(self, config: ServerConfig, engine: Optional[Engine] = None):
         self.config = config
         self.engine = engine or Engine(config.data_dir, durability=config.durability,
-                                       meta=config.metadata_store())
+                                       meta=config.metadata_store(), disk_reserve=config.disk_reserve)
         self.root: Optional[Credential] = None
         self.sts = None
         self.authorizer = Authorizer(self)
@@ -142,9 +143,13 @@ class Server:
             resp = await found.handler(req)
         except OssError as exc:
             resp = self.error_response(exc, req, scope, request_id)
-        except Exception:
-            log.exception("internal error on %s %s", scope.get("method"), scope.get("path"))
-            resp = self.error_response(errors.InternalError(), req, scope, request_id)
+        except Exception as exc:
+            if is_disk_full(exc):  # a path the storage layer did not map: still the OSS error, not a 500
+                log.warning("disk full on %s %s: %s", scope.get("method"), scope.get("path"), exc)
+                resp = self.error_response(errors.StorageFull(), req, scope, request_id)
+            else:
+                log.exception("internal error on %s %s", scope.get("method"), scope.get("path"))
+                resp = self.error_response(errors.InternalError(), req, scope, request_id)
         await self._send(send, resp, request_id, scope["method"] == "HEAD")
 
     def _address(self, req: Request, scope) -> None:

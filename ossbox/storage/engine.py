@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import logging
 import os
@@ -38,6 +39,7 @@ from .locks import ObjectLocks
 from .metadata import CommitUncertain, MetadataStore, WritesRefused
 from .records import (APPENDABLE, DELETE_MARKER, MULTIPART, NORMAL, BucketRecord, ObjectRecord,
                       PartRecord, UploadRecord, appendable_etag, new_id, new_version_id)
+from .reserve import DEFAULT_RESERVE, SpaceReserve, is_disk_full
 from . import sse
 from .sse import DataKey, Keystream
 
@@ -126,9 +128,24 @@ def _make_current(t, new: ObjectRecord, garbage: list) -> ObjectRecord:
     return new
 
 
+def _adds_data(method):
+    """For a write that adds data: refused at once while the disk reserve is released (so it cannot
+    use up the blocks kept for deletes), and ENOSPC from its blob I/O is the OSS error, not a 500."""
+    @functools.wraps(method)
+    async def checked(self, *args, **kwargs):
+        self.space.check_writable()
+        try:
+            return await method(self, *args, **kwargs)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise errors.StorageFull() from exc
+            raise
+    return checked
+
+
 class Engine:
     def __init__(self, data_dir: str, *, durability: str = "fsync",
-                 meta: Optional[MetadataStore] = None):
+                 meta: Optional[MetadataStore] = None, disk_reserve: int = DEFAULT_RESERVE):
         if durability not in ("fsync", "none"):
             raise ValueError("durability must be 'fsync' or 'none'")
         self.data_dir = os.path.abspath(data_dir)
@@ -142,6 +159,8 @@ class Engine:
         self.locks = ObjectLocks(self.data_dir)
         self.io = ThreadPoolExecutor(max_workers=32, thread_name_prefix="ossbox-io")
         self.sse = sse.Keyring(self.meta)
+        self.space = SpaceReserve(self.data_dir, disk_reserve)
+        self._journal_kept = False  # the last journal retirement met a full disk (logged once)
         self._background_task: Optional[asyncio.Task] = None
         # Owner of this engine's in-flight blobs, unique across processes and hosts; its lease
         # row in the metadata store (renewed every LEASE_RENEW s) tells collectors it is alive.
@@ -149,12 +168,15 @@ class Engine:
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
+        self.space.before_open()
         await self.meta.start()
         await self._renew_lease()  # before any intent of ours exists
         await self.recover()
+        self.space.start()
         self._background_task = asyncio.get_running_loop().create_task(self._background())
 
     async def stop(self) -> None:
+        await self.space.stop()
         if self._background_task is not None:
             self._background_task.cancel()
             try:
@@ -201,7 +223,7 @@ class Engine:
         await self._run(replay)
         upto = chunks[-1][0]
         blobs = {c[1] for c in chunks}
-        await self.meta.write(lambda t: t.drop_pending(upto, blobs))
+        await self._retire_journal(upto, blobs)
         log.info("replayed %d journalled appends into %d blobs", len(chunks), len(blobs))
 
     async def flush_journal(self) -> None:
@@ -210,7 +232,31 @@ class Engine:
         if not blobs:
             return
         await self._run(self._sync_blobs, blobs)
-        await self.meta.write(lambda t: t.drop_pending(upto, blobs))
+        await self._retire_journal(upto, blobs)
+
+    async def _retire_journal(self, upto: int, blobs) -> None:
+        """Drop journal rows whose bytes are durable in their blobs. On a full disk they stay (a
+        replay of them is harmless) until a later flush: not worth spending the reserve on."""
+        try:
+            await self.meta.write(lambda t: t.drop_pending(upto, blobs))
+        except errors.OssError as exc:
+            if exc.spec is not errors.StorageFull:
+                raise
+            if not self._journal_kept:
+                log.warning("disk full: journal rows are kept until there is space to retire them")
+            self._journal_kept = True
+        else:
+            self._journal_kept = False
+
+    async def _write_freeing(self, fn):
+        """A metadata write that frees space (a delete or abort). If the disk is too full even for that,
+        release the reserve and try once more (SQLite rolled the failed attempt back)."""
+        try:
+            return await self.meta.write(fn)
+        except errors.OssError as exc:
+            if exc.spec is not errors.StorageFull or not self.space.release("a delete needed space"):
+                raise
+        return await self.meta.write(fn)
 
     def _sync_blobs(self, blobs) -> None:
         for blob in blobs:
@@ -338,7 +384,7 @@ class Engine:
             if not t.bucket_is_empty(name):
                 raise errors.BucketNotEmpty(BucketName=name)
             t.delete_bucket(name)
-        await self.meta.write(txn)
+        await self._write_freeing(txn)
 
     async def list_buckets(self, prefix: str = "", marker: str = "", limit: int = 1000):
         return await self.meta.list_buckets(prefix, marker, limit)
@@ -421,6 +467,7 @@ class Engine:
             raise errors.PositionNotEqualToLength(
                 headers={"x-oss-next-append-position": str(cur.size)})
 
+    @_adds_data
     async def append_object(self, bucket: str, key: str, position: int, body: AsyncIterator[bytes], *,
                             content_length: Optional[int], content_md5: Optional[bytes],
                             creation: Callable[[], Awaitable[ObjectRecord]], acl: Optional[str] = None,
@@ -607,6 +654,7 @@ class Engine:
         finally:
             os.close(fd)
 
+    @_adds_data
     async def put_object(self, rec: ObjectRecord, body: AsyncIterator[bytes], *,
                          content_length: Optional[int], content_md5: Optional[bytes],
                          forbid_overwrite: bool = False,
@@ -669,6 +717,7 @@ class Engine:
         garbage: list[str] = []
 
         def txn(t):
+            garbage.clear()  # a retry after a full disk starts over
             status = _versioning(t, bucket)
             if version_id is CURRENT:
                 if status is None:
@@ -704,11 +753,14 @@ class Engine:
                     t.insert_object(newest[1])
             return DeleteResult(version_id, removed.is_delete_marker, removed)
         async with self.locks.hold(bucket, key):
-            result = await self.meta.write(txn)
+            result = await self._write_freeing(txn)
         for blob in garbage:
             self.blobs.delete(blob)
+        if self.space.full:  # accept writes again as soon as enough is freed
+            await self._run(self.space.refresh)
         return result
 
+    @_adds_data
     async def copy_object(self, src: ObjectRecord, dst: ObjectRecord,
                           forbid_overwrite: bool = False) -> ObjectRecord:
         """Copy src's bytes into a new Normal object described by `dst` (attributes decided by
@@ -764,6 +816,7 @@ class Engine:
             raise errors.NoSuchKey(Key=src.key) from None
 
     # -- multipart -------------------------------------------------------------------------------
+    @_adds_data
     async def create_upload(self, rec: UploadRecord) -> UploadRecord:
         """Record a new upload; one that asks for SSE gets the data key of its parts and object."""
         _key, sse_key, headers = await self.sse.create(rec.headers)
@@ -802,6 +855,7 @@ class Engine:
         iv = sse.new_counter_block()
         return dkey.stream(0, iv), iv.hex()
 
+    @_adds_data
     async def upload_part(self, upload: UploadRecord, part_number: int, body: AsyncIterator[bytes], *,
                           content_length: Optional[int], content_md5: Optional[bytes]) -> PartRecord:
         stream, iv = await self._part_cipher(upload)
@@ -810,6 +864,7 @@ class Engine:
             return await self._commit_part(PartRecord(upload.upload_id, part_number, size, md5hex.upper(),
                                                       crc, nb.id, time.time(), sse_iv=iv), nb)
 
+    @_adds_data
     async def upload_part_copy(self, upload: UploadRecord, part_number: int, src: ObjectRecord,
                                start: int, end: int) -> PartRecord:
         rec, fd = src, self._open_source(src)
@@ -842,6 +897,7 @@ class Engine:
         finally:
             await self._abandon(nb)
 
+    @_adds_data
     async def complete_upload(self, upload: UploadRecord, chosen: list[tuple[int, str]],
                               forbid_overwrite: bool = False) -> ObjectRecord:
         """Concatenate the chosen (part number, ETag) parts into a Multipart object."""
@@ -919,7 +975,7 @@ class Engine:
         return new
 
     async def abort_upload(self, upload: UploadRecord) -> None:
-        parts = await self.meta.write(lambda t: t.delete_upload(upload.upload_id))
+        parts = await self._write_freeing(lambda t: t.delete_upload(upload.upload_id))
         for p in parts:
             self.blobs.delete(p.blob)
 

@@ -16,10 +16,12 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
+from .. import errors
 from .metadata import (CURRENT_SEQ, BlobClaims, CommitUncertain, MetadataStore, RestoreRecord, T, Txn,
                        WritesRefused)
 from .records import (AccessKeyRecord, BucketRecord, KmsKeyRecord, ObjectRecord, PartRecord, UploadRecord,
                       UserRecord)
+from .reserve import SHM_PREALLOCATE, is_disk_full, preallocate
 
 log = logging.getLogger("ossbox.sqlite")
 
@@ -395,6 +397,9 @@ class SqliteStore(MetadataStore):
         _add_missing_columns(setup)
         setup.close()
         self._read = _connect(self.path)
+        # SQLite extends the wal-index one byte per page, leaving holes that a write through its
+        # mapping must fill: on a full disk that is a SIGBUS, so give it real blocks up front.
+        preallocate(self.path + "-shm", SHM_PREALLOCATE)
         # The writer never waits inside SQLite (that would block the event loop): a write lock
         # held by another process is retried asynchronously, and checkpoints run off the loop.
         self._conn = _connect(self.path, busy_timeout_ms=0)
@@ -414,7 +419,12 @@ class SqliteStore(MetadataStore):
             await asyncio.gather(self._sync_task, return_exceptions=True)
         if self._conn is not None:
             if self._failed is None:  # after a failed fsync, leave the WAL to recovery at restart
-                await self._loop.run_in_executor(self._pool, self._checkpoint)
+                try:
+                    await self._loop.run_in_executor(self._pool, self._checkpoint)
+                except sqlite3.Error as exc:
+                    if not is_disk_full(exc):
+                        raise
+                    # the WAL stays and is recovered at the next start, as after a crash
             self._conn.close()
             self._conn = None
         if self._read is not None:
@@ -440,8 +450,11 @@ class SqliteStore(MetadataStore):
         try:
             result = fn(self._txn)
             self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
+        except BaseException as exc:
+            if self._conn.in_transaction:  # SQLite itself rolls back on SQLITE_FULL and some I/O errors
+                self._conn.execute("ROLLBACK")
+            if is_disk_full(exc):
+                raise errors.StorageFull() from exc
             raise
         self._commits += 1
         if self.durable and durable:
