@@ -18,7 +18,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
-from .. import errors
+from .. import errors, numeric
 from ..http.request import Request, Response
 from ..storage import sse
 from ..storage.records import AccessKeyRecord, KmsKeyRecord, UserRecord
@@ -271,8 +271,8 @@ async def assume_role(req: Request, f: dict) -> Response:
     from ..auth import sts
     user = await _user(req, _user_name(f))
     duration: Any = f.get("DurationSeconds", sts.DEFAULT_DURATION)
-    if isinstance(duration, str) and duration.isdigit():
-        duration = int(duration)
+    if isinstance(duration, str):
+        duration = numeric.parse_decimal(duration, sts.MAX_DURATION)
     if isinstance(duration, bool) or not isinstance(duration, int) \
             or not sts.MIN_DURATION <= duration <= sts.MAX_DURATION:
         raise errors.InvalidArgument(f"DurationSeconds must be an integer between {sts.MIN_DURATION} "
