@@ -258,8 +258,12 @@ class Fuzzer:
             # the admin API (JSON bodies) as root: the bucket is not part of its address
             action = r.choice(["CreateUser", "GetUser", "CreateAccessKey", "PutUserPolicy", "AssumeRole",
                                "UpdateAccessKey", "DescribeKmsKey", "Nope", ""])
-            return "POST", None, [("x-ossbox-admin", action)], {"content-type": "application/json"}, \
-                self.json_body(), ACCESS_KEY_SECRET
+            body = self.json_body()
+            # bound to what it does as the admin API requires: the action in a signed header, and
+            # the body's Content-MD5
+            h = {"content-type": "application/json", "x-oss-ossbox-admin": action,
+                 "content-md5": base64.b64encode(hashlib.md5(body).digest()).decode()}
+            return "POST", None, [("x-ossbox-admin", action)], h, body, ACCESS_KEY_SECRET
         elif kind == "versioning":
             key, method, q, body = None, "PUT", [("versioning", "")], self.xml_body("versioning")
         return method, key, q, h, body, ACCESS_KEY_SECRET

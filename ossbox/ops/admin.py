@@ -18,7 +18,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
-from .. import errors, numeric
+from .. import errors
 from ..http.request import Request, Response
 from ..storage import sse
 from ..storage.records import AccessKeyRecord, KmsKeyRecord, UserRecord
@@ -268,6 +268,7 @@ async def delete_user_policy(req: Request, f: dict) -> Response:
 
 
 async def assume_role(req: Request, f: dict) -> Response:
+    from .. import numeric
     from ..auth import sts
     user = await _user(req, _user_name(f))
     duration: Any = f.get("DurationSeconds", sts.DEFAULT_DURATION)
