@@ -27,7 +27,7 @@ from urllib.parse import quote, unquote
 import oss2
 import pytest
 
-from ossbox.auth import SignedRequest, sign_v1_header, sign_v4_header
+from ossbox.auth import SignedRequest, presign_v1, presign_v4, sign_v1_header, sign_v4_header
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
 
 SEED = int(os.environ.get("OSSBOX_FUZZ_SEED", "20261130"))
@@ -309,12 +309,13 @@ class Fuzzer:
         if mutate_first and not canary_write:
             method, key, q, h, body, raw_key = self.mutate(method, key, q, h, body,
                                                            may_change_method=bucket != CANARY)
-        version = "v4" if r.random() < 0.25 else "v1"
+        version = r.choice(["v1"] * 6 + ["v4"] * 2 + ["presign-v1", "presign-v4"])
         headers = {k.lower(): v for k, v in h.items()}
+        now8601 = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         if version == "v4":
-            headers.setdefault("x-oss-date", time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+            headers.setdefault("x-oss-date", now8601)
             headers["x-oss-content-sha256"] = "UNSIGNED-PAYLOAD"
-        else:
+        elif version == "v1":
             headers.setdefault("date", email.utils.formatdate(usegmt=True))
         if body and r.random() < 0.3:
             headers["content-md5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
@@ -324,18 +325,25 @@ class Fuzzer:
             except UnicodeDecodeError:
                 pass
         sreq = SignedRequest(method, bucket, key, list(q), dict(headers))
+        auth = None
         try:
             if version == "v4":
                 auth = sign_v4_header(sreq, ACCESS_KEY_ID, secret, "cn-hangzhou")
-            else:
+            elif version == "v1":
                 auth = sign_v1_header(sreq, ACCESS_KEY_ID, secret)
+            elif version == "presign-v1":   # expired, valid, or far in the future
+                q = q + presign_v1(sreq, ACCESS_KEY_ID, secret, int(time.time()) + r.choice([-60, 600, 10 ** 11]))
+            else:
+                q = q + presign_v4(sreq, ACCESS_KEY_ID, secret, "cn-hangzhou", datetime_=now8601,
+                                   expires=r.choice([1, 600, 604800]))
         except Exception:   # the signer itself may refuse odd input; then send it unsigned
-            auth = None
+            pass
         if auth is not None:
             headers["authorization"] = auth
         if not mutate_first:
             # after signing: what changes now must not pass the signature check (or changes nothing
-            # the signature covers, e.g. an unsigned header)
+            # the signature covers, e.g. an unsigned header); for a presigned URL, that includes
+            # its Expires / x-oss-expires / Signature parameters
             method, key, q, h2, body, raw_key = self.mutate(method, key, q, {}, body)
             headers.update({k.lower(): v for k, v in h2.items()})
             if r.random() < 0.3 and "authorization" in headers:
