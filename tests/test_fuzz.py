@@ -486,13 +486,15 @@ def run_fuzz(server: ServerProcess, count: int) -> None:
             statuses[status] += 1
         not_implemented = status == 501 and b"<Code>NotImplemented</Code>" in body
         if outcome == "hang" or (status is not None and status >= 500 and not not_implemented):
-            failures.append((i, wire.label, outcome, status, body[:300], wire.data[:300]))
+            failures.append((i, wire.label, outcome, status, body[:300], wire.data[:2000]))
         if status == 200 and wire.initiates and b"<UploadId>" in body:
             upload = body.split(b"<UploadId>")[1].split(b"</UploadId>")[0].decode()
             fuzzer.uploads.append((wire.initiates, upload))
     elapsed = time.monotonic() - started
     print(f"fuzz: {count} requests in {elapsed:.1f} s; outcomes {dict(outcomes)}; "
           f"statuses {dict(sorted(statuses.items()))}")
+    for i, label, outcome, status, body, data in failures[:20]:
+        print(f"fuzz failure #{i}: {outcome} {status} {label}\n  request: {data[:600]!r}\n  answer: {body[:200]!r}")
     assert not failures, f"{len(failures)} failures (seed {SEED}); first: {failures[:5]}"
     assert server.proc.poll() is None, "the server died"
     canary = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), server.endpoint, CANARY)
