@@ -34,6 +34,7 @@ SEED = int(os.environ.get("OSSBOX_FUZZ_SEED", "20261130"))
 QUICK_REQUESTS = 400
 FULL_REQUESTS = max(10_000, int(os.environ.get("OSSBOX_FUZZ_REQUESTS", "10000")))
 TIMEOUT = 10.0          # a request not answered (or its connection not closed) by then is a hang
+MAX_HANGS = 10         # then the run stops early
 AMBIGUOUS_WAIT = 1.5    # framing the server may read as "more body to come": then we half-close
 PLAY, CANARY = "fuzz-play", "fuzz-canary"
 WRONG_SECRET = "not-the-secret-0000000000"
@@ -487,6 +488,8 @@ def run_fuzz(server: ServerProcess, count: int) -> None:
         not_implemented = status == 501 and b"<Code>NotImplemented</Code>" in body
         if outcome == "hang" or (status is not None and status >= 500 and not not_implemented):
             failures.append((i, wire.label, outcome, status, body[:300], wire.data[:2000]))
+            if outcomes["hang"] >= MAX_HANGS:
+                break   # keeps a wedged server's run bounded: the verdict is already clear
         if status == 200 and wire.initiates and b"<UploadId>" in body:
             upload = body.split(b"<UploadId>")[1].split(b"</UploadId>")[0].decode()
             fuzzer.uploads.append((wire.initiates, upload))
