@@ -494,7 +494,7 @@ def run_fuzz(server: ServerProcess, count: int) -> None:
             upload = body.split(b"<UploadId>")[1].split(b"</UploadId>")[0].decode()
             fuzzer.uploads.append((wire.initiates, upload))
     elapsed = time.monotonic() - started
-    print(f"fuzz: {count} requests in {elapsed:.1f} s; outcomes {dict(outcomes)}; "
+    print(f"fuzz: {sum(outcomes.values())} requests in {elapsed:.1f} s; outcomes {dict(outcomes)}; "
           f"statuses {dict(sorted(statuses.items()))}")
     for i, label, outcome, status, body, data in failures[:20]:
         print(f"fuzz failure #{i}: {outcome} {status} {label}\n  request: {data[:600]!r}\n  answer: {body[:200]!r}")
