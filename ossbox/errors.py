@@ -91,6 +91,10 @@ EntityTooSmall = E(400, "EntityTooSmall", "Your proposed upload is smaller than 
                    "0042-00000205")
 InvalidObjectName = E(400, "InvalidObjectName", "The specified object is not valid.", "0016-00000005")
 InvalidBucketName = E(400, "InvalidBucketName", "The specified bucket is not valid.", "0015-00000001")
+# Real OSS never sees a Host its DNS did not route to it, so it documents no error for one; the
+# code is the generic InvalidArgument and the EC is ossbox's choice in the general request range.
+UnknownHost = E(400, "InvalidArgument", "The Host header names no bucket or endpoint this server "
+                "understands.", "0016-00000009")
 InvalidEncryptionAlgorithm = E(400, "InvalidEncryptionAlgorithmError",
                                "The Encryption request you specified is not valid. Supported value: "
                                "AES256/SM4/KMS.", "0016-00000701")

@@ -32,7 +32,7 @@ from email.utils import mktime_tz, parsedate_tz
 from typing import Callable, Iterable, Iterator, Optional
 from urllib.parse import quote_from_bytes
 
-from .. import errors
+from .. import errors, numeric
 from ..errors import OssError
 
 __all__ = [
@@ -309,11 +309,12 @@ def _signed_dates(headers: dict[str, str], order: tuple[str, str], now: float) -
 def _check_absolute_expiry(exp: str, param: str, now: float) -> str:
     """A V1/V2 presigned URL's expiry (unix seconds): well-formed and not yet past."""
     exp = exp.strip()
-    if not (exp.isdigit() and exp.isascii()) or len(exp) > 12:
+    expires = numeric.parse_decimal(exp, 10 ** 12 - 1)   # 12 digits: far past any real expiry
+    if expires is None:
         raise errors.InvalidArgument(f"The {param} parameter must be a unix time in seconds.",
                                      ArgumentName=param, ArgumentValue=_show(exp[:64]))
-    if now > int(exp):
-        raise errors.RequestExpired(Expires=_iso(int(exp)), ServerTime=_iso(now))
+    if now > expires:
+        raise errors.RequestExpired(Expires=_iso(expires), ServerTime=_iso(now))
     return exp
 
 
@@ -887,7 +888,8 @@ def _v4_query(req: SignedRequest, q: dict[str, str], lookup, now: float, region:
     if "x-oss-expires" not in q or not q["x-oss-expires"].strip():
         raise errors.MissingExpires()
     exp_s = q["x-oss-expires"].strip()
-    if not (exp_s.isdigit() and exp_s.isascii()) or len(exp_s) > 7 or not 1 <= int(exp_s) <= V4_MAX_EXPIRES:
+    expires = numeric.parse_decimal(exp_s, V4_MAX_EXPIRES, 1)
+    if expires is None:
         raise errors.InvalidExpires(ArgumentValue=_show(exp_s[:64]))
     names: list[str] = []
     if "x-oss-additional-headers" in q:
@@ -898,8 +900,8 @@ def _v4_query(req: SignedRequest, q: dict[str, str], lookup, now: float, region:
     if dt[:8] != date8:
         raise errors.InvalidArgument("Invalid credential date: it does not match x-oss-date.")
     _v4_check_payload_hash(req.headers)
-    if now > ts + int(exp_s):
-        raise errors.RequestExpired(Expires=_iso(ts + int(exp_s)), ServerTime=_iso(now))
+    if now > ts + expires:
+        raise errors.RequestExpired(Expires=_iso(ts + expires), ServerTime=_iso(now))
     if ts - now > MAX_SKEW_SECONDS:   # signed "in the future": the signer's clock is off
         _check_skew(ts, now, dt)
     cred = _get_cred(lookup, ak)

@@ -9,6 +9,7 @@ import base64
 import itertools
 import logging
 import os
+import re
 import time
 from email.utils import formatdate
 from typing import Optional
@@ -29,6 +30,10 @@ from .request import Request, Response
 log = logging.getLogger("ossbox.http")
 
 _BUCKET_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+# OSS's own endpoints: oss-<region>.aliyuncs.com, oss-<region>-internal..., oss-accelerate..., and
+# ali-oss's VPC form vpc100-oss-<region>...; a bucket label in front makes a Host virtual-hosted.
+_OSS_ENDPOINT = re.compile(r"(?:vpc100-)?oss-[a-z0-9]+(?:-[a-z0-9]+)*\.aliyuncs\.com")
+_ALIYUN = ".aliyuncs.com"
 
 
 _ID_PREFIX = os.urandom(4).hex().upper()  # per process, so ids from several processes differ
@@ -159,19 +164,14 @@ class Server:
             path = unquote(raw.decode("ascii"), errors="strict")
         except UnicodeDecodeError:
             raise errors.InvalidObjectName()
-        host = req.host.rsplit(":", 1)[0].lower() if not req.host.startswith("[") else ""
-        bucket = None
-        for domain in self.domains:
-            if host.endswith(domain) and len(host) > len(domain):
-                bucket = host[: -len(domain)]
-                key = path[1:] if path.startswith("/") else path
-                break
+        bucket = self.host_bucket(req.host)
+        rest = path[1:] if path.startswith("/") else path
+        if bucket is not None:
+            key = rest
+        elif rest:
+            bucket, _, key = rest.partition("/")
         else:
-            rest = path[1:] if path.startswith("/") else path
-            if rest:
-                bucket, _, key = rest.partition("/")
-            else:
-                key = ""
+            key = ""
         if bucket is not None:
             if not valid_bucket_name(bucket):
                 raise errors.InvalidBucketName(BucketName=bucket)
@@ -179,6 +179,38 @@ class Server:
             if key:
                 validate_key(key)
                 req.key = key
+
+    def host_bucket(self, host: str) -> Optional[str]:
+        """The bucket a virtual-hosted Host names, or None when the request is path-style.
+
+        Without flags: `<bucket>.oss-<region>[-internal].aliyuncs.com` (what ali-oss sends to an IP
+        endpoint, and what SDKs send when DNS points OSS names at this server) and
+        `<bucket>.localhost` (RFC 6761: every *.localhost name is the loopback host); with
+        `--domain D`: `<bucket>.D`. Any other Host (an IP, `localhost`, `myhost:9000`, an OSS
+        endpoint without a bucket) is path-style. A Host under aliyuncs.com or localhost that
+        fits none of these is refused with a 400 naming it: guessing would surface later as a
+        SignatureDoesNotMatch, which says nothing about the real problem.
+        """
+        if host.startswith("["):
+            return None  # an IPv6 literal
+        # strip("."): ali-oss sends Host ".oss-<region>.aliyuncs.com" (an empty bucket label) for
+        # service-level calls such as ListBuckets; that is the endpoint itself
+        name = host.rsplit(":", 1)[0].lower().strip(".")
+        for domain in self.domains:
+            if name.endswith(domain) and len(name) > len(domain):
+                return name[: -len(domain)]
+        if not (name.endswith(_ALIYUN) or name.endswith(".localhost")) or _OSS_ENDPOINT.fullmatch(name):
+            return None
+        label, _, endpoint = name.partition(".")
+        if endpoint == "localhost" or _OSS_ENDPOINT.fullmatch(endpoint):
+            return label
+        raise errors.UnknownHost(
+            f"The Host header {host!r} looks virtual-hosted but names no OSS endpoint ossbox knows. "
+            "Address this server path-style (Host: <ip or name>[:port], path /<bucket>/<key>), "
+            "virtual-hosted as <bucket>.oss-<region>[-internal].aliyuncs.com or <bucket>.localhost, "
+            "or start it with --domain <your domain> for <bucket>.<your domain>. "
+            "(ali-oss: give the region as 'oss-<region>', e.g. 'oss-cn-hangzhou'.)",
+            ArgumentName="Host", ArgumentValue=host[:256])
 
     # -- rendering ---------------------------------------------------------------------------------
     def error_response(self, exc: OssError, req: Optional[Request], scope,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, AsyncIterator, Optional, Union
 from urllib.parse import unquote_plus
 
-from .. import errors
+from .. import errors, numeric
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..auth import Credential
@@ -95,10 +95,7 @@ class Request:
         v = self.headers.get("content-length")
         if v is None or self.chunked:
             return None
-        if not v.isdigit():
-            raise errors.InvalidArgument("Content-Length is not valid.", ArgumentName="Content-Length",
-                                         ArgumentValue=v)
-        return int(v)
+        return numeric.decimal_argument(v, "Content-Length", 0, numeric.MAX_INT64)
 
     def require_length(self) -> Optional[int]:
         """Content-Length, or None for a chunked body; neither is 411 MissingContentLength."""

@@ -326,11 +326,12 @@ async def delete_user_policy(req: Request, f: dict) -> Response:
 
 
 async def assume_role(req: Request, f: dict) -> Response:
+    from .. import numeric
     from ..auth import sts
     user = await _user(req, _user_name(f))
     duration: Any = f.get("DurationSeconds", sts.DEFAULT_DURATION)
-    if isinstance(duration, str) and duration.isdigit():
-        duration = int(duration)
+    if isinstance(duration, str):
+        duration = numeric.parse_decimal(duration, sts.MAX_DURATION)
     if isinstance(duration, bool) or not isinstance(duration, int) \
             or not sts.MIN_DURATION <= duration <= sts.MAX_DURATION:
         raise errors.InvalidArgument(f"DurationSeconds must be an integer between {sts.MIN_DURATION} "

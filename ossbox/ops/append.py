@@ -1,20 +1,15 @@
 """AppendObject and SealAppendObject."""
 from __future__ import annotations
 
-from .. import errors
+from .. import errors, numeric
 from ..http.request import Request, Response
 from . import common
-
-_MAX_POSITION_DIGITS = 19  # anything longer cannot be a valid int64 offset
-
 
 def _position(req: Request) -> int:
     raw = req.query.get("position")
     if raw is None:
         raise errors.MissingArgument(ArgumentName="position")
-    if not raw or len(raw) > _MAX_POSITION_DIGITS or not raw.isascii() or not raw.isdigit():
-        raise errors.InvalidPosition(ArgumentName="position", ArgumentValue=raw[:64])
-    return int(raw)
+    return numeric.decimal_argument(raw, "position", 0, numeric.MAX_INT64, error=errors.InvalidPosition)
 
 
 async def append_object(req: Request) -> Response:

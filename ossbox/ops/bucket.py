@@ -10,7 +10,7 @@ import time
 from typing import Optional
 from urllib.parse import quote
 
-from .. import errors
+from .. import errors, numeric
 from ..http import xml
 from ..http.request import Request, Response
 from ..storage import sse
@@ -49,10 +49,8 @@ def max_keys(req: Request, low: int = 0, high: int = MAX_KEYS, default: int = DE
     value = req.query.get(name)
     if value is None:
         return default
-    if value.isascii() and value.isdigit() and low <= int(value) <= high:
-        return int(value)
-    raise errors.InvalidMaxKeys(f"{name} must be an integer between {low} and {high}.",
-                                ArgumentName=name, ArgumentValue=value)
+    return numeric.decimal_argument(value, name, low, high, error=errors.InvalidMaxKeys,
+                                    message=f"{name} must be an integer between {low} and {high}.")
 
 
 def _param(req: Request, name: str) -> str:

@@ -7,7 +7,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from typing import AsyncIterator, Optional
 from urllib.parse import parse_qsl
 
-from .. import errors
+from .. import errors, numeric
 from ..http.request import Request
 from ..storage import sse
 from ..storage.engine import CURRENT
@@ -225,10 +225,8 @@ def traffic_limit(req: Request) -> Optional[int]:
         value = req.query.get("x-oss-traffic-limit")
     if value is None:
         return None
-    if not value.isdigit() or not TRAFFIC_LIMIT_RANGE[0] <= int(value) <= TRAFFIC_LIMIT_RANGE[1]:
-        raise errors.InvalidArgument("x-oss-traffic-limit must be between 245760 and 838860800 bit/s.",
-                                     ArgumentName="x-oss-traffic-limit", ArgumentValue=value)
-    return int(value)
+    return numeric.decimal_argument(value, "x-oss-traffic-limit", *TRAFFIC_LIMIT_RANGE,
+                                    message="x-oss-traffic-limit must be between 245760 and 838860800 bit/s.")
 
 
 class Throttle:
@@ -281,10 +279,8 @@ def expected_crc64(req: Request) -> Optional[int]:
     raw = req.header("x-oss-hash-crc64ecma")
     if raw is None:
         return None
-    if not raw.isdigit() or int(raw) >= 1 << 64:
-        raise errors.InvalidArgument("x-oss-hash-crc64ecma is not a valid CRC-64.",
-                                     ArgumentName="x-oss-hash-crc64ecma", ArgumentValue=raw[:64])
-    return int(raw)
+    return numeric.decimal_argument(raw, "x-oss-hash-crc64ecma", 0, (1 << 64) - 1,
+                                    message="x-oss-hash-crc64ecma is not a valid CRC-64.")
 
 
 def new_object_template(req: Request, bucket: BucketRecord, *, strict: bool = True,

@@ -7,7 +7,7 @@ import time
 from dataclasses import replace
 from urllib.parse import quote
 
-from .. import errors
+from .. import errors, numeric
 from ..http import xml
 from ..http.request import Request, Response
 from ..storage.engine import MAX_OBJECT_SIZE
@@ -28,19 +28,14 @@ def _int_param(req: Request, name: str, default: int, low: int, high: int) -> in
     raw = req.query.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
-        raise errors.InvalidArgument(f"{name} must be an integer between {low} and {high}.",
-                                     ArgumentName=name, ArgumentValue=raw[:64])
-    return int(raw)
+    return numeric.decimal_argument(raw, name, low, high)
 
 
 def _part_number(req: Request) -> int:
     raw = req.query.get("partNumber")
     if raw is None:
         raise errors.MissingArgument(ArgumentName="partNumber")
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_PART_NUMBER:
-        raise errors.InvalidPartNumber(ArgumentName="partNumber", ArgumentValue=raw[:64])
-    return int(raw)
+    return numeric.decimal_argument(raw, "partNumber", 1, MAX_PART_NUMBER, error=errors.InvalidPartNumber)
 
 
 async def _require_upload(req: Request) -> UploadRecord:
@@ -136,11 +131,11 @@ def _parse_complete(body: bytes) -> list[tuple[int, str]]:
     for part in xml.children(root, "Part"):
         number = (xml.child_text(part, "PartNumber") or "").strip()
         etag = xml.child_text(part, "ETag")
-        if not number.isascii() or not number.isdigit() or etag is None:
+        if not numeric.is_decimal(number) or etag is None:
             raise errors.MalformedXML()
-        n = int(number)
-        if not 1 <= n <= MAX_PART_NUMBER:
-            raise errors.InvalidPartNumber(PartNumber=number[:16])
+        n = numeric.parse_decimal(number, MAX_PART_NUMBER, 1)
+        if n is None:
+            raise errors.InvalidPartNumber(PartNumber=numeric.shown(number, 16))
         chosen.append((n, etag.strip()))
     if not chosen:
         raise errors.MalformedXML()

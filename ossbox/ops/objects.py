@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Optional
 from urllib.parse import parse_qsl, unquote
 
-from .. import errors
+from .. import errors, numeric
 from ..http import xml
 from ..http.request import Request, Response
 from ..storage import sse
@@ -108,12 +108,12 @@ def parse_range(value: Optional[str], size: int, standard: bool) -> Optional[tup
         spec = spec.split(",", 1)[0]
     first, sep, last = spec.strip().partition("-")
     first, last = first.strip(), last.strip()
-    if not sep or (first and not first.isdigit()) or (last and not last.isdigit()):
+    if not sep or (first and not numeric.is_decimal(first)) or (last and not numeric.is_decimal(last)):
         return None
     if not first:
         if not last:
             return None
-        n = int(last)
+        n = _range_number(last)
         if n == 0 or size == 0:
             if standard:
                 raise errors.InvalidRange(ActualObjectSize=size)
@@ -121,14 +121,14 @@ def parse_range(value: Optional[str], size: int, standard: bool) -> Optional[tup
         if n > size:
             return (0, size) if standard else None
         return size - n, size
-    start = int(first)
+    start = _range_number(first)
     if start >= size:
         if standard:
             raise errors.InvalidRange(ActualObjectSize=size)
         return None
     if not last:
         return start, size
-    end = int(last)
+    end = _range_number(last)
     if end < start:
         return None
     if end >= size:
@@ -136,6 +136,13 @@ def parse_range(value: Optional[str], size: int, standard: bool) -> Optional[tup
             return None
         end = size - 1
     return start, end + 1
+
+
+def _range_number(digits: str) -> int:
+    """A range bound (already known to be ASCII digits). One too large for any offset means "past
+    the end of every object" and is treated exactly as such, never converted whole."""
+    value = numeric.parse_decimal(digits, numeric.MAX_INT64)
+    return numeric.MAX_INT64 + 1 if value is None else value
 
 
 # -- small helpers -------------------------------------------------------------------------------

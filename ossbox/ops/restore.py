@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-from .. import errors
+from .. import errors, numeric
 from ..http import xml
 from ..http.request import Request, Response
 from ..storage.metadata import RestoreRecord
@@ -89,9 +89,9 @@ def parse_restore_request(body: bytes, storage_class: str) -> tuple[int, str]:
         name = child.tag.rsplit("}", 1)[-1]
         if name == "Days":
             text = (child.text or "").strip()
-            if not text.isdigit() or not 1 <= int(text) <= _MAX_DAYS[storage_class]:
-                raise errors.InvalidRestoreDays(Days=text[:32])
-            days = int(text)
+            days = numeric.parse_decimal(text, _MAX_DAYS[storage_class], 1)
+            if days is None:
+                raise errors.InvalidRestoreDays(Days=numeric.shown(text, 32))
         elif name == "JobParameters":
             for sub in child:
                 if sub.tag.rsplit("}", 1)[-1] != "Tier":
