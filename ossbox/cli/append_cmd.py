@@ -606,6 +606,13 @@ def run_append(args: argparse.Namespace, settings: Settings) -> int:
             client = make_client(settings)
         return client
 
+    if settings.dry_run:   # not even the HEAD a real run starts with: nothing is sent
+        if args.source != "-" and not args.source.startswith("oss://"):
+            open_source(args.source, args, get_client).close()   # a missing file is still a usage error
+        printer.write_text(f"dry run: would append {'stdin' if args.source == '-' else args.source} to "
+                           f"oss://{bucket}/{key} at its current length (creating it if missing)")
+        printer.finish()
+        return EXIT_OK
     source = open_source(args.source, args, get_client)
     old_term = signal.signal(signal.SIGTERM, _on_sigterm)
     appender: Optional[Appender] = None
@@ -616,11 +623,6 @@ def run_append(args: argparse.Namespace, settings: Settings) -> int:
         if state is not None and not state.appendable:
             print_error(f"{url} is not an appendable object (object type {state.type})")
             return EXIT_SERVICE
-        if settings.dry_run:
-            where = f"at position {state.length}" if state else "creating it"
-            printer.write_text(f"dry run: would append {source.description or args.source} to {url} {where}")
-            printer.finish()
-            return EXIT_OK
         progress = Progress(sys.stderr.isatty() and not args.no_progress and not settings.quiet, source.total)
         appender = Appender(get_client(), bucket, key, state, create, settings.retry_times,
                             args.request_payer, progress)
@@ -808,6 +810,13 @@ class Tail:
 
 def run_tail(args: argparse.Namespace, settings: Settings) -> int:
     bucket, key = parse_oss_url(args.url, args.encoding_type)
+    if settings.dry_run:
+        what = "the last bytes" if args.bytes is not None else "the last lines"
+        printer = Printer(settings)
+        printer.write_text(f"(dry run) would print {what} of oss://{bucket}/{key}"
+                           + (" and follow it" if args.follow else ""))
+        printer.finish()
+        return EXIT_OK
     client = make_client(settings)
     out = sys.stdout.buffer
     sys.stdout.flush()
