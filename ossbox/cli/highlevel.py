@@ -17,7 +17,9 @@ Behaviour worth knowing (ossutil 2 conventions unless noted):
   terminal (never with `--no-progress` or `-q`). The run ends with ossutil's summary line
   (`Success: Total N files, size X, Upload done:(...)`), which `-q` drops.
 * `rm -r` asks for confirmation on a terminal and refuses (exit 1) without `-f` otherwise.
-* `--dry-run` (`-n`) on mb, rb, rm and cp prints what would be done and changes nothing.
+* `--dry-run` (`-n`) prints what would be done and sends nothing at all (no listing or HEAD
+  either), in every command; `cat` and `cp ... -` put the elapsed trailer on stderr, after the
+  object's bytes would have been.
 """
 from __future__ import annotations
 
