@@ -234,6 +234,26 @@ def test_dry_run_needs_no_credentials_or_region(tmp_path):
         assert r.returncode == 0 and b"(dry run) would" in r.stdout, show(r)
 
 
+def test_dry_run_client_refuses_to_send():
+    """The safety net under every command: a dry run's SDK client has a transport that refuses
+    to send, so a command that forgot its dry-run branch fails instead of sending."""
+    import alibabacloud_oss_v2 as oss
+
+    from ossbox.cli.settings import DryRunRefused, Settings, make_client
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    try:
+        client = make_client(Settings(access_key_id="id", access_key_secret="secret", region="cn-hangzhou",
+                                      endpoint=f"http://127.0.0.1:{listener.getsockname()[1]}", dry_run=True))
+        with pytest.raises(oss.exceptions.OperationError) as refused:
+            client.list_buckets(oss.models.ListBucketsRequest())
+        assert isinstance(refused.value.unwrap(), DryRunRefused)
+        assert select.select([listener], [], [], 0)[0] == []
+    finally:
+        listener.close()
+
+
 # == 16. an unreachable endpoint fails at once ========================================================
 @pytest.mark.timeout(120)
 def test_connection_refused_fails_at_once_with_a_clear_message(bucket_name, tmp_path):

@@ -47,7 +47,7 @@ import time
 from typing import Iterator, Optional
 from urllib.parse import quote, unquote
 
-from .output import EXIT_INTERRUPTED, EXIT_OK, EXIT_SERVICE, Printer, print_error
+from .output import EXIT_INTERRUPTED, EXIT_OK, EXIT_SERVICE, Printer, dry_run, print_error
 from .settings import Settings, UsageError, make_client
 
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
@@ -609,10 +609,8 @@ def run_append(args: argparse.Namespace, settings: Settings) -> int:
     if settings.dry_run:   # not even the HEAD a real run starts with: nothing is sent
         if args.source != "-" and not args.source.startswith("oss://"):
             open_source(args.source, args, get_client).close()   # a missing file is still a usage error
-        printer.write_text(f"dry run: would append {'stdin' if args.source == '-' else args.source} to "
-                           f"oss://{bucket}/{key} at its current length (creating it if missing)")
-        printer.finish()
-        return EXIT_OK
+        return dry_run(printer, f"append {'stdin' if args.source == '-' else args.source} to "
+                                f"oss://{bucket}/{key} at its current length (creating it if missing)")
     source = open_source(args.source, args, get_client)
     old_term = signal.signal(signal.SIGTERM, _on_sigterm)
     appender: Optional[Appender] = None
@@ -811,12 +809,9 @@ class Tail:
 def run_tail(args: argparse.Namespace, settings: Settings) -> int:
     bucket, key = parse_oss_url(args.url, args.encoding_type)
     if settings.dry_run:
-        what = "the last bytes" if args.bytes is not None else "the last lines"
-        printer = Printer(settings)
-        printer.write_text(f"(dry run) would print {what} of oss://{bucket}/{key}"
-                           + (" and follow it" if args.follow else ""))
-        printer.finish()
-        return EXIT_OK
+        what = "bytes" if args.bytes is not None else "lines"
+        return dry_run(Printer(settings), f"print the last {what} of oss://{bucket}/{key}"
+                                          + (" and follow it" if args.follow else ""))
     client = make_client(settings)
     out = sys.stdout.buffer
     sys.stdout.flush()

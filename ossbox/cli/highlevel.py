@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from .output import (EXIT_CLIENT, EXIT_OK, EXIT_PARTIAL, EXIT_SERVICE, EXIT_USAGE, Printer,
-                     canonical_header, error_text, print_error)
+                     canonical_header, dry_run, error_text, print_error)
 from .settings import Settings, UsageError, make_client, unreachable_message
 
 try:  # UTF-8 metadata arrives latin-1-decoded from the HTTP library
@@ -244,14 +244,6 @@ def fail(exc: BaseException) -> int:
         return EXIT_SERVICE
     print_error(brief(exc))
     return EXIT_CLIENT
-
-
-def dry_run(printer: Printer, what: str) -> int:
-    """--dry-run: say what would be done. Nothing is sent, not even a listing or a HEAD, so a
-    dry run works without an endpoint or credentials and cannot be seen by the service."""
-    printer.write_text(f"(dry run) would {what}")
-    printer.finish()
-    return EXIT_OK
 
 
 class Cancelled(Exception):

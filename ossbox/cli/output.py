@@ -160,6 +160,14 @@ class Printer:
             self.write_text(trailer)
 
 
+def dry_run(printer: Printer, what: str) -> int:
+    """--dry-run: say what would be done. Nothing is sent, not even a listing or a HEAD, so a
+    dry run works without an endpoint or credentials and cannot be seen by the service."""
+    printer.write_text(f"(dry run) would {what}")
+    printer.finish()
+    return EXIT_OK
+
+
 def print_error(message: str) -> None:
     sys.stderr.write(f"Error: {message}\n")
     sys.stderr.flush()

@@ -144,14 +144,15 @@ def show_credentials(data_dir: str) -> int:
 
 
 def run_server(args, _settings=None) -> int:
-    import uvicorn
-
-    from ..http.app import Server
-
     from .settings import UsageError
 
     if args.show_credentials:
         return show_credentials(args.data_dir)
+
+    import uvicorn
+
+    from ..http.app import Server
+
     domains = args.domain if args.domain is not None else [
         d for d in (_env("DOMAIN", "") or "").split(",") if d.strip()]
     if bool(args.access_key_id) != bool(args.access_key_secret):
