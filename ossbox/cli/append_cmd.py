@@ -12,7 +12,9 @@ append
   shows lines promptly.
 
   Exactly once: the SDK never retries an append by itself (retry_max_attempts=1 on those calls).
-  When an append fails without a definite refusal from the service (connection lost, timeout,
+  A refused connection sent nothing: the part is resent after a backoff (within --retry-times),
+  so a server restart does not end a long `append -`; the HEAD that starts the run is not
+  retried on a refused connection, so a wrong endpoint still fails at once. When an append fails without a definite refusal from the service (connection lost, timeout,
   5xx, PositionNotEqualToLength), the object is HEADed and its length and CRC-64 decide:
     * length == pos + len(part) and CRC == combine(CRC before, CRC(part))  -> it landed, go on;
     * length == pos and CRC == CRC before                                   -> it did not, resend
@@ -48,7 +50,7 @@ from typing import Iterator, Optional
 from urllib.parse import quote, unquote
 
 from .output import EXIT_INTERRUPTED, EXIT_OK, EXIT_SERVICE, Printer, dry_run, print_error
-from .settings import Settings, UsageError, make_client
+from .settings import Settings, UsageError, make_client, unreachable
 
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 MAX_PART_SIZE = 5 * 1024 ** 3
@@ -517,10 +519,14 @@ class Appender:
                 result = self.client.append_object(request, retry_max_attempts=1)
             except oss.exceptions.OperationError as exc:
                 inner = exc.unwrap()
-                if not self._uncertain(inner):
+                if unreachable(inner) is not None:
+                    # Nothing was sent. The service answered when this run started (its HEAD), so
+                    # it may be restarting: resend after a backoff, within --retry-times.
+                    pass
+                elif not self._uncertain(inner):
                     self.inflight = None
                     raise                       # a definite refusal: nothing was written
-                if self._reconcile(n, expect):  # the response was lost, but the data is there
+                elif self._reconcile(n, expect):  # the response was lost, but the data is there
                     self._advance(n, expect)
                     return
                 if attempt >= self.retry_times:
