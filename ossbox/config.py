@@ -27,36 +27,79 @@ class ServerConfig:
     body_timeout: float = 60.0                    # seconds a request body may pause (RequestTimeout)
     disk_reserve: int = 16 * 1024 * 1024          # bytes kept back for start-up and deletes on a full disk
     generated_credentials: bool = False           # set when a key pair was generated on this start
+    replaced_access_key_id: Optional[str] = None  # the kept key id that given keys replaced on this start
 
     def metadata_store(self):
         return None  # the engine's default: SQLite in the data dir
 
     def root_credential(self) -> Credential:
-        """The configured pair, or the one generated once and kept in the data dir."""
-        path = os.path.join(self.data_dir, CREDENTIALS_FILE)
-        stored = None
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                stored = json.load(f)
+        """The root key pair of this data dir, kept in credentials.json (mode 0600).
+
+        Given keys (flags or OSSBOX_ACCESS_KEY_*) are the ones kept, so a later start without them
+        serves the same pair; without any, the kept pair is used, or on the very first start one
+        is generated, kept and printed. The owner id is generated once and never changes: it owns
+        the buckets, whatever the key pair is."""
+        path = credentials_path(self.data_dir)
+        given = bool(self.access_key_id and self.access_key_secret)
+        stored = read_credentials(self.data_dir)
         if stored is None:
-            stored = {
+            fresh = {
                 "owner_id": str(secrets.randbelow(9 * 10 ** 15) + 10 ** 15),
-                "access_key_id": "LTAI" + "".join(secrets.choice(string.ascii_letters + string.digits)
-                                                  for _ in range(20)),
-                "access_key_secret": secrets.token_urlsafe(24)[:30],
+                "access_key_id": self.access_key_id if given else "LTAI" + "".join(
+                    secrets.choice(string.ascii_letters + string.digits) for _ in range(20)),
+                "access_key_secret": self.access_key_secret if given else secrets.token_urlsafe(24)[:30],
             }
             os.makedirs(self.data_dir, exist_ok=True)
-            tmp = path + ".tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(stored, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-            if not self.access_key_id:
-                self.generated_credentials = True
-        if self.access_key_id and self.access_key_secret:
-            return Credential(self.access_key_id, self.access_key_secret, stored["owner_id"])
+            stored = _write_credentials(path, fresh, replace=False)
+            self.generated_credentials = stored is fresh and not given
+        if given and (stored["access_key_id"], stored["access_key_secret"]) != (
+                self.access_key_id, self.access_key_secret):
+            self.replaced_access_key_id = stored["access_key_id"]
+            stored = _write_credentials(path, dict(stored, access_key_id=self.access_key_id,
+                                                   access_key_secret=self.access_key_secret), replace=True)
         self.access_key_id = stored["access_key_id"]
         self.access_key_secret = stored["access_key_secret"]
         return Credential(self.access_key_id, self.access_key_secret, stored["owner_id"])
+
+
+def credentials_path(data_dir: str) -> str:
+    return os.path.join(data_dir, CREDENTIALS_FILE)
+
+
+def read_credentials(data_dir: str) -> Optional[dict]:
+    """The kept root pair and owner id of a data dir, or None before its first start."""
+    try:
+        with open(credentials_path(data_dir), encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
+def _write_credentials(path: str, doc: dict, *, replace: bool) -> dict:
+    """Durably write the credentials file and return what it holds. Without `replace`, the first
+    of several processes starting together on one data dir wins (a hard link cannot overwrite)
+    and the others adopt its pair, so every process serves the pair the file holds."""
+    tmp = f"{path}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(doc, f)
+            f.flush()
+            os.fsync(f.fileno())
+        if replace:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                with open(path, encoding="utf-8") as f:
+                    return json.load(f)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    dir_fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return doc

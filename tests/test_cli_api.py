@@ -82,12 +82,14 @@ def ok(r: Run) -> Run:
     return r
 
 
-def service_error(r: Run, code: str, status: int) -> Run:
+def service_error(r: Run, code: str, status: int, stdout: bool = False) -> Run:
+    """A service error: exit 2 and the error block on stderr; stdout empty unless `stdout`
+    (json/yaml/xml output, where the error document is the result)."""
     assert r.code == 2, str(r)
     assert r.err.startswith("Error: "), str(r)
     assert f"Error Code: {code}." in r.err and f"Http Status Code: {status}." in r.err, str(r)
     assert "Error returned by Service." in r.err and re.search(r"Request Id: [0-9A-F]{24}\.", r.err), str(r)
-    assert r.stdout == b"", str(r)
+    assert (r.stdout != b"") == stdout, str(r)
     return r
 
 
@@ -391,18 +393,30 @@ def test_bad_output_format_is_usage_error(env, bucket, bucket_name):
 # -- append-object: errors and exit codes ---------------------------------------------------------
 def test_position_not_equal_to_length(env, bucket, bucket_name):
     ok(append(env, bucket_name, "p", 0, "--body", "hello"))
-    r1, r2, r3 = run_many(
+    r1, r2, r3, r4, r5 = run_many(
         env,
         ("api", "append-object", "--bucket", bucket_name, "--key", "p", "--position", "0", "--body", "x"),
         ("api", "append-object", "--bucket", bucket_name, "--key", "p", "--position", "3", "--body", "x"),
         ("api", "append-object", "--bucket", bucket_name, "--key", "missing", "--position", "7", "--body", "x",
          "--output-format", "json"),
+        ("api", "append-object", "--bucket", bucket_name, "--key", "p", "--position", "9", "--body", "x",
+         "--output-format", "json", "-q"),
+        ("api", "append-object", "--bucket", bucket_name, "--key", "p", "--position", "9", "--body", "x",
+         "--output-query", 'Header."X-Oss-Next-Append-Position"[0]', "-q"),
     )
-    for r in (r1, r2, r3):
-        service_error(r, "PositionNotEqualToLength", 409)
+    for r, next_position in ((r1, 5), (r2, 5), (r3, 0), (r4, 5), (r5, 5)):
+        service_error(r, "PositionNotEqualToLength", 409, stdout=r not in (r1, r2))
         assert "EC: 0026-00000016." in r.err
         assert "operation error AppendObject: " in r.err
         assert "Request Endpoint: POST " in r.err and "position=" in r.err
+        # the one fact the caller needs: where to append instead
+        assert r.err.rstrip().endswith(f"Next Append Position: {next_position}."), str(r)
+    # json output: the error is a document in the same form as a success, headers included
+    for r, next_position in ((r3, "0"), (r4, "5")):
+        doc = json.loads(r.out)
+        assert doc["Header"]["X-Oss-Next-Append-Position"] == [next_position], str(r)
+        assert doc["Error"]["Code"] == "PositionNotEqualToLength" and doc["Error"]["EC"] == "0026-00000016"
+    assert json.loads(r5.out) == "5", str(r5)   # the same --output-query as after a success
     assert bucket.get_object("p").read() == b"hello"
     assert state(bucket, "missing") is NO_OBJECT
 
@@ -703,7 +717,9 @@ def test_put_get_head_object(env, bucket, bucket_name, tmp_path):
         ("api", "get-object-meta", "--bucket", B, "--key", "missing"),
     )
     assert ok(get_q).stdout == payload  # the bytes, nothing else
-    assert ok(get_trailer).stdout.startswith(payload) and ELAPSED.match(get_trailer.stdout[len(payload):].decode().strip())
+    # object bytes on stdout are never followed by anything: the elapsed trailer goes to stderr
+    assert get_trailer.code == 0 and get_trailer.stdout == payload, str(get_trailer)
+    assert ELAPSED.match(get_trailer.err.strip()), str(get_trailer)
     doc = json.loads(ok(get_json).out)  # object data is not a document: the headers are
     assert doc["Header"]["Content-Length"] == [str(len(payload))]
     assert doc["Header"]["X-Oss-Meta-Owner"] == ["me"]

@@ -18,7 +18,7 @@ import oss2
 import pytest
 
 from faultproxy import DELAY_REQUEST, DROP_REQUEST, DROP_RESPONSE, FaultProxy
-from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET
+from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
 
 crc64 = crcmod.mkCrcFun(0x142F0E1EBA9EA3693, initCrc=0, xorOut=0xFFFFFFFFFFFFFFFF, rev=True)
 TIMEOUT = 60
@@ -230,6 +230,41 @@ def test_gives_up_after_retry_times(env, bucket, bucket_name, server, tmp_path):
         assert proxy.actions() == ["forward"] + [DROP_REQUEST] * 3
     assert b"1024 bytes of the input were appended" in r.stderr
     assert_appendable(bucket, "gives-up", b"x" * 1024)
+
+
+def test_append_from_a_pipe_survives_a_server_restart(tmp_path):
+    """A refused connection sends nothing, so `append -` resends its part (within --retry-times)
+    while the server restarts; only the first HEAD fails at once on a refused connection."""
+    srv = ServerProcess(str(tmp_path / "data")).start()
+    b = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), srv.endpoint, "restarted")
+    b.create_bucket()
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("OSS_", "OSSUTIL_"))}
+    e.update(OSS_ACCESS_KEY_ID=ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET=ACCESS_KEY_SECRET, OSS_REGION="cn-hangzhou",
+             OSS_ENDPOINT=srv.endpoint, HOME=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "ossbox", "append", "-", "oss://restarted/log",
+                             "--flush-interval", "0.1"], env=e, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(b"before\n")
+        proc.stdin.flush()
+        deadline = time.monotonic() + 20
+        while not (b.object_exists("log") and b.get_object("log").read() == b"before\n"):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() else ""
+            time.sleep(0.05)
+        assert srv.stop() == 0
+        proc.stdin.write(b"during\n")      # its append is refused: the server is down
+        proc.stdin.flush()
+        time.sleep(1.0)
+        assert proc.poll() is None          # still retrying
+        srv = ServerProcess(str(tmp_path / "data"), port=srv.port).start()
+        out, err = proc.communicate(b"after\n", timeout=TIMEOUT)
+        assert proc.returncode == 0, err
+        assert_appendable(b, "log", b"before\nduring\nafter\n")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        srv.stop()
 
 
 def test_other_writer_in_between_fails_without_damage(env, bucket, bucket_name, server, tmp_path):

@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .output import EXIT_OK, Printer, header_text, headers_document, xml_document
+from .output import EXIT_OK, Printer, header_text, headers_document, next_append_position, xml_document
 from .settings import Settings, UsageError, make_client
 
 
@@ -343,7 +343,9 @@ def describe(op_input) -> str:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     cmd: ApiCommand = args.api
-    printer = Printer(settings)
+    structured = settings.output_format != "raw" or bool(settings.output_query)
+    # GetObject's raw output is the object's bytes: the elapsed trailer must not follow them
+    printer = Printer(settings, object_data=cmd.stream_response and not structured and not settings.dry_run)
     op_input, to_close = build_input(cmd, args)
     try:
         if settings.dry_run:
@@ -351,11 +353,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             printer.finish()
             return EXIT_OK
         client = make_client(settings)
-        out = client.invoke_operation(op_input)
+        try:
+            out = client.invoke_operation(op_input)
+        except Exception as exc:
+            if structured:
+                _error_document(printer, exc)
+            raise
         headers = dict(out.headers or {})
         raw_headers = "\n".join(f"{k}: {header_text(v)}" for k, v in headers.items())
         if cmd.stream_response:
-            if settings.output_format == "raw" and not settings.output_query:
+            if not structured:
                 for chunk in out.http_response.iter_bytes():
                     printer.write_bytes(chunk)
             else:
@@ -374,6 +381,28 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         if to_close is not None:
             to_close.close()
+
+
+def _error_document(printer: Printer, exc: BaseException) -> None:
+    """With json/yaml/xml output, a refused append (409 PositionNotEqualToLength, which carries
+    x-oss-next-append-position) is printed as a result too: its error fields and headers in the
+    same JSON form as a success, so `Header."X-Oss-Next-Append-Position"[0]` gives the position
+    to append at either way. The error block still goes to stderr, and other errors leave stdout
+    empty as before."""
+    import alibabacloud_oss_v2 as oss
+
+    from .settings import causes
+    err = next((e for e in causes(exc) if isinstance(e, oss.exceptions.ServiceError)), None)
+    if err is None or next_append_position(err) is None:
+        return
+    fields = dict(getattr(err, "error_fileds", None) or {})   # sic: the SDK's spelling
+    fields.setdefault("Code", err.code)
+    fields.setdefault("Message", err.message)
+    fields.setdefault("RequestId", err.request_id)
+    fields.setdefault("EC", err.ec)
+    doc = {"Error": {k: ("" if v is None else str(v)) for k, v in fields.items()}}
+    doc.update(headers_document(err.headers or {}))
+    printer.document(doc)
 
 
 def _read_body(out) -> bytes:

@@ -12,7 +12,9 @@ append
   shows lines promptly.
 
   Exactly once: the SDK never retries an append by itself (retry_max_attempts=1 on those calls).
-  When an append fails without a definite refusal from the service (connection lost, timeout,
+  A refused connection sent nothing: the part is resent after a backoff (within --retry-times),
+  so a server restart does not end a long `append -`; the HEAD that starts the run is not
+  retried on a refused connection, so a wrong endpoint still fails at once. When an append fails without a definite refusal from the service (connection lost, timeout,
   5xx, PositionNotEqualToLength), the object is HEADed and its length and CRC-64 decide:
     * length == pos + len(part) and CRC == combine(CRC before, CRC(part))  -> it landed, go on;
     * length == pos and CRC == CRC before                                   -> it did not, resend
@@ -47,8 +49,8 @@ import time
 from typing import Iterator, Optional
 from urllib.parse import quote, unquote
 
-from .output import EXIT_INTERRUPTED, EXIT_OK, EXIT_SERVICE, Printer, print_error
-from .settings import Settings, UsageError, make_client
+from .output import EXIT_INTERRUPTED, EXIT_OK, EXIT_SERVICE, Printer, dry_run, print_error
+from .settings import Settings, UsageError, make_client, unreachable
 
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 MAX_PART_SIZE = 5 * 1024 ** 3
@@ -517,10 +519,14 @@ class Appender:
                 result = self.client.append_object(request, retry_max_attempts=1)
             except oss.exceptions.OperationError as exc:
                 inner = exc.unwrap()
-                if not self._uncertain(inner):
+                if unreachable(inner) is not None:
+                    # Nothing was sent. The service answered when this run started (its HEAD), so
+                    # it may be restarting: resend after a backoff, within --retry-times.
+                    pass
+                elif not self._uncertain(inner):
                     self.inflight = None
                     raise                       # a definite refusal: nothing was written
-                if self._reconcile(n, expect):  # the response was lost, but the data is there
+                elif self._reconcile(n, expect):  # the response was lost, but the data is there
                     self._advance(n, expect)
                     return
                 if attempt >= self.retry_times:
@@ -606,6 +612,11 @@ def run_append(args: argparse.Namespace, settings: Settings) -> int:
             client = make_client(settings)
         return client
 
+    if settings.dry_run:   # not even the HEAD a real run starts with: nothing is sent
+        if args.source != "-" and not args.source.startswith("oss://"):
+            open_source(args.source, args, get_client).close()   # a missing file is still a usage error
+        return dry_run(printer, f"append {'stdin' if args.source == '-' else args.source} to "
+                                f"oss://{bucket}/{key} at its current length (creating it if missing)")
     source = open_source(args.source, args, get_client)
     old_term = signal.signal(signal.SIGTERM, _on_sigterm)
     appender: Optional[Appender] = None
@@ -616,11 +627,6 @@ def run_append(args: argparse.Namespace, settings: Settings) -> int:
         if state is not None and not state.appendable:
             print_error(f"{url} is not an appendable object (object type {state.type})")
             return EXIT_SERVICE
-        if settings.dry_run:
-            where = f"at position {state.length}" if state else "creating it"
-            printer.write_text(f"dry run: would append {source.description or args.source} to {url} {where}")
-            printer.finish()
-            return EXIT_OK
         progress = Progress(sys.stderr.isatty() and not args.no_progress and not settings.quiet, source.total)
         appender = Appender(get_client(), bucket, key, state, create, settings.retry_times,
                             args.request_payer, progress)
@@ -808,6 +814,10 @@ class Tail:
 
 def run_tail(args: argparse.Namespace, settings: Settings) -> int:
     bucket, key = parse_oss_url(args.url, args.encoding_type)
+    if settings.dry_run:
+        what = "bytes" if args.bytes is not None else "lines"
+        return dry_run(Printer(settings), f"print the last {what} of oss://{bucket}/{key}"
+                                          + (" and follow it" if args.follow else ""))
     client = make_client(settings)
     out = sys.stdout.buffer
     sys.stdout.flush()

@@ -17,7 +17,9 @@ Behaviour worth knowing (ossutil 2 conventions unless noted):
   terminal (never with `--no-progress` or `-q`). The run ends with ossutil's summary line
   (`Success: Total N files, size X, Upload done:(...)`), which `-q` drops.
 * `rm -r` asks for confirmation on a terminal and refuses (exit 1) without `-f` otherwise.
-* `--dry-run` (`-n`) on mb, rb, rm and cp prints what would be done and changes nothing.
+* `--dry-run` (`-n`) prints what would be done and sends nothing at all (no listing or HEAD
+  either), in every command; `cat` and `cp ... -` put the elapsed trailer on stderr, after the
+  object's bytes would have been.
 """
 from __future__ import annotations
 
@@ -37,8 +39,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from .output import (EXIT_CLIENT, EXIT_OK, EXIT_PARTIAL, EXIT_SERVICE, EXIT_USAGE, Printer,
-                     canonical_header, print_error)
-from .settings import Settings, UsageError, make_client
+                     canonical_header, dry_run, error_text, print_error)
+from .settings import Settings, UsageError, make_client, unreachable_message
 
 try:  # UTF-8 metadata arrives latin-1-decoded from the HTTP library
     from .output import header_text
@@ -221,6 +223,9 @@ def brief(exc: BaseException) -> str:
     if err is not None:
         return (f"{getattr(err, 'code', '')}: {getattr(err, 'message', '')} (Http Status Code: "
                 f"{getattr(err, 'status_code', '')}, Request Id: {getattr(err, 'request_id', '')})")
+    unreachable = unreachable_message(exc)
+    if unreachable is not None:
+        return unreachable
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
     return " ".join(str(exc).split()) or exc.__class__.__name__
@@ -235,7 +240,7 @@ def fail(exc: BaseException) -> int:
     oss = _oss()
     if err is not None:
         shown = exc if isinstance(exc, oss.exceptions.OperationError) else err
-        print_error(str(shown))
+        print_error(error_text(shown))
         return EXIT_SERVICE
     print_error(brief(exc))
     return EXIT_CLIENT
@@ -307,9 +312,7 @@ def run_mb(args, settings: Settings) -> int:
     if settings.dry_run:
         extra = "".join(f", {k} {v}" for k, v in (("acl", args.acl), ("storage class", args.storage_class),
                                                    ("redundancy", args.redundancy_type)) if v)
-        printer.write_text(f"(dry run) would create bucket {url}{extra}")
-        printer.finish()
-        return EXIT_OK
+        return dry_run(printer, f"create bucket {url}{extra}")
     oss = _oss()
     config = None
     if args.storage_class or args.redundancy_type:
@@ -380,16 +383,8 @@ def run_rb(args, settings: Settings) -> int:
     printer = Printer(settings)
     purge = args.force or args.all
     if settings.dry_run:
-        if purge:
-            client = make_client(settings)
-            n_obj = len(_all_keys(client, url.bucket))
-            n_up = sum(1 for _ in iter_uploads(client, url.bucket))
-            printer.write_text(f"(dry run) would remove {n_obj} objects and {n_up} multipart uploads, "
-                               f"then bucket {url}")
-        else:
-            printer.write_text(f"(dry run) would remove bucket {url}")
-        printer.finish()
-        return EXIT_OK
+        return dry_run(printer, (f"remove every object and multipart upload of {url}, then " if purge else
+                                 "remove ") + f"bucket {url}")
     oss = _oss()
     client = make_client(settings)
     if purge:
@@ -414,6 +409,11 @@ def run_ls(args, settings: Settings) -> int:
     url = parse_url(args.url, need_bucket=False) if args.url else OssUrl(None)
     printer = Printer(settings)
     structured = settings.output_format != "raw" or bool(settings.output_query)
+    if settings.dry_run:
+        what = ("buckets" if url.bucket is None else
+                "objects and multipart uploads" if args.all_type else
+                "multipart uploads" if args.multipart else "objects")
+        return dry_run(printer, f"list {what}" + (f" under {url}" if url.bucket else ""))
     client = make_client(settings)
     if url.bucket is None:
         return _ls_buckets(args, client, printer, structured)
@@ -557,6 +557,8 @@ _STAT_SKIP = {"date", "x-oss-request-id", "server", "x-oss-server-time", "connec
 def run_stat(args, settings: Settings) -> int:
     url = parse_url(args.url)
     printer = Printer(settings)
+    if settings.dry_run:
+        return dry_run(printer, f"show {'bucket' if not url.key else 'object'} {url}")
     client = make_client(settings)
     oss = _oss()
     if not url.key:
@@ -619,7 +621,9 @@ def run_cat(args, settings: Settings) -> int:
         raise UsageError("--head and --tail cannot be used together")
     if (args.head is not None or args.tail is not None) and (args.offset is not None or args.count is not None):
         raise UsageError("--head/--tail cannot be combined with --offset/--count")
-    printer = Printer(settings)
+    printer = Printer(settings, object_data=not settings.dry_run)
+    if settings.dry_run:
+        return dry_run(printer, f"print {url}")
     oss = _oss()
     client = make_client(settings)
     head = client.head_object(oss.models.HeadObjectRequest(bucket=url.bucket, key=url.key,
@@ -666,53 +670,43 @@ def run_rm(args, settings: Settings) -> int:
             printer.write_text("Cancelled, nothing removed.")
             printer.finish()
             return EXIT_OK
+    flt = Filter(args.include, args.exclude)
+    if settings.dry_run:
+        if args.recursive:
+            what = " and ".join(w for w, on in (("every object", objects_mode),
+                                                ("every multipart upload", uploads_mode)) if on)
+            matching = " matching the filters" if flt else ""
+            return dry_run(printer, f"remove {what} under {url}{matching}")
+        what = " and ".join(w for w, on in ((f"remove {url}" + (f" (version {args.version_id})"
+                                                                if args.version_id else ""), objects_mode),
+                                            (f"abort the multipart uploads of {url}", uploads_mode)) if on)
+        return dry_run(printer, what)
     client = make_client(settings)
     oss = _oss()
-    flt = Filter(args.include, args.exclude)
 
     if not args.recursive:
         if objects_mode:
-            if settings.dry_run:
-                printer.write_text(f"(dry run) would remove {url}")
-            else:
-                client.delete_object(oss.models.DeleteObjectRequest(bucket=url.bucket, key=url.key,
-                                                                    version_id=args.version_id))
+            client.delete_object(oss.models.DeleteObjectRequest(bucket=url.bucket, key=url.key,
+                                                                version_id=args.version_id))
         if uploads_mode:
             ups = [u for u in iter_uploads(client, url.bucket, url.key) if u.key == url.key]
             tally = Tally()
-            if settings.dry_run:
-                for u in ups:
-                    printer.write_text(f"(dry run) would abort upload {u.upload_id} of {url}")
-            else:
-                abort_uploads(client, url.bucket, ups, tally)
-                if tally.failed:
-                    printer.finish()
-                    return EXIT_PARTIAL
+            abort_uploads(client, url.bucket, ups, tally)
+            if tally.failed:
+                printer.finish()
+                return EXIT_PARTIAL
         printer.finish()
         return EXIT_OK
 
     objects, uploads = Tally(), Tally()
     if objects_mode:
         keys = _all_keys(client, url.bucket, url.key, flt if flt else None)
-        if settings.dry_run:
-            for k in keys:
-                printer.write_text(f"(dry run) would remove {url.of(k)}")
-            objects.total = len(keys)
-        else:
-            delete_objects(client, url.bucket, keys, objects)
+        delete_objects(client, url.bucket, keys, objects)
     if uploads_mode:
         ups = [u for u in iter_uploads(client, url.bucket, url.key)
                if not flt or flt.match(u.key[len(url.key):])]
-        if settings.dry_run:
-            for u in ups:
-                printer.write_text(f"(dry run) would abort upload {u.upload_id} of {url.of(u.key)}")
-            uploads.total = len(ups)
-        else:
-            abort_uploads(client, url.bucket, ups, uploads)
-    if settings.dry_run:
-        printer.write_text(f"(dry run) would remove {objects.total} objects and abort "
-                           f"{uploads.total} multipart uploads")
-    elif not settings.quiet:
+        abort_uploads(client, url.bucket, ups, uploads)
+    if not settings.quiet:
         parts = []
         if objects_mode:
             parts.append(f"Total {objects.total} objects, removed {objects.done} objects"
@@ -1164,6 +1158,21 @@ def _metadata(items) -> dict:
     return meta
 
 
+def _cp_dry_run_from_oss(args, printer: Printer) -> int:
+    """cp --dry-run from oss://: the plan without the listing or HEAD a real run starts with."""
+    src = parse_url(args.source)
+    dst = args.destination
+    verb = "copy" if is_oss(dst) else "download"
+    if is_oss(dst):
+        parse_url(dst)
+    if args.recursive:
+        matching = " matching the filters" if Filter(args.include, args.exclude) else ""
+        return dry_run(printer, f"{verb} every object under {src}{matching} -> {dst}")
+    if not src.key or src.key.endswith("/"):
+        raise UsageError(f"'{src}' is a bucket or prefix: use -r to {verb} everything under it")
+    return dry_run(printer, f"{verb} {src} -> {dst}")
+
+
 def run_cp(args, settings: Settings) -> int:
     if args.part_size is not None and not MIN_PART_SIZE <= args.part_size <= MAX_PART_SIZE:
         raise UsageError(f"--part-size must be between {human(MIN_PART_SIZE)} and {human(MAX_PART_SIZE)}")
@@ -1171,7 +1180,9 @@ def run_cp(args, settings: Settings) -> int:
         raise UsageError("--parallel and --job must be at least 1")
     _metadata(args.metadata)  # validate before any request
     printer = Printer(settings)
-    client = make_client(settings)
+    if settings.dry_run and is_oss(args.source):
+        return _cp_dry_run_from_oss(args, printer)
+    client = None if settings.dry_run else make_client(settings)   # an upload plan needs no client
     plan = plan_cp(args, settings, client)
     try:
         if settings.dry_run:
@@ -1191,6 +1202,7 @@ def run_cp(args, settings: Settings) -> int:
         finally:
             copier.progress.close()
         to_stdout = plan.kind == "download" and plan.tasks and plan.tasks[0].dst == "-"
+        printer.object_data = bool(to_stdout)
         if not plan.batch and copier.failed:
             return fail(copier.first_error)
         if not settings.quiet and not to_stdout:

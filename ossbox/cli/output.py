@@ -6,7 +6,11 @@
   `{"Header": {"Canonical-Name": ["value"]}}`; an XML body becomes its root's children with
   string scalars, and an element that occurs once is a scalar, not a one-item list.
 * `--output-query` is a JMESPath expression over that JSON form.
-* `<seconds>(s) elapsed` ends the output unless `-q`.
+* `<seconds>(s) elapsed` ends the output unless `-q`. A command whose stdout is object data
+  (`cat`, `api get-object`, `cp oss://... -`) writes it to stderr instead: object bytes on stdout
+  are never followed by anything, so `ossbox cat oss://b/k > file` is an exact copy.
+* A service error that carries `x-oss-next-append-position` (AppendObject's 409
+  PositionNotEqualToLength) shows it in the error block: `Next Append Position: N.`
 * Exit status: 0 ok, 1 usage, 2 the service answered with an error, 3 client/network error,
   4 some items of a batch failed, 5 interrupted.
 """
@@ -18,7 +22,7 @@ import time
 import xml.etree.ElementTree as ET
 from typing import Any, Optional
 
-from .settings import Settings, UsageError
+from .settings import Settings, UsageError, unreachable_message
 
 EXIT_OK, EXIT_USAGE, EXIT_SERVICE, EXIT_CLIENT, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5
 
@@ -102,9 +106,10 @@ def render(doc: Any, fmt: str) -> str:
 class Printer:
     """Writes a command's results and the elapsed trailer according to the settings."""
 
-    def __init__(self, settings: Settings, stdout=None):
+    def __init__(self, settings: Settings, stdout=None, object_data: bool = False):
         self.s = settings
         self.out = stdout or sys.stdout
+        self.object_data = object_data   # stdout carries object bytes: the trailer goes to stderr
         self.started = time.monotonic()
         self.query = None
         if settings.output_query:
@@ -145,13 +150,53 @@ class Printer:
             self.write_text(render(doc, "json" if fmt == "raw" else fmt))
 
     def finish(self) -> None:
-        if not self.s.quiet:
-            self.write_text(f"\n{time.monotonic() - self.started:.6f}(s) elapsed")
+        if self.s.quiet:
+            return
+        trailer = f"\n{time.monotonic() - self.started:.6f}(s) elapsed\n"
+        if self.object_data:
+            sys.stderr.write(trailer)
+            sys.stderr.flush()
+        else:
+            self.write_text(trailer)
+
+
+def dry_run(printer: Printer, what: str) -> int:
+    """--dry-run: say what would be done. Nothing is sent, not even a listing or a HEAD, so a
+    dry run works without an endpoint or credentials and cannot be seen by the service."""
+    printer.write_text(f"(dry run) would {what}")
+    printer.finish()
+    return EXIT_OK
 
 
 def print_error(message: str) -> None:
     sys.stderr.write(f"Error: {message}\n")
     sys.stderr.flush()
+
+
+def next_append_position(exc: BaseException) -> Optional[str]:
+    """The `x-oss-next-append-position` a service error carries (a failed append), or None."""
+    from .settings import causes
+    for e in causes(exc):
+        headers = getattr(e, "headers", None)
+        if getattr(e, "status_code", None) and headers is not None:
+            value = headers.get("x-oss-next-append-position")
+            return None if value is None else str(value)
+    return None
+
+
+def error_text(exc: BaseException) -> str:
+    """The error block of a failed request: the SDK's, plus the next append position when the
+    service sent one (the one fact needed after PositionNotEqualToLength), or a plain sentence
+    when the endpoint cannot be reached."""
+    text = str(exc)
+    unreachable = unreachable_message(exc)
+    if unreachable is not None:
+        name = getattr(exc, "name", None) or getattr(exc, "kwargs", {}).get("name")
+        return f"operation error {name}: {unreachable}" if name else unreachable
+    position = next_append_position(exc)
+    if position is not None:
+        text += f"\n        Next Append Position: {position}."
+    return text
 
 
 def _param_errors() -> tuple:
@@ -174,7 +219,7 @@ def exit_code_for(exc: BaseException) -> int:
         return EXIT_INTERRUPTED
     if isinstance(exc, oss.exceptions.OperationError):
         inner = exc.unwrap()
-        print_error(str(exc))
+        print_error(error_text(exc))
         if isinstance(inner, oss.exceptions.ServiceError):
             return EXIT_SERVICE
         if isinstance(inner, param_errors):  # checked by the SDK before sending: bad bucket name...
@@ -184,9 +229,9 @@ def exit_code_for(exc: BaseException) -> int:
         print_error(str(exc))
         return EXIT_USAGE
     if isinstance(exc, oss.exceptions.ServiceError):
-        print_error(str(exc))
+        print_error(error_text(exc))
         return EXIT_SERVICE
     if isinstance(exc, (oss.exceptions.BaseError, OSError, ValueError)):
-        print_error(str(exc) or exc.__class__.__name__)
+        print_error(error_text(exc) or exc.__class__.__name__)
         return EXIT_CLIENT
     raise exc

@@ -1,6 +1,7 @@
 """`ossbox server`: run the OSS-compatible service."""
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import re
@@ -8,53 +9,141 @@ import signal
 import socket
 import sys
 
-from ..config import ServerConfig
+from ..config import CREDENTIALS_FILE, ServerConfig, read_credentials
 
 _ENV = "OSSBOX_"
 
 
+class _EnvValue(str):
+    """A flag's default taken from its OSSBOX_* variable: remembers the variable, so a bad value
+    is reported under the name the user actually set."""
+    variable = ""
+
+
 def _env(name: str, default=None):
-    return os.environ.get(_ENV + name, default)
+    value = os.environ.get(_ENV + name)
+    if value is None:
+        return default
+    marked = _EnvValue(value)
+    marked.variable = _ENV + name
+    return marked
+
+
+def _validated(check):
+    """An argparse `type=` converter. argparse converts a string default only when the `server`
+    subcommand is parsed, so OSSBOX_* variables are read and checked for the server alone and a
+    bad one never breaks a client command."""
+    def convert(text):
+        try:
+            return check(text)
+        except (TypeError, ValueError) as exc:
+            what = f"{text.variable}={text!r}" if isinstance(text, _EnvValue) else repr(text)
+            raise argparse.ArgumentTypeError(f"{exc} (got {what})") from None
+    convert.__name__ = check.__name__
+    return convert
+
+
+@_validated
+def _port(text: str) -> int:
+    if not text.strip().isascii() or not text.strip().isdigit() or not 0 <= int(text) <= 65535:
+        raise ValueError("must be a port number from 0 to 65535")
+    return int(text)
+
+
+def _seconds_at_least_zero(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise ValueError("must be a number of seconds >= 0")
+    return value
+
+
+_seconds = _validated(_seconds_at_least_zero)
+
+
+def _one_of(*choices):
+    def check(text: str) -> str:
+        if text not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return str(text)
+    check.__name__ = "choice"
+    return _validated(check)
+
+
+@_validated
+def _positive_seconds(text: str) -> float:
+    value = _seconds_at_least_zero(text)
+    if value == 0:
+        raise ValueError("must be a number of seconds > 0")
+    return value
+
+
+@_validated
+def _size(text: str) -> int:
+    size = parse_size(text)
+    if size is None:
+        raise ValueError("must be a size such as 16MiB, 512KiB or 0")
+    return size
+
+
+@_validated
+def _not_empty(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return str(text)
 
 
 def register(sub) -> None:
     p = sub.add_parser("server", help="run the OSS-compatible HTTP server",
                        description="Run an OSS-compatible server. Every flag can also be set with "
-                                   "the OSSBOX_<FLAG> environment variable (e.g. OSSBOX_PORT).")
-    p.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=int(_env("PORT", "9000")),
-                   help="port to bind; 0 picks a free port (default 9000)")
-    p.add_argument("--data-dir", default=_env("DATA_DIR", "./ossbox-data"),
-                   help="where metadata and object data live (default ./ossbox-data)")
-    p.add_argument("--region", default=_env("REGION", "cn-hangzhou"), help="region name (default cn-hangzhou)")
+                                   "the OSSBOX_<FLAG> environment variable (e.g. OSSBOX_PORT). The root "
+                                   f"key pair is kept in <data-dir>/{CREDENTIALS_FILE}; "
+                                   "--show-credentials prints it.")
+    p.add_argument("--host", type=_not_empty, default=_env("HOST", "127.0.0.1"),
+                   help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=_port, default=_env("PORT", "9000"),
+                   help="port to bind, 0 to 65535; 0 picks a free port (default 9000)")
+    p.add_argument("--data-dir", type=_not_empty, default=_env("DATA_DIR", "./ossbox-data"),
+                   help="where metadata, object data and the root key pair "
+                        f"({CREDENTIALS_FILE}) live (default ./ossbox-data)")
+    p.add_argument("--region", type=_not_empty, default=_env("REGION", "cn-hangzhou"),
+                   help="region name (default cn-hangzhou)")
     p.add_argument("--access-key-id", default=_env("ACCESS_KEY_ID"),
-                   help="root access key id (default: generated once and kept in the data dir)")
+                   help=f"root access key id, kept in <data-dir>/{CREDENTIALS_FILE} for later starts "
+                        "(default: the kept pair; on the first start, a generated one)")
     p.add_argument("--access-key-secret", default=_env("ACCESS_KEY_SECRET"), help="root access key secret")
+    p.add_argument("--show-credentials", action="store_true",
+                   help=f"print the root key pair kept in <data-dir>/{CREDENTIALS_FILE} and exit")
     p.add_argument("--domain", action="append", default=None,
                    help="domain for virtual-hosted style <bucket>.<domain> (repeatable; "
                         "OSSBOX_DOMAIN takes a comma-separated list)")
-    p.add_argument("--durability", choices=("fsync", "none"), default=_env("DURABILITY", "fsync"),
+    p.add_argument("--durability", type=_one_of("fsync", "none"), default=_env("DURABILITY", "fsync"),
+                   metavar="{fsync,none}",
                    help="fsync (default): a 200 means the data is on stable storage; none: "
                         "acknowledged from the page cache (survives kill -9, not power loss)")
-    p.add_argument("--restore-delay", type=float, default=_env("RESTORE_DELAY", "60"),
+    p.add_argument("--restore-delay", type=_seconds, default=_env("RESTORE_DELAY", "60"),
                    metavar="SECONDS",
                    help="seconds a RestoreObject of an Archive/ColdArchive/DeepColdArchive object "
                         "takes to complete (default 60)")
-    p.add_argument("--idle-timeout", type=float, default=_env("IDLE_TIMEOUT", "75"), metavar="SECONDS",
+    p.add_argument("--idle-timeout", type=_positive_seconds, default=_env("IDLE_TIMEOUT", "75"),
+                   metavar="SECONDS",
                    help="close a connection that sends no request for this long (default 75)")
-    p.add_argument("--header-timeout", type=float, default=_env("HEADER_TIMEOUT", "60"),
+    p.add_argument("--header-timeout", type=_positive_seconds, default=_env("HEADER_TIMEOUT", "60"),
                    metavar="SECONDS",
                    help="a request line and headers must arrive within this long of their first "
                         "byte (default 60; 400 RequestTimeout)")
-    p.add_argument("--body-timeout", type=float, default=_env("BODY_TIMEOUT", "60"), metavar="SECONDS",
+    p.add_argument("--body-timeout", type=_positive_seconds, default=_env("BODY_TIMEOUT", "60"),
+                   metavar="SECONDS",
                    help="a request body that sends nothing for this long fails with 400 "
                         "RequestTimeout and the connection is closed (default 60)")
-    p.add_argument("--disk-reserve", default=_env("DISK_RESERVE", "16MiB"), metavar="SIZE",
+    p.add_argument("--disk-reserve", type=_size, default=_env("DISK_RESERVE", "16MiB"), metavar="SIZE",
                    help="disk space kept back in the data dir (file space.reserve) so that start-up "
                         "and deletes work on a full disk; bytes or KiB/MiB/GiB, 0 disables "
                         "(default 16MiB)")
-    p.add_argument("--log-level", default=_env("LOG_LEVEL", "warning"),
-                   choices=("debug", "info", "warning", "error"))
+    p.add_argument("--log-level", type=_one_of("debug", "info", "warning", "error"),
+                   default=_env("LOG_LEVEL", "warning"), metavar="{debug,info,warning,error}")
     p.set_defaults(func=run_server, needs_settings=False)
 
 
@@ -81,7 +170,30 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def show_credentials(data_dir: str) -> int:
+    """`ossbox server --show-credentials`: the kept root pair, read from the data dir (no server
+    needs to run, and nothing is created)."""
+    from .settings import UsageError
+
+    try:
+        stored = read_credentials(data_dir)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read {os.path.join(data_dir, CREDENTIALS_FILE)}: {exc}")
+    if stored is None:
+        raise UsageError(f"no root key pair in {os.path.abspath(data_dir)} yet: `ossbox server "
+                         f"--data-dir {data_dir}` generates one on its first start")
+    print(f"root key pair of {os.path.abspath(data_dir)} (kept in {CREDENTIALS_FILE}):\n"
+          f"  AccessKeyId:     {stored['access_key_id']}\n  AccessKeySecret: {stored['access_key_secret']}",
+          flush=True)
+    return 0
+
+
 def run_server(args, _settings=None) -> int:
+    from .settings import UsageError
+
+    if args.show_credentials:
+        return show_credentials(args.data_dir)
+
     import uvicorn
 
     from ..http.app import Server
@@ -90,19 +202,8 @@ def run_server(args, _settings=None) -> int:
     domains = args.domain if args.domain is not None else [
         d for d in (_env("DOMAIN", "") or "").split(",") if d.strip()]
     if bool(args.access_key_id) != bool(args.access_key_secret):
-        print("ossbox: --access-key-id and --access-key-secret go together", file=sys.stderr)
-        return 2
-    if not 0 <= args.restore_delay < float("inf"):
-        print("ossbox: --restore-delay must be a number of seconds >= 0", file=sys.stderr)
-        return 2
-    for flag in ("idle_timeout", "header_timeout", "body_timeout"):
-        if not 0 < getattr(args, flag) < float("inf"):
-            print(f"ossbox: --{flag.replace('_', '-')} must be a number of seconds > 0", file=sys.stderr)
-            return 2
-    reserve = parse_size(args.disk_reserve)
-    if reserve is None:
-        print("ossbox: --disk-reserve must be a size such as 16MiB, 512KiB or 0", file=sys.stderr)
-        return 2
+        raise UsageError("--access-key-id and --access-key-secret (OSSBOX_ACCESS_KEY_ID and "
+                         "OSSBOX_ACCESS_KEY_SECRET) go together\nRun 'ossbox server --help' for usage.")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         sock = _bind(args.host, args.port)
@@ -115,7 +216,7 @@ def run_server(args, _settings=None) -> int:
                        domains=domains, durability=args.durability)
     cfg.restore_delay = args.restore_delay
     cfg.body_timeout = args.body_timeout
-    cfg.disk_reserve = reserve
+    cfg.disk_reserve = args.disk_reserve
     app = Server(cfg)
     shown_host = f"[{args.host}]" if ":" in args.host else args.host
 
@@ -123,10 +224,15 @@ def run_server(args, _settings=None) -> int:
 
     async def announce():
         await original_startup()
+        kept = os.path.abspath(os.path.join(cfg.data_dir, CREDENTIALS_FILE))
         if cfg.generated_credentials:
-            print(f"ossbox generated a root key pair (kept in {os.path.abspath(cfg.data_dir)}):\n"
+            print(f"ossbox generated a root key pair (kept in {kept}; "
+                  "`ossbox server --show-credentials` prints it again):\n"
                   f"  AccessKeyId:     {cfg.access_key_id}\n  AccessKeySecret: {cfg.access_key_secret}",
                   flush=True)
+        elif cfg.replaced_access_key_id:
+            print(f"ossbox keeps the given root key pair (AccessKeyId {cfg.access_key_id}) in {kept}; "
+                  f"it replaces the pair of AccessKeyId {cfg.replaced_access_key_id}", flush=True)
         print(f"ossbox listening on http://{shown_host}:{port}", flush=True)
 
     app.startup = announce

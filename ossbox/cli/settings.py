@@ -327,6 +327,82 @@ def credential_mode(s: Settings) -> str:
     return "Anonymous"
 
 
+class DryRunRefused(Exception):
+    """A request reached the transport under --dry-run. Every command describes its requests
+    instead of sending them; this is the safety net that keeps --dry-run off the wire."""
+
+
+def _no_send_transport():
+    from alibabacloud_oss_v2.types import HttpClient
+
+    class NoSend(HttpClient):
+        def send(self, request, **kwargs):
+            raise DryRunRefused(f"--dry-run: not sending {request.method} {request.url}")
+
+        def open(self) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+    return NoSend()
+
+
+def causes(exc: BaseException):
+    """exc and every exception behind it (causes, contexts, wrapped SDK / urllib3 errors)."""
+    seen: set = set()
+    todo = [exc]
+    while todo:
+        e = todo.pop()
+        if not isinstance(e, BaseException) or id(e) in seen or len(seen) > 32:
+            continue
+        seen.add(id(e))
+        yield e
+        unwrap = getattr(e, "unwrap", None)
+        todo.extend([e.__cause__, e.__context__, getattr(e, "reason", None),
+                     unwrap() if callable(unwrap) else None])
+        todo.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
+
+
+def unreachable(exc: BaseException) -> Optional[str]:
+    """Why the endpoint cannot be reached at all ('connection refused', 'host name not found'),
+    or None. These fail at once: retrying them only makes the user wait in silence (about a
+    minute with the default 10 retries), and a refused connection is known not to have sent
+    anything. Timeouts and resets stay retryable."""
+    import errno
+    import socket
+
+    for e in causes(exc):
+        if isinstance(e, socket.gaierror):
+            return "host name not found"
+        if isinstance(e, ConnectionRefusedError) or (isinstance(e, OSError) and e.errno == errno.ECONNREFUSED):
+            return "connection refused"
+    return None
+
+
+def unreachable_message(exc: BaseException) -> Optional[str]:
+    """A clear one-line message for an unreachable endpoint, or None."""
+    reason = unreachable(exc)
+    if reason is None:
+        return None
+    where = ""
+    for e in causes(exc):
+        conn = getattr(e, "conn", None)
+        if getattr(conn, "host", None):
+            where = f" {conn.host}:{conn.port}"
+            break
+    return (f"cannot reach the endpoint{where}: {reason} (not retried). Is the server running, and is "
+            "the endpoint (-e/--endpoint, OSS_ENDPOINT or the config file) right?")
+
+
+def _retryer(max_attempts: int):
+    from alibabacloud_oss_v2.retry import StandardRetryer
+
+    class FailFast(StandardRetryer):
+        def is_error_retryable(self, error: Exception) -> bool:
+            return unreachable(error) is None and super().is_error_retryable(error)
+    return FailFast(max_attempts=max_attempts)
+
+
 def make_client(s: Settings):
     """An alibabacloud-oss-v2 Client configured from the settings (no hand-made signing)."""
     import alibabacloud_oss_v2 as oss
@@ -355,6 +431,9 @@ def make_client(s: Settings):
     cfg.use_path_style = s.addressing_style == "path"
     cfg.use_cname = s.addressing_style == "cname"
     cfg.retry_max_attempts = max(1, s.retry_times + 1)
+    cfg.retryer = _retryer(cfg.retry_max_attempts)
+    if s.dry_run:
+        cfg.http_client = _no_send_transport()
     cfg.connect_timeout = s.connect_timeout
     cfg.readwrite_timeout = s.read_timeout
     cfg.insecure_skip_verify = s.skip_verify_cert
