@@ -31,7 +31,8 @@ def _ali_oss_missing() -> str:
 @pytest.mark.skipif(bool(_ali_oss_missing()), reason=_ali_oss_missing() or "-")
 @pytest.mark.parametrize("mode", ["ip", "ip-v4", "cname", "localhost", "path"])
 def test_ali_oss(server, mode):
-    """create bucket, list buckets, put, append (and a wrong position), get, head, list, delete,
+    """create bucket, list buckets, put, append (and a wrong position), get, head, list (also with an
+    empty prefix, which ali-oss signs as `prefix=` under V4), delete,
     delete bucket, through ali-oss configured each way its users point it at their own server."""
     host = "localhost" if mode in ("localhost", "path") else "127.0.0.1"
     bucket = f"js-{mode}-{uuid.uuid4().hex[:12]}"

@@ -944,3 +944,63 @@ def test_many_ambiguous_query_keys_is_bounded():
     finally:
         signature_module._b64_hmac = real
     assert 1 < len(calls) <= 64, len(calls)
+
+
+# ==================================================================================================
+# V4 and empty query values, through a real server: OSS's canonical form writes an empty value as a
+# bare `k` (Go / Python / C# v2 SDKs); ali-oss (Node.js) writes an empty string as `k=` and a
+# sub-resource as a bare `k`. The server accepts each form; nothing else is loosened.
+
+def _v4_raw_request(server, method, bucket, query, canonical_query):
+    """Send `method /bucket/?query` with a V4 header signature computed over `canonical_query`
+    exactly as given (an independent signer, so the test does not trust ossbox's own)."""
+    import hashlib
+    import hmac
+    import http.client
+    from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET
+    now = dt.datetime.now(dt.timezone.utc)
+    date = now.strftime("%Y%m%dT%H%M%SZ")
+    signed = {"x-oss-content-sha256": "UNSIGNED-PAYLOAD", "x-oss-date": date}
+    creq = (f"{method}\n/{bucket}/\n{canonical_query}\n"
+            + "".join(f"{k}:{v}\n" for k, v in sorted(signed.items())) + "\n\nUNSIGNED-PAYLOAD")
+    scope = f"{date[:8]}/cn-hangzhou/oss/aliyun_v4_request"
+    sts = f"OSS4-HMAC-SHA256\n{date}\n{scope}\n{hashlib.sha256(creq.encode()).hexdigest()}"
+    key = ("aliyun_v4" + ACCESS_KEY_SECRET).encode()
+    for part in (date[:8], "cn-hangzhou", "oss", "aliyun_v4_request", sts):
+        key = hmac.digest(key, part.encode(), "sha256")
+    headers = dict(signed, Authorization=f"OSS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/{scope},"
+                                         f"Signature={key.hex()}")
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+    try:
+        conn.request(method, f"/{bucket}/?{query}", headers=headers)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("query, canonical_query", [
+    ("prefix=", "prefix"),                                             # OSS's canonical form
+    ("prefix=", "prefix="),                                            # ali-oss list({prefix: ''})
+    ("prefix", "prefix="),                                             # the same pair, sent bare
+    ("max-keys=10&prefix=&delimiter=", "delimiter=&max-keys=10&prefix="),
+    ("uploads&prefix=", "prefix=&uploads"),                            # ali-oss listUploads({prefix: ''})
+    ("uploads&prefix=", "prefix&uploads"),
+    ("uploads&prefix=", "prefix=&uploads="),
+])
+def test_v4_empty_query_values_in_either_form(server, bucket, query, canonical_query):
+    bucket.put_object("k", b"x")
+    status, body = _v4_raw_request(server, "GET", bucket.bucket_name, query, canonical_query)
+    assert status == 200, body
+
+
+@pytest.mark.parametrize("query, canonical_query", [
+    ("prefix=a", "prefix="),             # a value the signature did not cover
+    ("prefix=", "prefix=a"),
+    ("prefix=&max-keys=1", "prefix="),   # an unsigned key
+    ("prefix=", "prefix=&uploads"),      # a signed key that was not sent
+    ("prefix=", "prefix=="),             # not a form of the empty value
+])
+def test_v4_empty_query_value_forms_loosen_nothing_else(server, bucket, query, canonical_query):
+    status, body = _v4_raw_request(server, "GET", bucket.bucket_name, query, canonical_query)
+    assert status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in body, body

@@ -153,6 +153,51 @@ def test_content_length_with_chunked_is_read_as_chunked(server, bucket):
     assert bucket.get_object("both").read() == data
 
 
+CHUNKED_HELLO = b"5\r\nhello\r\n0\r\n\r\n"
+
+
+@pytest.mark.parametrize("version, headers, body", [
+    ("1.1", ["Transfer-Encoding: gzip"], b"hello"),
+    ("1.1", ["Transfer-Encoding: gzip", "Content-Length: 5"], b"hello"),
+    ("1.1", ["Transfer-Encoding: identity", "Content-Length: 5"], b"hello"),
+    ("1.1", ["Transfer-Encoding: x-unknown", "Content-Length: 5"], b"hello"),
+    ("1.1", ["Transfer-Encoding: chunked;q=1", "Content-Length: 5"], b"hello"),
+    ("1.1", ["Transfer-Encoding: chunked, gzip"], CHUNKED_HELLO),
+    ("1.1", ["Transfer-Encoding: gzip, chunked"], CHUNKED_HELLO),
+    ("1.1", ["Transfer-Encoding: gzip", "Transfer-Encoding: chunked"], CHUNKED_HELLO),
+    ("1.1", ["Transfer-Encoding: chunked", "Transfer-Encoding: gzip"], CHUNKED_HELLO),
+    ("1.1", ["Transfer-Encoding: chunked", "Transfer-Encoding: chunked"], CHUNKED_HELLO),
+    ("1.0", ["Transfer-Encoding: chunked"], CHUNKED_HELLO),
+    ("1.0", ["Transfer-Encoding: gzip", "Content-Length: 5"], b"hello"),
+], ids=["gzip", "gzip+length", "identity+length", "unknown+length", "chunked-with-params",
+        "chunked,gzip", "gzip,chunked", "two-headers-gzip-chunked", "two-headers-chunked-gzip",
+        "two-headers-chunked-chunked", "http1.0-chunked", "http1.0-gzip+length"])
+def test_a_transfer_encoding_that_is_not_just_chunked_is_refused_at_once(server, bucket, version, headers, body):
+    """RFC 9112 §6.3: a request whose final transfer coding is not chunked gets 400 and the
+    connection closes — at once, not after the body timeout (the parser would otherwise read its
+    body until the client closes). Chunked after another coding (`gzip, chunked`) is sound framing
+    of a coded body ossbox cannot store as sent: 400 too; HTTP/1.0 with any Transfer-Encoding has
+    faulty framing (RFC 9112 §6.1). The 15 s socket timeout is well under the 60 s body timeout."""
+    bucket.put_object("te", b"old")
+    head = signed_head(server, "PUT", bucket.bucket_name, "te", headers=headers)
+    with connect(server) as s:
+        s.sendall(head.replace(b" HTTP/1.1\r\n", f" HTTP/{version}\r\n".encode(), 1) + body)
+        result = read_response(s)
+        assert_oss_xml(result, "BadRequest")
+        assert b"Transfer-Encoding" in result[2]
+        assert read_to_eof(s) == b""
+    assert bucket.get_object("te").read() == b"old"
+
+
+@pytest.mark.parametrize("value", ["chunked", "CHUNKED", ", chunked"])
+def test_plain_chunked_is_still_accepted(server, bucket, value):
+    with connect(server) as s:
+        s.sendall(signed_head(server, "PUT", bucket.bucket_name, "te-ok", headers=[
+            f"Transfer-Encoding: {value}", "Connection: close"]) + CHUNKED_HELLO)
+        assert read_response(s)[0] == 200
+    assert bucket.get_object("te-ok").read() == b"hello"
+
+
 def test_a_body_that_never_came_does_not_poison_the_connection(server, bucket):
     """A GET declaring a 9-byte body it never sends: the answer closes the connection, so the
     client's next request is not read as that body."""

@@ -1,6 +1,6 @@
 """Fuzz a running `ossbox server` with malformed requests over raw sockets: mutated SDK-style
 signed requests (paths, queries, numbers, headers, XML bodies, signatures) and protocol garbage
-(request lines, framing, chunked encoding, truncation).
+(request lines, framing, chunked encoding, other transfer codings, truncation).
 
 Asserted: no 5xx (501 NotImplemented with an OSS XML body, OSS's answer for an unsupported
 sub-resource, is an answer, not a failure), no hang (every request is answered or its connection
@@ -57,7 +57,9 @@ ODD_HEADERS = [("x-oss-meta-big", "v" * 9000), ("x-oss-meta-\u00ff", "x"), ("con
                ("x-oss-security-token", "t" * 300), ("content-type", "\xff\xfe"),
                ("x-oss-callback", base64.b64encode(b'{"callbackUrl":"http://127.0.0.1:1/"}').decode()),
                ("x-oss-date", "20000101T000000Z"), ("date", "Thu, 01 Jan 1970 00:00:00 GMT"),
-               ("expect", "100-continue"), ("transfer-encoding", "gzip"), ("x-oss-request-payer", "nobody")]
+               ("expect", "100-continue"), ("transfer-encoding", "gzip"), ("x-oss-request-payer", "nobody"),
+               ("transfer-encoding", "gzip, chunked"), ("transfer-encoding", "chunked, gzip"),
+               ("transfer-encoding", "identity"), ("transfer-encoding", "chunked;q=1")]
 SUBRESOURCES = ["acl", "tagging", "uploads", "versions", "objectMeta", "location", "bucketInfo", "seal",
                 "versioning", "policy", "encryption", "restore", "append", "delete", "symlink", "cors",
                 "lifecycle", "x-ossbox-admin=ListUsers", "list-type=2", "encoding-type=url",
@@ -368,7 +370,7 @@ class Fuzzer:
         r = self.rng
         host = ("Host", f"127.0.0.1:{self.port}")
         p = f"/{PLAY}/g"
-        choice = r.randrange(22)
+        choice = r.randrange(23)
         if choice == 0:
             return Wire(os.urandom(r.randint(1, 300)) + b"\r\n\r\n", ambiguous=True, label="random bytes")
         if choice == 1:
@@ -425,6 +427,13 @@ class Fuzzer:
         if choice == 19:
             return Wire(render("GET", p, [host, ("Content-Length", "9")], b""), incomplete=True,
                         label="GET with unsent body")
+        if choice == 21:
+            # Transfer-Encoding other than exactly chunked, or in HTTP/1.0: 400 at once, never a wait
+            te = r.choice(["gzip", "identity", "gzip, chunked", "chunked, gzip", "x-unknown", "chunked"])
+            version = r.choice(["HTTP/1.1", "HTTP/1.0"]) if te == "chunked" else "HTTP/1.1"
+            extra = [("Content-Length", "5")] if r.random() < 0.5 else []
+            return Wire(render("PUT", p, [host, ("Transfer-Encoding", te)] + extra, b"hello", version=version),
+                        "PUT", label=f"Transfer-Encoding {te} {version}")
         if choice == 20:
             return Wire(render("GET", p + "?" + "&".join(r.choice(SUBRESOURCES) for _ in range(30)),
                                [host, ("Authorization", r.choice(["OSS", "OSS :", "OSS a:b:c", "OSS4-HMAC-SHA256",

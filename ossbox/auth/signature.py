@@ -713,9 +713,28 @@ def _v4_signing_key(secret: str, date: str, region: str, product: str) -> bytes:
     return k
 
 
-def _v4_query_string(params: Iterable[tuple[str, str]]) -> str:
-    enc = sorted((_enc(k), _enc(v)) for k, v in params)
-    return "&".join(k + "=" + v if v else k for k, v in enc)
+def _v4_query_string(params: Iterable[tuple[str, str]], empty_with_eq: frozenset = frozenset()) -> str:
+    """The canonical query: `k=v`, and `k` alone for an empty value (OSS's V4 rule, as the Go,
+    Python v2 and C# v2 SDKs sign) — except keys in `empty_with_eq`, written `k=` (see
+    _v4_empty_value_forms)."""
+    enc = sorted((_enc(k), _enc(v), k in empty_with_eq) for k, v in params)
+    return "&".join(k + "=" + v if v or eq else k for k, v, eq in enc)
+
+
+def _v4_empty_value_forms(params: list[tuple[str, str]]) -> list[frozenset]:
+    """The other ways a client may have written the query's empty values in its canonical query.
+    ali-oss (Node.js) serializes with `qs`: a sub-resource it holds as null (`uploads`, `acl`,
+    `append`) is a bare `k`, but an empty string in the query options (`list({prefix: ''})`) is
+    `k=`. Both forms of the same pair mean the same to the server (`?prefix` and `?prefix=` parse
+    alike), so accepting either admits no request the canonical form would not."""
+    empty = frozenset(k for k, v in params if not v)
+    if not empty:
+        return []
+    forms = [empty]                                     # every empty value as `k=`
+    mixed = frozenset(k for k in empty if k not in _ALL_SUB)
+    if mixed and mixed != empty:
+        forms.append(mixed)                             # sub-resources bare, the rest `k=`
+    return forms
 
 
 def _v4_headers(headers: dict[str, str], additional: frozenset, fix: bool) -> str:
@@ -816,8 +835,8 @@ def _v4_verify(req: SignedRequest, cred: Credential, ak: str, provided: str, nam
     uri = _v4_uri(req.bucket, req.key)
     base_q = [(k, v) for k, v in req.query if k not in exclude]
 
-    def canon(fix: bool, params: list) -> str:
-        return (req.method + "\n" + uri + "\n" + _v4_query_string(params) + "\n"
+    def canon(fix: bool, params: list, empty_with_eq: frozenset = frozenset()) -> str:
+        return (req.method + "\n" + uri + "\n" + _v4_query_string(params, empty_with_eq) + "\n"
                 + _v4_headers(h, addl, fix) + "\n" + line + "\n" + payload)
 
     def check(c: str) -> bool:
@@ -836,6 +855,10 @@ def _v4_verify(req: SignedRequest, cred: Credential, ak: str, provided: str, nam
         for fix in fixes:
             for q in qforms:
                 yield canon(fix, q)
+        for fix in fixes:
+            for q in qforms:
+                for form in _v4_empty_value_forms(q):
+                    yield canon(fix, q, form)
 
     if _try_alternatives(alternatives(), first, check):
         return

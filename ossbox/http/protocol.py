@@ -13,6 +13,9 @@ request is read as the rest of that body). This subclass changes exactly that:
 * protocol errors are answered with OSS XML (400 BadRequest, with the parser's reason);
 * `Transfer-Encoding: chunked` wins over `Content-Length` (RFC 9112 §6.3, the Node.js SDK sends
   both), and such a connection is closed after its response, as that section requires;
+* any other `Transfer-Encoding` is refused at once (400 BadRequest, connection closed): see
+  transfer_coding_refusal. The leniency that lets chunked win would otherwise read such a body
+  until the client closes, and the request would wait for the body timeout;
 * a response sent before its request body has fully arrived carries `Connection: close`; the
   connection then *lingers*: it stops writing, discards what the client still sends, and closes
   when the client does or goes quiet. Closing at once would make the kernel answer the unread
@@ -109,6 +112,9 @@ class OssHttpProtocol(HttpToolsProtocol):
             except httptools.HttpParserUpgrade:
                 pass  # no upgrades here (no WebSockets): the request is served as plain HTTP
             except httptools.HttpParserError as exc:
+                if isinstance(exc.__context__, OssError):  # raised by a callback of ours
+                    self._refuse(exc.__context__)
+                    return
                 reason = str(exc).strip().rstrip(".") or "malformed request"
                 self._refuse(errors.BadRequest(f"The HTTP request is not valid: {reason}."))
                 return
@@ -127,6 +133,9 @@ class OssHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_deadline = None
+        refusal = transfer_coding_refusal(self.parser.get_http_version(), self.headers)
+        if refusal is not None:
+            raise refusal  # stops the parser; data_received answers it (the app never sees it)
         super().on_headers_complete()
         cycle = self.cycle
         self._keep_alive = cycle.keep_alive
@@ -221,6 +230,36 @@ class OssHttpProtocol(HttpToolsProtocol):
         self._linger_timer.cancel()
         delay = min(LINGER_IDLE, self._linger_deadline - self.loop.time())
         self._linger_timer = self.loop.call_later(max(delay, 0.0), self.transport.close)
+
+
+def transfer_coding_refusal(http_version: str, headers) -> OssError | None:
+    """Why a request's Transfer-Encoding cannot frame its body, or None when it can (it has none,
+    or exactly `chunked`).
+
+    * HTTP/1.0 with any Transfer-Encoding: RFC 9112 §6.1 says to treat its framing as faulty (it
+      was likely forwarded by something that did not decode it) — refused like faulty framing;
+    * a final coding other than chunked (`gzip`, `identity`, `chunked, gzip`, unknown codings,
+      codings with parameters): RFC 9112 §6.3 — the body length cannot be determined, 400 and close;
+    * chunked after another coding (`gzip, chunked`): the framing is sound, but the body would still
+      be gzip-coded and OSS stores bytes as sent (content codings are `Content-Encoding`'s job).
+      RFC 9112 §6.1 suggests 501 for a coding the server does not implement; ossbox answers 400,
+      like every other request it cannot take, since a 5xx would tell the client to retry.
+    Several Transfer-Encoding headers are one list, in order (RFC 9110 §5.3)."""
+    values = [value for name, value in headers if name == b"transfer-encoding"]
+    if not values:
+        return None
+    if http_version == "1.0":
+        return errors.BadRequest("The HTTP request is not valid: Transfer-Encoding is not allowed "
+                                 "in an HTTP/1.0 request.")
+    codings = [c.strip().lower().decode("latin-1") for v in values for c in v.split(b",")]
+    codings = [c for c in codings if c]  # empty list elements are allowed (RFC 9110 §5.6.1)
+    if codings == ["chunked"]:
+        return None
+    if not codings or codings[-1] != "chunked":
+        return errors.BadRequest("The HTTP request is not valid: the final Transfer-Encoding must "
+                                 "be chunked.")
+    return errors.BadRequest("The HTTP request is not valid: Transfer-Encoding "
+                             f"{', '.join(codings)!r} is not supported; only chunked is.")
 
 
 class _CycleTransport:

@@ -102,6 +102,18 @@ async function step(name, fn) {
     const names = (r.objects || []).map(o => o.name).sort();
     check(JSON.stringify(names) === JSON.stringify(['dir/hello.txt', 'log.txt']), `listed ${names}`);
   });
+  await step('listEmptyPrefix', async () => {
+    // An empty query value: under V4, ali-oss signs it as `prefix=` (the other SDKs as `prefix`)
+    const r = await c.list({ prefix: '', 'max-keys': 100 });
+    check((r.objects || []).length === 2, `listed ${(r.objects || []).map(o => o.name)}`);
+    const r2 = await c.listV2({ prefix: '', 'max-keys': 100 });
+    check((r2.objects || []).length === 2, `listed (v2) ${(r2.objects || []).map(o => o.name)}`);
+  });
+  await step('listUploadsEmptyPrefix', async () => {
+    // both forms in one request: the sub-resource `uploads` signed bare, the query `prefix=`
+    const r = await c.listUploads({ prefix: '' });
+    check(Array.isArray(r.uploads) && r.uploads.length === 0, `uploads ${JSON.stringify(r.uploads)}`);
+  });
   await step('delete', async () => {
     await c.delete('dir/hello.txt');
     await c.delete('log.txt');
