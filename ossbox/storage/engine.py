@@ -186,10 +186,14 @@ class Engine:
             self._background_task = None
             try:
                 await self.flush_journal()
+            except (WritesRefused, CommitUncertain, errors.OssError) as exc:  # OssError: StorageFull
+                # the journal stays valid: the next start replays it
+                log.warning("stopping without a journal flush: %s", exc)
+            try:
                 # intents we could not drop (cancelled writes) become collectable at once
                 await self.meta.write(lambda t: t.drop_lease(self.owner, float("inf")), durable=False)
-            except (WritesRefused, CommitUncertain):
-                log.warning("stopping without a journal flush: the metadata store refuses writes")
+            except (WritesRefused, CommitUncertain, errors.OssError) as exc:
+                log.warning("stopping with this process's lease in place (it expires by itself): %s", exc)
         await self.meta.close()
         self.blobs.close()
         self.locks.close()
