@@ -223,3 +223,58 @@ def test_write_cancelled_during_its_wal_fsync_keeps_its_blob(tmp_path, monkeypat
         await eng.stop()
 
     asyncio.run(scenario())
+
+
+def test_failed_blob_fsync_keeps_the_journal_of_acknowledged_appends(tmp_path):
+    """Small appends are acknowledged once journalled in the metadata commit; the flusher later
+    fdatasyncs their blob and retires the journal rows. When that fdatasync fails (EIO), Linux
+    may already have dropped the dirty pages and reports the error only once: a retry succeeds
+    although the bytes never reached the disk. So the rows must never be retired on a later
+    "successful" sync -- they are the only durable copy, replayed at the next start -- and,
+    as for the WAL, writes that add data are refused until a restart."""
+    triggers = tmp_path / "faults"
+    triggers.mkdir()
+    data_dir = tmp_path / "data"
+    srv = fault_server(data_dir, triggers).start()
+    try:
+        name = "blobeio-" + uuid.uuid4().hex[:8]
+        b = new_bucket(srv.endpoint, name)
+        b.create_bucket()
+        (triggers / "blob-eio-once").touch()
+        acked = b""
+        for i in range(3):
+            chunk = det_bytes(f"log-{i}", 3000 + i)
+            b.append_object("log", len(acked), chunk)  # journalled: acknowledged before any blob sync
+            acked += chunk
+        wait_until(lambda: not (triggers / "blob-eio-once").exists(), 30,
+                   what="the journal flusher to meet the failed fdatasync")
+
+        def retired():
+            db = sqlite3.connect(str(data_dir / "meta.sqlite3"))
+            try:
+                return db.execute("SELECT count(*) FROM pending_chunks").fetchone()[0] == 0
+            finally:
+                db.close()
+        try:  # give a buggy flusher every chance to retire the rows after a retried sync
+            wait_until(retired, 3, interval=0.1)
+        except AssertionError:
+            pass
+        with pytest.raises(oss2.exceptions.ServerError) as refused:
+            b.append_object("log", len(acked), b"more")
+        assert (refused.value.status, refused.value.ec) == (503, "0000-00000004")
+        assert b.get_object("log").read() == acked  # reads go on
+
+        db = sqlite3.connect(str(data_dir / "meta.sqlite3"))
+        blob = db.execute("SELECT blob FROM objects WHERE bucket=? AND key='log'", (name,)).fetchone()[0]
+        db.close()
+        srv.kill()
+        # the power loss the failed writeback announced: the appended bytes never reached the disk
+        with open(os.path.join(data_dir, "blobs", blob[:2], blob[2:4], blob), "r+b") as f:
+            f.write(b"\0" * len(acked))
+
+        srv = fault_server(data_dir, triggers).start()
+        b = new_bucket(srv.endpoint, name)
+        assert b.get_object("log").read() == acked
+        b.append_object("log", len(acked), b"after the restart")
+    finally:
+        srv.kill()

@@ -133,6 +133,8 @@ def _adds_data(method):
     use up the blocks kept for deletes), and ENOSPC from its blob I/O is the OSS error, not a 500."""
     @functools.wraps(method)
     async def checked(self, *args, **kwargs):
+        if self._blob_sync_failed is not None:
+            raise WritesRefused()
         self.space.check_writable()
         try:
             return await method(self, *args, **kwargs)
@@ -161,6 +163,9 @@ class Engine:
         self.sse = sse.Keyring(self.meta)
         self.space = SpaceReserve(self.data_dir, disk_reserve)
         self._journal_kept = False  # the last journal retirement met a full disk (logged once)
+        # The error of a failed fdatasync of an appendable blob (see _sync_appendable): from then
+        # on the journal is never retired and writes that add data are refused until a restart.
+        self._blob_sync_failed: Optional[BaseException] = None
         self._background_task: Optional[asyncio.Task] = None
         # Owner of this engine's in-flight blobs, unique across processes and hosts; its lease
         # row in the metadata store (renewed every LEASE_RENEW s) tells collectors it is alive.
@@ -228,6 +233,8 @@ class Engine:
 
     async def flush_journal(self) -> None:
         """Make journalled blobs durable, then retire their journal rows."""
+        if self._blob_sync_failed is not None:
+            return  # the journal is the only durable copy of some appends: the restart replays it
         upto, blobs = await self.meta.pending_summary()
         if not blobs:
             return
@@ -265,10 +272,27 @@ class Engine:
             except FileNotFoundError:
                 continue  # deleted meanwhile; its journal rows went with it
             try:
-                os.fdatasync(fd)
+                self._sync_appendable(fd)
             finally:
                 os.close(fd)
             self.blobs.sync_dir(blob)
+
+    def _sync_appendable(self, fd: int) -> None:
+        """fdatasync an appendable blob, whose dirty pages may hold journalled appends that were
+        acknowledged. If it fails, Linux may have dropped those pages and reports the error only
+        once (to one file description): a later fdatasync -- the flusher's retry, or one on
+        another fd -- succeeds although the bytes never reached the disk. So a failure is final
+        for this process (PostgreSQL's fsync-panic rule, as for the metadata WAL): the journal
+        rows, now the only durable copy, are kept for the replay at the next start, and writes
+        that add data are refused until then."""
+        try:
+            os.fdatasync(fd)
+        except OSError as exc:
+            if self._blob_sync_failed is None:
+                log.critical("fdatasync of an appendable blob failed (%s): journalled appends are kept "
+                             "for replay and writes are refused until restart", exc)
+            self._blob_sync_failed = self._blob_sync_failed or exc
+            raise
 
     async def _renew_lease(self) -> None:
         # durable=False: a lease row lost with a power failure belongs to a process that died too
@@ -517,7 +541,7 @@ class Engine:
                         await self.meta.write(lambda t: t.update_object(cur))
                     return cur  # an empty append changes nothing else
                 if self.durable and journal is None and written:
-                    await self._run(os.fdatasync, fd)
+                    await self._run(self._sync_appendable, fd)
                     if created:
                         await self._run(self.blobs.sync_dir, blob)
                 now = time.time()

@@ -6,8 +6,10 @@ OSSBOX_TEST_FAULTS; Python imports this module at start-up, and it wraps os.fdat
   <dir>/wal-eio   exists: fdatasync of the SQLite `-wal` file raises OSError(EIO)
   <dir>/wal-hang  exists: fdatasync of the `-wal` file blocks until the file is removed (and
                   creates <dir>/wal-hang.waiting when it starts blocking)
+  <dir>/blob-eio-once  exists: the next fdatasync of a blob file raises OSError(EIO), and the
+                  trigger is removed -- Linux reports a failed writeback once, to one caller
 
-Only the metadata WAL is affected; blob fsyncs and SQLite's own (C-level) syncs are untouched.
+SQLite's own (C-level) syncs are untouched.
 """
 import errno
 import os
@@ -24,7 +26,22 @@ def _is_wal(fd: int) -> bool:
         return False
 
 
+def _path(fd: int) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return ""
+
+
 def _fdatasync(fd):
+    once = os.path.join(_DIR, "blob-eio-once")
+    if "/blobs/" in _path(fd) and os.path.exists(once):
+        try:
+            os.unlink(once)
+        except FileNotFoundError:
+            pass  # another thread took it
+        else:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
     if _is_wal(fd):
         if os.path.exists(os.path.join(_DIR, "wal-eio")):
             raise OSError(errno.EIO, os.strerror(errno.EIO))
