@@ -225,6 +225,50 @@ def test_write_cancelled_during_its_wal_fsync_keeps_its_blob(tmp_path, monkeypat
     asyncio.run(scenario())
 
 
+def _journal_rows(data_dir) -> int:
+    db = sqlite3.connect(str(data_dir / "meta.sqlite3"))
+    try:
+        return db.execute("SELECT count(*) FROM pending_chunks").fetchone()[0]
+    finally:
+        db.close()
+
+
+def _let_the_journal_be_retired(data_dir) -> None:
+    """Give a flusher that would wrongly retire the journal rows every chance to (bounded)."""
+    try:
+        wait_until(lambda: _journal_rows(data_dir) == 0, 3, interval=0.1)
+    except AssertionError:
+        pass
+
+
+def _lose_the_failed_writeback(data_dir, bucket: str, key: str, length: int) -> None:
+    """With the servers down: the bytes whose writeback failed never reached the disk."""
+    db = sqlite3.connect(str(data_dir / "meta.sqlite3"))
+    try:
+        blob = db.execute("SELECT blob FROM objects WHERE bucket=? AND key=?", (bucket, key)).fetchone()[0]
+    finally:
+        db.close()
+    with open(os.path.join(data_dir, "blobs", blob[:2], blob[2:4], blob), "r+b") as f:
+        f.write(b"\0" * length)
+
+
+def _journalled_appends_meet_eio(endpoint: str, name: str, triggers) -> tuple[oss2.Bucket, bytes]:
+    """Small appends (acknowledged once journalled, before any blob sync) to `log`, with the next
+    blob fdatasync of the server whose trigger dir is `triggers` armed to fail; returns once the
+    flusher met the failure."""
+    b = new_bucket(endpoint, name)
+    b.create_bucket()
+    (triggers / "blob-eio-once").touch()
+    acked = b""
+    for i in range(3):
+        chunk = det_bytes(f"{name}-{i}", 3000 + i)
+        b.append_object("log", len(acked), chunk)
+        acked += chunk
+    wait_until(lambda: not (triggers / "blob-eio-once").exists(), 30,
+               what="the journal flusher to meet the failed fdatasync")
+    return b, acked
+
+
 def test_failed_blob_fsync_keeps_the_journal_of_acknowledged_appends(tmp_path):
     """Small appends are acknowledged once journalled in the metadata commit; the flusher later
     fdatasyncs their blob and retires the journal rows. When that fdatasync fails (EIO), Linux
@@ -238,39 +282,14 @@ def test_failed_blob_fsync_keeps_the_journal_of_acknowledged_appends(tmp_path):
     srv = fault_server(data_dir, triggers).start()
     try:
         name = "blobeio-" + uuid.uuid4().hex[:8]
-        b = new_bucket(srv.endpoint, name)
-        b.create_bucket()
-        (triggers / "blob-eio-once").touch()
-        acked = b""
-        for i in range(3):
-            chunk = det_bytes(f"log-{i}", 3000 + i)
-            b.append_object("log", len(acked), chunk)  # journalled: acknowledged before any blob sync
-            acked += chunk
-        wait_until(lambda: not (triggers / "blob-eio-once").exists(), 30,
-                   what="the journal flusher to meet the failed fdatasync")
-
-        def retired():
-            db = sqlite3.connect(str(data_dir / "meta.sqlite3"))
-            try:
-                return db.execute("SELECT count(*) FROM pending_chunks").fetchone()[0] == 0
-            finally:
-                db.close()
-        try:  # give a buggy flusher every chance to retire the rows after a retried sync
-            wait_until(retired, 3, interval=0.1)
-        except AssertionError:
-            pass
+        b, acked = _journalled_appends_meet_eio(srv.endpoint, name, triggers)
+        _let_the_journal_be_retired(data_dir)
         with pytest.raises(oss2.exceptions.ServerError) as refused:
             b.append_object("log", len(acked), b"more")
         assert (refused.value.status, refused.value.ec) == (503, "0000-00000004")
         assert b.get_object("log").read() == acked  # reads go on
-
-        db = sqlite3.connect(str(data_dir / "meta.sqlite3"))
-        blob = db.execute("SELECT blob FROM objects WHERE bucket=? AND key='log'", (name,)).fetchone()[0]
-        db.close()
         srv.kill()
-        # the power loss the failed writeback announced: the appended bytes never reached the disk
-        with open(os.path.join(data_dir, "blobs", blob[:2], blob[2:4], blob), "r+b") as f:
-            f.write(b"\0" * len(acked))
+        _lose_the_failed_writeback(data_dir, name, "log", len(acked))
 
         srv = fault_server(data_dir, triggers).start()
         b = new_bucket(srv.endpoint, name)
@@ -278,3 +297,36 @@ def test_failed_blob_fsync_keeps_the_journal_of_acknowledged_appends(tmp_path):
         b.append_object("log", len(acked), b"after the restart")
     finally:
         srv.kill()
+
+
+def test_a_failed_blob_fsync_holds_the_journal_for_every_process(tmp_path):
+    """Two servers share a data dir. Server A's flusher meets the failed fdatasync; server B's
+    flusher then syncs the same blob without an error (Linux reported it once, to A) and must not
+    retire the journal rows either: they are still the only durable copy of A's appends. (B's
+    blob syncs are held back until A has met the error, so the order is fixed.)"""
+    data_dir = tmp_path / "data"
+    trig_a, trig_b = tmp_path / "faults-a", tmp_path / "faults-b"
+    trig_a.mkdir()
+    trig_b.mkdir()
+    (trig_b / "blob-hang").touch()
+    a = fault_server(data_dir, trig_a).start()
+    b_srv = fault_server(data_dir, trig_b).start()
+    try:
+        name = "blobeio2-" + uuid.uuid4().hex[:8]
+        b, acked = _journalled_appends_meet_eio(a.endpoint, name, trig_a)
+        try:  # B's flusher syncs the blob (or, told to keep the journal, does not even try)
+            wait_until(lambda: (trig_b / "blob-hang.waiting").exists(), 3)
+        except AssertionError:
+            pass
+        (trig_b / "blob-hang").unlink()
+        _let_the_journal_be_retired(data_dir)
+        a.kill()
+        b_srv.kill()
+        _lose_the_failed_writeback(data_dir, name, "log", len(acked))
+
+        a = fault_server(data_dir, trig_a).start()
+        b = new_bucket(a.endpoint, name)
+        assert b.get_object("log").read() == acked
+    finally:
+        a.kill()
+        b_srv.kill()

@@ -54,6 +54,9 @@ GC_GRACE_SECONDS = 600                   # extra safety: no unreferenced blob yo
 GC_INTERVAL = 3600
 LEASE_RENEW = 5                          # seconds between renewals of this engine's lease
 LEASE_TTL = 60                           # a lease not renewed for this long: its owner is dead
+# Setting naming the failed fdatasync of an appendable blob (see Engine._sync_appendable); while it
+# is set (non-empty), no process sharing the data dir retires journal rows.
+JOURNAL_HELD = "journal-held"
 
 
 class _Conflict(Exception):
@@ -206,8 +209,11 @@ class Engine:
     # -- recovery, journal and garbage -----------------------------------------------------------
     async def recover(self) -> None:
         """Replay journalled appends into their blobs (they may have lost un-synced bytes)."""
+        held = await self.meta.get_setting(JOURNAL_HELD) or ""
         chunks = await self.meta.pending_chunks()
         if not chunks:
+            if held:
+                await self._retire_journal(0, [], replayed=held)
             return
 
         def replay():
@@ -228,24 +234,34 @@ class Engine:
         await self._run(replay)
         upto = chunks[-1][0]
         blobs = {c[1] for c in chunks}
-        await self._retire_journal(upto, blobs)
+        await self._retire_journal(upto, blobs, replayed=held)
         log.info("replayed %d journalled appends into %d blobs", len(chunks), len(blobs))
 
     async def flush_journal(self) -> None:
         """Make journalled blobs durable, then retire their journal rows."""
-        if self._blob_sync_failed is not None:
+        if self._blob_sync_failed is not None or await self.meta.get_setting(JOURNAL_HELD):
             return  # the journal is the only durable copy of some appends: the restart replays it
         upto, blobs = await self.meta.pending_summary()
         if not blobs:
             return
-        await self._run(self._sync_blobs, blobs)
+        await self._synced(self._sync_blobs, blobs)
         await self._retire_journal(upto, blobs)
 
-    async def _retire_journal(self, upto: int, blobs) -> None:
+    async def _retire_journal(self, upto: int, blobs, replayed: Optional[str] = None) -> None:
         """Drop journal rows whose bytes are durable in their blobs. On a full disk they stay (a
-        replay of them is harmless) until a later flush: not worth spending the reserve on."""
+        replay of them is harmless) until a later flush: not worth spending the reserve on.
+        The flusher drops none while JOURNAL_HELD is set; recovery, which rewrote and synced
+        every row itself, drops its rows and clears the hold it read before (`replayed`) unless
+        another process has set a new one meanwhile."""
+        def txn(t):
+            held = t.get_setting(JOURNAL_HELD) or ""
+            if replayed is None and held:
+                return
+            if replayed and held == replayed:
+                t.set_setting(JOURNAL_HELD, "")
+            t.drop_pending(upto, blobs)
         try:
-            await self.meta.write(lambda t: t.drop_pending(upto, blobs))
+            await self.meta.write(txn)
         except errors.OssError as exc:
             if exc.spec is not errors.StorageFull:
                 raise
@@ -276,6 +292,22 @@ class Engine:
             finally:
                 os.close(fd)
             self.blobs.sync_dir(blob)
+
+    async def _synced(self, sync, *args) -> None:
+        """Run `sync` (which syncs appendable blobs) off the loop. After a failure, every process
+        sharing the data dir is told to keep the journal (JOURNAL_HELD): another one could sync
+        the same blob through its own descriptor without seeing the error, and retire rows that
+        are now the only durable copy of acknowledged appends."""
+        try:
+            await self._run(sync, *args)
+        except OSError:
+            if self._blob_sync_failed is not None:
+                reason = f"{self.owner}: {self._blob_sync_failed}"
+                try:
+                    await self.meta.write(lambda t: t.set_setting(JOURNAL_HELD, reason))
+                except Exception:  # this process keeps its journal anyway
+                    log.exception("could not tell other processes to keep the journal")
+            raise
 
     def _sync_appendable(self, fd: int) -> None:
         """fdatasync an appendable blob, whose dirty pages may hold journalled appends that were
@@ -541,7 +573,7 @@ class Engine:
                         await self.meta.write(lambda t: t.update_object(cur))
                     return cur  # an empty append changes nothing else
                 if self.durable and journal is None and written:
-                    await self._run(self._sync_appendable, fd)
+                    await self._synced(self._sync_appendable, fd)
                     if created:
                         await self._run(self.blobs.sync_dir, blob)
                 now = time.time()

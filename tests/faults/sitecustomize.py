@@ -8,6 +8,8 @@ OSSBOX_TEST_FAULTS; Python imports this module at start-up, and it wraps os.fdat
                   creates <dir>/wal-hang.waiting when it starts blocking)
   <dir>/blob-eio-once  exists: the next fdatasync of a blob file raises OSError(EIO), and the
                   trigger is removed -- Linux reports a failed writeback once, to one caller
+  <dir>/blob-hang exists: fdatasync of a blob file blocks until the file is removed (and creates
+                  <dir>/blob-hang.waiting when it starts blocking)
 
 SQLite's own (C-level) syncs are untouched.
 """
@@ -19,13 +21,6 @@ _DIR = os.environ.get("OSSBOX_TEST_FAULTS")
 _real_fdatasync = os.fdatasync
 
 
-def _is_wal(fd: int) -> bool:
-    try:
-        return os.readlink(f"/proc/self/fd/{fd}").endswith("-wal")
-    except OSError:
-        return False
-
-
 def _path(fd: int) -> str:
     try:
         return os.readlink(f"/proc/self/fd/{fd}")
@@ -34,23 +29,28 @@ def _path(fd: int) -> str:
 
 
 def _fdatasync(fd):
-    once = os.path.join(_DIR, "blob-eio-once")
-    if "/blobs/" in _path(fd) and os.path.exists(once):
+    path = _path(fd)
+    if "/blobs/" in path:
+        once = os.path.join(_DIR, "blob-eio-once")
         try:
             os.unlink(once)
         except FileNotFoundError:
-            pass  # another thread took it
+            pass  # not set, or another thread took it
         else:
             raise OSError(errno.EIO, os.strerror(errno.EIO))
-    if _is_wal(fd):
+        _hang(os.path.join(_DIR, "blob-hang"))
+    if path.endswith("-wal"):
         if os.path.exists(os.path.join(_DIR, "wal-eio")):
             raise OSError(errno.EIO, os.strerror(errno.EIO))
-        hang = os.path.join(_DIR, "wal-hang")
-        if os.path.exists(hang):
-            open(hang + ".waiting", "w").close()
-        while os.path.exists(hang):
-            time.sleep(0.02)
+        _hang(os.path.join(_DIR, "wal-hang"))
     return _real_fdatasync(fd)
+
+
+def _hang(trigger: str) -> None:
+    if os.path.exists(trigger):
+        open(trigger + ".waiting", "w").close()
+    while os.path.exists(trigger):
+        time.sleep(0.02)
 
 
 if _DIR:
