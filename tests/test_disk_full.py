@@ -422,3 +422,61 @@ def test_metadata_writes_on_a_disk_filled_by_someone_else(small_disk):
     assert srv.stop() == 0
     errs = _logged_errors(small_disk)
     assert errs == [], "\n".join(errs)
+
+
+def _free(path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+@pytest.mark.slow
+def test_a_write_in_flight_stops_when_the_reserve_is_released(small_disk):
+    """Once the reserve is released, writes that add data are refused at once -- and one that is
+    already streaming its body must stop too, at its next chunk. Otherwise it eats the blocks the
+    reserve gave back, which deletes need for their metadata commit; an append even keeps them
+    after it fails (its bytes past the committed size stay allocated until the next append)."""
+    import threading
+
+    from appendkit import wait_until
+    from test_gc import HALF, TOTAL, _HalfThenWait
+
+    mnt = small_disk[0]
+    srv = _server(small_disk)
+    bucket = _bucket(srv.endpoint, "inflight-" + uuid.uuid4().hex[:8])
+    bucket.create_bucket()
+    bucket.append_object("log", 0, b"first line\n")
+    body = _HalfThenWait(os.urandom(TOTAL))
+    outcome = {}
+
+    def append():
+        try:
+            bucket.append_object("log", len(b"first line\n"), body)
+            outcome["answer"] = "200"
+        except oss2.exceptions.OssError as exc:
+            outcome["answer"] = f"{exc.status} {exc.code}"
+    writer = threading.Thread(target=append, daemon=True)
+    writer.start()
+    try:
+        wait_until(lambda: any(os.path.getsize(os.path.join(d, f)) >= HALF
+                               for d, _, files in os.walk(mnt / "data" / "blobs") for f in files), 30,
+                   what="the first half of the append to reach its blob")
+        _fill_with_file(mnt / "filler")
+        os.unlink(mnt / "data" / "space.reserve")  # released, as by another server on the data dir
+        reserve = _free(mnt)
+
+        def refused() -> bool:  # a PUT with a wrong Content-MD5 changes nothing if it is accepted
+            try:
+                bucket.put_object("probe", b"x", headers={"Content-MD5": "AAAAAAAAAAAAAAAAAAAAAA=="})
+            except oss2.exceptions.ServerError as exc:
+                return exc.code == "StorageFull"
+            return False
+        wait_until(refused, 30, interval=0.3, what="the server to refuse new writes")
+    finally:
+        body.release.set()
+    writer.join(60)
+    assert outcome.get("answer") == "503 StorageFull", outcome
+    free = _free(mnt)
+    assert free >= reserve // 2, (f"the append in flight took {reserve - free} of the {reserve} bytes "
+                                  "the released reserve gave back")
+    bucket.delete_object("log")
+    assert srv.stop() == 0, "".join(srv.output[-30:])

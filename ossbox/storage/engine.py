@@ -1055,6 +1055,9 @@ class Engine:
             md5 = hashlib.md5()
         kept: Optional[bytearray] = bytearray() if journal else None
         async for chunk in body:
+            # The reserve may have been released since this write began: stop adding data, or
+            # the blocks it gave back for deletes are gone (_adds_data refuses only new writes).
+            self.space.check_writable()
             n = len(chunk)
             if offset + n > limit:
                 raise error()
