@@ -480,3 +480,40 @@ def test_a_write_in_flight_stops_when_the_reserve_is_released(small_disk):
                                   "the released reserve gave back")
     bucket.delete_object("log")
     assert srv.stop() == 0, "".join(srv.output[-30:])
+
+
+@pytest.mark.slow
+def test_lease_renewal_and_stop_on_a_full_disk(small_disk):
+    """The background lease renewal and the lease drop at stop are metadata writes too: on a full
+    disk they fail with SQLITE_FULL. That is expected there -- a warning, not an ERROR with a
+    traceback every 5 s -- and SIGTERM still stops the server cleanly (exit 0). The WAL is pinned
+    by a reader, so every commit needs a fresh block and fails for sure."""
+    import sqlite3
+
+    from appendkit import wait_until
+
+    mnt = small_disk[0]
+    srv = _server(small_disk)
+    bucket = _bucket(srv.endpoint, "lease-" + uuid.uuid4().hex[:8])
+    bucket.create_bucket()
+    bucket.put_object("k", b"x" * 1000)
+    reader = sqlite3.connect(str(mnt / "data" / "meta.sqlite3"))
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM objects").fetchone()  # holds its WAL snapshot
+        _fill_with_file(mnt / "filler")
+        t = Tracker(bucket)
+
+        def commit_refused() -> bool:
+            return not t.attempt("PutObjectACL", lambda: bucket.put_object_acl("k", "public-read"))
+        wait_until(commit_refused, 30, interval=0.2, what="a metadata commit to meet the full disk")
+        assert t.bad == [], t.bad
+        seen = len(srv.output)
+        wait_until(lambda: any("lease" in line for line in srv.output[seen:]), 30, interval=0.2,
+                   what="a lease renewal on the full disk")
+        code = srv.stop()
+    finally:
+        reader.close()
+    assert code == 0, "".join(srv.output[-30:])
+    errs = _logged_errors(small_disk)
+    assert errs == [], "\n".join(errs)

@@ -131,6 +131,11 @@ def _make_current(t, new: ObjectRecord, garbage: list) -> ObjectRecord:
     return new
 
 
+def _storage_full(exc: BaseException) -> bool:
+    """The store's 503 StorageFull: a commit met a full disk and was rolled back."""
+    return isinstance(exc, errors.OssError) and exc.spec is errors.StorageFull
+
+
 def _adds_data(method):
     """For a write that adds data: refused at once while the disk reserve is released (so it cannot
     use up the blocks kept for deletes), and ENOSPC from its blob I/O is the OSS error, not a 500."""
@@ -198,6 +203,11 @@ class Engine:
                 await self.meta.write(lambda t: t.drop_lease(self.owner, float("inf")), durable=False)
             except (WritesRefused, CommitUncertain):
                 log.warning("stopping without a journal flush: the metadata store refuses writes")
+            except errors.OssError as exc:
+                if not _storage_full(exc):
+                    raise
+                log.warning("disk full: stopping without dropping this process's lease (it expires "
+                            "in %d s)", LEASE_TTL)
         await self.meta.close()
         self.blobs.close()
         self.locks.close()
@@ -263,7 +273,7 @@ class Engine:
         try:
             await self.meta.write(txn)
         except errors.OssError as exc:
-            if exc.spec is not errors.StorageFull:
+            if not _storage_full(exc):
                 raise
             if not self._journal_kept:
                 log.warning("disk full: journal rows are kept until there is space to retire them")
@@ -277,7 +287,7 @@ class Engine:
         try:
             return await self.meta.write(fn)
         except errors.OssError as exc:
-            if exc.spec is not errors.StorageFull or not self.space.release("a delete needed space"):
+            if not _storage_full(exc) or not self.space.release("a delete needed space"):
                 raise
         return await self.meta.write(fn)
 
@@ -335,15 +345,24 @@ class Engine:
         orphaned blobs at start and hourly."""
         next_sweep = 0.0
         next_renewal = time.monotonic() + LEASE_RENEW
+        lease_late = False  # a renewal met a full disk (logged once until one succeeds)
         while True:
             if time.monotonic() >= next_renewal:
                 next_renewal = time.monotonic() + LEASE_RENEW
                 try:
                     await self._renew_lease()
+                    lease_late = False
                 except WritesRefused:
                     pass  # no write can commit either, so no intent of ours needs protecting
-                except Exception:
-                    log.exception("lease renewal failed")
+                except Exception as exc:
+                    if not _storage_full(exc):
+                        log.exception("lease renewal failed")
+                    elif not lease_late:
+                        # expected on a full disk; fenced: a write of ours whose intent another
+                        # process then reclaims fails its commit (503) instead of losing bytes
+                        log.warning("disk full: the lease is not renewed; after %d s other processes "
+                                    "on the data dir may reclaim this one's writes in flight", LEASE_TTL)
+                    lease_late = lease_late or _storage_full(exc)
             if self.durable:
                 try:
                     await self.flush_journal()
@@ -357,8 +376,11 @@ class Engine:
                     removed = await self.collect_garbage()
                     if removed:
                         log.info("removed %d orphaned blobs", removed)
-                except Exception:
-                    log.exception("garbage collection failed")
+                except Exception as exc:
+                    if not _storage_full(exc):
+                        log.exception("garbage collection failed")
+                    else:  # its fence could not commit: nothing was deleted
+                        log.warning("disk full: garbage collection waits for the next sweep")
             await asyncio.sleep(FLUSH_INTERVAL)
 
     async def collect_garbage(self, grace: float = GC_GRACE_SECONDS) -> int:
