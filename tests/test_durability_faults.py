@@ -19,6 +19,7 @@ import signal
 import sqlite3
 import threading
 import uuid
+from typing import Optional
 
 import oss2
 import pytest
@@ -241,31 +242,37 @@ def _let_the_journal_be_retired(data_dir) -> None:
         pass
 
 
-def _lose_the_failed_writeback(data_dir, bucket: str, key: str, length: int) -> None:
-    """With the servers down: the bytes whose writeback failed never reached the disk."""
+def _lose_the_failed_writeback(data_dir, bucket: str, key: str, length: Optional[int]) -> None:
+    """With the servers down: the bytes whose writeback failed never reached the disk (None: nor
+    did the blob's directory entry)."""
     db = sqlite3.connect(str(data_dir / "meta.sqlite3"))
     try:
         blob = db.execute("SELECT blob FROM objects WHERE bucket=? AND key=?", (bucket, key)).fetchone()[0]
     finally:
         db.close()
-    with open(os.path.join(data_dir, "blobs", blob[:2], blob[2:4], blob), "r+b") as f:
+    path = os.path.join(data_dir, "blobs", blob[:2], blob[2:4], blob)
+    if length is None:
+        os.unlink(path)
+        return
+    with open(path, "r+b") as f:
         f.write(b"\0" * length)
 
 
-def _journalled_appends_meet_eio(endpoint: str, name: str, triggers) -> tuple[oss2.Bucket, bytes]:
+def _journalled_appends_meet_eio(endpoint: str, name: str, triggers,
+                                 trigger: str = "blob-eio-once") -> tuple[oss2.Bucket, bytes]:
     """Small appends (acknowledged once journalled, before any blob sync) to `log`, with the next
-    blob fdatasync of the server whose trigger dir is `triggers` armed to fail; returns once the
-    flusher met the failure."""
+    blob fdatasync (or with `trigger`, another sync) of the server whose trigger dir is `triggers`
+    armed to fail; returns once the flusher met the failure."""
     b = new_bucket(endpoint, name)
     b.create_bucket()
-    (triggers / "blob-eio-once").touch()
+    (triggers / trigger).touch()
     acked = b""
     for i in range(3):
         chunk = det_bytes(f"{name}-{i}", 3000 + i)
         b.append_object("log", len(acked), chunk)
         acked += chunk
-    wait_until(lambda: not (triggers / "blob-eio-once").exists(), 30,
-               what="the journal flusher to meet the failed fdatasync")
+    wait_until(lambda: not (triggers / trigger).exists(), 30,
+               what="the journal flusher to meet the failed sync")
     return b, acked
 
 
@@ -330,3 +337,26 @@ def test_a_failed_blob_fsync_holds_the_journal_for_every_process(tmp_path):
     finally:
         a.kill()
         b_srv.kill()
+
+
+def test_a_failed_directory_fsync_keeps_the_journal(tmp_path):
+    """A creating append that is journalled makes its blob file without syncing its directory:
+    the flusher does, after the blob's fdatasync. If that directory fsync fails, the entry may
+    never reach the disk while a retry succeeds: the journal must be kept, and replayed into a
+    re-created blob at the next start."""
+    triggers = tmp_path / "faults"
+    triggers.mkdir()
+    data_dir = tmp_path / "data"
+    srv = fault_server(data_dir, triggers).start()
+    try:
+        name = "direio-" + uuid.uuid4().hex[:8]
+        b, acked = _journalled_appends_meet_eio(srv.endpoint, name, triggers, "dir-eio-once")
+        _let_the_journal_be_retired(data_dir)
+        srv.kill()
+        _lose_the_failed_writeback(data_dir, name, "log", None)
+
+        srv = fault_server(data_dir, triggers).start()
+        b = new_bucket(srv.endpoint, name)
+        assert b.get_object("log").read() == acked
+    finally:
+        srv.kill()

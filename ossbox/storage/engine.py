@@ -298,10 +298,9 @@ class Engine:
             except FileNotFoundError:
                 continue  # deleted meanwhile; its journal rows went with it
             try:
-                self._sync_appendable(fd)
+                self._sync_appendable(fd, blob)
             finally:
                 os.close(fd)
-            self.blobs.sync_dir(blob)
 
     async def _synced(self, sync, *args) -> None:
         """Run `sync` (which syncs appendable blobs) off the loop. After a failure, every process
@@ -319,8 +318,9 @@ class Engine:
                     log.exception("could not tell other processes to keep the journal")
             raise
 
-    def _sync_appendable(self, fd: int) -> None:
-        """fdatasync an appendable blob, whose dirty pages may hold journalled appends that were
+    def _sync_appendable(self, fd: int, blob: Optional[str] = None) -> None:
+        """fdatasync an appendable blob (and with `blob`, fsync its directory: a journalled
+        creating append never did), whose dirty pages may hold journalled appends that were
         acknowledged. If it fails, Linux may have dropped those pages and reports the error only
         once (to one file description): a later fdatasync -- the flusher's retry, or one on
         another fd -- succeeds although the bytes never reached the disk. So a failure is final
@@ -329,6 +329,8 @@ class Engine:
         that add data are refused until then."""
         try:
             os.fdatasync(fd)
+            if blob is not None:
+                self.blobs.sync_dir(blob)
         except OSError as exc:
             if self._blob_sync_failed is None:
                 log.critical("fdatasync of an appendable blob failed (%s): journalled appends are kept "

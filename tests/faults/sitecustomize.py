@@ -1,7 +1,7 @@
 """Fault injection for server subprocesses under test, with no hook in production code.
 
 A test puts this directory first on the server's PYTHONPATH and names a trigger directory in
-OSSBOX_TEST_FAULTS; Python imports this module at start-up, and it wraps os.fdatasync:
+OSSBOX_TEST_FAULTS; Python imports this module at start-up, and it wraps os.fdatasync and os.fsync:
 
   <dir>/wal-eio   exists: fdatasync of the SQLite `-wal` file raises OSError(EIO)
   <dir>/wal-hang  exists: fdatasync of the `-wal` file blocks until the file is removed (and
@@ -10,6 +10,8 @@ OSSBOX_TEST_FAULTS; Python imports this module at start-up, and it wraps os.fdat
                   trigger is removed -- Linux reports a failed writeback once, to one caller
   <dir>/blob-hang exists: fdatasync of a blob file blocks until the file is removed (and creates
                   <dir>/blob-hang.waiting when it starts blocking)
+  <dir>/dir-eio-once  exists: the next fsync of a directory under blobs/ raises OSError(EIO), and
+                  the trigger is removed
 
 SQLite's own (C-level) syncs are untouched.
 """
@@ -19,6 +21,7 @@ import time
 
 _DIR = os.environ.get("OSSBOX_TEST_FAULTS")
 _real_fdatasync = os.fdatasync
+_real_fsync = os.fsync
 
 
 def _path(fd: int) -> str:
@@ -28,16 +31,25 @@ def _path(fd: int) -> str:
         return ""
 
 
+def _fail_once(trigger: str) -> None:
+    try:
+        os.unlink(os.path.join(_DIR, trigger))
+    except FileNotFoundError:
+        pass  # not set, or another thread took it
+    else:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+
+def _fsync(fd):
+    if "/blobs/" in _path(fd) and os.path.isdir(f"/proc/self/fd/{fd}"):
+        _fail_once("dir-eio-once")
+    return _real_fsync(fd)
+
+
 def _fdatasync(fd):
     path = _path(fd)
     if "/blobs/" in path:
-        once = os.path.join(_DIR, "blob-eio-once")
-        try:
-            os.unlink(once)
-        except FileNotFoundError:
-            pass  # not set, or another thread took it
-        else:
-            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        _fail_once("blob-eio-once")
         _hang(os.path.join(_DIR, "blob-hang"))
     if path.endswith("-wal"):
         if os.path.exists(os.path.join(_DIR, "wal-eio")):
@@ -55,3 +67,4 @@ def _hang(trigger: str) -> None:
 
 if _DIR:
     os.fdatasync = _fdatasync
+    os.fsync = _fsync
