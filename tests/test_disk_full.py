@@ -517,3 +517,26 @@ def test_lease_renewal_and_stop_on_a_full_disk(small_disk):
     assert code == 0, "".join(srv.output[-30:])
     errs = _logged_errors(small_disk)
     assert errs == [], "\n".join(errs)
+
+
+def test_a_release_during_a_refresh_keeps_full_mode(tmp_path, monkeypatch):
+    """The 1 s refresh runs in a worker thread while a delete may release the reserve on the event
+    loop. A refresh that saw the file just before the release must not end full mode with what it
+    saw, or writes that add data are accepted for up to a second and take the blocks the release
+    gave back. (In-process: a server cannot place the release between the refresh's two steps.)"""
+    from ossbox.storage import reserve as reserve_mod
+
+    r = reserve_mod.SpaceReserve(str(tmp_path), 64 * 1024)
+    r.refresh()
+    assert os.path.exists(r.path) and not r.full
+    real_stat = os.stat
+
+    def stat_then_release(path, *args, **kwargs):
+        st = real_stat(path, *args, **kwargs)
+        if path == r.path and not r.full:
+            r.release("a delete needed space")  # what the event loop does meanwhile
+        return st
+    monkeypatch.setattr(reserve_mod.os, "stat", stat_then_release)
+    r.refresh()
+    assert not os.path.exists(r.path)
+    assert r.full
