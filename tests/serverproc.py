@@ -1,7 +1,9 @@
 """Run a real `ossbox server` subprocess on 127.0.0.1 and a free port, for tests and benchmarks."""
 from __future__ import annotations
 
+import hashlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -10,6 +12,22 @@ import time
 
 ACCESS_KEY_ID = "LTAItestAccessKeyId0001"
 ACCESS_KEY_SECRET = "testAccessKeySecret0000000001"
+
+# Whole-suite mode for another metadata driver: with OSSBOX_TEST_META=postgresql://..., every server
+# started here keeps its metadata in PostgreSQL, in a schema derived from its data dir (restarts and
+# processes sharing a data dir share it; separate data dirs stay independent). The schemas of one
+# test session share a prefix (inherited by subprocesses) and are dropped at its end (conftest.py).
+TEST_META = os.environ.get("OSSBOX_TEST_META", "")
+META_SESSION = os.environ.setdefault("OSSBOX_TEST_META_SESSION", "ossbox_t" + secrets.token_hex(4) + "_")
+
+
+def meta_args(data_dir: str) -> list[str]:
+    """`--meta URL` for a server on data_dir in whole-suite mode, else nothing."""
+    if not TEST_META:
+        return []
+    from pgtest import schema_url
+    digest = hashlib.sha256(os.path.realpath(data_dir).encode()).hexdigest()[:16]
+    return ["--meta", schema_url(TEST_META, META_SESSION + digest)]
 
 
 class ServerProcess:
@@ -26,6 +44,8 @@ class ServerProcess:
         cmd = [sys.executable, "-m", "ossbox", "server", "--host", "127.0.0.1", "--port", str(self.port),
                "--data-dir", self.data_dir, "--access-key-id", ACCESS_KEY_ID,
                "--access-key-secret", ACCESS_KEY_SECRET, *self.extra_args]
+        if not any(a.split("=")[0] == "--meta" for a in self.extra_args) and "OSSBOX_META" not in (self.env or {}):
+            cmd += meta_args(self.data_dir)
         env = dict(os.environ, **(self.env or {}))
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env=env)

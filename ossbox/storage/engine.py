@@ -532,6 +532,7 @@ class Engine:
                 garbage: list[str] = []
 
                 def commit(t):
+                    garbage.clear()  # a retried transaction (PostgreSQL conflict) starts over
                     final = new
                     if created:
                         # a new appendable version: its id is fixed now; later appends keep it
@@ -680,6 +681,7 @@ class Engine:
         garbage: list[str] = []
 
         def commit(t):
+            garbage.clear()  # a retried transaction (PostgreSQL conflict) starts over
             if forbid_overwrite and t.get_object(new.bucket, new.key) is not None:
                 raise errors.FileAlreadyExists()
             return _make_current(t, new, garbage)
@@ -717,7 +719,7 @@ class Engine:
         garbage: list[str] = []
 
         def txn(t):
-            garbage.clear()  # a retry after a full disk starts over
+            garbage.clear()  # a retry (after a full disk, or a PostgreSQL conflict) starts over
             status = _versioning(t, bucket)
             if version_id is CURRENT:
                 if status is None:
@@ -962,6 +964,7 @@ class Engine:
         garbage: list[str] = []
 
         def commit(t):
+            garbage.clear()  # a retried transaction (PostgreSQL conflict) starts over
             if t.get_upload(upload.upload_id) is None:
                 raise errors.NoSuchUpload(UploadId=upload.upload_id)
             if forbid_overwrite and t.get_object(new.bucket, new.key) is not None:

@@ -1,0 +1,149 @@
+"""ossbox server with its metadata in PostgreSQL (--meta): selection, restarts, two processes,
+a database that goes away. Skipped when no PostgreSQL answers at OSSBOX_TEST_PG."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import uuid
+
+import pytest
+
+from pgtest import PG_URL, TcpRelay, drop_schema, pg_unreachable, schema_url
+from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def test_object_names_with_nul_are_refused(bucket):
+    """PostgreSQL text cannot hold U+0000, so no driver accepts such a key (the same answer on
+    SQLite and PostgreSQL)."""
+    import oss2
+    for key in ("a\x00b", "\x00"):
+        with pytest.raises(oss2.exceptions.OssError) as info:
+            bucket.put_object(key, b"x")
+        assert (info.value.status, info.value.code) == (400, "InvalidObjectName")
+
+
+@pytest.mark.parametrize("args,env,mentions", [
+    (("--meta", "mysql://db"), {}, "--meta"),
+    (("--meta", "postgresql://a b"), {}, "--meta"),
+    ((), {"OSSBOX_META": "sqlite:/tmp/x"}, "OSSBOX_META"),
+    ((), {"OSSBOX_META": ""}, "OSSBOX_META"),
+])
+def test_bad_meta_urls_are_usage_errors(tmp_path, args, env, mentions):
+    r = subprocess.run([sys.executable, "-m", "ossbox", "server", "--data-dir", str(tmp_path / "d"), *args],
+                       capture_output=True, text=True, timeout=30, env=dict(os.environ, **env))
+    assert r.returncode == 1, r
+    assert r.stderr.startswith("Error: ") and mentions in r.stderr and "Traceback" not in r.stderr, r
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.fixture
+def pg_schema():
+    reason = pg_unreachable(PG_URL)
+    if reason:
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {reason}")
+    name = "ossbox_srv_" + uuid.uuid4().hex[:12]
+    yield name
+    drop_schema(PG_URL, name)
+
+
+def _bucket(server, name):
+    import oss2
+    return oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), server.endpoint, name)
+
+
+def test_metadata_lives_in_postgres_and_survives_a_restart(tmp_path, pg_schema):
+    url = schema_url(PG_URL, pg_schema)
+    srv = ServerProcess(str(tmp_path / "d"), extra_args=["--meta", url]).start()
+    try:
+        b = _bucket(srv, "pg-bucket")
+        b.create_bucket()
+        r = b.append_object("log \u00e9\x7f", 0, b"first ")
+        b.append_object("log \u00e9\x7f", r.next_position, b"second")
+        b.put_object("k", b"v")
+    finally:
+        assert srv.stop() == 0, "".join(srv.output)
+    assert not (tmp_path / "d" / "meta.sqlite3").exists()  # nothing in SQLite
+    srv = ServerProcess(str(tmp_path / "d"), extra_args=["--meta", url]).start()
+    try:
+        b = _bucket(srv, "pg-bucket")
+        assert b.get_object("log \u00e9\x7f").read() == b"first second"
+        assert [o.key for o in b.list_objects().object_list] == ["k", "log \u00e9\x7f"]
+    finally:
+        assert srv.stop() == 0, "".join(srv.output)
+    # the same metadata through OSSBOX_META instead of the flag
+    srv = ServerProcess(str(tmp_path / "d"), env={"OSSBOX_META": url}).start()
+    try:
+        assert _bucket(srv, "pg-bucket").get_object("k").read() == b"v"
+    finally:
+        assert srv.stop() == 0, "".join(srv.output)
+
+
+def test_a_database_that_goes_away_answers_503_and_then_recovers(tmp_path, pg_schema):
+    import oss2
+    relay = TcpRelay()
+    srv = ServerProcess(str(tmp_path / "d"), extra_args=["--meta", schema_url(relay.url(PG_URL), pg_schema)]).start()
+    try:
+        b = _bucket(srv, "pg-away")
+        b.create_bucket()
+        b.put_object("k", b"kept")
+        relay.down()
+        with pytest.raises(oss2.exceptions.OssError) as info:
+            b.get_object("k")
+        err = info.value
+        assert (err.status, err.code, err.ec) == (503, "ServiceUnavailable", "0000-00000002"), err
+        relay.up()
+        assert b.get_object("k").read() == b"kept"  # reconnected by itself, nothing lost
+        b.put_object("k2", b"new")
+        assert b.get_object("k2").read() == b"new"
+    finally:
+        relay.close()
+        assert srv.stop() == 0, "".join(srv.output)
+
+
+def _race(tmp_path, pg_schema, rounds):
+    """Two server processes on one PostgreSQL schema (and one data dir) race appends at the same
+    position: exactly one wins each round, the other gets 409 with the true length."""
+    import oss2
+    url = schema_url(PG_URL, pg_schema)
+    data = str(tmp_path / "d")
+    servers = [ServerProcess(data, extra_args=["--meta", url]).start() for _ in range(2)]
+    try:
+        buckets = [_bucket(s, "pg-race") for s in servers]
+        buckets[0].create_bucket()
+        buckets[0].append_object("obj", 0, b"")
+        for r in range(rounds):
+            start = threading.Barrier(2)
+            results: list = [None, None]
+
+            def go(i):
+                start.wait()
+                try:
+                    results[i] = buckets[i].append_object("obj", r, b"%d" % i).next_position
+                except oss2.exceptions.PositionNotEqualToLength as exc:
+                    results[i] = exc
+            threads = [threading.Thread(target=go, args=(i,)) for i in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wins = [x for x in results if isinstance(x, int)]
+            assert wins == [r + 1], results
+            loser = next(x for x in results if not isinstance(x, int))
+            assert loser.next_position == r + 1
+        assert len(buckets[1].get_object("obj").read()) == rounds
+    finally:
+        for s in servers:
+            assert s.stop() == 0, "".join(s.output)
+
+
+def test_two_server_processes_sharing_postgres_race_appends(tmp_path, pg_schema):
+    _race(tmp_path, pg_schema, 40)
+
+
+@pytest.mark.slow
+def test_two_server_processes_sharing_postgres_race_appends_500_rounds(tmp_path, pg_schema):
+    _race(tmp_path, pg_schema, 500)
