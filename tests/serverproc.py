@@ -30,6 +30,31 @@ def meta_args(data_dir: str) -> list[str]:
     return ["--meta", schema_url(TEST_META, META_SESSION + digest)]
 
 
+def meta_db(data_dir: str):
+    """A DB-API connection to the metadata of the servers on data_dir, for tests that look at
+    (or age) stored rows: SQLite's file, or in whole-suite mode that data dir's PostgreSQL
+    schema. SQL uses `?` placeholders either way; `with db:` commits (autocommit on PostgreSQL)."""
+    if not TEST_META:
+        import sqlite3
+        return sqlite3.connect(os.path.join(data_dir, "meta.sqlite3"), timeout=30)
+    import psycopg
+    conn = psycopg.connect(meta_args(data_dir)[1], autocommit=True)
+
+    class PgMeta:
+        def execute(self, sql, args=()):
+            return conn.execute(sql.replace("?", "%s"), args)
+
+        def close(self):
+            conn.close()
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return None
+    return PgMeta()
+
+
 class ServerProcess:
     def __init__(self, data_dir: str, *, port: int = 0, extra_args=(), env=None):
         self.data_dir = data_dir
