@@ -102,6 +102,9 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 POOL_SIZE = 8             # connections, and worker threads running transactions and reads
 CONNECT_TIMEOUT = 5.0     # seconds to wait for a connection before answering 503
 RETRY_WINDOW = 10.0       # seconds a lost database connection is retried before answering 503
+RECONNECT_GIVE_UP = 2.0   # psycopg_pool backs off between reconnection attempts (1 s, 2 s, ...);
+                          # ending an attempt after this long lets the next request start a fresh one
+                          # at once, so a database that comes back is used within about 2 s
 MAX_CONFLICT_RETRIES = 100
 
 _RETRYABLE = (pgerrors.SerializationFailure, pgerrors.DeadlockDetected)
@@ -390,7 +393,7 @@ class PostgresStore(MetadataStore):
             self.url, min_size=1, max_size=self.pool_size, open=False, timeout=self.connect_timeout,
             kwargs={"autocommit": True, "client_encoding": "UTF8",
                     "connect_timeout": max(1, int(self.connect_timeout))},
-            name="ossbox-meta")
+            reconnect_timeout=RECONNECT_GIVE_UP, name="ossbox-meta")
         try:
             await self._loop.run_in_executor(self._threads, self._open)
         except BaseException:

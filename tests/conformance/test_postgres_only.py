@@ -40,7 +40,7 @@ def test_a_database_that_goes_away_is_503_and_comes_back_by_itself(pg):
     relay = TcpRelay()
 
     async def scenario():
-        store = PostgresStore(schema_url(relay.url(PG_URL), pg.schema), retry_window=1.0, connect_timeout=1.0)
+        store = PostgresStore(schema_url(relay.url(PG_URL), pg.schema), retry_window=5.0, connect_timeout=1.0)
         await store.start()
         try:
             await store.write(lambda t: t.set_setting("a", "1"))
