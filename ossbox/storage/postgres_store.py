@@ -383,11 +383,9 @@ class PostgresStore(MetadataStore):
         self.retry_window = retry_window
         self._pool: Optional[ConnectionPool] = None
         self._threads: Optional[ThreadPoolExecutor] = None
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
         self._threads = ThreadPoolExecutor(max_workers=self.pool_size, thread_name_prefix="ossbox-pg")
         self._pool = ConnectionPool(
             self.url, min_size=1, max_size=self.pool_size, open=False, timeout=self.connect_timeout,
@@ -395,7 +393,7 @@ class PostgresStore(MetadataStore):
                     "connect_timeout": max(1, int(self.connect_timeout))},
             reconnect_timeout=RECONNECT_GIVE_UP, name="ossbox-meta")
         try:
-            await self._loop.run_in_executor(self._threads, self._open)
+            await asyncio.get_running_loop().run_in_executor(self._threads, self._open)
         except BaseException:
             await self.close()
             raise
@@ -469,7 +467,7 @@ class PostgresStore(MetadataStore):
         """Run `work` in a worker thread and wait for its outcome. A cancellation of the caller
         is held back until the work has finished: a transaction that may have committed must
         never look rolled back to the caller (see SqliteStore._settle)."""
-        fut = self._loop.run_in_executor(self._threads, work, *args)
+        fut = asyncio.get_running_loop().run_in_executor(self._threads, work, *args)
         cancelled = False
         try:
             while True:
