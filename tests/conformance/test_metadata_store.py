@@ -10,6 +10,8 @@ from ossbox.storage.metadata import CURRENT_SEQ, RestoreRecord
 from ossbox.storage.records import (APPENDABLE, AccessKeyRecord, BucketRecord, KmsKeyRecord, ObjectRecord,
                                     PartRecord, UploadRecord, UserRecord)
 
+from pgtest import driver  # noqa: F401  (the fixture: each test runs once per driver)
+
 pytestmark = pytest.mark.timeout(120)
 
 # byte order of UTF-8 (= code point order): DEL and above, non-ASCII, astral, and near-duplicates

@@ -7,7 +7,7 @@ import pytest
 
 from ossbox import errors
 from ossbox.errors import OssError
-from pgtest import PG_URL, TcpRelay
+from pgtest import PG_URL, TcpRelay, driver  # noqa: F401  (driver: the fixture)
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.postgres,
               pytest.mark.parametrize("driver", ["postgres"], indirect=True)]
