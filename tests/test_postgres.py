@@ -147,3 +147,19 @@ def test_two_server_processes_sharing_postgres_race_appends(tmp_path, pg_schema)
 @pytest.mark.slow
 def test_two_server_processes_sharing_postgres_race_appends_500_rounds(tmp_path, pg_schema):
     _race(tmp_path, pg_schema, 500)
+
+
+def test_a_server_whose_database_is_away_still_stops_cleanly(tmp_path, pg_schema):
+    relay = TcpRelay()
+    srv = ServerProcess(str(tmp_path / "d"), extra_args=["--meta", schema_url(relay.url(PG_URL), pg_schema)]).start()
+    try:
+        b = _bucket(srv, "pg-stop")
+        b.create_bucket()
+        b.append_object("log", 0, b"journalled")  # leaves a journal row for the flush at stop
+        relay.down()
+        assert srv.stop(timeout=60) == 0, "".join(srv.output)
+        out = "".join(srv.output)
+        assert "stopping without a journal flush" in out and "shutdown failed" not in out, out
+    finally:
+        relay.close()
+        srv.kill()

@@ -188,8 +188,8 @@ class Engine:
                 await self.flush_journal()
                 # intents we could not drop (cancelled writes) become collectable at once
                 await self.meta.write(lambda t: t.drop_lease(self.owner, float("inf")), durable=False)
-            except (WritesRefused, CommitUncertain):
-                log.warning("stopping without a journal flush: the metadata store refuses writes")
+            except errors.OssError as exc:  # writes refused, or the metadata database is away
+                log.warning("stopping without a journal flush: %s", exc.message)
         await self.meta.close()
         self.blobs.close()
         self.locks.close()
