@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -30,16 +31,22 @@ def obj(key, *, bucket="b", size=0, blob=None, version_id=None, type="Normal", *
                         version_id=version_id, **kw)
 
 
-async def opened(driver, durable=True):
-    store = driver.store(durable)
+async def started(driver, bucket=None):
+    store = driver.store()
     await store.start()
+    if bucket is not None:
+        await store.write(lambda t: t.insert_bucket(BucketRecord(bucket, "owner", 1.0, "cn-hangzhou")))
     return store
 
 
-async def with_bucket(driver, name="b"):
-    store = await opened(driver)
-    await store.write(lambda t: t.insert_bucket(BucketRecord(name, "owner", 1.0, "cn-hangzhou")))
-    return store
+@asynccontextmanager
+async def opened(driver, bucket=None):
+    """A started store of the driver (with `bucket` created), closed afterwards."""
+    store = await started(driver, bucket)
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 def test_records_round_trip_and_survive_a_restart(driver):
@@ -50,7 +57,7 @@ def test_records_round_trip_and_survive_a_restart(driver):
     kms = KmsKeyRecord("kid", bytes(range(256))[:32] + b"\0\xff", "Enabled", "d\u00e9sc", 3.0)
 
     async def first():
-        store = await with_bucket(driver)
+        store = await started(driver, "b")
         assert await store.write(lambda t: t.insert_object(o)) is True
         assert await store.write(lambda t: t.insert_object(o)) is False  # insert only if absent
 
@@ -66,8 +73,7 @@ def test_records_round_trip_and_survive_a_restart(driver):
         await store.close()
 
     async def second():
-        store = await opened(driver)
-        try:
+        async with opened(driver) as store:
             assert await store.get_object("b", o.key) == o
             assert (await store.get_bucket("b")).region == "cn-hangzhou"
             assert await store.get_user(name="alice") == UserRecord("uid", "alice", 4.0)
@@ -78,16 +84,13 @@ def test_records_round_trip_and_survive_a_restart(driver):
             assert await store.get_restore(o.blob) == RestoreRecord(o.blob, 1.0, 2.0, 3.0)
             assert await store.get_setting("s") == "v1"
             assert await store.get_setting("absent") is None
-        finally:
-            await store.close()
     run(first())
     run(second())
 
 
 def test_a_failing_function_changes_nothing(driver):
     async def scenario():
-        store = await with_bucket(driver)
-        try:
+        async with opened(driver, bucket="b") as store:
             def fails(t):
                 t.insert_object(obj("k"))
                 raise KeyError("boom")
@@ -95,8 +98,6 @@ def test_a_failing_function_changes_nothing(driver):
                 await store.write(fails)
             assert await store.get_object("b", "k") is None
             assert await store.write(lambda t: t.insert_object(obj("k"))) is True
-        finally:
-            await store.close()
     run(scenario())
 
 
@@ -106,7 +107,7 @@ def test_compare_and_set_exactly_one_of_racing_commits_wins(driver):
     writers, rounds = 4, 15
 
     async def scenario():
-        stores = [await with_bucket(driver) if i == 0 else await opened(driver) for i in range(writers)]
+        stores = [await started(driver, "b" if i == 0 else None) for i in range(writers)]
         try:
             await stores[0].write(lambda t: t.insert_object(obj("log", type=APPENDABLE, blob="B")))
             for r in range(rounds):
@@ -130,8 +131,7 @@ def test_compare_and_set_exactly_one_of_racing_commits_wins(driver):
 
 def test_listing_is_in_byte_order_with_prefixes_and_pages(driver):
     async def scenario():
-        store = await with_bucket(driver)
-        try:
+        async with opened(driver, bucket="b") as store:
             def fill(t):
                 for k in ODD_KEYS:
                     t.insert_object(obj(k))
@@ -159,15 +159,12 @@ def test_listing_is_in_byte_order_with_prefixes_and_pages(driver):
                     == [k for k in expect if k > "a"])
             assert await store.list_objects("b", "a\0", "", 1000) == []
             assert await store.get_object("b", "a\0") is None
-        finally:
-            await store.close()
     run(scenario())
 
 
 def test_buckets_list_in_byte_order_and_emptiness(driver):
     async def scenario():
-        store = await opened(driver)
-        try:
+        async with opened(driver) as store:
             names = ["b-1", "b1", "a", "b-0", "c"]
             for n in names:
                 assert await store.write(lambda t: t.insert_bucket(BucketRecord(n, "o", 1.0, "r"))) is True
@@ -180,15 +177,12 @@ def test_buckets_list_in_byte_order_and_emptiness(driver):
             assert await store.write(lambda t: t.bucket_is_empty("a")) is True
             await store.write(lambda t: t.delete_bucket("a"))
             assert await store.get_bucket("a") is None
-        finally:
-            await store.close()
     run(scenario())
 
 
 def test_versions_order_positions_and_latest(driver):
     async def scenario():
-        store = await with_bucket(driver)
-        try:
+        async with opened(driver, bucket="b") as store:
             def fill(t):
                 t.archive_version(obj("k", version_id="v1"))
                 t.archive_version(obj("k", version_id=None))
@@ -226,15 +220,12 @@ def test_versions_order_positions_and_latest(driver):
             listed = await store.list_versions("b", "k", "", CURRENT_SEQ + 1, 100)
             assert [(r.key, r.version_id, latest) for r, _, latest in listed] == [
                 ("k", None, True), ("k", "v1", False), ("k\x7f", "w2", True), ("k\x7f", "w1", False)]
-        finally:
-            await store.close()
     run(scenario())
 
 
 def test_journal_of_pending_chunks(driver):
     async def scenario():
-        store = await opened(driver)
-        try:
+        async with opened(driver) as store:
             assert await store.pending_summary() == (0, [])
             data = [b"\0\x01\xff" * 100, b"", bytes(range(256)), b"x"]
 
@@ -255,15 +246,12 @@ def test_journal_of_pending_chunks(driver):
             assert [(b, o) for _, b, o, _ in await store.pending_chunks()] == [("B2", 10), ("B1", 556)]
             await store.write(lambda t: t.release_blob("B2"))
             assert [(b, o) for _, b, o, _ in await store.pending_chunks()] == [("B1", 556)]
-        finally:
-            await store.close()
     run(scenario())
 
 
 def test_blob_intents_and_leases(driver):
     async def scenario():
-        store = await with_bucket(driver)
-        try:
+        async with opened(driver, bucket="b") as store:
             now = time.time()
 
             def fill(t):
@@ -286,15 +274,12 @@ def test_blob_intents_and_leases(driver):
             await store.write(lambda t: t.drop_lease("me", now - 60))  # renewed since: kept
             await store.write(lambda t: t.drop_lease("old", now - 60))
             assert (await store.blob_claims()).leases == {"me": now}
-        finally:
-            await store.close()
     run(scenario())
 
 
 def test_uploads_and_parts_pagination(driver):
     async def scenario():
-        store = await with_bucket(driver)
-        try:
+        async with opened(driver, bucket="b") as store:
             def fill(t):
                 for key in ("a", "a\x7f", "\u00e9"):
                     for uid in ("u2", "u1"):
@@ -317,15 +302,12 @@ def test_uploads_and_parts_pagination(driver):
             removed = await store.write(lambda t: t.delete_upload("61-u1"))
             assert sorted(p.blob for p in removed) == ["p1", "p2b", "p3"]
             assert await store.get_upload("61-u1") is None and await store.list_parts("61-u1", 0, 10) == []
-        finally:
-            await store.close()
     run(scenario())
 
 
 def test_users_keys_signatures_and_kms(driver):
     async def scenario():
-        store = await opened(driver)
-        try:
+        async with opened(driver) as store:
             assert await store.write(lambda t: t.insert_user(UserRecord("u1", "bob", 1.0))) is True
             assert await store.write(lambda t: t.insert_user(UserRecord("u2", "bob", 1.0))) is False
             await store.write(lambda t: t.insert_access_key(AccessKeyRecord("K", "s", "u1", "Active", 1.0)))
@@ -346,15 +328,12 @@ def test_users_keys_signatures_and_kms(driver):
             await store.write(lambda t: t.insert_kms_key(KmsKeyRecord("k1", b"\0" * 32, "Enabled", "", 1.0)))
             assert await store.write(lambda t: t.set_kms_key_status("k1", "Disabled")) is True
             assert [k.status for k in await store.list_kms_keys()] == ["Disabled"]
-        finally:
-            await store.close()
     run(scenario())
 
 
 def test_put_delete_and_update_objects(driver):
     async def scenario():
-        store = await with_bucket(driver)
-        try:
+        async with opened(driver, bucket="b") as store:
             await store.write(lambda t: t.put_object(obj("k", blob="B1")))
             await store.write(lambda t: t.add_pending_chunk("B1", 0, b"x"))
             old = await store.write(lambda t: t.put_object(obj("k", blob="B2", size=5)))
@@ -364,8 +343,6 @@ def test_put_delete_and_update_objects(driver):
             assert (await store.get_object("b", "k")).tags == [("t", "1")]
             assert (await store.write(lambda t: t.delete_object("b", "k"))).blob == "B2"
             assert await store.write(lambda t: t.delete_object("b", "k")) is None
-        finally:
-            await store.close()
     run(scenario())
 
 
@@ -373,8 +350,7 @@ def test_concurrent_writers_of_one_store_never_lose_updates(driver):
     """Read-modify-write transactions from many tasks at once: with PostgreSQL they run in
     parallel on pooled connections, and serialization failures are retried, never surfaced."""
     async def scenario():
-        store = await opened(driver)
-        try:
+        async with opened(driver) as store:
             await store.write(lambda t: t.set_setting("n", "0"))
 
             def incr(t):
@@ -382,6 +358,4 @@ def test_concurrent_writers_of_one_store_never_lose_updates(driver):
                 t.set_setting("n", str(value + 1))
             await asyncio.gather(*(store.write(incr) for _ in range(40)))
             assert await store.get_setting("n") == "40"
-        finally:
-            await store.close()
     run(scenario())
