@@ -145,9 +145,6 @@ class _Cursor:
                 raise _Nul()
         return self.cur.execute(sql, args)
 
-    def many(self, sql: str, args_seq) -> None:
-        self.cur.executemany(sql, args_seq)
-
 
 def _upsert(table: str, cols: str, key: str) -> str:
     names = [c.strip() for c in cols.split(",")]
@@ -542,9 +539,9 @@ class PostgresStore(MetadataStore):
         def attempt(conn):
             cur = conn.cursor()
             try:
-                cur.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
-                if not (durable and self.durable):
-                    cur.execute("SET LOCAL synchronous_commit = off")
+                # one round trip for both statements (no parameters: the simple query protocol)
+                cur.execute("BEGIN ISOLATION LEVEL SERIALIZABLE" if durable and self.durable else
+                            "BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL synchronous_commit = off")
                 result = fn(_PgTxn(_Cursor(cur)))
             except BaseException as exc:
                 if not conn.broken:

@@ -74,3 +74,20 @@ def test_an_unreachable_database_stops_the_start(pg):
         asyncio.run(scenario())
     finally:
         relay.close()
+
+
+def test_writes_that_need_no_durability_commit_asynchronously(pg):
+    """write(durable=False), and every write of a store without durability (--durability none),
+    runs with synchronous_commit off; the others wait for their WAL flush."""
+    def setting(t):
+        return t.c("SHOW synchronous_commit").fetchone()[0]
+
+    async def scenario():
+        for durable_store, expect in ((True, ("off", "on")), (False, ("off", "off"))):
+            store = pg.store(durable_store)
+            await store.start()
+            try:
+                assert (await store.write(setting, durable=False), await store.write(setting)) == expect
+            finally:
+                await store.close()
+    asyncio.run(scenario())
