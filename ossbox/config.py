@@ -26,11 +26,17 @@ class ServerConfig:
     restore_delay: float = 60.0                   # seconds a RestoreObject takes to complete
     body_timeout: float = 60.0                    # seconds a request body may pause (RequestTimeout)
     disk_reserve: int = 16 * 1024 * 1024          # bytes kept back for start-up and deletes on a full disk
+    meta: Optional[str] = None                    # postgresql:// URL of the metadata; None: SQLite in data_dir
     generated_credentials: bool = False           # set when a key pair was generated on this start
     replaced_access_key_id: Optional[str] = None  # the kept key id that given keys replaced on this start
 
     def metadata_store(self):
-        return None  # the engine's default: SQLite in the data dir
+        """The metadata driver: PostgreSQL when a URL is given, else None (the engine's
+        default, SQLite in the data dir)."""
+        if not self.meta:
+            return None
+        from .storage.postgres_store import PostgresStore
+        return PostgresStore(self.meta, durable=self.durability == "fsync")
 
     def root_credential(self) -> Credential:
         """The root key pair of this data dir, kept in credentials.json (mode 0600).

@@ -2,7 +2,17 @@ import uuid
 
 import pytest
 
-from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, META_SESSION, TEST_META, ServerProcess
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_meta_schemas():
+    """Whole-suite mode (OSSBOX_TEST_META): the PostgreSQL schemas the servers of this session
+    made are dropped at its end."""
+    yield
+    if TEST_META:
+        from pgtest import drop_schemas
+        drop_schemas(TEST_META, META_SESSION)
 
 
 @pytest.fixture(scope="session")

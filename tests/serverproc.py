@@ -1,7 +1,9 @@
 """Run a real `ossbox server` subprocess on 127.0.0.1 and a free port, for tests and benchmarks."""
 from __future__ import annotations
 
+import hashlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -10,6 +12,47 @@ import time
 
 ACCESS_KEY_ID = "LTAItestAccessKeyId0001"
 ACCESS_KEY_SECRET = "testAccessKeySecret0000000001"
+
+# Whole-suite mode for another metadata driver: with OSSBOX_TEST_META=postgresql://..., every server
+# started here keeps its metadata in PostgreSQL, in a schema derived from its data dir (restarts and
+# processes sharing a data dir share it; separate data dirs stay independent). The schemas of one
+# test session share a prefix (inherited by subprocesses) and are dropped at its end (conftest.py).
+TEST_META = os.environ.get("OSSBOX_TEST_META", "")
+META_SESSION = os.environ.setdefault("OSSBOX_TEST_META_SESSION", "ossbox_t" + secrets.token_hex(4) + "_")
+
+
+def meta_args(data_dir: str) -> list[str]:
+    """`--meta URL` for a server on data_dir in whole-suite mode, else nothing."""
+    if not TEST_META:
+        return []
+    from pgtest import schema_url
+    digest = hashlib.sha256(os.path.realpath(data_dir).encode()).hexdigest()[:16]
+    return ["--meta", schema_url(TEST_META, META_SESSION + digest)]
+
+
+def meta_db(data_dir: str):
+    """A DB-API connection to the metadata of the servers on data_dir, for tests that look at
+    (or age) stored rows: SQLite's file, or in whole-suite mode that data dir's PostgreSQL
+    schema. SQL uses `?` placeholders either way; `with db:` commits (autocommit on PostgreSQL)."""
+    if not TEST_META:
+        import sqlite3
+        return sqlite3.connect(os.path.join(data_dir, "meta.sqlite3"), timeout=30)
+    import psycopg
+    conn = psycopg.connect(meta_args(data_dir)[1], autocommit=True)
+
+    class PgMeta:
+        def execute(self, sql, args=()):
+            return conn.execute(sql.replace("?", "%s"), args)
+
+        def close(self):
+            conn.close()
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return None
+    return PgMeta()
 
 
 class ServerProcess:
@@ -26,6 +69,8 @@ class ServerProcess:
         cmd = [sys.executable, "-m", "ossbox", "server", "--host", "127.0.0.1", "--port", str(self.port),
                "--data-dir", self.data_dir, "--access-key-id", ACCESS_KEY_ID,
                "--access-key-secret", ACCESS_KEY_SECRET, *self.extra_args]
+        if not any(a.split("=")[0] == "--meta" for a in self.extra_args) and "OSSBOX_META" not in (self.env or {}):
+            cmd += meta_args(self.data_dir)
         env = dict(os.environ, **(self.env or {}))
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env=env)

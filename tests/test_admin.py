@@ -306,8 +306,8 @@ def test_cli_kms_keys(server, tmp_path):
     usage = admin(server, tmp_path, "kms", "describe", check=False)
     assert usage.returncode != 0
     # the key material (read from the server's database) is in no answer and not in its log
-    import sqlite3
-    db = sqlite3.connect(f"file:{os.path.join(server.data_dir, 'meta.sqlite3')}?mode=ro", uri=True)
+    from serverproc import meta_db
+    db = meta_db(server.data_dir)
     material = db.execute("SELECT material FROM kms_keys WHERE key_id=?", (key["KeyId"],)).fetchone()[0]
     db.close()
     assert len(material) == 32

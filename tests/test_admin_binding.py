@@ -14,7 +14,6 @@ import hashlib
 import http.client
 import json
 import os
-import sqlite3
 import time
 import uuid
 from urllib.parse import quote, urlsplit
@@ -25,7 +24,7 @@ from conftest import admin
 from ossbox.auth import SignedRequest, presign_v1, presign_v4, sign_v1_header
 from ossbox.cli.admin_cmd import build_input
 from ossbox.ops.admin import ACTIONS
-from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET
+from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, meta_db
 
 POLICY = json.dumps({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "oss:GetObject",
                                                       "Resource": "acs:oss:*:*:b/*"}]})
@@ -102,7 +101,7 @@ def _with_action(req: dict, action: str) -> str:
 
 # -- the state an admin request could change ---------------------------------------------------------
 def snapshot(server):
-    db = sqlite3.connect(f"file:{os.path.join(server.data_dir, 'meta.sqlite3')}?mode=ro", uri=True)
+    db = meta_db(server.data_dir)
     try:
         return {table: sorted(db.execute(f"SELECT {cols} FROM {table}").fetchall())
                 for table, cols in (("users", "user_id, name"), ("access_keys", "access_key_id, status"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import threading
 import time
 import uuid
@@ -19,7 +18,7 @@ import oss2
 import pytest
 
 from appendkit import blob_sizes, det_bytes, new_bucket, wait_until
-from serverproc import ServerProcess
+from serverproc import ServerProcess, meta_db
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -152,7 +151,7 @@ def test_collector_takes_an_abandoned_blob(rig):
     rig.body.release.set()
     t.join(60)
     assert "error" in result
-    db = sqlite3.connect(os.path.join(rig.data_dir, "meta.sqlite3"))
+    db = meta_db(rig.data_dir)
     try:
         assert [r[0] for r in db.execute("SELECT blob FROM blob_intents")] == [blob]
         with db:
@@ -161,7 +160,7 @@ def test_collector_takes_an_abandoned_blob(rig):
         db.close()
     _age(_blob_path(rig.data_dir, blob), TWENTY_MINUTES)
     rig.second_server_collects(blob)
-    db = sqlite3.connect(os.path.join(rig.data_dir, "meta.sqlite3"))
+    db = meta_db(rig.data_dir)
     try:
         assert list(db.execute("SELECT blob FROM blob_intents")) == []
         owners = [r[0] for r in db.execute("SELECT owner FROM leases")]

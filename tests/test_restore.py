@@ -1,7 +1,6 @@
 """Storage classes and RestoreObject (issue 5): archived objects are unreadable until restored."""
 import os
 import re
-import sqlite3
 import time
 import uuid
 
@@ -10,7 +9,7 @@ import pytest
 
 import alibabacloud_oss_v2 as oss
 from conftest import make_v2_client, remove_bucket, v2_error
-from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess, meta_db
 
 from ossbox.ops import restore
 from ossbox.storage.metadata import RestoreRecord
@@ -134,7 +133,7 @@ def test_expired_restore_makes_object_unreadable_again(rserver, rbucket):
     assert rbucket.get_object("exp").read() == b"frozen data"
     # Days >= 1 cannot be waited for: move the stored expiry into the past (another process may
     # share the SQLite file, so the server reads the change)
-    db = sqlite3.connect(os.path.join(rserver.data_dir, "meta.sqlite3"), timeout=30)
+    db = meta_db(rserver.data_dir)
     with db:
         assert db.execute("UPDATE restores SET expires_at=? WHERE blob="
                           "(SELECT blob FROM objects WHERE bucket=? AND key=?)",
@@ -298,7 +297,7 @@ def test_expedited_restore_completes_first(rserver, rbucket):
         rbucket.put_object(key, key.encode(), headers={"x-oss-storage-class": "ColdArchive"})
         rbucket.restore_object(key, input=oss2.models.RestoreConfiguration(
             days=1, job_parameters=oss2.models.RestoreJobParameters(tier)))
-    db = sqlite3.connect(os.path.join(rserver.data_dir, "meta.sqlite3"), timeout=30)
+    db = meta_db(rserver.data_dir)
     try:
         for key in ("fast", "slow"):
             delays[key] = db.execute("SELECT ready_at - requested FROM restores JOIN objects USING (blob) "

@@ -95,6 +95,24 @@ def _not_empty(text: str) -> str:
     return str(text)
 
 
+@_validated
+def _meta_url(text: str) -> str:
+    """A PostgreSQL connection URL (libpq syntax), checked here so that a typo is a usage error
+    rather than a failed start."""
+    if not text.startswith(("postgresql://", "postgres://")):
+        raise ValueError("must be a postgresql://user@host:port/database URL")
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+        import psycopg_pool  # noqa: F401  (the driver needs it)
+    except ImportError:
+        raise ValueError("needs the PostgreSQL driver: pip install 'ossbox[postgres]'") from None
+    try:
+        conninfo_to_dict(str(text))
+    except Exception as exc:  # psycopg.ProgrammingError: a malformed URL
+        raise ValueError(f"is not a valid PostgreSQL URL: {str(exc).strip()}") from None
+    return str(text)
+
+
 def register(sub) -> None:
     p = sub.add_parser("server", help="run the OSS-compatible HTTP server",
                        description="Run an OSS-compatible server. Every flag can also be set with "
@@ -119,6 +137,9 @@ def register(sub) -> None:
     p.add_argument("--domain", action="append", default=None,
                    help="domain for virtual-hosted style <bucket>.<domain> (repeatable; "
                         "OSSBOX_DOMAIN takes a comma-separated list)")
+    p.add_argument("--meta", type=_meta_url, default=_env("META"), metavar="URL",
+                   help="keep the metadata in PostgreSQL at this postgresql:// URL (a schema: "
+                        "?options=-csearch_path%%3Dname) instead of SQLite in the data dir")
     p.add_argument("--durability", type=_one_of("fsync", "none"), default=_env("DURABILITY", "fsync"),
                    metavar="{fsync,none}",
                    help="fsync (default): a 200 means the data is on stable storage; none: "
@@ -217,6 +238,7 @@ def run_server(args, _settings=None) -> int:
     cfg.restore_delay = args.restore_delay
     cfg.body_timeout = args.body_timeout
     cfg.disk_reserve = args.disk_reserve
+    cfg.meta = args.meta
     app = Server(cfg)
     shown_host = f"[{args.host}]" if ":" in args.host else args.host
 

@@ -57,6 +57,8 @@ def validate_key(key: str) -> None:
         raise errors.InvalidObjectName(Key=key)
     if not 1 <= len(raw) <= 1023 or key[0] in "/\\":
         raise errors.InvalidObjectName(Key=key if len(raw) <= 1023 else None)
+    if "\0" in key:  # PostgreSQL text cannot hold U+0000: refused on every metadata driver alike
+        raise errors.InvalidObjectName(Key=key.replace("\0", "\\0"))
 
 
 class Server:

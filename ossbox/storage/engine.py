@@ -205,25 +205,19 @@ class Engine:
             except asyncio.CancelledError:
                 pass
             self._background_task = None
+            # Stopping never fails on the store: writes refused (failed fsync), a full disk or a
+            # metadata database that is away all leave a state the next start handles.
             try:
                 await self.flush_journal()
-            except (WritesRefused, CommitUncertain):
-                log.warning("stopping without a journal flush: the metadata store refuses writes")
             except errors.OssError as exc:
-                if not _storage_full(exc):
-                    raise
-                log.warning("disk full: stopping without a journal flush (the next start replays it)")
+                log.warning("stopping without a journal flush (the next start replays it): %s",
+                            exc.message)
             try:
                 # intents we could not drop (cancelled writes) become collectable at once
                 await self.meta.write(lambda t: t.drop_lease(self.owner, float("inf")), durable=False)
-            except (WritesRefused, CommitUncertain):
-                log.warning("stopping without dropping this process's lease: the metadata store "
-                            "refuses writes (it expires in %d s)", LEASE_TTL)
             except errors.OssError as exc:
-                if not _storage_full(exc):
-                    raise
-                log.warning("disk full: stopping without dropping this process's lease (it expires "
-                            "in %d s)", LEASE_TTL)
+                log.warning("stopping without dropping this process's lease (it expires in %d s): %s",
+                            LEASE_TTL, exc.message)
         await self.meta.close()
         self.blobs.close()
         self.locks.close()
@@ -628,6 +622,7 @@ class Engine:
                 garbage: list[str] = []
 
                 def commit(t):
+                    garbage.clear()  # a retried transaction (PostgreSQL conflict) starts over
                     final = new
                     if created:
                         # a new appendable version: its id is fixed now; later appends keep it
@@ -776,6 +771,7 @@ class Engine:
         garbage: list[str] = []
 
         def commit(t):
+            garbage.clear()  # a retried transaction (PostgreSQL conflict) starts over
             if forbid_overwrite and t.get_object(new.bucket, new.key) is not None:
                 raise errors.FileAlreadyExists()
             return _make_current(t, new, garbage)
@@ -813,7 +809,7 @@ class Engine:
         garbage: list[str] = []
 
         def txn(t):
-            garbage.clear()  # a retry after a full disk starts over
+            garbage.clear()  # a retry (after a full disk, or a PostgreSQL conflict) starts over
             status = _versioning(t, bucket)
             if version_id is CURRENT:
                 if status is None:
@@ -1068,6 +1064,7 @@ class Engine:
         garbage: list[str] = []
 
         def commit(t):
+            garbage.clear()  # a retried transaction (PostgreSQL conflict) starts over
             if t.get_upload(upload.upload_id) is None:
                 raise errors.NoSuchUpload(UploadId=upload.upload_id)
             if forbid_overwrite and t.get_object(new.bucket, new.key) is not None:

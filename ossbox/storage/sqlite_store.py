@@ -555,17 +555,10 @@ class SqliteStore(MetadataStore):
                                        (bucket, key)).fetchone())
 
     async def list_objects(self, bucket, prefix, after, limit, inclusive=False):
-        sql = f"SELECT {_OBJ_COLS} FROM objects WHERE bucket=? AND key {'>=' if inclusive else '>'} ? "
-        args: list = [bucket, after]
-        if prefix:
-            sql += "AND key >= ? "
-            args.append(prefix)
-            bound = _successor(prefix)
-            if bound is not None:  # keys with the prefix sort below prefix-with-last-char+1
-                sql += "AND key < ? "
-                args.append(bound)
-        sql += "ORDER BY key LIMIT ?"
-        args.append(limit)
+        within, bounds = prefix_range(prefix, "?")
+        sql = (f"SELECT {_OBJ_COLS} FROM objects WHERE bucket=? AND key {'>=' if inclusive else '>'} ? "
+               f"{within} ORDER BY key LIMIT ?")
+        args = [bucket, after, *bounds, limit]
         return [r for r in map(_obj, self._read.execute(sql, args)) if r.key.startswith(prefix)]
 
     async def get_version(self, bucket, key, version_id):
@@ -590,15 +583,9 @@ class SqliteStore(MetadataStore):
         return row[0]
 
     async def list_versions(self, bucket, prefix, after_key, before_seq, limit):
-        where = "bucket=? AND (key > ? OR (key = ? AND {seq} < ?))"
-        args: list = [bucket, after_key, after_key, before_seq]
-        if prefix:
-            where += " AND key >= ?"
-            args.append(prefix)
-            bound = _successor(prefix)
-            if bound is not None:
-                where += " AND key < ?"
-                args.append(bound)
+        within, bounds = prefix_range(prefix, "?")
+        where = "bucket=? AND (key > ? OR (key = ? AND {seq} < ?)) " + within
+        args = [bucket, after_key, after_key, before_seq, *bounds]
         # A noncurrent row is the latest only when its key has no current row and nothing newer.
         sql = (f"SELECT {CURRENT_SEQ} AS seq, {_OBJ_COLS}, 1 FROM objects WHERE {where.format(seq=CURRENT_SEQ)} "
                f"UNION ALL SELECT seq, {_OBJ_COLS}, "
@@ -701,6 +688,17 @@ def _add_missing_columns(conn: sqlite3.Connection) -> None:
                 except sqlite3.OperationalError as exc:  # another process added it meanwhile
                     if "duplicate column" not in str(exc):
                         raise
+
+
+def prefix_range(prefix: str, mark: str) -> tuple[str, list]:
+    """SQL (with `mark` placeholders) and arguments bounding `key` to the range of keys that
+    may start with prefix: keys with the prefix sort below prefix-with-last-char+1."""
+    if not prefix:
+        return "", []
+    bound = _successor(prefix)
+    if bound is None:
+        return f"AND key >= {mark}", [prefix]
+    return f"AND key >= {mark} AND key < {mark}", [prefix, bound]
 
 
 def _successor(prefix: str) -> Optional[str]:
