@@ -206,18 +206,15 @@ class Engine:
                 pass
             self._background_task = None
             # Stopping never fails on the store: writes refused (failed fsync), a full disk or a
-            # metadata database that is away all leave a state the next start handles.
+            # metadata database that is away all leave a state the next start handles (the
+            # journal replays, the lease expires). One try: a store that is away is waited for once.
             try:
-                await self.flush_journal()
-            except errors.OssError as exc:
-                log.warning("stopping without a journal flush (the next start replays it): %s",
-                            exc.message)
-            try:
+                await self.flush_journal()  # on a full disk it keeps the journal and returns
                 # intents we could not drop (cancelled writes) become collectable at once
                 await self.meta.write(lambda t: t.drop_lease(self.owner, float("inf")), durable=False)
             except errors.OssError as exc:
-                log.warning("stopping without dropping this process's lease (it expires in %d s): %s",
-                            LEASE_TTL, exc.message)
+                log.warning("stopping without a journal flush or dropping this process's lease (it "
+                            "expires in %d s): %s", LEASE_TTL, exc.message)
         await self.meta.close()
         self.blobs.close()
         self.locks.close()

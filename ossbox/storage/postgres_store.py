@@ -301,6 +301,10 @@ class _PgTxn(Txn):
         return [_part(r) for r in self.c(
             f"SELECT {_PART_COLS} FROM parts WHERE upload_id=%s ORDER BY part_number", (upload_id,))]
 
+    def get_setting(self, name):
+        row = self.c("SELECT value FROM settings WHERE name=%s", (name,)).fetchone()
+        return row[0] if row else None
+
     def set_setting(self, name, value):
         self.c(_SET_SETTING, (name, value))
 
