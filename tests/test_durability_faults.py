@@ -218,8 +218,8 @@ def test_write_cancelled_during_its_wal_fsync_keeps_its_blob(tmp_path, monkeypat
             await put
         except asyncio.CancelledError:
             pass  # delivered after the commit settled, or not at all: both are fine
-        got, fd = await eng.open_object("b", "k")
-        assert b"".join([c async for c in eng.read_range(fd, 0, got.size)]) == b"new bytes!"
+        got, reader = await eng.open_object("b", "k")
+        assert b"".join([c async for c in reader.stream(0, got.size)]) == b"new bytes!"
         await eng.stop()
 
     asyncio.run(scenario())

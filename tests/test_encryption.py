@@ -265,12 +265,12 @@ def test_power_loss_replays_encrypted_journal(tmp_path, monkeypatch):
 
         eng2 = Engine(str(tmp_path))
         await eng2.start()
-        rec2, fd = await eng2.open_object("b", "log")
+        rec2, reader = await eng2.open_object("b", "log")
         dkey = await eng2.data_key(rec2)
-        data = b"".join([c async for c in eng2.read_range(fd, 0, rec2.size, dkey=dkey)])
+        data = b"".join([c async for c in reader.stream(0, rec2.size, dkey)])
         assert data == first + second and rec2.crc64 == crc64(data)
-        _rec, fd = await eng2.open_object("b", "log")
-        assert b"".join([c async for c in eng2.read_range(fd, 995, 1010, dkey=dkey)]) == (first + second)[995:1010]
+        _rec, reader = await eng2.open_object("b", "log")
+        assert b"".join([c async for c in reader.stream(995, 1010, dkey)]) == (first + second)[995:1010]
         with open(blob_path, "rb") as f:
             on_disk = f.read()
         assert len(on_disk) == len(data) and on_disk != data

@@ -53,8 +53,8 @@ def test_power_loss_replays_journalled_appends(tmp_path, monkeypatch):
             f.truncate(0)
         eng2 = Engine(str(tmp_path))
         await eng2.start()
-        rec2, fd = await eng2.open_object("b", "log")
-        data = b"".join([c async for c in eng2.read_range(fd, 0, rec2.size)])
+        rec2, reader = await eng2.open_object("b", "log")
+        data = b"".join([c async for c in reader.stream(0, rec2.size)])
         assert (data, rec2.size, rec2.crc64) == (b"first-second", 12, rec.crc64)
         assert (await eng2.meta.pending_summary()) == (0, [])  # replayed, synced and retired
         await eng2.stop()
@@ -72,11 +72,11 @@ def test_unacknowledged_bytes_past_the_size_stay_invisible(tmp_path):
         assert err.value.code == "IncompleteBody"
         with open(eng.blobs.path(rec.blob), "rb") as f:
             assert f.read() == b"committedtorn bytes"  # written, but never committed
-        cur, fd = await eng.open_object("b", "k")
-        assert cur.size == 9 and b"".join([c async for c in eng.read_range(fd, 0, cur.size)]) == b"committed"
+        cur, reader = await eng.open_object("b", "k")
+        assert cur.size == 9 and b"".join([c async for c in reader.stream(0, cur.size)]) == b"committed"
         rec2 = await _append(eng, "k", 9, b"!")
-        cur, fd = await eng.open_object("b", "k")
-        assert b"".join([c async for c in eng.read_range(fd, 0, cur.size)]) == b"committed!"
+        cur, reader = await eng.open_object("b", "k")
+        assert b"".join([c async for c in reader.stream(0, cur.size)]) == b"committed!"
         assert rec2.size == 10
         await eng.stop()
 

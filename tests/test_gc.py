@@ -206,8 +206,8 @@ def test_a_writer_taken_for_dead_cannot_commit(tmp_path, monkeypatch):
         # and the writer works again once its lease is renewed
         await writer._renew_lease()
         await writer.put_object(rec, body(), content_length=22, content_md5=None)
-        got, fd = await writer.open_object("b", "k")
-        assert b"".join([c async for c in writer.read_range(fd, 0, got.size)]) == b"first half second half"
+        got, reader = await writer.open_object("b", "k")
+        assert b"".join([c async for c in reader.stream(0, got.size)]) == b"first half second half"
         await collector.stop()
         await writer.stop()
 

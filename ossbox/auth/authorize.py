@@ -101,7 +101,7 @@ class Authorizer:
             if d is Decision.DENY:
                 denied_by = errors.AccessDeniedByPolicy
         if ident is not None and principal != owner:
-            for _name, text in await engine.meta.list_user_policies(principal):
+            for _name, text in await engine.iam.list_user_policies(principal):
                 d = evaluate(self._policy(text), action=action, resource=resource, principal=principal,
                              context=context)
                 decisions.append(d)

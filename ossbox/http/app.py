@@ -19,7 +19,7 @@ from .. import errors
 from ..auth import Credential, SignedRequest, authenticate
 from ..auth.authorize import Authorizer
 from ..auth.identity import claimed_access_key
-from ..auth.sts import StsService
+from ..auth.sts import STS_KEY_SETTING, StsService
 from ..config import ServerConfig
 from ..errors import OssError
 from ..storage.engine import Engine
@@ -78,15 +78,7 @@ class Server:
     async def startup(self) -> None:
         await self.engine.start()
         self.root = self.config.root_credential()
-        self.sts = StsService(await self._server_key("sts-key"))
-
-    async def _server_key(self, name: str) -> bytes:
-        """A secret kept in the metadata store, created on first use (shared by all processes)."""
-        value = await self.engine.meta.get_setting(name)
-        if value is None:
-            fresh = os.urandom(32).hex()
-            value = await self.engine.meta.write(lambda t: t.setdefault_setting(name, fresh))
-        return bytes.fromhex(value)
+        self.sts = StsService(await self.engine.server_secret(STS_KEY_SETTING))
 
     async def shutdown(self) -> None:
         await self.engine.stop()
@@ -100,10 +92,10 @@ class Server:
             token = (req.headers.get("x-oss-security-token") or req.headers.get("security-token")
                      or req.query.get("security-token") or req.query.get("x-oss-security-token"))
             cred = self.sts.credential(access_key_id, token)
-            if await self.engine.meta.get_user(user_id=cred.principal) is None:
+            if await self.engine.iam.get_user(user_id=cred.principal) is None:
                 return None  # the user was deleted: its temporary credentials die with it
             return cred
-        rec = await self.engine.meta.get_access_key(access_key_id)
+        rec = await self.engine.iam.get_access_key(access_key_id)
         if rec is None or rec.status != "Active":
             return None
         return Credential(rec.access_key_id, rec.secret, rec.user_id)

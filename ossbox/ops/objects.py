@@ -2,7 +2,6 @@
 object tagging and object ACL."""
 from __future__ import annotations
 
-import os
 import re
 import time
 from datetime import datetime, timezone
@@ -159,12 +158,12 @@ async def get_object(req: Request) -> Response:
     version = common.version_param(req)
     engine = req.server.engine
     if version is CURRENT:
-        rec, fd = await engine.open_object(req.bucket, req.key)
+        rec, reader = await engine.open_object(req.bucket, req.key)
         if rec is None:
             raise await common.no_such_key(req, bucket)
     else:
         rec = await common.require_version(req, req.bucket, req.key, version)
-        fd = engine.open_version(rec)
+        reader = engine.open_version(rec)
     try:
         restored = await restore.check_readable(req, rec)  # archived objects: 403 until restored
         check_conditions(req, rec)
@@ -182,7 +181,7 @@ async def get_object(req: Request) -> Response:
         span = parse_range(req.header("range"), rec.size, standard)
         dkey = await engine.data_key(rec)  # a disabled KMS key refuses the read here
     except BaseException:
-        os.close(fd)
+        reader.close()
         raise
     status = 200
     start, end = 0, rec.size
@@ -190,7 +189,7 @@ async def get_object(req: Request) -> Response:
         start, end = span
         status = 206
         headers["content-range"] = f"bytes {start}-{end - 1}/{rec.size}"
-    return Response(status, headers, common.throttled(req, engine.read_range(fd, start, end, dkey=dkey)),
+    return Response(status, headers, common.throttled(req, reader.stream(start, end, dkey)),
                     length=end - start)
 
 

@@ -33,14 +33,16 @@ from dataclasses import replace
 from typing import AsyncIterator, Awaitable, Callable, Optional
 
 from .. import errors
-from .blobs import BlobStore
+from .blobs import BlobReader, BlobStore
 from .crc import crc64_combine, crc64_update
 from .locks import ObjectLocks
-from .metadata import CommitUncertain, MetadataStore, WritesRefused
+from .metadata import CommitUncertain, MetadataStore, RestoreRecord, WritesRefused
 from .records import (APPENDABLE, DELETE_MARKER, MULTIPART, NORMAL, BucketRecord, ObjectRecord,
                       PartRecord, UploadRecord, appendable_etag, new_id, new_version_id)
 from .reserve import DEFAULT_RESERVE, SpaceReserve, is_disk_full
-from . import sse
+from . import listing, restore, sse
+from .iam import Identities
+from .server_keys import server_secret
 from .sse import DataKey, Keystream
 
 log = logging.getLogger("ossbox.engine")
@@ -158,7 +160,8 @@ class Engine:
         self.blobs = BlobStore(self.data_dir)
         self.locks = ObjectLocks(self.data_dir)
         self.io = ThreadPoolExecutor(max_workers=32, thread_name_prefix="ossbox-io")
-        self.sse = sse.Keyring(self.meta)
+        self.sse = sse.Keyring(self.meta)   # data keys and the built-in KMS
+        self.iam = Identities(self.meta)    # users, access keys, identity policies
         self.space = SpaceReserve(self.data_dir, disk_reserve)
         self._journal_kept = False  # the last journal retirement met a full disk (logged once)
         self._background_task: Optional[asyncio.Task] = None
@@ -389,6 +392,19 @@ class Engine:
     async def list_buckets(self, prefix: str = "", marker: str = "", limit: int = 1000):
         return await self.meta.list_buckets(prefix, marker, limit)
 
+    # -- server secrets, restore state ----------------------------------------------------------
+    async def server_secret(self, name: str) -> bytes:
+        """A secret shared by every process on this store, created on first use."""
+        return await server_secret(self.meta, name)
+
+    async def get_restore(self, obj: ObjectRecord) -> Optional[RestoreRecord]:
+        """RestoreObject state of an archived object version (None: never requested)."""
+        return await restore.get_restore(self.meta, obj)
+
+    async def request_restore(self, obj: ObjectRecord, days: int, delay: float) -> str:
+        """RestoreObject: restore.STARTED or restore.EXTENDED (see storage/restore.py)."""
+        return await restore.request_restore(self.meta, obj, days, delay)
+
     # -- object reads ----------------------------------------------------------------------------
     async def get_object(self, bucket: str, key: str) -> Optional[ObjectRecord]:
         return await self.meta.get_object(bucket, key)
@@ -396,6 +412,16 @@ class Engine:
     async def list_objects(self, bucket: str, prefix: str = "", after: str = "", limit: int = 1000,
                            inclusive: bool = False) -> list[ObjectRecord]:
         return await self.meta.list_objects(bucket, prefix, after, limit, inclusive)
+
+    async def list_page(self, bucket: str, prefix: str, delimiter: str, marker: str, limit: int
+                        ) -> tuple[list, bool, str]:
+        """One ListObjects page: (entries, truncated, next marker); see storage/listing.py."""
+        return await listing.scan(self.meta, bucket, prefix, delimiter, marker, limit)
+
+    async def list_versions_page(self, bucket: str, prefix: str, delimiter: str, key_marker: str,
+                                 before_seq: int, limit: int) -> tuple[list, bool]:
+        """One ListObjectVersions page: (entries, truncated); see storage/listing.py."""
+        return await listing.scan_versions(self.meta, bucket, prefix, delimiter, key_marker, before_seq, limit)
 
     async def get_version(self, bucket: str, key: str, version_id: Optional[str]) -> Optional[ObjectRecord]:
         return await self.meta.get_version(bucket, key, version_id)
@@ -409,22 +435,22 @@ class Engine:
     async def list_versions(self, bucket: str, prefix: str, after_key: str, before_seq: int, limit: int):
         return await self.meta.list_versions(bucket, prefix, after_key, before_seq, limit)
 
-    def open_version(self, rec: ObjectRecord) -> int:
-        """An fd on a version's bytes (blobs never change below a committed size, so the record
-        and the fd agree as long as the blob still exists)."""
+    def open_version(self, rec: ObjectRecord) -> BlobReader:
+        """A reader of a version's bytes (blobs never change below a committed size, so the record
+        and the reader agree as long as the blob still exists)."""
         try:
-            return self.blobs.open_read(rec.blob)
+            return BlobReader(self.blobs.open_read(rec.blob))
         except FileNotFoundError:
             raise errors.NoSuchVersion(Key=rec.key, VersionId=rec.version_id or "null") from None
 
-    async def open_object(self, bucket: str, key: str) -> tuple[Optional[ObjectRecord], int]:
-        """The committed record and an fd on its blob, consistent with each other."""
+    async def open_object(self, bucket: str, key: str) -> tuple[Optional[ObjectRecord], Optional[BlobReader]]:
+        """The committed record and a reader of its bytes, consistent with each other."""
         for _ in range(8):
             rec = await self.meta.get_object(bucket, key)
             if rec is None:
-                return None, -1
+                return None, None
             try:
-                return rec, self.blobs.open_read(rec.blob)
+                return rec, BlobReader(self.blobs.open_read(rec.blob))
             except FileNotFoundError:
                 await asyncio.sleep(0)  # replaced between the two reads: look again
         raise errors.ServiceUnavailable("The object is being modified too quickly; try again.")
@@ -432,25 +458,6 @@ class Engine:
     async def data_key(self, rec: ObjectRecord) -> Optional[DataKey]:
         """The object's data key (None: stored in plain). Fails if its KMS key is disabled."""
         return await self.sse.open(rec.sse_key) if rec.sse_key else None
-
-    async def read_range(self, fd: int, start: int, end: int, chunk: int = 1024 * 1024,
-                         dkey: Optional[DataKey] = None) -> AsyncIterator[bytes]:
-        """Bytes [start, end) of an open blob, decrypted with `dkey` when the object is encrypted;
-        closes fd when done. Never reads past `end`."""
-        try:
-            stream = None
-            if dkey is not None:
-                stream = dkey.stream(start)
-                chunk = min(chunk, stream.max_chunk)
-            pos = start
-            while pos < end:
-                data = os.pread(fd, min(chunk, end - pos), pos)
-                if not data:
-                    raise errors.InternalError("object data is shorter than its recorded size")
-                pos += len(data)
-                yield stream.apply(data) if stream is not None else data
-        finally:
-            os.close(fd)
 
     # -- append ----------------------------------------------------------------------------------
     @staticmethod
