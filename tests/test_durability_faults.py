@@ -185,7 +185,7 @@ def test_write_cancelled_during_its_wal_fsync_keeps_its_blob(tmp_path, monkeypat
     import asyncio
     import time
 
-    from ossbox.storage.engine import Engine
+    from ossbox.storage.drivers import open_engine
     from ossbox.storage.records import BucketRecord, ObjectRecord
 
     hung, release = threading.Event(), threading.Event()
@@ -201,7 +201,7 @@ def test_write_cancelled_during_its_wal_fsync_keeps_its_blob(tmp_path, monkeypat
         yield data
 
     async def scenario():
-        eng = Engine(str(tmp_path))
+        eng = open_engine(str(tmp_path))
         await eng.start()
         await eng.create_bucket(BucketRecord(name="b", owner="1", created=time.time(), region="r"))
         rec = ObjectRecord(bucket="b", key="k", type="Normal", size=0, crc64=0, etag="", blob="", mtime=0.0)

@@ -18,7 +18,7 @@ from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
 
 from ossbox.errors import OssError
 from ossbox.storage import engine as engine_mod
-from ossbox.storage.engine import Engine
+from ossbox.storage.drivers import open_engine
 from ossbox.storage.records import BucketRecord, ObjectRecord
 from ossbox.storage.sse import DataKey
 
@@ -239,7 +239,7 @@ def test_power_loss_replays_encrypted_journal(tmp_path, monkeypatch):
     first, second = os.urandom(1000), os.urandom(777)
 
     async def scenario():
-        eng = Engine(str(tmp_path))
+        eng = open_engine(str(tmp_path))
         await eng.start()
         await eng.create_bucket(BucketRecord(name="b", owner="1", created=time.time(), region="r"))
 
@@ -263,7 +263,7 @@ def test_power_loss_replays_encrypted_journal(tmp_path, monkeypatch):
         with open(blob_path, "r+b") as f:
             f.truncate(0)  # "power loss": the blob's unsynced bytes are gone
 
-        eng2 = Engine(str(tmp_path))
+        eng2 = open_engine(str(tmp_path))
         await eng2.start()
         rec2, reader = await eng2.open_object("b", "log")
         dkey = await eng2.data_key(rec2)
@@ -296,8 +296,8 @@ def test_keystream_from_any_offset_and_counter_wrap():
 def test_damaged_or_foreign_key_record_fails_cleanly(tmp_path):
     """A data key wrapped by another server's master key cannot be unwrapped: 500, not garbage."""
     async def scenario():
-        one = Engine(str(tmp_path / "one"))
-        two = Engine(str(tmp_path / "two"))
+        one = open_engine(str(tmp_path / "one"))
+        two = open_engine(str(tmp_path / "two"))
         await one.start()
         await two.start()
         try:

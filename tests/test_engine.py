@@ -7,7 +7,7 @@ import pytest
 
 from ossbox.errors import OssError
 from ossbox.storage import engine as engine_mod
-from ossbox.storage.engine import Engine
+from ossbox.storage.drivers import open_engine
 from ossbox.storage.records import BucketRecord, ObjectRecord
 
 
@@ -21,7 +21,7 @@ def _template(bucket, key):
 
 
 async def _new_engine(path):
-    eng = Engine(str(path))
+    eng = open_engine(str(path))
     await eng.start()
     await eng.create_bucket(BucketRecord(name="b", owner="1", created=time.time(), region="r"))
     return eng
@@ -51,7 +51,7 @@ def test_power_loss_replays_journalled_appends(tmp_path, monkeypatch):
         eng.io.shutdown()
         with open(blob_path, "r+b") as f:
             f.truncate(0)
-        eng2 = Engine(str(tmp_path))
+        eng2 = open_engine(str(tmp_path))
         await eng2.start()
         rec2, reader = await eng2.open_object("b", "log")
         data = b"".join([c async for c in reader.stream(0, rec2.size)])
@@ -126,7 +126,7 @@ def test_data_dir_from_before_versioning_and_encryption_is_upgraded(tmp_path):
     db.close()
 
     async def scenario():
-        eng = Engine(str(tmp_path))
+        eng = open_engine(str(tmp_path))
         await eng.start()
         try:
             rec = await eng.get_object("b", "old")

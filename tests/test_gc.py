@@ -175,11 +175,11 @@ def test_a_writer_taken_for_dead_cannot_commit(tmp_path, monkeypatch):
     blob, the writer's commit must fail instead of referencing deleted bytes."""
     from ossbox.errors import OssError
     from ossbox.storage import engine as engine_mod
-    from ossbox.storage.engine import Engine
+    from ossbox.storage.drivers import open_engine
     from ossbox.storage.records import BucketRecord, ObjectRecord
 
     async def scenario():
-        writer, collector = Engine(str(tmp_path)), Engine(str(tmp_path))
+        writer, collector = open_engine(str(tmp_path)), open_engine(str(tmp_path))
         await writer.start()
         await collector.start()
         monkeypatch.setattr(engine_mod, "LEASE_RENEW", 3600)  # the writer "stalls": no renewal

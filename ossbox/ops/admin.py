@@ -35,7 +35,7 @@ from ..auth.identity import header_signature
 from ..auth.json_input import MAX_DEPTH, too_deep
 from ..auth.policy import parse_policy
 from ..auth.signature import MAX_SKEW_SECONDS
-from ..http.request import Request, Response
+from ..wire.request import Request, Response
 from ..storage import sse
 from ..storage.records import AccessKeyRecord, KmsKeyRecord, UserRecord
 

@@ -12,8 +12,8 @@ from urllib.parse import quote
 
 from .. import errors, numeric
 from ..auth.policy import parse_policy
-from ..http import xml
-from ..http.request import Request, Response
+from ..wire import xml
+from ..wire.request import Request, Response
 from ..storage import sse
 from ..storage.engine import CURRENT
 from ..storage.records import BucketRecord

@@ -9,8 +9,9 @@ from typing import Optional
 from urllib.parse import parse_qsl, unquote
 
 from .. import errors, numeric
-from ..http import xml
-from ..http.request import Request, Response
+from ..wire import xml
+from ..wire.names import valid_bucket_name
+from ..wire.request import Request, Response
 from ..storage import sse
 from ..storage.engine import CURRENT
 from ..storage.records import APPENDABLE, ObjectRecord
@@ -287,7 +288,6 @@ def parse_copy_source(req: Request) -> tuple[str, str, Optional[str]]:
     if path.startswith("/"):
         path = path[1:]
     bucket, slash, key = path.partition("/")
-    from ..http.app import valid_bucket_name  # late import: the app imports the operations
     if not slash or not key or not valid_bucket_name(bucket) or len(key.encode("utf-8")) > 1023:
         raise errors.InvalidCopySource()
     return bucket, key, version

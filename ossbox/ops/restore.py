@@ -14,8 +14,8 @@ import time
 from typing import Optional
 
 from .. import errors, numeric
-from ..http import xml
-from ..http.request import Request, Response
+from ..wire import xml
+from ..wire.request import Request, Response
 from ..storage.metadata import RestoreRecord
 from ..storage.records import ObjectRecord
 from ..storage.restore import ARCHIVE_CLASSES, NONE, ONGOING, RESTORED, STARTED, state  # noqa: F401

@@ -146,19 +146,19 @@ def _adds_data(method):
 
 
 class Engine:
-    def __init__(self, data_dir: str, *, durability: str = "fsync",
-                 meta: Optional[MetadataStore] = None, disk_reserve: int = DEFAULT_RESERVE):
+    """The storage API: the one thing ops/, http/ and auth/ call (see docs/architecture.md).
+    Its drivers -- metadata store, blob store, lock service -- are built by storage/drivers.py
+    and handed in; the engine never constructs one."""
+
+    def __init__(self, data_dir: str, *, meta: MetadataStore, blobs: BlobStore, locks: ObjectLocks,
+                 durability: str = "fsync", disk_reserve: int = DEFAULT_RESERVE):
         if durability not in ("fsync", "none"):
             raise ValueError("durability must be 'fsync' or 'none'")
         self.data_dir = os.path.abspath(data_dir)
-        os.makedirs(self.data_dir, exist_ok=True)
         self.durable = durability == "fsync"
-        if meta is None:
-            from .sqlite_store import SqliteStore
-            meta = SqliteStore(os.path.join(self.data_dir, "meta.sqlite3"), durable=self.durable)
         self.meta = meta
-        self.blobs = BlobStore(self.data_dir)
-        self.locks = ObjectLocks(self.data_dir)
+        self.blobs = blobs
+        self.locks = locks
         self.io = ThreadPoolExecutor(max_workers=32, thread_name_prefix="ossbox-io")
         self.sse = sse.Keyring(self.meta)   # data keys and the built-in KMS
         self.iam = Identities(self.meta)    # users, access keys, identity policies
