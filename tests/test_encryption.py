@@ -17,7 +17,7 @@ from conftest import admin, as_user, make_v2_client, put_policy, remove_bucket, 
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
 
 from ossbox.errors import OssError
-from ossbox.storage import engine as engine_mod
+from ossbox.storage import journal as journal_mod
 from ossbox.storage.drivers import open_engine
 from ossbox.storage.records import BucketRecord, ObjectRecord
 from ossbox.storage.sse import DataKey
@@ -235,7 +235,7 @@ async def _body(*chunks):
 def test_power_loss_replays_encrypted_journal(tmp_path, monkeypatch):
     """Journalled appends of an encrypted object hold ciphertext; after a power loss (the blob's
     unsynced bytes lost) the replay writes that ciphertext back and the object reads as before."""
-    monkeypatch.setattr(engine_mod, "FLUSH_INTERVAL", 3600)  # keep the journal: nothing retires it
+    monkeypatch.setattr(journal_mod, "FLUSH_INTERVAL", 3600)  # keep the journal: nothing retires it
     first, second = os.urandom(1000), os.urandom(777)
 
     async def scenario():

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from ossbox.errors import OssError
-from ossbox.storage import engine as engine_mod
+from ossbox.storage import journal as journal_mod
 from ossbox.storage.drivers import open_engine
 from ossbox.storage.records import BucketRecord, ObjectRecord
 
@@ -37,7 +37,7 @@ async def _append(eng, key, pos, data):
 def test_power_loss_replays_journalled_appends(tmp_path, monkeypatch):
     """A durable small append lives in the metadata journal until its blob is fsynced. If the blob's
     page cache is lost (power loss), the next start writes the bytes back from the journal."""
-    monkeypatch.setattr(engine_mod, "FLUSH_INTERVAL", 3600)  # keep the journal: nothing retires it
+    monkeypatch.setattr(journal_mod, "FLUSH_INTERVAL", 3600)  # keep the journal: nothing retires it
 
     async def scenario():
         eng = await _new_engine(tmp_path)

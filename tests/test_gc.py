@@ -174,7 +174,7 @@ def test_a_writer_taken_for_dead_cannot_commit(tmp_path, monkeypatch):
     """Fencing: if a live writer's lease lapsed (a stalled process) and a collector reclaimed its
     blob, the writer's commit must fail instead of referencing deleted bytes."""
     from ossbox.errors import OssError
-    from ossbox.storage import engine as engine_mod
+    from ossbox.storage import journal as journal_mod
     from ossbox.storage.drivers import open_engine
     from ossbox.storage.records import BucketRecord, ObjectRecord
 
@@ -182,7 +182,7 @@ def test_a_writer_taken_for_dead_cannot_commit(tmp_path, monkeypatch):
         writer, collector = open_engine(str(tmp_path)), open_engine(str(tmp_path))
         await writer.start()
         await collector.start()
-        monkeypatch.setattr(engine_mod, "LEASE_RENEW", 3600)  # the writer "stalls": no renewal
+        monkeypatch.setattr(journal_mod, "LEASE_RENEW", 3600)  # the writer "stalls": no renewal
         await writer.create_bucket(BucketRecord(name="b", owner="1", created=time.time(), region="r"))
         gate = asyncio.Event()
 

@@ -7,7 +7,6 @@ import binascii
 import dataclasses
 import re
 import time
-from typing import Optional
 from urllib.parse import quote
 
 from .. import errors, numeric
