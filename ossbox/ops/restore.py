@@ -16,9 +16,9 @@ from typing import Optional
 from .. import errors, numeric
 from ..wire import xml
 from ..wire.request import Request, Response
-from ..storage.metadata import RestoreRecord
 from ..storage.records import ObjectRecord
-from ..storage.restore import ARCHIVE_CLASSES, NONE, ONGOING, RESTORED, STARTED, state  # noqa: F401
+from ..storage.restore import (ARCHIVE_CLASSES, NONE, ONGOING, RESTORED, STARTED,  # noqa: F401
+                               RestoreRecord, state)
 from . import common
 
 TIERS = ("Expedited", "Standard", "Bulk")

@@ -96,7 +96,7 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart):
     async def _run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.io, fn, *args)
 
-    # -- recovery, journal and garbage -----------------------------------------------------------
+    # -- writes that free space (deletes, aborts) ------------------------------------------------
     async def _write_freeing(self, fn):
         """A metadata write that frees space (a delete or abort). If the disk is too full even for that,
         release the reserve and try once more (SQLite rolled the failed attempt back)."""
