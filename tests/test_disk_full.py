@@ -422,3 +422,121 @@ def test_metadata_writes_on_a_disk_filled_by_someone_else(small_disk):
     assert srv.stop() == 0
     errs = _logged_errors(small_disk)
     assert errs == [], "\n".join(errs)
+
+
+def _free(path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+@pytest.mark.slow
+def test_a_write_in_flight_stops_when_the_reserve_is_released(small_disk):
+    """Once the reserve is released, writes that add data are refused at once -- and one that is
+    already streaming its body must stop too, at its next chunk. Otherwise it eats the blocks the
+    reserve gave back, which deletes need for their metadata commit; an append even keeps them
+    after it fails (its bytes past the committed size stay allocated until the next append)."""
+    import threading
+
+    from appendkit import wait_until
+    from test_gc import HALF, TOTAL, _HalfThenWait
+
+    mnt = small_disk[0]
+    srv = _server(small_disk)
+    bucket = _bucket(srv.endpoint, "inflight-" + uuid.uuid4().hex[:8])
+    bucket.create_bucket()
+    bucket.append_object("log", 0, b"first line\n")
+    body = _HalfThenWait(os.urandom(TOTAL))
+    outcome = {}
+
+    def append():
+        try:
+            bucket.append_object("log", len(b"first line\n"), body)
+            outcome["answer"] = "200"
+        except oss2.exceptions.OssError as exc:
+            outcome["answer"] = f"{exc.status} {exc.code}"
+    writer = threading.Thread(target=append, daemon=True)
+    writer.start()
+    try:
+        wait_until(lambda: any(os.path.getsize(os.path.join(d, f)) >= HALF
+                               for d, _, files in os.walk(mnt / "data" / "blobs") for f in files), 30,
+                   what="the first half of the append to reach its blob")
+        _fill_with_file(mnt / "filler")
+        os.unlink(mnt / "data" / "space.reserve")  # released, as by another server on the data dir
+        reserve = _free(mnt)
+
+        def refused() -> bool:  # a PUT with a wrong Content-MD5 changes nothing if it is accepted
+            try:
+                bucket.put_object("probe", b"x", headers={"Content-MD5": "AAAAAAAAAAAAAAAAAAAAAA=="})
+            except oss2.exceptions.ServerError as exc:
+                return exc.code == "StorageFull"
+            return False
+        wait_until(refused, 30, interval=0.3, what="the server to refuse new writes")
+    finally:
+        body.release.set()
+    writer.join(60)
+    assert outcome.get("answer") == "503 StorageFull", outcome
+    free = _free(mnt)
+    assert free >= reserve // 2, (f"the append in flight took {reserve - free} of the {reserve} bytes "
+                                  "the released reserve gave back")
+    bucket.delete_object("log")
+    assert srv.stop() == 0, "".join(srv.output[-30:])
+
+
+@pytest.mark.slow
+def test_lease_renewal_and_stop_on_a_full_disk(small_disk):
+    """The background lease renewal and the lease drop at stop are metadata writes too: on a full
+    disk they fail with SQLITE_FULL. That is expected there -- a warning, not an ERROR with a
+    traceback every 5 s -- and SIGTERM still stops the server cleanly (exit 0). The WAL is pinned
+    by a reader, so every commit needs a fresh block and fails for sure."""
+    import sqlite3
+
+    from appendkit import wait_until
+
+    mnt = small_disk[0]
+    srv = _server(small_disk)
+    bucket = _bucket(srv.endpoint, "lease-" + uuid.uuid4().hex[:8])
+    bucket.create_bucket()
+    bucket.put_object("k", b"x" * 1000)
+    reader = sqlite3.connect(str(mnt / "data" / "meta.sqlite3"))
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM objects").fetchone()  # holds its WAL snapshot
+        _fill_with_file(mnt / "filler")
+        t = Tracker(bucket)
+
+        def commit_refused() -> bool:
+            return not t.attempt("PutObjectACL", lambda: bucket.put_object_acl("k", "public-read"))
+        wait_until(commit_refused, 30, interval=0.2, what="a metadata commit to meet the full disk")
+        assert t.bad == [], t.bad
+        seen = len(srv.output)
+        wait_until(lambda: any("lease" in line for line in srv.output[seen:]), 30, interval=0.2,
+                   what="a lease renewal on the full disk")
+        code = srv.stop()
+    finally:
+        reader.close()
+    assert code == 0, "".join(srv.output[-30:])
+    errs = _logged_errors(small_disk)
+    assert errs == [], "\n".join(errs)
+
+
+def test_a_release_during_a_refresh_keeps_full_mode(tmp_path, monkeypatch):
+    """The 1 s refresh runs in a worker thread while a delete may release the reserve on the event
+    loop. A refresh that saw the file just before the release must not end full mode with what it
+    saw, or writes that add data are accepted for up to a second and take the blocks the release
+    gave back. (In-process: a server cannot place the release between the refresh's two steps.)"""
+    from ossbox.storage import reserve as reserve_mod
+
+    r = reserve_mod.SpaceReserve(str(tmp_path), 64 * 1024)
+    r.refresh()
+    assert os.path.exists(r.path) and not r.full
+    real_stat = os.stat
+
+    def stat_then_release(path, *args, **kwargs):
+        st = real_stat(path, *args, **kwargs)
+        if path == r.path and not r.full:
+            r.release("a delete needed space")  # what the event loop does meanwhile
+        return st
+    monkeypatch.setattr(reserve_mod.os, "stat", stat_then_release)
+    r.refresh()
+    assert not os.path.exists(r.path)
+    assert r.full

@@ -19,6 +19,7 @@ import signal
 import sqlite3
 import threading
 import uuid
+from typing import Optional
 
 import oss2
 import pytest
@@ -223,3 +224,119 @@ def test_write_cancelled_during_its_wal_fsync_keeps_its_blob(tmp_path, monkeypat
         await eng.stop()
 
     asyncio.run(scenario())
+
+
+def _journal_rows(data_dir) -> int:
+    db = sqlite3.connect(str(data_dir / "meta.sqlite3"))
+    try:
+        return db.execute("SELECT count(*) FROM pending_chunks").fetchone()[0]
+    finally:
+        db.close()
+
+
+def _let_the_journal_be_retired(data_dir) -> None:
+    """Give a flusher that would wrongly retire the journal rows every chance to (bounded)."""
+    try:
+        wait_until(lambda: _journal_rows(data_dir) == 0, 3, interval=0.1)
+    except AssertionError:
+        pass
+
+
+def _lose_the_failed_writeback(data_dir, bucket: str, key: str, length: Optional[int]) -> None:
+    """With the servers down: the bytes whose writeback failed never reached the disk (None: nor
+    did the blob's directory entry)."""
+    db = sqlite3.connect(str(data_dir / "meta.sqlite3"))
+    try:
+        blob = db.execute("SELECT blob FROM objects WHERE bucket=? AND key=?", (bucket, key)).fetchone()[0]
+    finally:
+        db.close()
+    path = os.path.join(data_dir, "blobs", blob[:2], blob[2:4], blob)
+    if length is None:
+        os.unlink(path)
+        return
+    with open(path, "r+b") as f:
+        f.write(b"\0" * length)
+
+
+def _journalled_appends_meet_eio(endpoint: str, name: str, triggers,
+                                 trigger: str = "blob-eio-once") -> tuple[oss2.Bucket, bytes]:
+    """Small appends (acknowledged once journalled, before any blob sync) to `log`, with the next
+    blob fdatasync (or with `trigger`, another sync) of the server whose trigger dir is `triggers`
+    armed to fail; returns once the flusher met the failure."""
+    b = new_bucket(endpoint, name)
+    b.create_bucket()
+    (triggers / trigger).touch()
+    acked = b""
+    for i in range(3):
+        chunk = det_bytes(f"{name}-{i}", 3000 + i)
+        b.append_object("log", len(acked), chunk)
+        acked += chunk
+    wait_until(lambda: not (triggers / trigger).exists(), 30,
+               what="the journal flusher to meet the failed sync")
+    return b, acked
+
+
+@pytest.mark.parametrize("trigger", ["blob-eio-once", "dir-eio-once"])
+def test_failed_blob_fsync_keeps_the_journal_of_acknowledged_appends(tmp_path, trigger):
+    """Small appends are acknowledged once journalled in the metadata commit; the flusher later
+    fdatasyncs their blob (and fsyncs the directory of a blob a journalled append created) and
+    retires the journal rows. When that sync fails (EIO), Linux may already have dropped the
+    dirty pages (or the directory entry) and reports the error only once: a retry succeeds
+    although the bytes never reached the disk. So the rows must never be retired on a later
+    "successful" sync -- they are the only durable copy, replayed at the next start -- and,
+    as for the WAL, writes that add data are refused until a restart."""
+    triggers = tmp_path / "faults"
+    triggers.mkdir()
+    data_dir = tmp_path / "data"
+    srv = fault_server(data_dir, triggers).start()
+    try:
+        name = "blobeio-" + uuid.uuid4().hex[:8]
+        b, acked = _journalled_appends_meet_eio(srv.endpoint, name, triggers, trigger)
+        _let_the_journal_be_retired(data_dir)
+        with pytest.raises(oss2.exceptions.ServerError) as refused:
+            b.append_object("log", len(acked), b"more")
+        assert (refused.value.status, refused.value.ec) == (503, "0000-00000004")
+        assert b.get_object("log").read() == acked  # reads go on
+        srv.kill()
+        _lose_the_failed_writeback(data_dir, name, "log", len(acked) if trigger == "blob-eio-once" else None)
+
+        srv = fault_server(data_dir, triggers).start()
+        b = new_bucket(srv.endpoint, name)
+        assert b.get_object("log").read() == acked
+        b.append_object("log", len(acked), b"after the restart")
+    finally:
+        srv.kill()
+
+
+def test_a_failed_blob_fsync_holds_the_journal_for_every_process(tmp_path):
+    """Two servers share a data dir. Server A's flusher meets the failed fdatasync; server B's
+    flusher then syncs the same blob without an error (Linux reported it once, to A) and must not
+    retire the journal rows either: they are still the only durable copy of A's appends. (B's
+    blob syncs are held back until A has met the error, so the order is fixed.)"""
+    data_dir = tmp_path / "data"
+    trig_a, trig_b = tmp_path / "faults-a", tmp_path / "faults-b"
+    trig_a.mkdir()
+    trig_b.mkdir()
+    (trig_b / "blob-hang").touch()
+    a = fault_server(data_dir, trig_a).start()
+    b_srv = fault_server(data_dir, trig_b).start()
+    try:
+        name = "blobeio2-" + uuid.uuid4().hex[:8]
+        b, acked = _journalled_appends_meet_eio(a.endpoint, name, trig_a)
+        try:  # B's flusher syncs the blob (or, told to keep the journal, does not even try)
+            wait_until(lambda: (trig_b / "blob-hang.waiting").exists(), 3)
+        except AssertionError:
+            pass
+        (trig_b / "blob-hang").unlink()
+        _let_the_journal_be_retired(data_dir)
+        a.kill()
+        b_srv.kill()
+        _lose_the_failed_writeback(data_dir, name, "log", len(acked))
+
+        a = fault_server(data_dir, trig_a).start()
+        b = new_bucket(a.endpoint, name)
+        assert b.get_object("log").read() == acked
+    finally:
+        a.kill()
+        b_srv.kill()
+

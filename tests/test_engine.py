@@ -1,12 +1,14 @@
 """The storage engine directly: power-loss replay of the journal and the orphaned-blob sweep."""
 import asyncio
 import os
+import threading
 import time
 
 import pytest
 
 from ossbox.errors import OssError
 from ossbox.storage import journal as journal_mod
+from ossbox.storage.multipart import MIN_PART_SIZE
 from ossbox.storage.drivers import open_engine
 from ossbox.storage.records import BucketRecord, ObjectRecord
 
@@ -155,4 +157,44 @@ def test_restore_state_goes_with_the_blob(tmp_path):
             assert await eng.meta.get_restore(second.blob) is None
         finally:
             await eng.stop()
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("meanwhile", ["abort", "upload the part again"])
+def test_complete_racing_an_abort_or_a_part_upload_is_a_client_error(tmp_path, meanwhile):
+    """CompleteMultipartUpload lists the parts, then reads their blobs. An AbortMultipartUpload (or
+    UploadPart of the same number) that commits in between deletes a listed blob: the answer must
+    be NoSuchUpload (or InvalidPart), not a 500. Through a real server this race is hit by a
+    concurrent abort (3 of 3 tries with 4 x 32 MiB parts) but cannot be ordered; here the abort
+    runs exactly when the first part is opened."""
+    from ossbox.storage.records import UploadRecord
+
+    async def scenario():
+        eng = await _new_engine(tmp_path)
+        up = await eng.create_upload(UploadRecord(upload_id="u1", bucket="b", key="k", initiated=time.time(),
+                                                  storage_class="Standard", acl="default", headers={}))
+        data = b"p" * MIN_PART_SIZE
+        parts = [await eng.upload_part(up, n, _body(data), content_length=len(data), content_md5=None)
+                 for n in (1, 2)]
+        real_open, loop = eng.blobs.open_read, asyncio.get_running_loop()
+        ready, done = asyncio.Event(), threading.Event()  # the first part is being opened / may go on
+
+        def open_read(blob):  # runs in the engine's I/O thread
+            if not ready.is_set():
+                loop.call_soon_threadsafe(ready.set)
+                assert done.wait(10)
+            return real_open(blob)
+        eng.blobs.open_read = open_read
+        complete = asyncio.ensure_future(eng.complete_upload(up, [(p.part_number, p.etag) for p in parts]))
+        await ready.wait()
+        if meanwhile == "abort":
+            await eng.abort_upload(up)
+        else:
+            await eng.upload_part(up, 1, _body(b"q" * len(data)), content_length=len(data), content_md5=None)
+        done.set()
+        with pytest.raises(OssError) as failed:
+            await complete
+        assert failed.value.code == ("NoSuchUpload" if meanwhile == "abort" else "InvalidPart")
+        await eng.stop()
+
     asyncio.run(scenario())

@@ -26,7 +26,6 @@ from typing import AsyncIterator, Awaitable, Callable, Optional
 from .. import errors
 from .newblobs import MAX_OBJECT_SIZE, adds_data
 from .records import APPENDABLE, ObjectRecord, appendable_etag, new_version_id
-from .streams import stream_into
 from .versioning import retire_current, versioning_state
 
 
@@ -88,7 +87,7 @@ class Appends:
             blob = nb.id if created else cur.blob
             try:
                 fd = self.blobs.append_fd(blob, new=created)
-                end, crc, md5, journal = await stream_into(
+                end, crc, md5, journal = await self._stream_into(
                     fd, body, position, cur.crc64 if cur else 0, content_length, content_md5,
                     limit=MAX_OBJECT_SIZE, error=errors.AppendTooLarge,
                     journal=self.durable, stream=dkey.stream(position) if dkey is not None else None)
@@ -101,7 +100,7 @@ class Appends:
                         await self.meta.write(lambda t: t.update_object(cur))
                     return cur  # an empty append changes nothing else
                 if self.durable and journal is None and written:
-                    await self._run(os.fdatasync, fd)
+                    await self._synced(self._sync_appendable, fd)
                     if created:
                         await self._run(self.blobs.sync_dir, blob)
                 now = time.time()

@@ -1,13 +1,14 @@
 """The storage engine: the storage API that ops/, http/ and auth/ call, and nothing else does.
 
 `Engine` is assembled from one part per job, each in its own module:
-  journal.py        recovery, the small-append journal, the lease, garbage collection
-  newblobs.py       new blobs: registered, adopted by their commit, deleted on failure
+  journal.py        recovery, the small-append journal, blob sync failures, the lease, GC
+  newblobs.py       new blobs: registered, adopted by their commit, deleted on failure; request
+                    bodies streamed into blobs
   appends.py        AppendObject / seal: atomic compare-and-append, durable acknowledgements
   object_writes.py  PutObject, CopyObject, attribute updates, DeleteObject
   multipart.py      multipart uploads
   versioning.py     the versioning rules applied inside metadata transactions
-  streams.py        body-to-blob and blob-to-blob byte movement (pwrite, copy_file_range, SSE)
+  streams.py        blob-to-blob byte movement (pwrite, copy_file_range, SSE transcoding)
 This module holds the lifecycle, buckets, reads, listing, restore state and server secrets, and
 the drivers it is given (metadata store, blob store, lock service: see drivers.py).
 """
@@ -25,7 +26,7 @@ from . import listing, restore, sse
 from .appends import Appends
 from .blobs import BlobReader, BlobStore
 from .iam import Identities
-from .journal import JournalAndGC
+from .journal import LEASE_TTL, JournalAndGC, storage_full
 from .locks import ObjectLocks
 from .metadata import CommitUncertain, MetadataStore, RestoreRecord, WritesRefused
 from .multipart import Multipart
@@ -59,6 +60,9 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart):
         self.iam = Identities(self.meta)    # users, access keys, identity policies
         self.space = SpaceReserve(self.data_dir, disk_reserve)
         self._journal_kept = False  # the last journal retirement met a full disk (logged once)
+        # The error of a failed fdatasync of an appendable blob (see _sync_appendable): from then
+        # on the journal is never retired and writes that add data are refused until a restart.
+        self._blob_sync_failed: Optional[BaseException] = None
         self._background_task: Optional[asyncio.Task] = None
         # Owner of this engine's in-flight blobs, unique across processes and hosts; its lease
         # row in the metadata store (renewed every LEASE_RENEW s) tells collectors it is alive.
@@ -84,10 +88,23 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart):
             self._background_task = None
             try:
                 await self.flush_journal()
+            except (WritesRefused, CommitUncertain):
+                log.warning("stopping without a journal flush: the metadata store refuses writes")
+            except errors.OssError as exc:
+                if not storage_full(exc):
+                    raise
+                log.warning("disk full: stopping without a journal flush (the next start replays it)")
+            try:
                 # intents we could not drop (cancelled writes) become collectable at once
                 await self.meta.write(lambda t: t.drop_lease(self.owner, float("inf")), durable=False)
             except (WritesRefused, CommitUncertain):
-                log.warning("stopping without a journal flush: the metadata store refuses writes")
+                log.warning("stopping without dropping this process's lease: the metadata store "
+                            "refuses writes (it expires in %d s)", LEASE_TTL)
+            except errors.OssError as exc:
+                if not storage_full(exc):
+                    raise
+                log.warning("disk full: stopping without dropping this process's lease (it expires "
+                            "in %d s)", LEASE_TTL)
         await self.meta.close()
         self.blobs.close()
         self.locks.close()
@@ -103,7 +120,7 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart):
         try:
             return await self.meta.write(fn)
         except errors.OssError as exc:
-            if exc.spec is not errors.StorageFull or not self.space.release("a delete needed space"):
+            if not storage_full(exc) or not self.space.release("a delete needed space"):
                 raise
         return await self.meta.write(fn)
 

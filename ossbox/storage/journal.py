@@ -5,6 +5,7 @@ import asyncio
 import logging
 import os
 import time
+from typing import Optional
 
 from .. import errors
 from .metadata import WritesRefused
@@ -17,6 +18,14 @@ GC_GRACE_SECONDS = 600                   # extra safety: no unreferenced blob yo
 GC_INTERVAL = 3600
 LEASE_RENEW = 5                          # seconds between renewals of this engine's lease
 LEASE_TTL = 60                           # a lease not renewed for this long: its owner is dead
+# Setting naming the failed fdatasync of an appendable blob (see Engine._sync_appendable); while it
+# is set (non-empty), no process sharing the data dir retires journal rows.
+JOURNAL_HELD = "journal-held"
+
+
+def storage_full(exc: BaseException) -> bool:
+    """The store's 503 StorageFull: a commit met a full disk and was rolled back."""
+    return isinstance(exc, errors.OssError) and exc.spec is errors.StorageFull
 
 
 class JournalAndGC:
@@ -24,8 +33,11 @@ class JournalAndGC:
 
     async def recover(self) -> None:
         """Replay journalled appends into their blobs (they may have lost un-synced bytes)."""
+        held = await self.meta.get_setting(JOURNAL_HELD) or ""
         chunks = await self.meta.pending_chunks()
         if not chunks:
+            if held:
+                await self._retire_journal(0, [], replayed=held)
             return
 
         def replay():
@@ -46,24 +58,36 @@ class JournalAndGC:
         await self._run(replay)
         upto = chunks[-1][0]
         blobs = {c[1] for c in chunks}
-        await self._retire_journal(upto, blobs)
+        await self._retire_journal(upto, blobs, replayed=held)
         log.info("replayed %d journalled appends into %d blobs", len(chunks), len(blobs))
 
     async def flush_journal(self) -> None:
         """Make journalled blobs durable, then retire their journal rows."""
+        if self._blob_sync_failed is not None or await self.meta.get_setting(JOURNAL_HELD):
+            return  # the journal is the only durable copy of some appends: the restart replays it
         upto, blobs = await self.meta.pending_summary()
         if not blobs:
             return
-        await self._run(self._sync_blobs, blobs)
+        await self._synced(self._sync_blobs, blobs)
         await self._retire_journal(upto, blobs)
 
-    async def _retire_journal(self, upto: int, blobs) -> None:
+    async def _retire_journal(self, upto: int, blobs, replayed: Optional[str] = None) -> None:
         """Drop journal rows whose bytes are durable in their blobs. On a full disk they stay (a
-        replay of them is harmless) until a later flush: not worth spending the reserve on."""
+        replay of them is harmless) until a later flush: not worth spending the reserve on.
+        The flusher drops none while JOURNAL_HELD is set; recovery, which rewrote and synced
+        every row itself, drops its rows and clears the hold it read before (`replayed`) unless
+        another process has set a new one meanwhile."""
+        def txn(t):
+            held = t.get_setting(JOURNAL_HELD) or ""
+            if replayed is None and held:
+                return
+            if replayed and held == replayed:
+                t.set_setting(JOURNAL_HELD, "")
+            t.drop_pending(upto, blobs)
         try:
-            await self.meta.write(lambda t: t.drop_pending(upto, blobs))
+            await self.meta.write(txn)
         except errors.OssError as exc:
-            if exc.spec is not errors.StorageFull:
+            if not storage_full(exc):
                 raise
             if not self._journal_kept:
                 log.warning("disk full: journal rows are kept until there is space to retire them")
@@ -78,10 +102,45 @@ class JournalAndGC:
             except FileNotFoundError:
                 continue  # deleted meanwhile; its journal rows went with it
             try:
-                os.fdatasync(fd)
+                self._sync_appendable(fd, blob)
             finally:
                 os.close(fd)
-            self.blobs.sync_dir(blob)
+
+    async def _synced(self, sync, *args) -> None:
+        """Run `sync` (which syncs appendable blobs) off the loop. After a failure, every process
+        sharing the data dir is told to keep the journal (JOURNAL_HELD): another one could sync
+        the same blob through its own descriptor without seeing the error, and retire rows that
+        are now the only durable copy of acknowledged appends."""
+        try:
+            await self._run(sync, *args)
+        except OSError:
+            if self._blob_sync_failed is not None:
+                reason = f"{self.owner}: {self._blob_sync_failed}"
+                try:
+                    await self.meta.write(lambda t: t.set_setting(JOURNAL_HELD, reason))
+                except Exception:  # this process keeps its journal anyway
+                    log.exception("could not tell other processes to keep the journal")
+            raise
+
+    def _sync_appendable(self, fd: int, blob: Optional[str] = None) -> None:
+        """fdatasync an appendable blob (and with `blob`, fsync its directory: a journalled
+        creating append never did), whose dirty pages may hold journalled appends that were
+        acknowledged. If it fails, Linux may have dropped those pages and reports the error only
+        once (to one file description): a later fdatasync -- the flusher's retry, or one on
+        another fd -- succeeds although the bytes never reached the disk. So a failure is final
+        for this process (PostgreSQL's fsync-panic rule, as for the metadata WAL): the journal
+        rows, now the only durable copy, are kept for the replay at the next start, and writes
+        that add data are refused until then."""
+        try:
+            os.fdatasync(fd)
+            if blob is not None:
+                self.blobs.sync_dir(blob)
+        except OSError as exc:
+            if self._blob_sync_failed is None:
+                log.critical("fdatasync of an appendable blob failed (%s): journalled appends are kept "
+                             "for replay and writes are refused until restart", exc)
+            self._blob_sync_failed = self._blob_sync_failed or exc
+            raise
 
     async def _renew_lease(self) -> None:
         # durable=False: a lease row lost with a power failure belongs to a process that died too
@@ -92,15 +151,24 @@ class JournalAndGC:
         orphaned blobs at start and hourly."""
         next_sweep = 0.0
         next_renewal = time.monotonic() + LEASE_RENEW
+        lease_late = False  # a renewal met a full disk (logged once until one succeeds)
         while True:
             if time.monotonic() >= next_renewal:
                 next_renewal = time.monotonic() + LEASE_RENEW
                 try:
                     await self._renew_lease()
+                    lease_late = False
                 except WritesRefused:
                     pass  # no write can commit either, so no intent of ours needs protecting
-                except Exception:
-                    log.exception("lease renewal failed")
+                except Exception as exc:
+                    if not storage_full(exc):
+                        log.exception("lease renewal failed")
+                    elif not lease_late:
+                        # expected on a full disk; fenced: a write of ours whose intent another
+                        # process then reclaims fails its commit (503) instead of losing bytes
+                        log.warning("disk full: the lease is not renewed; after %d s other processes "
+                                    "on the data dir may reclaim this one's writes in flight", LEASE_TTL)
+                    lease_late = lease_late or storage_full(exc)
             if self.durable:
                 try:
                     await self.flush_journal()
@@ -114,8 +182,11 @@ class JournalAndGC:
                     removed = await self.collect_garbage()
                     if removed:
                         log.info("removed %d orphaned blobs", removed)
-                except Exception:
-                    log.exception("garbage collection failed")
+                except Exception as exc:
+                    if not storage_full(exc):
+                        log.exception("garbage collection failed")
+                    else:  # its fence could not commit: nothing was deleted
+                        log.warning("disk full: garbage collection waits for the next sweep")
             await asyncio.sleep(FLUSH_INTERVAL)
 
     async def collect_garbage(self, grace: float = GC_GRACE_SECONDS) -> int:

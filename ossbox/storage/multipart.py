@@ -19,6 +19,14 @@ from .versioning import make_current
 MIN_PART_SIZE = 100 * 1024
 
 
+class _PartGone(Exception):
+    """A part's blob vanished between listing the parts and reading them (see _complete)."""
+
+    def __init__(self, part: PartRecord):
+        super().__init__(part.part_number)
+        self.part = part
+
+
 class Multipart:
     """Part of Engine (engine.py)."""
 
@@ -124,7 +132,10 @@ class Multipart:
                 stream = dkey.stream() if dkey is not None else None
                 pos = 0
                 for p in parts:
-                    src = self.blobs.open_read(p.blob)
+                    try:
+                        src = self.blobs.open_read(p.blob)
+                    except FileNotFoundError:
+                        raise _PartGone(p) from None
                     try:
                         if dkey is None:
                             copy_file(src, out, p.size, pos)
@@ -139,7 +150,14 @@ class Multipart:
                     self.blobs.sync_dir(blob)
             finally:
                 os.close(out)
-        await self._run(concat)
+        try:
+            await self._run(concat)
+        except _PartGone as gone:
+            # The upload was aborted or completed meanwhile (its part blobs go once that commits),
+            # or the part was uploaded again: the client's answer, not a 500.
+            if await self.meta.get_upload(upload.upload_id) is None:
+                raise errors.NoSuchUpload(UploadId=upload.upload_id) from None
+            raise errors.InvalidPart(PartNumber=gone.part.part_number, ETag=gone.part.etag) from None
         crc, size = 0, 0
         for p in parts:
             crc = crc64_combine(crc, p.crc64, p.size)

@@ -13,11 +13,12 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator, Callable, Optional
 
 from .. import errors
-from .metadata import CommitUncertain
+from .crc import crc64_update
+from .metadata import CommitUncertain, WritesRefused
 from .records import new_id
 from .reserve import is_disk_full
 from .sse import Keystream
-from .streams import copy_range, stream_into
+from .streams import INLINE_JOURNAL_MAX, copy_range, pwrite_all
 
 log = logging.getLogger("ossbox.engine")
 
@@ -40,6 +41,8 @@ def adds_data(method):
     use up the blocks kept for deletes), and ENOSPC from its blob I/O is the OSS error, not a 500."""
     @functools.wraps(method)
     async def checked(self, *args, **kwargs):
+        if self._blob_sync_failed is not None:
+            raise WritesRefused()
         self.space.check_writable()
         try:
             return await method(self, *args, **kwargs)
@@ -113,7 +116,7 @@ class NewBlobs:
         fd = self.blobs.create(nb.id)
         try:
             md5 = hashlib.md5()
-            size, crc, _md5, _ = await stream_into(
+            size, crc, _md5, _ = await self._stream_into(
                 fd, body, 0, 0, content_length, content_md5, limit=MAX_OBJECT_SIZE,
                 error=errors.EntityTooLarge, journal=False, md5=md5, stream=stream)
             if self.durable:
@@ -122,6 +125,41 @@ class NewBlobs:
             return size, crc, md5.hexdigest()
         finally:
             os.close(fd)
+
+    async def _stream_into(self, fd: int, body: AsyncIterator[bytes], offset: int, crc: int,
+                           content_length: Optional[int], content_md5: Optional[bytes], *, limit: int,
+                           error, journal: bool, md5=None, stream: Optional[Keystream] = None):
+        """Write body at offset, encrypted with `stream` if given; verify length and MD5. Returns
+        (end, crc, md5, journal bytes or None). CRC and MD5 are over the plaintext; the blob and
+        the journal copy get the ciphertext. The journal copy is kept only while the total stays
+        small enough to inline."""
+        start = offset
+        if content_md5 is not None and md5 is None:
+            md5 = hashlib.md5()
+        kept: Optional[bytearray] = bytearray() if journal else None
+        async for chunk in body:
+            # The reserve may have been released since this write began: stop adding data, or
+            # the blocks it gave back for deletes are gone (adds_data refuses only new writes).
+            self.space.check_writable()
+            n = len(chunk)
+            if offset + n > limit:
+                raise error()
+            stored = stream.apply(chunk) if stream is not None else chunk
+            pwrite_all(fd, stored, offset)
+            offset += n
+            crc = crc64_update(crc, chunk)
+            if md5 is not None:
+                md5.update(chunk)
+            if kept is not None:
+                if len(kept) + n <= INLINE_JOURNAL_MAX:
+                    kept += stored
+                else:
+                    kept = None
+        if content_length is not None and offset - start != content_length:
+            raise errors.IncompleteBody()
+        if content_md5 is not None and md5.digest() != content_md5:
+            raise errors.BadDigest()
+        return offset, crc, md5, kept
 
     async def _copy_into(self, nb: NewBlob, src_fd: int, start: int, end: int, want_md5: bool, *,
                          crc: bool = False, decrypt: Optional[Keystream] = None,

@@ -87,6 +87,11 @@ class SpaceReserve:
         self.size = size
         self.full = False          # the reserve is released: writes that add data are refused
         self._lock = threading.Lock()
+        # A release (on the event loop) may come while a refresh (in a thread) is looking: the
+        # count tells the refresh its view is stale. Both change `full` only under _state, which
+        # is never held across I/O.
+        self._state = threading.Lock()
+        self._releases = 0
         self._task: Optional[asyncio.Task] = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -141,7 +146,9 @@ class SpaceReserve:
         """Give the reserve's blocks back to the filesystem; False if there was none to give."""
         if self.size <= 0:
             return False
-        self.full = True
+        with self._state:
+            self._releases += 1
+            self.full = True
         try:
             os.unlink(self.path)
         except FileNotFoundError:
@@ -156,6 +163,7 @@ class SpaceReserve:
         if self.size <= 0:
             return
         with self._lock:
+            releases = self._releases
             try:
                 held = os.stat(self.path).st_size >= self.size
             except FileNotFoundError:
@@ -167,7 +175,9 @@ class SpaceReserve:
                         log.warning("disk space is back: reserve re-created, writes accepted again")
             except OSError:
                 log.exception("could not re-create the disk reserve")
-            self.full = not held
+            with self._state:
+                if self._releases == releases:  # else released meanwhile: full until the next look
+                    self.full = not held
 
     def _create(self) -> bool:
         tmp = f"{self.path}.{os.getpid()}.tmp"

@@ -314,6 +314,10 @@ class _SqliteTxn(Txn):
         return [_part(r) for r in self.c.execute(
             f"SELECT {_PART_COLS} FROM parts WHERE upload_id=? ORDER BY part_number", (upload_id,))]
 
+    def get_setting(self, name):
+        row = self.c.execute("SELECT value FROM settings WHERE name=?", (name,)).fetchone()
+        return row[0] if row else None
+
     def set_setting(self, name, value):
         self.c.execute("INSERT OR REPLACE INTO settings VALUES (?,?)", (name, value))
 

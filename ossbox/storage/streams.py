@@ -1,11 +1,10 @@
-"""Moving bytes between request bodies and blob files, and between blobs: positional writes,
-kernel-side copies, and the decrypt/encrypt/hash pipeline of copies. Runs in I/O threads except
-`stream_into`, which consumes a request body on the event loop."""
+"""Moving bytes between blob files: positional writes, kernel-side copies, and the
+decrypt/encrypt/hash pipeline of copies (run in I/O threads)."""
 from __future__ import annotations
 
 import hashlib
 import os
-from typing import AsyncIterator, Optional
+from typing import Optional
 
 from .. import errors
 from .crc import crc64_update
@@ -13,39 +12,6 @@ from .sse import Keystream
 
 INLINE_JOURNAL_MAX = 256 * 1024          # appends up to this size are journalled in the metadata commit
 COPY_CHUNK = 8 * 1024 * 1024
-
-
-async def stream_into(fd: int, body: AsyncIterator[bytes], offset: int, crc: int,
-                      content_length: Optional[int], content_md5: Optional[bytes], *, limit: int,
-                      error, journal: bool, md5=None, stream: Optional[Keystream] = None):
-    """Write body at offset, encrypted with `stream` if given; verify length and MD5. Returns
-    (end, crc, md5, journal bytes or None). CRC and MD5 are over the plaintext; the blob and
-    the journal copy get the ciphertext. The journal copy is kept only while the total stays
-    small enough to inline."""
-    start = offset
-    if content_md5 is not None and md5 is None:
-        md5 = hashlib.md5()
-    kept: Optional[bytearray] = bytearray() if journal else None
-    async for chunk in body:
-        n = len(chunk)
-        if offset + n > limit:
-            raise error()
-        stored = stream.apply(chunk) if stream is not None else chunk
-        pwrite_all(fd, stored, offset)
-        offset += n
-        crc = crc64_update(crc, chunk)
-        if md5 is not None:
-            md5.update(chunk)
-        if kept is not None:
-            if len(kept) + n <= INLINE_JOURNAL_MAX:
-                kept += stored
-            else:
-                kept = None
-    if content_length is not None and offset - start != content_length:
-        raise errors.IncompleteBody()
-    if content_md5 is not None and md5.digest() != content_md5:
-        raise errors.BadDigest()
-    return offset, crc, md5, kept
 
 
 def pwrite_all(fd: int, data, offset: int) -> None:

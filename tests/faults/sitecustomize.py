@@ -1,13 +1,19 @@
 """Fault injection for server subprocesses under test, with no hook in production code.
 
 A test puts this directory first on the server's PYTHONPATH and names a trigger directory in
-OSSBOX_TEST_FAULTS; Python imports this module at start-up, and it wraps os.fdatasync:
+OSSBOX_TEST_FAULTS; Python imports this module at start-up, and it wraps os.fdatasync and os.fsync:
 
   <dir>/wal-eio   exists: fdatasync of the SQLite `-wal` file raises OSError(EIO)
   <dir>/wal-hang  exists: fdatasync of the `-wal` file blocks until the file is removed (and
                   creates <dir>/wal-hang.waiting when it starts blocking)
+  <dir>/blob-eio-once  exists: the next fdatasync of a blob file raises OSError(EIO), and the
+                  trigger is removed -- Linux reports a failed writeback once, to one caller
+  <dir>/blob-hang exists: fdatasync of a blob file blocks until the file is removed (and creates
+                  <dir>/blob-hang.waiting when it starts blocking)
+  <dir>/dir-eio-once  exists: the next fsync of a directory under blobs/ raises OSError(EIO), and
+                  the trigger is removed
 
-Only the metadata WAL is affected; blob fsyncs and SQLite's own (C-level) syncs are untouched.
+SQLite's own (C-level) syncs are untouched.
 """
 import errno
 import os
@@ -15,26 +21,50 @@ import time
 
 _DIR = os.environ.get("OSSBOX_TEST_FAULTS")
 _real_fdatasync = os.fdatasync
+_real_fsync = os.fsync
 
 
-def _is_wal(fd: int) -> bool:
+def _path(fd: int) -> str:
     try:
-        return os.readlink(f"/proc/self/fd/{fd}").endswith("-wal")
+        return os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
-        return False
+        return ""
+
+
+def _fail_once(trigger: str) -> None:
+    try:
+        os.unlink(os.path.join(_DIR, trigger))
+    except FileNotFoundError:
+        pass  # not set, or another thread took it
+    else:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+
+def _fsync(fd):
+    if "/blobs/" in _path(fd) and os.path.isdir(f"/proc/self/fd/{fd}"):
+        _fail_once("dir-eio-once")
+    return _real_fsync(fd)
 
 
 def _fdatasync(fd):
-    if _is_wal(fd):
+    path = _path(fd)
+    if "/blobs/" in path:
+        _fail_once("blob-eio-once")
+        _hang(os.path.join(_DIR, "blob-hang"))
+    if path.endswith("-wal"):
         if os.path.exists(os.path.join(_DIR, "wal-eio")):
             raise OSError(errno.EIO, os.strerror(errno.EIO))
-        hang = os.path.join(_DIR, "wal-hang")
-        if os.path.exists(hang):
-            open(hang + ".waiting", "w").close()
-        while os.path.exists(hang):
-            time.sleep(0.02)
+        _hang(os.path.join(_DIR, "wal-hang"))
     return _real_fdatasync(fd)
+
+
+def _hang(trigger: str) -> None:
+    if os.path.exists(trigger):
+        open(trigger + ".waiting", "w").close()
+    while os.path.exists(trigger):
+        time.sleep(0.02)
 
 
 if _DIR:
     os.fdatasync = _fdatasync
+    os.fsync = _fsync
