@@ -30,14 +30,6 @@ class ServerConfig:
     generated_credentials: bool = False           # set when a key pair was generated on this start
     replaced_access_key_id: Optional[str] = None  # the kept key id that given keys replaced on this start
 
-    def metadata_store(self):
-        """The metadata driver: PostgreSQL when a URL is given, else None (the engine's
-        default, SQLite in the data dir)."""
-        if not self.meta:
-            return None
-        from .storage.postgres_store import PostgresStore
-        return PostgresStore(self.meta, durable=self.durability == "fsync")
-
     def root_credential(self) -> Credential:
         """The root key pair of this data dir, kept in credentials.json (mode 0600).
 

@@ -190,7 +190,7 @@ def test_write_cancelled_during_its_wal_fsync_keeps_its_blob(tmp_path, monkeypat
     import asyncio
     import time
 
-    from ossbox.storage.engine import Engine
+    from ossbox.storage.drivers import open_engine
     from ossbox.storage.records import BucketRecord, ObjectRecord
 
     hung, release = threading.Event(), threading.Event()
@@ -206,7 +206,7 @@ def test_write_cancelled_during_its_wal_fsync_keeps_its_blob(tmp_path, monkeypat
         yield data
 
     async def scenario():
-        eng = Engine(str(tmp_path))
+        eng = open_engine(str(tmp_path))
         await eng.start()
         await eng.create_bucket(BucketRecord(name="b", owner="1", created=time.time(), region="r"))
         rec = ObjectRecord(bucket="b", key="k", type="Normal", size=0, crc64=0, etag="", blob="", mtime=0.0)
@@ -223,8 +223,8 @@ def test_write_cancelled_during_its_wal_fsync_keeps_its_blob(tmp_path, monkeypat
             await put
         except asyncio.CancelledError:
             pass  # delivered after the commit settled, or not at all: both are fine
-        got, fd = await eng.open_object("b", "k")
-        assert b"".join([c async for c in eng.read_range(fd, 0, got.size)]) == b"new bytes!"
+        got, reader = await eng.open_object("b", "k")
+        assert b"".join([c async for c in reader.stream(0, got.size)]) == b"new bytes!"
         await eng.stop()
 
     asyncio.run(scenario())

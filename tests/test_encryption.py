@@ -17,8 +17,8 @@ from conftest import admin, as_user, make_v2_client, put_policy, remove_bucket, 
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
 
 from ossbox.errors import OssError
-from ossbox.storage import engine as engine_mod
-from ossbox.storage.engine import Engine
+from ossbox.storage import journal as journal_mod
+from ossbox.storage.drivers import open_engine
 from ossbox.storage.records import BucketRecord, ObjectRecord
 from ossbox.storage.sse import DataKey
 
@@ -235,11 +235,11 @@ async def _body(*chunks):
 def test_power_loss_replays_encrypted_journal(tmp_path, monkeypatch):
     """Journalled appends of an encrypted object hold ciphertext; after a power loss (the blob's
     unsynced bytes lost) the replay writes that ciphertext back and the object reads as before."""
-    monkeypatch.setattr(engine_mod, "FLUSH_INTERVAL", 3600)  # keep the journal: nothing retires it
+    monkeypatch.setattr(journal_mod, "FLUSH_INTERVAL", 3600)  # keep the journal: nothing retires it
     first, second = os.urandom(1000), os.urandom(777)
 
     async def scenario():
-        eng = Engine(str(tmp_path))
+        eng = open_engine(str(tmp_path))
         await eng.start()
         await eng.create_bucket(BucketRecord(name="b", owner="1", created=time.time(), region="r"))
 
@@ -263,14 +263,14 @@ def test_power_loss_replays_encrypted_journal(tmp_path, monkeypatch):
         with open(blob_path, "r+b") as f:
             f.truncate(0)  # "power loss": the blob's unsynced bytes are gone
 
-        eng2 = Engine(str(tmp_path))
+        eng2 = open_engine(str(tmp_path))
         await eng2.start()
-        rec2, fd = await eng2.open_object("b", "log")
+        rec2, reader = await eng2.open_object("b", "log")
         dkey = await eng2.data_key(rec2)
-        data = b"".join([c async for c in eng2.read_range(fd, 0, rec2.size, dkey=dkey)])
+        data = b"".join([c async for c in reader.stream(0, rec2.size, dkey)])
         assert data == first + second and rec2.crc64 == crc64(data)
-        _rec, fd = await eng2.open_object("b", "log")
-        assert b"".join([c async for c in eng2.read_range(fd, 995, 1010, dkey=dkey)]) == (first + second)[995:1010]
+        _rec, reader = await eng2.open_object("b", "log")
+        assert b"".join([c async for c in reader.stream(995, 1010, dkey)]) == (first + second)[995:1010]
         with open(blob_path, "rb") as f:
             on_disk = f.read()
         assert len(on_disk) == len(data) and on_disk != data
@@ -296,8 +296,8 @@ def test_keystream_from_any_offset_and_counter_wrap():
 def test_damaged_or_foreign_key_record_fails_cleanly(tmp_path):
     """A data key wrapped by another server's master key cannot be unwrapped: 500, not garbage."""
     async def scenario():
-        one = Engine(str(tmp_path / "one"))
-        two = Engine(str(tmp_path / "two"))
+        one = open_engine(str(tmp_path / "one"))
+        two = open_engine(str(tmp_path / "two"))
         await one.start()
         await two.start()
         try:

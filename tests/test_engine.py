@@ -7,8 +7,9 @@ import time
 import pytest
 
 from ossbox.errors import OssError
-from ossbox.storage import engine as engine_mod
-from ossbox.storage.engine import Engine
+from ossbox.storage import journal as journal_mod
+from ossbox.storage.multipart import MIN_PART_SIZE
+from ossbox.storage.drivers import open_engine
 from ossbox.storage.records import BucketRecord, ObjectRecord
 
 
@@ -22,7 +23,7 @@ def _template(bucket, key):
 
 
 async def _new_engine(path):
-    eng = Engine(str(path))
+    eng = open_engine(str(path))
     await eng.start()
     await eng.create_bucket(BucketRecord(name="b", owner="1", created=time.time(), region="r"))
     return eng
@@ -38,7 +39,7 @@ async def _append(eng, key, pos, data):
 def test_power_loss_replays_journalled_appends(tmp_path, monkeypatch):
     """A durable small append lives in the metadata journal until its blob is fsynced. If the blob's
     page cache is lost (power loss), the next start writes the bytes back from the journal."""
-    monkeypatch.setattr(engine_mod, "FLUSH_INTERVAL", 3600)  # keep the journal: nothing retires it
+    monkeypatch.setattr(journal_mod, "FLUSH_INTERVAL", 3600)  # keep the journal: nothing retires it
 
     async def scenario():
         eng = await _new_engine(tmp_path)
@@ -52,10 +53,10 @@ def test_power_loss_replays_journalled_appends(tmp_path, monkeypatch):
         eng.io.shutdown()
         with open(blob_path, "r+b") as f:
             f.truncate(0)
-        eng2 = Engine(str(tmp_path))
+        eng2 = open_engine(str(tmp_path))
         await eng2.start()
-        rec2, fd = await eng2.open_object("b", "log")
-        data = b"".join([c async for c in eng2.read_range(fd, 0, rec2.size)])
+        rec2, reader = await eng2.open_object("b", "log")
+        data = b"".join([c async for c in reader.stream(0, rec2.size)])
         assert (data, rec2.size, rec2.crc64) == (b"first-second", 12, rec.crc64)
         assert (await eng2.meta.pending_summary()) == (0, [])  # replayed, synced and retired
         await eng2.stop()
@@ -73,11 +74,11 @@ def test_unacknowledged_bytes_past_the_size_stay_invisible(tmp_path):
         assert err.value.code == "IncompleteBody"
         with open(eng.blobs.path(rec.blob), "rb") as f:
             assert f.read() == b"committedtorn bytes"  # written, but never committed
-        cur, fd = await eng.open_object("b", "k")
-        assert cur.size == 9 and b"".join([c async for c in eng.read_range(fd, 0, cur.size)]) == b"committed"
+        cur, reader = await eng.open_object("b", "k")
+        assert cur.size == 9 and b"".join([c async for c in reader.stream(0, cur.size)]) == b"committed"
         rec2 = await _append(eng, "k", 9, b"!")
-        cur, fd = await eng.open_object("b", "k")
-        assert b"".join([c async for c in eng.read_range(fd, 0, cur.size)]) == b"committed!"
+        cur, reader = await eng.open_object("b", "k")
+        assert b"".join([c async for c in reader.stream(0, cur.size)]) == b"committed!"
         assert rec2.size == 10
         await eng.stop()
 
@@ -127,7 +128,7 @@ def test_data_dir_from_before_versioning_and_encryption_is_upgraded(tmp_path):
     db.close()
 
     async def scenario():
-        eng = Engine(str(tmp_path))
+        eng = open_engine(str(tmp_path))
         await eng.start()
         try:
             rec = await eng.get_object("b", "old")
@@ -172,7 +173,7 @@ def test_complete_racing_an_abort_or_a_part_upload_is_a_client_error(tmp_path, m
         eng = await _new_engine(tmp_path)
         up = await eng.create_upload(UploadRecord(upload_id="u1", bucket="b", key="k", initiated=time.time(),
                                                   storage_class="Standard", acl="default", headers={}))
-        data = b"p" * engine_mod.MIN_PART_SIZE
+        data = b"p" * MIN_PART_SIZE
         parts = [await eng.upload_part(up, n, _body(data), content_length=len(data), content_md5=None)
                  for n in (1, 2)]
         real_open, loop = eng.blobs.open_read, asyncio.get_running_loop()

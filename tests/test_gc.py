@@ -173,15 +173,15 @@ def test_a_writer_taken_for_dead_cannot_commit(tmp_path, monkeypatch):
     """Fencing: if a live writer's lease lapsed (a stalled process) and a collector reclaimed its
     blob, the writer's commit must fail instead of referencing deleted bytes."""
     from ossbox.errors import OssError
-    from ossbox.storage import engine as engine_mod
-    from ossbox.storage.engine import Engine
+    from ossbox.storage import journal as journal_mod
+    from ossbox.storage.drivers import open_engine
     from ossbox.storage.records import BucketRecord, ObjectRecord
 
     async def scenario():
-        writer, collector = Engine(str(tmp_path)), Engine(str(tmp_path))
+        writer, collector = open_engine(str(tmp_path)), open_engine(str(tmp_path))
         await writer.start()
         await collector.start()
-        monkeypatch.setattr(engine_mod, "LEASE_RENEW", 3600)  # the writer "stalls": no renewal
+        monkeypatch.setattr(journal_mod, "LEASE_RENEW", 3600)  # the writer "stalls": no renewal
         await writer.create_bucket(BucketRecord(name="b", owner="1", created=time.time(), region="r"))
         gate = asyncio.Event()
 
@@ -205,8 +205,8 @@ def test_a_writer_taken_for_dead_cannot_commit(tmp_path, monkeypatch):
         # and the writer works again once its lease is renewed
         await writer._renew_lease()
         await writer.put_object(rec, body(), content_length=22, content_md5=None)
-        got, fd = await writer.open_object("b", "k")
-        assert b"".join([c async for c in writer.read_range(fd, 0, got.size)]) == b"first half second half"
+        got, reader = await writer.open_object("b", "k")
+        assert b"".join([c async for c in reader.stream(0, got.size)]) == b"first half second half"
         await collector.stop()
         await writer.stop()
 

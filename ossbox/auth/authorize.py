@@ -13,12 +13,12 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Iterable, Optional
+from typing import Iterable, Optional
+from urllib.parse import parse_qsl
 
 from .. import errors
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..http.request import Request
+from ..wire.request import Request
+from .policy import Decision, combine, context_key, evaluate, parse_policy
 
 READ_ACTIONS = frozenset({"oss:GetObject", "oss:ListObjects", "oss:ListObjectVersions"})
 WRITE_ACTIONS = frozenset({"oss:PutObject", "oss:DeleteObject", "oss:AbortMultipartUpload",
@@ -34,7 +34,6 @@ class Authorizer:
 
     # -- policies ----------------------------------------------------------------------------------
     def _policy(self, text: str, bucket: Optional[str] = None):
-        from .policy import parse_policy
 
         key = (text, bucket is not None, bucket)
         policy = self._parsed.get(key)
@@ -70,7 +69,6 @@ class Authorizer:
                            key: Optional[str]) -> None:
         if self.is_root(req):
             return
-        from .policy import Decision, combine, evaluate
 
         owner = self.server.owner_id
         if bucket is None:
@@ -101,7 +99,7 @@ class Authorizer:
             if d is Decision.DENY:
                 denied_by = errors.AccessDeniedByPolicy
         if ident is not None and principal != owner:
-            for _name, text in await engine.meta.list_user_policies(principal):
+            for _name, text in await engine.iam.list_user_policies(principal):
                 d = evaluate(self._policy(text), action=action, resource=resource, principal=principal,
                              context=context)
                 decisions.append(d)
@@ -159,8 +157,6 @@ class Authorizer:
                 ctx[f"oss:{name}"] = req.query[name]
         tagging = req.headers.get("x-oss-tagging")
         if tagging:
-            from urllib.parse import parse_qsl
-            from .policy import context_key
             for k, v in parse_qsl(tagging, keep_blank_values=True):
                 ctx[context_key(f"oss:RequestObjectTag/{k}")] = v
         return ctx

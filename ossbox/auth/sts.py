@@ -20,7 +20,6 @@ import binascii
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import string
 import time
@@ -31,7 +30,7 @@ from .. import errors
 from .signature import Credential
 
 STS_PREFIX = "STS."
-SETTING_NAME = "sts-key"
+STS_KEY_SETTING = "sts-key"  # the server secret (storage/server_keys.py) signing tokens
 MIN_DURATION, MAX_DURATION, DEFAULT_DURATION = 900, 43200, 3600
 SECRET_LENGTH = 30
 _ALNUM = string.ascii_letters + string.digits
@@ -128,40 +127,3 @@ class StsService:
         if now >= exp:
             raise errors.SecurityTokenExpired(Expiration=iso8601(exp))
         return Credential(access_key_id, self._secret(access_key_id), principal=uid, session_policy=pol)
-
-
-def new_key() -> bytes:
-    return os.urandom(32)
-
-
-_create_lock = None
-
-
-async def load_or_create_key(meta) -> bytes:
-    """The server's STS key from the metadata settings (``sts-key``, hex), created on first use."""
-    global _create_lock
-    value = await meta.get_setting(SETTING_NAME)
-    if not value:
-        import asyncio
-        if _create_lock is None:
-            _create_lock = asyncio.Lock()
-        async with _create_lock:  # one creator per process; re-check under the lock
-            value = await meta.get_setting(SETTING_NAME)
-            if not value:
-                fresh = new_key().hex()
-                def create(t):  # insert-if-absent when the store offers it (no lost race)
-                    setdefault = getattr(t, "setdefault_setting", None)
-                    if setdefault is not None:
-                        return setdefault(SETTING_NAME, fresh)
-                    t.set_setting(SETTING_NAME, fresh)
-                await meta.write(create)
-                value = await meta.get_setting(SETTING_NAME)
-    return bytes.fromhex(value)
-
-
-async def service_for(server) -> StsService:
-    """The server's StsService: `server.sts` once wired, else one built from the stored key."""
-    sts = getattr(server, "sts", None)
-    if isinstance(sts, StsService):
-        return sts
-    return StsService(await load_or_create_key(server.engine.meta))

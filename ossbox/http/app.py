@@ -19,17 +19,19 @@ from .. import errors
 from ..auth import Credential, SignedRequest, authenticate
 from ..auth.authorize import Authorizer
 from ..auth.identity import claimed_access_key
-from ..auth.sts import StsService
+from ..auth.sts import STS_KEY_SETTING, StsService
 from ..config import ServerConfig
 from ..errors import OssError
+from ..storage.drivers import open_storage
 from ..storage.engine import Engine
 from ..storage.reserve import is_disk_full
-from . import router, xml
-from .request import Request, Response
+from ..wire import xml
+from ..wire.names import valid_bucket_name, validate_key
+from ..wire.request import Request, Response
+from . import router
 
 log = logging.getLogger("ossbox.http")
 
-_BUCKET_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 # OSS's own endpoints: oss-<region>.aliyuncs.com, oss-<region>-internal..., oss-accelerate..., and
 # ali-oss's VPC form vpc100-oss-<region>...; a bucket label in front makes a Host virtual-hosted.
 _OSS_ENDPOINT = re.compile(r"(?:vpc100-)?oss-[a-z0-9]+(?:-[a-z0-9]+)*\.aliyuncs\.com")
@@ -45,29 +47,12 @@ def new_request_id() -> str:
     return f"{int(time.time()) & 0xFFFFFFFF:08X}{_ID_PREFIX}{next(_id_counter) & 0xFFFFFFFF:08X}"
 
 
-def valid_bucket_name(name: str) -> bool:
-    return (3 <= len(name) <= 63 and set(name) <= _BUCKET_CHARS
-            and name[0] != "-" and name[-1] != "-")
-
-
-def validate_key(key: str) -> None:
-    try:
-        raw = key.encode("utf-8")
-    except UnicodeEncodeError:
-        raise errors.InvalidObjectName(Key=key)
-    if not 1 <= len(raw) <= 1023 or key[0] in "/\\":
-        raise errors.InvalidObjectName(Key=key if len(raw) <= 1023 else None)
-    if "\0" in key:  # PostgreSQL text cannot hold U+0000: refused on every metadata driver alike
-        raise errors.InvalidObjectName(Key=key.replace("\0", "\\0"))
-
-
 class Server:
     """One ossbox server: configuration, the storage engine and the root credential."""
 
     def __init__(self, config: ServerConfig, engine: Optional[Engine] = None):
         self.config = config
-        self.engine = engine or Engine(config.data_dir, durability=config.durability,
-                                       meta=config.metadata_store(), disk_reserve=config.disk_reserve)
+        self.engine = engine or open_storage(config)
         self.root: Optional[Credential] = None
         self.sts = None
         self.authorizer = Authorizer(self)
@@ -80,15 +65,7 @@ class Server:
     async def startup(self) -> None:
         await self.engine.start()
         self.root = self.config.root_credential()
-        self.sts = StsService(await self._server_key("sts-key"))
-
-    async def _server_key(self, name: str) -> bytes:
-        """A secret kept in the metadata store, created on first use (shared by all processes)."""
-        value = await self.engine.meta.get_setting(name)
-        if value is None:
-            fresh = os.urandom(32).hex()
-            value = await self.engine.meta.write(lambda t: t.setdefault_setting(name, fresh))
-        return bytes.fromhex(value)
+        self.sts = StsService(await self.engine.server_secret(STS_KEY_SETTING))
 
     async def shutdown(self) -> None:
         await self.engine.stop()
@@ -102,10 +79,10 @@ class Server:
             token = (req.headers.get("x-oss-security-token") or req.headers.get("security-token")
                      or req.query.get("security-token") or req.query.get("x-oss-security-token"))
             cred = self.sts.credential(access_key_id, token)
-            if await self.engine.meta.get_user(user_id=cred.principal) is None:
+            if await self.engine.iam.get_user(user_id=cred.principal) is None:
                 return None  # the user was deleted: its temporary credentials die with it
             return cred
-        rec = await self.engine.meta.get_access_key(access_key_id)
+        rec = await self.engine.iam.get_access_key(access_key_id)
         if rec is None or rec.status != "Active":
             return None
         return Credential(rec.access_key_id, rec.secret, rec.user_id)

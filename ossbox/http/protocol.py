@@ -27,17 +27,13 @@ waiting for body bytes rather than for its own work.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from .. import errors
 from ..errors import OssError
-from .app import new_request_id, response_headers
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .app import Server
+from .app import Server, new_request_id, response_headers
 
 log = logging.getLogger("ossbox.http")
 

@@ -9,7 +9,7 @@ from typing import NamedTuple, Optional
 
 from .. import errors
 from ..ops import admin, append, bucket, multipart, objects, restore, service
-from .request import Request
+from ..wire.request import Request
 
 # Bucket features ossbox does not (yet) offer: answered 501 NotImplemented, never silently ignored.
 _UNSUPPORTED_BUCKET = {"lifecycle", "cors", "referer", "website", "logging",

@@ -29,11 +29,13 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
-from .. import errors
+from .. import errors, numeric
+from ..auth import sts
 from ..auth.identity import header_signature
 from ..auth.json_input import MAX_DEPTH, too_deep
+from ..auth.policy import parse_policy
 from ..auth.signature import MAX_SKEW_SECONDS
-from ..http.request import Request, Response
+from ..wire.request import Request, Response
 from ..storage import sse
 from ..storage.records import AccessKeyRecord, KmsKeyRecord, UserRecord
 
@@ -106,8 +108,7 @@ async def _claim_signature(req: Request) -> None:
     """Serve each signature once: an exact replay within the skew window is refused."""
     sig = header_signature(req.headers)
     now = time.time()
-    if not sig or not await req.server.engine.meta.write(
-            lambda t: t.claim_signature(sig, now + REPLAY_WINDOW, now)):
+    if not sig or not await req.server.engine.iam.claim_signature(sig, now + REPLAY_WINDOW, now):
         raise errors.AdminRequestReplayed()
 
 
@@ -155,41 +156,12 @@ def _policy_text(value: Any, name: str, limit: int) -> str:
         raise errors.InvalidArgument(f"{name} is required.", ArgumentName=name)
     if len(value.encode("utf-8")) > limit:
         raise errors.InvalidPolicyDocument(f"{name} is longer than {limit} bytes.")
-    validate_policy(value)
+    parse_policy(value)  # raises InvalidPolicyDocument
     return value
 
 
-def validate_policy(text: str) -> None:
-    """RAM policy validation: the policy module's parser when present, else a shape check."""
-    try:
-        from ..auth.policy import parse_policy  # written in parallel; optional here
-    except ImportError:
-        parse_policy = None
-    if parse_policy is not None:
-        parse_policy(text)
-        return
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        raise errors.InvalidPolicyDocument("The policy document is not valid JSON.")
-    if not isinstance(doc, dict) or not isinstance(doc.get("Version"), str):
-        raise errors.InvalidPolicyDocument("The policy document needs a Version.")
-    statements = doc.get("Statement")
-    if isinstance(statements, dict):
-        statements = [statements]
-    if not isinstance(statements, list) or not statements:
-        raise errors.InvalidPolicyDocument("The policy document needs a Statement list.")
-    for st in statements:
-        if not isinstance(st, dict) or st.get("Effect") not in ("Allow", "Deny"):
-            raise errors.InvalidPolicyDocument("Every statement needs an Effect of Allow or Deny.")
-        action = st.get("Action", st.get("NotAction"))
-        if not (isinstance(action, str) or (isinstance(action, list) and action
-                                             and all(isinstance(a, str) for a in action))):
-            raise errors.InvalidPolicyDocument("Every statement needs an Action.")
-
-
 async def _user(req: Request, name: str) -> UserRecord:
-    user = await req.server.engine.meta.get_user(name=name)
+    user = await req.server.engine.iam.get_user(name=name)
     if user is None:
         raise _no_such(f"user {name!r}")
     return user
@@ -197,7 +169,7 @@ async def _user(req: Request, name: str) -> UserRecord:
 
 async def _key(req: Request, fields: dict) -> AccessKeyRecord:
     ak = _str(fields, "AccessKeyId")
-    rec = await req.server.engine.meta.get_access_key(ak)
+    rec = await req.server.engine.iam.get_access_key(ak)
     if rec is None:
         raise _no_such("access key")
     return rec
@@ -217,50 +189,50 @@ def _key_doc(k: AccessKeyRecord, user_name: str | None = None) -> dict:
 # -- actions ---------------------------------------------------------------------------------------
 async def create_user(req: Request, f: dict) -> Response:
     name = _user_name(f)
-    meta = req.server.engine.meta
-    if await meta.get_user(name=name) is not None:
+    iam = req.server.engine.iam
+    if await iam.get_user(name=name) is not None:
         raise _exists(f"user {name!r}")
     for _ in range(8):
         rec = UserRecord(str(secrets.randbelow(9 * 10 ** 15) + 10 ** 15), name, time.time())
         if rec.user_id == req.server.owner_id:
             continue
-        if await meta.write(lambda t: t.insert_user(rec)):
+        if await iam.create_user(rec):
             return _json(_user_doc(rec))
-        if await meta.get_user(name=name) is not None:
+        if await iam.get_user(name=name) is not None:
             raise _exists(f"user {name!r}")
     raise errors.InternalError()
 
 
 async def list_users(req: Request, f: dict) -> Response:
-    users = await req.server.engine.meta.list_users()
+    users = await req.server.engine.iam.list_users()
     return _json({"Users": [_user_doc(u) for u in users]})
 
 
 async def get_user(req: Request, f: dict) -> Response:
     user = await _user(req, _user_name(f))
-    meta = req.server.engine.meta
+    iam = req.server.engine.iam
     doc = _user_doc(user)
-    doc["AccessKeys"] = [_key_doc(k) for k in await meta.list_access_keys(user.user_id)]
-    doc["Policies"] = [name for name, _ in await meta.list_user_policies(user.user_id)]
+    doc["AccessKeys"] = [_key_doc(k) for k in await iam.list_access_keys(user.user_id)]
+    doc["Policies"] = [name for name, _ in await iam.list_user_policies(user.user_id)]
     return _json(doc)
 
 
 async def delete_user(req: Request, f: dict) -> Response:
     user = await _user(req, _user_name(f))
-    await req.server.engine.meta.write(lambda t: t.delete_user(user.user_id))
+    await req.server.engine.iam.delete_user(user.user_id)
     return _json({"UserName": user.name, "Deleted": True})
 
 
 async def create_access_key(req: Request, f: dict) -> Response:
     user = await _user(req, _user_name(f))
-    meta = req.server.engine.meta
+    iam = req.server.engine.iam
     for _ in range(8):
         ak = "LTAI" + "".join(secrets.choice(_ALNUM) for _ in range(20))
-        if ak == req.server.root.access_key_id or await meta.get_access_key(ak) is not None:
+        if ak == req.server.root.access_key_id or await iam.get_access_key(ak) is not None:
             continue
         secret = "".join(secrets.choice(_ALNUM) for _ in range(30))
         rec = AccessKeyRecord(ak, secret, user.user_id, "Active", time.time())
-        await meta.write(lambda t: t.insert_access_key(rec))
+        await iam.create_access_key(rec)
         doc = _key_doc(rec, user.name)
         doc["AccessKeySecret"] = secret
         return _json(doc)
@@ -269,7 +241,7 @@ async def create_access_key(req: Request, f: dict) -> Response:
 
 async def list_access_keys(req: Request, f: dict) -> Response:
     user = await _user(req, _user_name(f))
-    keys = await req.server.engine.meta.list_access_keys(user.user_id)
+    keys = await req.server.engine.iam.list_access_keys(user.user_id)
     return _json({"UserName": user.name, "AccessKeys": [_key_doc(k) for k in keys]})
 
 
@@ -278,14 +250,14 @@ async def update_access_key(req: Request, f: dict) -> Response:
     if status not in _STATUSES:
         raise errors.InvalidArgument("Status must be Active or Inactive.", ArgumentName="Status")
     rec = await _key(req, f)
-    if not await req.server.engine.meta.write(lambda t: t.set_access_key_status(rec.access_key_id, status)):
+    if not await req.server.engine.iam.set_access_key_status(rec.access_key_id, status):
         raise _no_such("access key")
     return _json({"AccessKeyId": rec.access_key_id, "Status": status})
 
 
 async def delete_access_key(req: Request, f: dict) -> Response:
     rec = await _key(req, f)
-    if not await req.server.engine.meta.write(lambda t: t.delete_access_key(rec.access_key_id)):
+    if not await req.server.engine.iam.delete_access_key(rec.access_key_id):
         raise _no_such("access key")
     return _json({"AccessKeyId": rec.access_key_id, "Deleted": True})
 
@@ -294,12 +266,12 @@ async def put_user_policy(req: Request, f: dict) -> Response:
     user = await _user(req, _user_name(f))
     name = _str(f, "PolicyName", _POLICY_NAME)
     document = _policy_text(f.get("PolicyDocument"), "PolicyDocument", MAX_POLICY_LENGTH)
-    await req.server.engine.meta.write(lambda t: t.put_user_policy(user.user_id, name, document))
+    await req.server.engine.iam.put_user_policy(user.user_id, name, document)
     return _json({"UserName": user.name, "PolicyName": name})
 
 
 async def _policies(req: Request, user: UserRecord) -> list[tuple[str, str]]:
-    return await req.server.engine.meta.list_user_policies(user.user_id)
+    return await req.server.engine.iam.list_user_policies(user.user_id)
 
 
 async def get_user_policy(req: Request, f: dict) -> Response:
@@ -320,14 +292,12 @@ async def list_user_policies(req: Request, f: dict) -> Response:
 async def delete_user_policy(req: Request, f: dict) -> Response:
     user = await _user(req, _user_name(f))
     name = _str(f, "PolicyName", _POLICY_NAME)
-    if not await req.server.engine.meta.write(lambda t: t.delete_user_policy(user.user_id, name)):
+    if not await req.server.engine.iam.delete_user_policy(user.user_id, name):
         raise _no_such(f"policy {name!r} of user {user.name!r}")
     return _json({"UserName": user.name, "PolicyName": name, "Deleted": True})
 
 
 async def assume_role(req: Request, f: dict) -> Response:
-    from .. import numeric
-    from ..auth import sts
     user = await _user(req, _user_name(f))
     duration: Any = f.get("DurationSeconds", sts.DEFAULT_DURATION)
     if isinstance(duration, str):
@@ -341,8 +311,7 @@ async def assume_role(req: Request, f: dict) -> Response:
         policy = _policy_text(policy, "Policy", MAX_SESSION_POLICY_LENGTH)
     else:
         policy = None
-    service = await sts.service_for(req.server)
-    creds = service.issue(user.user_id, duration, policy)
+    creds = req.server.sts.issue(user.user_id, duration, policy)
     return _json({
         "Credentials": creds,
         "AssumedRoleUser": {"UserId": user.user_id, "UserName": user.name,
@@ -353,14 +322,14 @@ async def assume_role(req: Request, f: dict) -> Response:
 
 # -- the built-in KMS --------------------------------------------------------------------------------
 async def _kms_doc(req: Request, k: KmsKeyRecord) -> dict:
-    default = await req.server.engine.meta.get_setting(sse.DEFAULT_KMS_KEY_SETTING)
+    default = await req.server.engine.sse.default_kms_key_id()
     return {"KeyId": k.key_id, "KeyState": k.status, "Description": k.description,
             "CreationDate": _iso(k.created), "Default": k.key_id == default}
 
 
 async def _kms_key(req: Request, f: dict) -> KmsKeyRecord:
     key_id = _str(f, "KeyId")
-    rec = await req.server.engine.meta.get_kms_key(key_id)
+    rec = await req.server.engine.sse.get_kms_key(key_id)
     if rec is None:
         raise _no_such(f"KMS key {key_id!r}")
     return rec
@@ -371,13 +340,12 @@ async def create_kms_key(req: Request, f: dict) -> Response:
     if len(description) > MAX_KMS_DESCRIPTION:
         raise errors.InvalidArgument(f"Description must be at most {MAX_KMS_DESCRIPTION} characters.",
                                      ArgumentName="Description")
-    rec = sse.new_kms_key(description)
-    await req.server.engine.meta.write(lambda t: t.insert_kms_key(rec))
+    rec = await req.server.engine.sse.create_kms_key(description)
     return _json(await _kms_doc(req, rec))
 
 
 async def list_kms_keys(req: Request, f: dict) -> Response:
-    keys = await req.server.engine.meta.list_kms_keys()
+    keys = await req.server.engine.sse.list_kms_keys()
     return _json({"Keys": [await _kms_doc(req, k) for k in keys]})
 
 
@@ -388,7 +356,7 @@ async def describe_kms_key(req: Request, f: dict) -> Response:
 def _set_kms_state(state: str):
     async def handler(req: Request, f: dict) -> Response:
         rec = await _kms_key(req, f)
-        if not await req.server.engine.meta.write(lambda t: t.set_kms_key_status(rec.key_id, state)):
+        if not await req.server.engine.sse.set_kms_key_status(rec.key_id, state):
             raise _no_such(f"KMS key {rec.key_id!r}")
         return _json({"KeyId": rec.key_id, "KeyState": state})
     return handler

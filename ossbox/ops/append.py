@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import errors, numeric
-from ..http.request import Request, Response
+from ..wire.request import Request, Response
 from . import common
 
 def _position(req: Request) -> int:

@@ -7,16 +7,15 @@ import binascii
 import dataclasses
 import re
 import time
-from typing import Optional
 from urllib.parse import quote
 
 from .. import errors, numeric
-from ..http import xml
-from ..http.request import Request, Response
+from ..auth.policy import parse_policy
+from ..wire import xml
+from ..wire.request import Request, Response
 from ..storage import sse
 from ..storage.engine import CURRENT
 from ..storage.records import BucketRecord
-from ..storage.metadata import CURRENT_SEQ
 from . import common, restore
 
 DEFAULT_MAX_KEYS = 100
@@ -24,9 +23,7 @@ MAX_KEYS = 1000
 MAX_DELETE_KEYS = 1000
 MAX_DELETE_BODY = 6 * 1024 * 1024   # 1000 keys of 1023 bytes, even with every byte XML-escaped
 MAX_NAME_BYTES = 1023          # prefix / marker / delimiter values must be shorter than 1024 bytes
-_LAST_CHAR = "\U0010ffff"
 _DELETE_CONCURRENCY = 64
-_MIN_BATCH = 16                # smallest listing batch when a delimiter makes us jump over groups
 # XML 1.0 forbids C0 control characters even as character references, but keys may contain them and
 # alibabacloud-oss-v2 sends them as `&#07;` (oss2 sends them raw). See _parse_delete.
 _CTRL_REF = re.compile(rb"&#(?:[xX]0*([0-9a-fA-F]{1,2})|0*([0-9]{1,2}));")
@@ -80,77 +77,6 @@ def encoder(req: Request):
     return _url, "url"
 
 
-def _successor(text: str) -> Optional[str]:
-    """The smallest string sorting after every string that starts with `text` (None: nothing does)."""
-    text = text.rstrip(_LAST_CHAR)
-    if not text:
-        return None
-    c = ord(text[-1]) + 1
-    if 0xD800 <= c <= 0xDFFF:  # skip the surrogate block; keys are valid UTF-8
-        c = 0xE000
-    return text[:-1] + chr(c)
-
-
-async def scan(req: Request, prefix: str, delimiter: str, marker: str, limit: int
-               ) -> tuple[list, bool, str]:
-    """Up to `limit` entries after `marker`, in key order: ObjectRecords, or common-prefix strings
-    when a delimiter rolls keys up. Returns (entries, truncated, next marker).
-
-    A common prefix sorting at or before the marker was returned on an earlier page (the marker of
-    a page that ended on a common prefix is that prefix), so it is skipped. A rolled-up group is
-    jumped over with one query from the prefix's successor, never read key by key. With a
-    delimiter the batch size adapts: batches that end inside a group (whose tail rows were wasted)
-    shrink towards _MIN_BATCH, batches that were mostly useful grow towards what is still needed."""
-    entries: list = []
-    if limit == 0:
-        return entries, False, ""
-    engine = req.server.engine
-    bucket = req.bucket
-    plen = len(prefix)
-    dlen = len(delimiter)
-    after, inclusive = marker, False
-    batch_size = _MIN_BATCH * 4
-    while True:
-        need = limit + 1 - len(entries)          # one more than wanted tells whether we truncated
-        batch_size = min(max(batch_size, _MIN_BATCH), need) if dlen else need
-        batch = await engine.list_objects(bucket, prefix, after, batch_size, inclusive)
-        before = len(entries)
-        skipping: Optional[str] = None
-        for rec in batch:
-            key = rec.key
-            if skipping is not None:
-                if key.startswith(skipping):
-                    continue
-                skipping = None
-            if dlen:
-                i = key.find(delimiter, plen)
-                if i >= 0:
-                    cp = skipping = key[: i + dlen]
-                    if cp <= marker:
-                        continue
-                    if len(entries) == limit:
-                        return entries, True, _name(entries[-1])
-                    entries.append(cp)
-                    continue
-            if len(entries) == limit:
-                return entries, True, _name(entries[-1])
-            entries.append(rec)
-        if len(batch) < batch_size:
-            return entries, False, ""
-        batch_size = 2 * (len(entries) - before)
-        if skipping is not None:
-            nxt = _successor(skipping)
-            if nxt is None:
-                return entries, False, ""
-            after, inclusive = nxt, True
-        else:
-            after, inclusive = batch[-1].key, False
-
-
-def _name(entry) -> str:
-    return entry if isinstance(entry, str) else entry.key
-
-
 def _split(entries: list) -> tuple[list, list]:
     objs = [e for e in entries if not isinstance(e, str)]
     prefixes = [e for e in entries if isinstance(e, str)]
@@ -181,7 +107,7 @@ async def restore_infos(req: Request, objs: list) -> dict[str, str]:
     now = time.time()
     for rec in objs:
         if rec.storage_class in restore.ARCHIVE_CLASSES and not rec.is_delete_marker:
-            text = restore.header_value(await req.server.engine.meta.get_restore(rec.blob), now)
+            text = restore.header_value(await req.server.engine.get_restore(rec), now)
             if text is not None:
                 infos[rec.blob] = text
     return infos
@@ -322,7 +248,7 @@ async def list_objects(req: Request) -> Response:
     marker = _param(req, "marker")
     delimiter = _param(req, "delimiter")
     limit = max_keys(req)
-    entries, truncated, next_marker = await scan(req, prefix, delimiter, marker, limit)
+    entries, truncated, next_marker = await req.server.engine.list_page(req.bucket, prefix, delimiter, marker, limit)
     objs, prefixes = _split(entries)
     head = _elems([("Name", req.bucket), ("Prefix", enc(prefix)), ("Marker", enc(marker)),
                    ("MaxKeys", limit), ("Delimiter", enc(delimiter)), ("EncodingType", encoding),
@@ -357,7 +283,7 @@ async def list_objects_v2(req: Request) -> Response:
     limit = max_keys(req)
     fetch_owner = req.query.get("fetch-owner", "").lower() == "true"
     marker = _untoken(token) if token else start_after
-    entries, truncated, next_marker = await scan(req, prefix, delimiter, marker, limit)
+    entries, truncated, next_marker = await req.server.engine.list_page(req.bucket, prefix, delimiter, marker, limit)
     objs, prefixes = _split(entries)
     head = _elems([("Name", req.bucket), ("Prefix", enc(prefix)),
                    ("StartAfter", enc(start_after) if start_after else None),
@@ -373,45 +299,6 @@ async def list_objects_v2(req: Request) -> Response:
 
 
 # -- ListObjectVersions --------------------------------------------------------------------------
-async def scan_versions(req: Request, prefix: str, delimiter: str, key_marker: str, before_seq: int,
-                        limit: int) -> tuple[list, bool]:
-    """Up to `limit` entries from the position (key_marker, before_seq) on, in (key, newest
-    first) order: (record, position, is latest) tuples, or common-prefix strings when a delimiter
-    rolls keys up (a rolled-up group is jumped over, never read version by version)."""
-    entries: list = []
-    if limit == 0:
-        return entries, False
-    engine = req.server.engine
-    after_key, before = key_marker, before_seq
-    while True:
-        need = limit + 1 - len(entries)
-        batch = await engine.list_versions(req.bucket, prefix, after_key, before, need)
-        jumped = False
-        for item in batch:
-            key = item[0].key
-            if delimiter:
-                i = key.find(delimiter, len(prefix))
-                if i >= 0:
-                    cp = key[: i + len(delimiter)]
-                    if cp > key_marker:  # a prefix at or before the marker was on an earlier page
-                        if len(entries) == limit:
-                            return entries, True
-                        entries.append(cp)
-                    nxt = _successor(cp)
-                    if nxt is None:
-                        return entries, False
-                    after_key, before, jumped = nxt, CURRENT_SEQ + 1, True
-                    break
-            if len(entries) == limit:
-                return entries, True
-            entries.append(item)
-        if jumped:
-            continue
-        if len(batch) < need:
-            return entries, False
-        after_key, before = batch[-1][0].key, batch[-1][1]
-
-
 def _versions_xml(entries: list, enc, owner: str, infos: dict) -> str:
     out = []
     esc = xml.escape
@@ -444,7 +331,8 @@ async def list_object_versions(req: Request) -> Response:
         version = None if version_marker == "null" else version_marker
         position = await req.server.engine.version_position(req.bucket, key_marker, version)
         before = position if position is not None else 0
-    entries, truncated = await scan_versions(req, prefix, delimiter, key_marker, before, limit)
+    entries, truncated = await req.server.engine.list_versions_page(req.bucket, prefix, delimiter, key_marker,
+                                                                      before, limit)
     versions = [e for e in entries if not isinstance(e, str)]
     prefixes = [e for e in entries if isinstance(e, str)]
     head = [("Name", req.bucket), ("Prefix", enc(prefix)), ("KeyMarker", enc(key_marker)),
@@ -574,7 +462,6 @@ MAX_BUCKET_POLICY = 16 * 1024
 
 
 async def put_bucket_policy(req: Request) -> Response:
-    from ..auth.policy import parse_policy
 
     rec = await common.require_bucket(req)
     text = (await req.read_body(limit=MAX_BUCKET_POLICY)).decode("utf-8", "replace")

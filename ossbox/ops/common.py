@@ -8,7 +8,7 @@ from typing import AsyncIterator, Optional
 from urllib.parse import parse_qsl
 
 from .. import errors, numeric
-from ..http.request import Request
+from ..wire.request import Request
 from ..storage import sse
 from ..storage.engine import CURRENT
 from ..storage.records import APPENDABLE, NORMAL, BucketRecord, ObjectRecord

@@ -8,8 +8,8 @@ from dataclasses import replace
 from urllib.parse import quote
 
 from .. import errors, numeric
-from ..http import xml
-from ..http.request import Request, Response
+from ..wire import xml
+from ..wire.request import Request, Response
 from ..storage.engine import MAX_OBJECT_SIZE
 from ..storage.records import UploadRecord, new_id
 from . import common

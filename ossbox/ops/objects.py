@@ -2,7 +2,6 @@
 object tagging and object ACL."""
 from __future__ import annotations
 
-import os
 import re
 import time
 from datetime import datetime, timezone
@@ -10,8 +9,9 @@ from typing import Optional
 from urllib.parse import parse_qsl, unquote
 
 from .. import errors, numeric
-from ..http import xml
-from ..http.request import Request, Response
+from ..wire import xml
+from ..wire.names import valid_bucket_name
+from ..wire.request import Request, Response
 from ..storage import sse
 from ..storage.engine import CURRENT
 from ..storage.records import APPENDABLE, ObjectRecord
@@ -159,12 +159,12 @@ async def get_object(req: Request) -> Response:
     version = common.version_param(req)
     engine = req.server.engine
     if version is CURRENT:
-        rec, fd = await engine.open_object(req.bucket, req.key)
+        rec, reader = await engine.open_object(req.bucket, req.key)
         if rec is None:
             raise await common.no_such_key(req, bucket)
     else:
         rec = await common.require_version(req, req.bucket, req.key, version)
-        fd = engine.open_version(rec)
+        reader = engine.open_version(rec)
     try:
         restored = await restore.check_readable(req, rec)  # archived objects: 403 until restored
         check_conditions(req, rec)
@@ -182,7 +182,7 @@ async def get_object(req: Request) -> Response:
         span = parse_range(req.header("range"), rec.size, standard)
         dkey = await engine.data_key(rec)  # a disabled KMS key refuses the read here
     except BaseException:
-        os.close(fd)
+        reader.close()
         raise
     status = 200
     start, end = 0, rec.size
@@ -190,7 +190,7 @@ async def get_object(req: Request) -> Response:
         start, end = span
         status = 206
         headers["content-range"] = f"bytes {start}-{end - 1}/{rec.size}"
-    return Response(status, headers, common.throttled(req, engine.read_range(fd, start, end, dkey=dkey)),
+    return Response(status, headers, common.throttled(req, reader.stream(start, end, dkey)),
                     length=end - start)
 
 
@@ -288,7 +288,6 @@ def parse_copy_source(req: Request) -> tuple[str, str, Optional[str]]:
     if path.startswith("/"):
         path = path[1:]
     bucket, slash, key = path.partition("/")
-    from ..http.app import valid_bucket_name  # late import: the app imports the operations
     if not slash or not key or not valid_bucket_name(bucket) or len(key.encode("utf-8")) > 1023:
         raise errors.InvalidCopySource()
     return bucket, key, version

@@ -14,28 +14,17 @@ import time
 from typing import Optional
 
 from .. import errors, numeric
-from ..http import xml
-from ..http.request import Request, Response
-from ..storage.metadata import RestoreRecord
+from ..wire import xml
+from ..wire.request import Request, Response
 from ..storage.records import ObjectRecord
+from ..storage.restore import (ARCHIVE_CLASSES, NONE, ONGOING, RESTORED, STARTED,  # noqa: F401
+                               RestoreRecord, state)
 from . import common
 
-ARCHIVE_CLASSES = ("Archive", "ColdArchive", "DeepColdArchive")
 TIERS = ("Expedited", "Standard", "Bulk")
-DAY = 86400.0
 DEFAULT_DELAY = 60.0
 _MAX_DAYS = {"Archive": 7, "ColdArchive": 365, "DeepColdArchive": 365}
 TIER_FACTORS = {"Expedited": 0.25, "Standard": 1.0, "Bulk": 2.5}  # relative to --restore-delay
-
-NONE, ONGOING, RESTORED = "none", "ongoing", "restored"
-
-
-def state(rec: Optional[RestoreRecord], now: float) -> str:
-    """none (never requested, or the restored copy expired), ongoing or restored."""
-    if rec is None or now >= rec.expires_at:
-        return NONE
-    return ONGOING if now < rec.ready_at else RESTORED
-
 
 def header_value(rec: Optional[RestoreRecord], now: float) -> Optional[str]:
     """The x-oss-restore header for this state (None: no header)."""
@@ -64,7 +53,7 @@ async def restore_header(req: Request, obj: ObjectRecord) -> Optional[str]:
     """x-oss-restore for HEAD / GetObjectMeta / GetObject (None for other classes or no request)."""
     if obj.storage_class not in ARCHIVE_CLASSES:
         return None
-    return header_value(await req.server.engine.meta.get_restore(obj.blob), time.time())
+    return header_value(await req.server.engine.get_restore(obj), time.time())
 
 
 async def check_readable(req: Request, obj: ObjectRecord) -> Optional[str]:
@@ -72,7 +61,7 @@ async def check_readable(req: Request, obj: ObjectRecord) -> Optional[str]:
     x-oss-restore header value."""
     if obj.storage_class not in ARCHIVE_CLASSES:
         return None
-    rec = await req.server.engine.meta.get_restore(obj.blob)
+    rec = await req.server.engine.get_restore(obj)
     now = time.time()
     if state(rec, now) != RESTORED:
         raise errors.InvalidObjectState()
@@ -109,34 +98,12 @@ def parse_restore_request(body: bytes, storage_class: str) -> tuple[int, str]:
 async def restore_object(req: Request) -> Response:
     """POST /key?restore: 202 when a restore starts, 200 when an already restored copy is
     extended, 409 RestoreAlreadyInProgress while one runs, 400 for Standard/IA objects."""
-    from .objects import _require_object  # late import: objects imports this module
-    obj = await _require_object(req)
+    obj = await common.require_object(req)
     if obj.storage_class not in ARCHIVE_CLASSES:
         raise errors.RestoreNotSupported()
     days, tier = parse_restore_request(await req.read_xml_body(), obj.storage_class)
     delay = restore_delay(_delay(req), obj.storage_class, tier)
 
-    def txn(t) -> int:
-        cur = t.get_object(obj.bucket, obj.key)
-        if cur is None or cur.blob != obj.blob:  # replaced meanwhile, or a noncurrent version
-            found = t.get_noncurrent(obj.bucket, obj.key, obj.version_id)
-            cur = found[1] if found is not None and found[1].blob == obj.blob else cur
-        if cur is None:
-            raise errors.NoSuchKey(Key=obj.key)
-        if cur.storage_class not in ARCHIVE_CLASSES:
-            raise errors.RestoreNotSupported()
-        now = time.time()
-        rec = t.get_restore(cur.blob)
-        st = state(rec, now)
-        if st == ONGOING:
-            raise errors.RestoreAlreadyInProgress()
-        if st == RESTORED:
-            t.put_restore(RestoreRecord(cur.blob, rec.requested, rec.ready_at,
-                                        max(rec.expires_at, now + days * DAY)))
-            return 200
-        ready = now + delay
-        t.put_restore(RestoreRecord(cur.blob, now, ready, ready + days * DAY))
-        return 202
-
-    status = await req.server.engine.meta.write(txn)
+    outcome = await req.server.engine.request_restore(obj, days, delay)
+    status = 202 if outcome == STARTED else 200
     return Response(status, {}, b"")

@@ -1,8 +1,8 @@
 """Service-level operations: ListBuckets (GetService)."""
 from __future__ import annotations
 
-from ..http import xml
-from ..http.request import Request, Response
+from ..wire import xml
+from ..wire.request import Request, Response
 from . import common
 from .bucket import _param, max_keys
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 
+from .. import errors
+
 
 class BlobStore:
     APPEND_FDS = 256  # appendable blobs kept open between appends (an open+close per append is ~7% of its CPU)
@@ -85,3 +87,37 @@ class BlobStore:
         for dirpath, _dirs, files in os.walk(self.root):
             for name in files:
                 yield name, os.path.join(dirpath, name)
+
+
+class BlobReader:
+    """The bytes of one committed object version, opened consistently with its record. The
+    storage layer hands this out instead of a file descriptor: the caller streams a range with
+    `stream` (which closes the reader when it ends) or, when it answers without a body, `close`s
+    it. Blobs never change below a committed size, so the record and the bytes agree."""
+    __slots__ = ("_fd",)
+
+    def __init__(self, fd: int):
+        self._fd = fd
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    async def stream(self, start: int, end: int, dkey=None, chunk: int = 1024 * 1024):
+        """Bytes [start, end), decrypted with `dkey` (an sse.DataKey) when the object is encrypted.
+        Never reads past `end`; closes the reader when done or abandoned."""
+        try:
+            stream = None
+            if dkey is not None:
+                stream = dkey.stream(start)
+                chunk = min(chunk, stream.max_chunk)
+            pos = start
+            while pos < end:
+                data = os.pread(self._fd, min(chunk, end - pos), pos)
+                if not data:
+                    raise errors.InternalError("object data is shorter than its recorded size")
+                pos += len(data)
+                yield stream.apply(data) if stream is not None else data
+        finally:
+            self.close()

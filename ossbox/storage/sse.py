@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from .. import errors
 from .metadata import MetadataStore
 from .records import KmsKeyRecord
+from .server_keys import server_secret
 
 AES256, KMS, SM4 = "AES256", "KMS", "SM4"
 H_ALGORITHM = "x-oss-server-side-encryption"
@@ -114,11 +115,7 @@ class Keyring:
     # -- wrapping keys ---------------------------------------------------------------------------
     async def _master_key(self) -> bytes:
         if self._master is None:
-            value = await self.meta.get_setting(MASTER_KEY_SETTING)
-            if value is None:
-                fresh = os.urandom(32).hex()
-                value = await self.meta.write(lambda t: t.setdefault_setting(MASTER_KEY_SETTING, fresh))
-            self._master = bytes.fromhex(value)
+            self._master = await server_secret(self.meta, MASTER_KEY_SETTING)
         return self._master
 
     async def default_kms_key(self) -> KmsKeyRecord:
@@ -139,6 +136,27 @@ class Keyring:
         if rec is None:
             raise errors.InternalError("The default KMS key is missing from the metadata store.")
         return rec
+
+    # -- the built-in KMS's management API (admin CreateKmsKey, ListKmsKeys, ...) ----------------
+    async def get_kms_key(self, key_id: str) -> Optional[KmsKeyRecord]:
+        return await self.meta.get_kms_key(key_id)
+
+    async def list_kms_keys(self) -> list[KmsKeyRecord]:
+        return await self.meta.list_kms_keys()
+
+    async def create_kms_key(self, description: str) -> KmsKeyRecord:
+        rec = new_kms_key(description)
+        await self.meta.write(lambda t: t.insert_kms_key(rec))
+        return rec
+
+    async def set_kms_key_status(self, key_id: str, status: str) -> bool:
+        """Enable or disable a key (takes effect at the next use of every data key it wraps);
+        False if the key is gone."""
+        return await self.meta.write(lambda t: t.set_kms_key_status(key_id, status))
+
+    async def default_kms_key_id(self) -> Optional[str]:
+        """The id of the default key, None before SSE-KMS first needed one."""
+        return await self.meta.get_setting(DEFAULT_KMS_KEY_SETTING)
 
     async def check_kms_key(self, key_id: Optional[str], argument: str = H_KEY_ID) -> KmsKeyRecord:
         """The KMS key to encrypt with: `key_id` (named by `argument` of the request) or the

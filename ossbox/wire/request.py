@@ -4,15 +4,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, AsyncIterator, Optional, Union
+from typing import Any, AsyncIterator, Optional, Union
 from urllib.parse import unquote_plus
 
 from .. import errors, numeric
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..auth import Credential
-    from .app import Server
 
 MAX_XML_BODY = 1024 * 1024
 _timeout = getattr(asyncio, "timeout", None)  # Python 3.11+: no task per wait, unlike wait_for
@@ -43,7 +40,9 @@ class Request:
     __slots__ = ("server", "scope", "_receive", "request_id", "method", "bucket", "key", "query",
                  "query_list", "headers", "identity", "host", "body_consumed", "bucket_record")
 
-    def __init__(self, server: "Server", scope: dict, receive, request_id: str):
+    def __init__(self, server: Any, scope: dict, receive, request_id: str):
+        # The http.app.Server serving the request (config, engine, owner_id, sts): typed loosely,
+        # since the wire types sit below http/ and know nothing above them.
         self.server = server
         self.scope = scope
         self._receive = receive
@@ -66,7 +65,7 @@ class Request:
             raise errors.RequestHeaderTooLarge()
         self.headers = headers
         self.host = headers.get("host", "")
-        self.identity: Optional["Credential"] = None
+        self.identity = None  # the auth.Credential that signed the request (set by the app)
         self.body_consumed = False
         self.bucket_record = None
 
@@ -156,7 +155,6 @@ class Request:
         md5 = self.content_md5() if verify_md5 else None
         data = await self.read_body(limit)
         if md5 is not None:
-            import hashlib
             if hashlib.md5(data).digest() != md5:
                 raise errors.BadDigest()
         return data
