@@ -207,6 +207,10 @@ def test_migrated_deployment_serves_everything(tmp_path, target, sqlite_server):
     stale = ServerProcess(data)
     with pytest.raises(RuntimeError, match="migrated to"):
         stale.start()
+    import sqlite3  # ...and the refused server leaves no lease behind (no "source in use" for a minute)
+    db = sqlite3.connect(f"{data}/meta.sqlite3")
+    assert db.execute("SELECT count(*) FROM leases").fetchone()[0] == 0
+    db.close()
 
 
 def test_migrate_refuses_a_running_source(tmp_path, target, sqlite_server):

@@ -73,12 +73,15 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart):
     async def start(self) -> None:
         self.space.before_open()
         await self.meta.start()
+        await self._renew_lease()  # before any intent of ours exists
+        # Checked after the lease is written: `admin migrate` either saw this lease and refused,
+        # or committed its mark before the lease could be written (it holds the write lock).
         moved = await self.meta.get_setting(MIGRATED_TO)
         if moved:  # a stale copy: serving it would lose the new writes and collect their blobs
+            await self.meta.write(lambda t: t.drop_lease(self.owner, float("inf")), durable=False)
             await self.meta.close()
             raise RuntimeError(f"this metadata was migrated to {moved} (ossbox admin migrate): "
                                "start the server with --meta naming that database")
-        await self._renew_lease()  # before any intent of ours exists
         await self.recover()
         self.space.start()
         self._background_task = asyncio.get_running_loop().create_task(self._background())
