@@ -52,6 +52,17 @@ def drop_schemas(url: str, prefix: str, exact: bool = False) -> None:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
 
+@pytest.fixture
+def pg_schema():
+    """The name of a fresh schema in the test database, dropped afterwards (skips without one)."""
+    reason = pg_unreachable(PG_URL)
+    if reason:
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {reason}")
+    name = "ossbox_srv_" + uuid.uuid4().hex[:12]
+    yield name
+    drop_schema(PG_URL, name)
+
+
 class TcpRelay:
     """A TCP relay on 127.0.0.1 (free port) in front of the database: `down()` cuts every
     connection and refuses new ones (the database "goes away"), `up()` lets them through again."""

@@ -6,11 +6,10 @@ import os
 import subprocess
 import sys
 import threading
-import uuid
 
 import pytest
 
-from pgtest import PG_URL, TcpRelay, drop_schema, pg_unreachable, schema_url
+from pgtest import PG_URL, TcpRelay, pg_schema, schema_url  # noqa: F401 (pg_schema: a fixture)
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
 
 pytestmark = pytest.mark.timeout(180)
@@ -38,16 +37,6 @@ def test_bad_meta_urls_are_usage_errors(tmp_path, args, env, mentions):
     assert r.returncode == 1, r
     assert r.stderr.startswith("Error: ") and mentions in r.stderr and "Traceback" not in r.stderr, r
     assert not (tmp_path / "d").exists()
-
-
-@pytest.fixture
-def pg_schema():
-    reason = pg_unreachable(PG_URL)
-    if reason:
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {reason}")
-    name = "ossbox_srv_" + uuid.uuid4().hex[:12]
-    yield name
-    drop_schema(PG_URL, name)
 
 
 def _bucket(server, name):

@@ -17,7 +17,7 @@ import json
 import secrets
 from typing import Any, Optional
 
-from .output import EXIT_OK, Printer
+from .output import EXIT_OK, EXIT_SERVICE, Printer, print_error
 from .settings import Settings, UsageError, make_client
 
 ADMIN_PARAM = "x-ossbox-admin"
@@ -114,6 +114,8 @@ def register(sub, add_globals) -> None:
         p.set_defaults(func=_run(action, fields_of))
         return p
 
+    _register_migrate(groups)
+
     # users
     user = groups.add_parser("user", help="RAM-style users")
     add_globals(user)
@@ -197,3 +199,39 @@ def register(sub, add_globals) -> None:
          "DisableKmsKey", lambda a: {"KeyId": a.kms_key}, [("kms_key", "KMS key id")])
     leaf(ms, "enable", "enable a KMS key again", "EnableKmsKey",
          lambda a: {"KeyId": a.kms_key}, [("kms_key", "KMS key id")])
+
+
+def _register_migrate(groups) -> None:
+    # local, not an admin API request: it runs while no server does
+    p = groups.add_parser(
+        "migrate", help="move a stopped embedded deployment's metadata (SQLite) to PostgreSQL",
+        description="Copy every table of the SQLite metadata in DATA_DIR to an empty PostgreSQL "
+                    "database in one transaction; blobs stay in DATA_DIR. Afterwards run "
+                    "`ossbox server --data-dir DATA_DIR --meta URL`.")
+    p.add_argument("--from", dest="source", required=True, metavar="sqlite:DATA_DIR",
+                   help="the stopped deployment's data dir")
+    p.add_argument("--to", dest="target", required=True, metavar="postgresql://...",
+                   help="the PostgreSQL database (schema: ?options=-csearch_path%%3Dname)")
+    p.add_argument("--force", action="store_true",
+                   help="replace what the target holds (a stopped deployment's data), and copy a "
+                        "source that was migrated before")
+    p.set_defaults(func=_run_migrate, needs_settings=False)
+
+
+def _run_migrate(args: argparse.Namespace) -> int:
+    from ..storage import migrate
+    try:
+        report = migrate.migrate(migrate.source_path(args.source), args.target, force=args.force)
+    except migrate.MigrationRefused as exc:
+        raise UsageError(f"migrate refused: {exc}") from None
+    except RuntimeError as exc:  # the target database: unreachable, or a schema newer than ours
+        print_error(f"migrate failed, nothing was changed: {exc}")
+        return EXIT_SERVICE
+    width = max(map(len, [*report.copied, *report.dropped]))
+    for table, n in report.copied.items():
+        print(f"{table:<{width}}  {n:>10} copied")
+    for table, n in report.dropped.items():
+        print(f"{table:<{width}}  {n:>10} dropped (in-flight state of stopped processes)")
+    print(f"migrated to {migrate.redacted(args.target)}; run: ossbox server --data-dir DATA_DIR "
+          "--meta <that URL>")
+    return EXIT_OK

@@ -29,6 +29,7 @@ from .iam import Identities
 from .journal import LEASE_TTL, JournalAndGC, storage_full
 from .locks import ObjectLocks
 from .metadata import MetadataStore, RestoreRecord
+from .migrate import MIGRATED_TO
 from .multipart import Multipart
 from .newblobs import MAX_OBJECT_SIZE, NewBlobs  # noqa: F401  (ops check sizes against it)
 from .object_writes import ObjectWrites
@@ -73,6 +74,14 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart):
         self.space.before_open()
         await self.meta.start()
         await self._renew_lease()  # before any intent of ours exists
+        # Checked after the lease is written: `admin migrate` either saw this lease and refused,
+        # or committed its mark before the lease could be written (it holds the write lock).
+        moved = await self.meta.get_setting(MIGRATED_TO)
+        if moved:  # a stale copy: serving it would lose the new writes and collect their blobs
+            await self.meta.write(lambda t: t.drop_lease(self.owner, float("inf")), durable=False)
+            await self.meta.close()
+            raise RuntimeError(f"this metadata was migrated to {moved} (ossbox admin migrate): "
+                               "start the server with --meta naming that database")
         await self.recover()
         self.space.start()
         self._background_task = asyncio.get_running_loop().create_task(self._background())
