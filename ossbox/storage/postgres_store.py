@@ -630,7 +630,7 @@ class PostgresStore(MetadataStore):
         except errors.OssError:
             log.warning("connection lost during COMMIT: outcome unknown (%s)", doubt.exc)
             raise CommitUncertain(errors.CommitOutcomeUnknown) from doubt.exc
-        log.info("connection lost during COMMIT: resolved, %s", "committed" if committed else "rolled back")
+        log.warning("connection lost during COMMIT: resolved, %s", "committed" if committed else "rolled back")
         return committed
 
     @staticmethod
