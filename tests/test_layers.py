@@ -31,7 +31,8 @@ ALLOWED = {
 LATE_IMPORTS_ALLOWED = {"cli"}
 # Drivers that need an optional extra (psycopg for PostgreSQL) are imported by the factory only
 # when configured, so the embedded default runs without the extra. Same layer, so no cycle hides.
-OPTIONAL_DRIVER_IMPORTS = {("ossbox.storage.drivers", "ossbox.storage.postgres_store")}
+OPTIONAL_DRIVER_IMPORTS = {("ossbox.storage.drivers", "ossbox.storage.postgres_store"),
+                           ("ossbox.storage.migrate", "ossbox.storage.postgres_store")}
 # Only the storage layer touches the metadata store, the drivers, and file descriptors.
 DRIVER_MODULES = {"ossbox.storage.sqlite_store", "ossbox.storage.postgres_store", "ossbox.storage.metadata",
                   "ossbox.storage.blobs", "ossbox.storage.locks"}

@@ -17,9 +17,8 @@ from .engine import Engine
 from .locks import ObjectLocks
 from .metadata import MetadataStore
 from .reserve import DEFAULT_RESERVE
-from .sqlite_store import SqliteStore
+from .sqlite_store import SQLITE_FILE, SqliteStore
 
-SQLITE_FILE = "meta.sqlite3"
 
 
 def open_engine(data_dir: str, *, durability: str = "fsync", meta: Optional[MetadataStore] = None,

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .journal import LEASE_TTL
-from .sqlite_store import _SCHEMA, _add_missing_columns, _connect
+from .sqlite_store import _SCHEMA, SQLITE_FILE, _add_missing_columns, _connect
 
 # Setting in a migrated SQLite store: where its metadata went (no server may start on it again).
 MIGRATED_TO = "migrated-to"
@@ -68,7 +68,6 @@ def source_path(spec: str) -> str:
         raise MigrationRefused(f"--from must be sqlite:DATA_DIR, got {spec!r}")
     path = spec[len("sqlite:"):]
     if os.path.isdir(path):
-        from .drivers import SQLITE_FILE
         path = os.path.join(path, SQLITE_FILE)
     if not os.path.isfile(path):
         raise MigrationRefused(f"no ossbox metadata at {path}")

@@ -25,6 +25,8 @@ from .reserve import SHM_PREALLOCATE, is_disk_full, preallocate
 
 log = logging.getLogger("ossbox.sqlite")
 
+SQLITE_FILE = "meta.sqlite3"  # the embedded default's database, in the data dir
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets (
     name TEXT PRIMARY KEY, owner TEXT NOT NULL, created REAL NOT NULL, region TEXT NOT NULL,
