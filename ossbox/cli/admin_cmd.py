@@ -15,7 +15,7 @@ import base64
 import hashlib
 import json
 import secrets
-from typing import Any, Optional
+from typing import Any
 
 from .output import EXIT_OK, EXIT_SERVICE, Printer, print_error
 from .settings import Settings, UsageError, make_client

@@ -19,7 +19,6 @@ their journal rows. See docs/architecture.md, "The append protocol".
 """
 from __future__ import annotations
 
-import os
 import time
 from typing import AsyncIterator, Awaitable, Callable, Optional
 
