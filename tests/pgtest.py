@@ -75,6 +75,7 @@ class TcpRelay:
         self.port = self.listener.getsockname()[1]
         self.available = True
         self.links: list = []
+        self.cut = 0          # live connections (client side) that down() cut
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -124,6 +125,7 @@ class TcpRelay:
         self.available = False
         with self.lock:
             links, self.links = self.links, []
+            self.cut += len(links) // 2
         for s in links:
             try:
                 s.shutdown(socket.SHUT_RDWR)

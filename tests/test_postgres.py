@@ -226,7 +226,10 @@ def test_database_outages_during_appends_lose_nothing_acknowledged(tmp_path, pg_
         assert not broken, broken
         print(f"failed requests per appender: {failures}; acknowledged bytes: "
               f"{ {k: len(v) for k, v in acked.items()} }")
-        assert sum(failures.values()) > 0  # the outages were seen
+        # The outages cut the server's live database connections. Whether a client saw a failure
+        # depends on timing: the driver retries a lost connection for up to 10 s, so a 1.5 s outage
+        # is often ridden out without any (that is the point of the retry).
+        assert relay.cut > 0, "the outages cut no database connection"
         assert all(len(v) > 0 for v in acked.values()) and len(acked) == 4
         srv.kill()  # kill -9: nothing acknowledged may depend on a clean stop
         srv = ServerProcess(str(tmp_path / "d"), extra_args=["--meta", schema_url(PG_URL, pg_schema)]).start()
