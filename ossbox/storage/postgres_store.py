@@ -100,9 +100,11 @@ _MIGRATIONS = [
     CREATE TABLE used_signatures (signature text PRIMARY KEY, expires double precision NOT NULL);
     """,
     # commit marks: each write transaction inserts one with its COMMIT, so that a COMMIT whose
-    # connection dropped can be resolved (committed or not) instead of answering "outcome unknown"
+    # connection dropped can be resolved (committed or not) instead of answering "outcome unknown";
+    # `fenced` marks the row the resolver inserted in place of a transaction that never committed
     """
-    CREATE TABLE commit_marks (token text PRIMARY KEY, at double precision NOT NULL);
+    CREATE TABLE commit_marks (token text PRIMARY KEY, at double precision NOT NULL,
+                               fenced boolean NOT NULL DEFAULT false);
     CREATE INDEX commit_marks_by_age ON commit_marks (at);
     """,
 ]
@@ -580,7 +582,8 @@ class PostgresStore(MetadataStore):
             try:
                 # the commit mark goes in the COMMIT's round trip (simple query protocol): it
                 # exists afterwards exactly when this transaction committed (see _resolve)
-                cur.execute(f"INSERT INTO commit_marks VALUES ('{token}', {time.time()!r}); COMMIT")
+                cur.execute(f"INSERT INTO commit_marks (token, at) VALUES ('{token}', {time.time()!r}); "
+                            "COMMIT")
             except _RETRYABLE as exc:  # SERIALIZABLE may refuse at COMMIT: rolled back
                 if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                     cur.execute("ROLLBACK")  # the INSERT failed: the COMMIT never ran
@@ -608,17 +611,25 @@ class PostgresStore(MetadataStore):
             log.debug("commit marks not swept: %s", exc)
 
     def _resolve(self, doubt: _InDoubt) -> bool:
-        """Whether the transaction whose COMMIT lost its connection committed. Inserting its mark
-        from another connection settles it: the insert waits for that transaction if it is still
-        running (the key is taken by its uncommitted row), then finds the mark (it committed) or
-        inserts it (it rolled back, and now never can commit). If the database stays away for the
-        whole retry window: CommitUncertain (503 CommitOutcomeUnknown)."""
+        """Whether the transaction whose COMMIT lost its connection committed. A fence -- a mark
+        with the same token, `fenced` -- inserted from another connection settles it: the insert
+        waits for that transaction if it is still running (its uncommitted mark holds the key),
+        then finds its mark (it committed) or goes in (it rolled back, and now never can commit:
+        its mark would collide with the fence, so a COMMIT still on its way fails).
+
+        Reading back whose mark holds the token, instead of trusting the insert's row count,
+        keeps this right when this attempt's own connection drops after the fence committed and
+        the attempt runs again (a retry would otherwise find its own fence and report "committed").
+        Fences are never deleted early for the same reason: the sweep removes them after MARK_TTL.
+        If the database stays away for the whole retry window: CommitUncertain (503
+        CommitOutcomeUnknown)."""
         def attempt(conn):
             try:
-                taken = conn.execute("INSERT INTO commit_marks VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                                     (doubt.token, time.time())).rowcount == 0
-                conn.execute("DELETE FROM commit_marks WHERE token = %s", (doubt.token,))
-                return taken
+                conn.execute("INSERT INTO commit_marks (token, at, fenced) VALUES (%s, %s, true) "
+                             "ON CONFLICT DO NOTHING", (doubt.token, time.time()))
+                row = conn.execute("SELECT fenced FROM commit_marks WHERE token = %s",
+                                   (doubt.token,)).fetchone()
+                return not row[0]
             except _RETRYABLE:
                 return _AGAIN
             except Exception as exc:
