@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -231,12 +232,14 @@ def head_length(bucket, key) -> int:
         return -1
 
 
-def run_server(durability: str, workdir: str, pool, cfg: dict, spy_dir, log, meta: str = "") -> dict:
-    """One server's phases; meta: a --meta URL (PostgreSQL) instead of SQLite in the data dir."""
+def run_server(durability: str, workdir: str, pool, cfg: dict, spy_dir, log, meta: str = "",
+               variant: str = "") -> dict:
+    """One server's phases; meta: a --meta URL (PostgreSQL) instead of SQLite in the data dir;
+    variant: what distinguishes this PostgreSQL run from the others (its settings)."""
     import oss2
 
-    label = durability + (" pg" if meta else "")
-    data_dir = os.path.join(workdir, f"data-{label.replace(' ', '-')}")
+    label = durability + (" pg" if meta else "") + (f" {variant}" if variant else "")
+    data_dir = os.path.join(workdir, "data-" + re.sub(r"[^A-Za-z0-9_.-]", "-", label))
     srv = ServerProcess(data_dir, extra_args=["--durability", durability]
                         + (["--meta", meta] if meta else [])).start()
     pid = srv.proc.pid
@@ -302,13 +305,17 @@ def run_server(durability: str, workdir: str, pool, cfg: dict, spy_dir, log, met
     return out
 
 
-def run_postgres(url: str, workdir: str, pool, cfg: dict, log) -> dict:
-    """The durable phases with the PostgreSQL driver, in a fresh schema of `url`."""
+def run_postgres(url: str, workdir: str, pool, cfg: dict, log, settings: tuple = ()) -> dict:
+    """The durable phases with the PostgreSQL driver, in a fresh schema of `url`; `settings`
+    (name=value pairs, e.g. commit_delay=100) are set for the server's sessions through libpq's
+    options, so variants of the server configuration run in one bench against one database."""
     from pgtest import drop_schema, schema_url
     schema = "ossbox_bench_" + uuid.uuid4().hex[:12]
-    log(f"server --durability fsync --meta (PostgreSQL, schema {schema})")
+    variant = ",".join(settings)
+    log(f"server --durability fsync --meta (PostgreSQL, schema {schema}{', ' + variant if variant else ''})")
     try:
-        return run_server("fsync", workdir, pool, cfg, None, log, meta=schema_url(url, schema))
+        return run_server("fsync", workdir, pool, cfg, None, log,
+                          meta=schema_url(url, schema, settings), variant=variant)
     finally:
         drop_schema(url, schema)
 
@@ -435,18 +442,20 @@ def render(res: dict) -> str:
 
 
 def driver_ratios(res: dict) -> list[str]:
-    """PostgreSQL driver / SQLite, figure by figure, for the runs of one durability (same run)."""
+    """Each PostgreSQL run / SQLite, figure by figure, for the runs of one durability (same run)."""
     by = {d.get("label", d["durability"]): d for d in res["runs"]}
     n = res["config"]["clients"]
     lines = []
     for durability in ("fsync", "none"):
-        sq, pg = by.get(durability), by.get(durability + " pg")
-        if not (sq and pg):
-            continue
-        parts = [f"{name} {pg[k][f] / sq[k][f]:.2f}×" for name, k, f in (
-            ("1 client", "small_1", "ops_s"), (f"{n} clients", f"small_{n}", "ops_s"),
-            ("8 MiB appends", "large", "mb_s"), ("GetObject", "get", "mb_s")) if sq[k][f]]
-        lines.append(f"PostgreSQL / SQLite metadata [{durability}]: " + ", ".join(parts))
+        sq = by.get(durability)
+        for label, pg in by.items():
+            if not (sq and label.startswith(durability + " pg")):
+                continue
+            parts = [f"{name} {pg[k][f] / sq[k][f]:.2f}×" for name, k, f in (
+                ("1 client", "small_1", "ops_s"), (f"{n} clients", f"small_{n}", "ops_s"),
+                ("8 MiB appends", "large", "mb_s"), ("GetObject", "get", "mb_s")) if sq[k][f]]
+            lines.append(f"PostgreSQL{label[len(durability) + 3:]} / SQLite metadata [{durability}]: "
+                         + ", ".join(parts))
     return lines
 
 
@@ -465,6 +474,9 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="3 s small-append phases, 256 MiB large object")
     p.add_argument("--meta", metavar="URL", help="also run the durable phases with the metadata in this "
                    "PostgreSQL database (postgresql://...; a fresh schema, dropped afterwards)")
+    p.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE[,...]",
+                   help="with --meta: one more PostgreSQL run with these server settings for ossbox's "
+                   "sessions (e.g. commit_delay=100,commit_siblings=2); repeat for more variants")
     p.add_argument("--json", metavar="FILE", help="write all measurements as JSON")
     p.add_argument("--no-none", action="store_true", help="skip the --durability none comparison")
     p.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
@@ -526,6 +538,9 @@ def main(argv=None) -> int:
             res["runs"].append(run_server(durability, workdir, pool, cfg, spy, log))
         if args.meta:
             res["runs"].append(run_postgres(args.meta, workdir, pool, cfg, log))
+            for variant in args.pg_setting:
+                settings = tuple(x.strip() for x in variant.split(",") if x.strip())
+                res["runs"].append(run_postgres(args.meta, workdir, pool, cfg, log, settings))
         pool.shutdown()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

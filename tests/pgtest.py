@@ -11,11 +11,14 @@ import pytest
 PG_URL = os.environ.get("OSSBOX_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-def schema_url(url: str, schema: str) -> str:
-    """url with its search_path set to `schema` (libpq's options parameter: -csearch_path=...)."""
+def schema_url(url: str, schema: str, settings: tuple = ()) -> str:
+    """url with its search_path set to `schema`, and each name=value of `settings` set, through
+    libpq's options parameter (-csearch_path=... -cname=value); options already in url are kept."""
     parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
-    query.append(("options", f"-csearch_path={schema}"))
+    query = parse_qsl(parts.query)
+    options = [v for k, v in query if k == "options"]
+    options += [f"-csearch_path={schema}"] + [f"-c{s}" for s in settings]
+    query = [(k, v) for k, v in query if k != "options"] + [("options", " ".join(options))]
     return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
 
 
