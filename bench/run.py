@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ossbox benchmark: raw-disk baselines and server figures, measured in the same run.
 
-    python bench/run.py [--quick] [--json out.json] [--no-none] [--py-spy DIR]
+    python bench/run.py [--quick] [--json out.json] [--no-none] [--py-spy DIR] [--meta postgresql://...]
 
 See bench/README.md for what each figure means. Goals are printed, never asserted; the exit status
 is non-zero only when a request failed or a length/CRC check did not match.
@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -231,13 +232,20 @@ def head_length(bucket, key) -> int:
         return -1
 
 
-def run_server(durability: str, workdir: str, pool, cfg: dict, spy_dir, log) -> dict:
+def run_server(durability: str, workdir: str, pool, cfg: dict, spy_dir, log, meta: str = "",
+               variant: str = "") -> dict:
+    """One server's phases; meta: a --meta URL (PostgreSQL) instead of SQLite in the data dir;
+    variant: what distinguishes this PostgreSQL run from the others (its settings)."""
     import oss2
 
-    data_dir = os.path.join(workdir, f"data-{durability}")
-    srv = ServerProcess(data_dir, extra_args=["--durability", durability]).start()
+    label = durability + (" pg" if meta else "") + (f" {variant}" if variant else "")
+    data_dir = os.path.join(workdir, "data-" + re.sub(r"[^A-Za-z0-9_.-]", "-", label))
+    srv = ServerProcess(data_dir, extra_args=["--durability", durability]
+                        + (["--meta", meta] if meta else [])).start()
     pid = srv.proc.pid
-    out = {"durability": durability, "problems": []}
+    out = {"durability": durability, "label": label, "meta": "postgresql" if meta else "sqlite",
+           "problems": []}
+    durability = label  # the tag of this run's log lines and phase names
     try:
         host, port = "127.0.0.1", srv.port
         bucket_name = "bench-" + uuid.uuid4().hex[:12]
@@ -277,7 +285,7 @@ def run_server(durability: str, workdir: str, pool, cfg: dict, spy_dir, log) -> 
                                                 spy_dir, f"{durability}-large")
         # the same with server-side encryption, against the plain figures of this server process
         out["sse"] = {}
-        for algorithm in cfg["sse"] if durability == "fsync" else ():
+        for algorithm in cfg["sse"] if label == "fsync" else ():
             enc = oss2.Bucket(bucket.auth, bucket.endpoint, f"{bucket_name}-{algorithm.lower()}")
             enc.create_bucket()
             # bucket default encryption: the wire client sends exactly the same requests
@@ -295,6 +303,21 @@ def run_server(durability: str, workdir: str, pool, cfg: dict, spy_dir, log) -> 
             out["problems"].append(f"server exited with {rc}: " + "".join(srv.output[-20:]))
         shutil.rmtree(data_dir, ignore_errors=True)
     return out
+
+
+def run_postgres(url: str, workdir: str, pool, cfg: dict, log, settings: tuple = ()) -> dict:
+    """The durable phases with the PostgreSQL driver, in a fresh schema of `url`; `settings`
+    (name=value pairs, e.g. commit_delay=100) are set for the server's sessions through libpq's
+    options, so variants of the server configuration run in one bench against one database."""
+    from pgtest import drop_schema, schema_url
+    schema = "ossbox_bench_" + uuid.uuid4().hex[:12]
+    variant = ",".join(settings)
+    log(f"server --durability fsync --meta (PostgreSQL, schema {schema}{', ' + variant if variant else ''})")
+    try:
+        return run_server("fsync", workdir, pool, cfg, None, log,
+                          meta=schema_url(url, schema, settings), variant=variant)
+    finally:
+        drop_schema(url, schema)
 
 
 def large_object(base: dict, pool, pid: int, cfg: dict, log, out: dict, tag: str, spy_dir, spy_name: str):
@@ -351,7 +374,7 @@ def render(res: dict) -> str:
     rows.append(("raw loopback TCP (Python)", fmt(b["loopback"]["mb_s"], " MB/s"), "", "", ""))
     f1 = b["fsync_1"]["ops_s"]
     for d in res["runs"]:
-        tag = d["durability"]
+        tag = d.get("label", d["durability"])
         n = res["config"]["clients"]
         s1, sn, lg, gt = d["small_1"], d[f"small_{n}"], d["large"], d["get"]
         goal_s = f"≥ {GOAL_SMALL_16:,} /s" if tag == "fsync" else ""
@@ -374,7 +397,7 @@ def render(res: dict) -> str:
     rows = [("phase", "p50 / p99 ms", "server CPU", "sys", "client CPU", "server cores", "loop thread",
              "kthreads", "other procs", "disk/payload", "peak RSS", "failures")]
     for d in res["runs"]:
-        tag = d["durability"]
+        tag = d.get("label", d["durability"])
         n = res["config"]["clients"]
         for name in ("small_1", f"small_{n}"):
             r = d[name]
@@ -403,10 +426,11 @@ def render(res: dict) -> str:
                          "CRC ok" if ok else "CRC/STATUS MISMATCH"))
     text.append(_table(rows))
     notes = ["server RSS at start: " + ", ".join(
-        f"{d['durability']} {d['server_start_rss_mib']:.0f} MiB (VmHWM at end {d['server_final_hwm_mib']:.0f} MiB)"
+        f"{d.get('label', d['durability'])} {d['server_start_rss_mib']:.0f} MiB (VmHWM at end {d['server_final_hwm_mib']:.0f} MiB)"
         for d in res["runs"])]
     for d in res["runs"]:
-        notes += [f"PROBLEM [{d['durability']}]: {p}" for p in d["problems"]]
+        notes += [f"PROBLEM [{d.get('label', d['durability'])}]: {p}" for p in d["problems"]]
+    notes += driver_ratios(res)
     la = res["machine"]["loadavg_at_start"]
     notes.append(f"load average at start {la[0]:.2f} (other processes on the machine skew results; "
                  f"see 'other procs')")
@@ -415,6 +439,24 @@ def render(res: dict) -> str:
     notes.append(f"server code: {res['server_code']}")
     notes.append(f"total bench time {res['elapsed_s']:.1f} s")
     return "\n\n".join(text) + "\n\n" + "\n".join(notes)
+
+
+def driver_ratios(res: dict) -> list[str]:
+    """Each PostgreSQL run / SQLite, figure by figure, for the runs of one durability (same run)."""
+    by = {d.get("label", d["durability"]): d for d in res["runs"]}
+    n = res["config"]["clients"]
+    lines = []
+    for durability in ("fsync", "none"):
+        sq = by.get(durability)
+        for label, pg in by.items():
+            if not (sq and label.startswith(durability + " pg")):
+                continue
+            parts = [f"{name} {pg[k][f] / sq[k][f]:.2f}×" for name, k, f in (
+                ("1 client", "small_1", "ops_s"), (f"{n} clients", f"small_{n}", "ops_s"),
+                ("8 MiB appends", "large", "mb_s"), ("GetObject", "get", "mb_s")) if sq[k][f]]
+            lines.append(f"PostgreSQL{label[len(durability) + 3:]} / SQLite metadata [{durability}]: "
+                         + ", ".join(parts))
+    return lines
 
 
 def _sys(r) -> str:
@@ -430,6 +472,11 @@ def _table(rows) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="3 s small-append phases, 256 MiB large object")
+    p.add_argument("--meta", metavar="URL", help="also run the durable phases with the metadata in this "
+                   "PostgreSQL database (postgresql://...; a fresh schema, dropped afterwards)")
+    p.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE[,...]",
+                   help="with --meta: one more PostgreSQL run with these server settings for ossbox's "
+                   "sessions (e.g. commit_delay=100,commit_siblings=2); repeat for more variants")
     p.add_argument("--json", metavar="FILE", help="write all measurements as JSON")
     p.add_argument("--no-none", action="store_true", help="skip the --durability none comparison")
     p.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
@@ -489,6 +536,11 @@ def main(argv=None) -> int:
             log(f"server --durability {durability}")
             spy = (args.py_spy, args.py_spy_format) if args.py_spy else None
             res["runs"].append(run_server(durability, workdir, pool, cfg, spy, log))
+        if args.meta:
+            res["runs"].append(run_postgres(args.meta, workdir, pool, cfg, log))
+            for variant in args.pg_setting:
+                settings = tuple(x.strip() for x in variant.split(",") if x.strip())
+                res["runs"].append(run_postgres(args.meta, workdir, pool, cfg, log, settings))
         pool.shutdown()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -267,3 +267,10 @@ WritesSuspended = E(503, "ServiceUnavailable", "The server stopped accepting wri
 # is ossbox's own pick, next to ServiceUnavailable's.
 StorageFull = E(503, "StorageFull", "The server's disk is full: delete objects (deletes and reads "
                 "still work) or add space, then try again.", "0000-00000005")
+# A networked metadata database went away during a COMMIT and stayed away longer than the retry
+# window, so whether the write took effect cannot be learnt yet. 503 like any other request while
+# the database is away (SDKs retry it; an append retried at the same position gets 409 with the
+# true length if the first one landed), with a message saying the outcome is unknown. ossbox's EC.
+CommitOutcomeUnknown = E(503, "ServiceUnavailable", "The metadata database became unavailable while "
+                         "the write was committing: it may or may not have taken effect. Check the "
+                         "object before retrying.", "0000-00000006")

@@ -11,21 +11,23 @@ import pytest
 PG_URL = os.environ.get("OSSBOX_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-def schema_url(url: str, schema: str) -> str:
-    """url with its search_path set to `schema` (libpq's options parameter: -csearch_path=...)."""
+def schema_url(url: str, schema: str, settings: tuple = ()) -> str:
+    """url with its search_path set to `schema`, and each name=value of `settings` set, through
+    libpq's options parameter (-csearch_path=... -cname=value); options already in url are kept."""
     parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
-    query.append(("options", f"-csearch_path={schema}"))
+    query = parse_qsl(parts.query)
+    options = [v for k, v in query if k == "options"]
+    options += [f"-csearch_path={schema}"] + [f"-c{s}" for s in settings]
+    query = [(k, v) for k, v in query if k != "options"] + [("options", " ".join(options))]
     return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
 
 
 def pg_unreachable(url: str) -> str:
     """'' when a PostgreSQL server answers at url, else why not."""
-    try:
-        import psycopg
-        import psycopg_pool  # noqa: F401  (the driver needs it too)
-    except ImportError as exc:
-        return f"the postgres extra is not installed ({exc})"
+    missing = _driver_missing()
+    if missing:
+        return missing
+    import psycopg
     try:
         with psycopg.connect(url, connect_timeout=3) as conn:
             conn.execute("SELECT 1")
@@ -178,3 +180,97 @@ def driver(request, tmp_path):
     d = Driver(request.param, tmp_path)
     yield d
     d.cleanup()
+
+
+# -- a private PostgreSQL cluster (initdb on a free port) for tests that restart the database ------
+PG_BIN = os.environ.get("OSSBOX_TEST_PG_BIN", "/usr/lib/postgresql/15/bin")
+
+
+class PrivateCluster:
+    """A throw-away cluster under a temp dir, listening on 127.0.0.1 and a free port only (no Unix
+    socket). PostgreSQL refuses to run as root, so as root its commands run as the `postgres` OS
+    user through runuser. `unavailable()` says why one cannot be made here ('' when it can)."""
+
+    def __init__(self):
+        import socket
+        import tempfile
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.root = tempfile.mkdtemp(prefix="ossbox-pgcluster-")
+        self.data = os.path.join(self.root, "data")
+        self.logfile = os.path.join(self.root, "server.log")
+        if os.geteuid() == 0:
+            import pwd
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.root, pw.pw_uid, pw.pw_gid)
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    @staticmethod
+    def unavailable() -> str:
+        import shutil
+        for tool in ("initdb", "pg_ctl", "postgres"):
+            if not os.access(os.path.join(PG_BIN, tool), os.X_OK):
+                return f"no {tool} in {PG_BIN} (set OSSBOX_TEST_PG_BIN)"
+        if os.geteuid() == 0:
+            import pwd
+            try:
+                pwd.getpwnam("postgres")
+            except KeyError:
+                return "running as root and there is no `postgres` OS user to run PostgreSQL as"
+            if not shutil.which("runuser"):
+                return "running as root and there is no runuser to run PostgreSQL as `postgres`"
+        return _driver_missing()
+
+    def run(self, tool: str, *args: str, timeout: float = 120) -> None:
+        import subprocess
+        cmd = [os.path.join(PG_BIN, tool), *args]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=self.root)
+        if r.returncode != 0:
+            raise RuntimeError(f"{tool} {' '.join(args)} failed ({r.returncode}): {r.stdout}{r.stderr}"
+                               + self.log_tail())
+
+    def log_tail(self) -> str:
+        try:
+            with open(self.logfile) as f:
+                return "\n--- server log ---\n" + "".join(f.readlines()[-30:])
+        except OSError:
+            return ""
+
+    def init(self) -> "PrivateCluster":
+        self.run("initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                 "--locale=C", "--no-instructions")
+        return self
+
+    def _opts(self) -> str:
+        return (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
+                "-c shared_buffers=16MB -c max_connections=50")
+
+    def start(self) -> None:
+        self.run("pg_ctl", "start", "-w", "-t", "60", "-D", self.data, "-l", self.logfile, "-o", self._opts())
+
+    def stop(self, mode: str = "fast") -> None:
+        self.run("pg_ctl", "stop", "-w", "-t", "60", "-m", mode, "-D", self.data)
+
+    def restart(self, mode: str = "immediate") -> None:
+        self.run("pg_ctl", "restart", "-w", "-t", "60", "-m", mode, "-D", self.data, "-l", self.logfile,
+                 "-o", self._opts())
+
+    def destroy(self) -> None:
+        import shutil
+        try:
+            self.stop("immediate")
+        except Exception:  # noqa: BLE001 - not running (any more)
+            pass
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _driver_missing() -> str:
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError as exc:
+        return f"the postgres extra is not installed ({exc})"
+    return ""

@@ -11,7 +11,8 @@ invariants, checked after every restart and at the end, through HEAD and GET:
   * the content is exactly the expected bytes for that length and x-oss-hash-crc64ecma is their
     CRC-64 (computed independently with crcmod); the object stays Appendable.
 
-The durable run makes KILLS_LONG (30) kill -9 cycles, the others KILLS (12) each.
+The durable run makes KILLS_LONG (30) kill -9 cycles, the one with the metadata in PostgreSQL
+KILLS_PG (24), the others KILLS (12) each.
 
 Clients re-sync after a connection error the way a careful client must: HEAD the object and accept
 its length only if it equals acked or acked + in-flight length.
@@ -33,21 +34,23 @@ import pytest
 
 from appendkit import (ChunkSeq, Gate, assert_object, blob_sizes, crash_chunk_size, crc64, det_bytes,
                        head_state, new_bucket, wait_until)
+from pgtest import PG_URL, drop_schema, pg_unreachable, schema_url
 from serverproc import ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 KILLS = 12
 KILLS_LONG = 30  # the durable single-process run: at least 30 kill -9 cycles under load (issue 9)
+KILLS_PG = 24    # the PostgreSQL run: at least 20 kill -9 cycles (issue 10)
 START_TIMEOUT = 60
 
 
 class Rig:
     """One server on a fixed data dir and port that can be killed and restarted."""
 
-    def __init__(self, data_dir: str, durability: str):
+    def __init__(self, data_dir: str, durability: str, extra_args=()):
         self.data_dir = data_dir
-        self.args = ["--durability", durability]
+        self.args = ["--durability", durability, *extra_args]
         self.port = 0
         self.proc: ServerProcess | None = None
         self.starts = 0
@@ -182,10 +185,11 @@ def _verify_all(endpoint: str, bucket_name: str, objs: list[Obj], where: str, st
 
 
 def run_crash_cycles(tmp_path, durability: str, kills: int = KILLS, nclients: int = 8,
-                     per_client: int = 2, nservers: int = 1) -> Stats:
+                     per_client: int = 2, nservers: int = 1, extra_args=()) -> Stats:
     """nservers > 1: that many processes share the data dir; each kill hits one of them (sometimes
-    all), the others keep serving the same objects meanwhile."""
-    rigs = [Rig(str(tmp_path / "data"), durability) for _ in range(nservers)]
+    all), the others keep serving the same objects meanwhile. extra_args go to every server
+    (e.g. --meta postgresql://...)."""
+    rigs = [Rig(str(tmp_path / "data"), durability, extra_args) for _ in range(nservers)]
     gate = Gate(nclients)
     stats = Stats()
     failures: list[str] = []
@@ -281,6 +285,24 @@ def test_kill9_one_of_two_processes(tmp_path):
     t0 = time.monotonic()
     stats = run_crash_cycles(tmp_path, "fsync", kills=KILLS, nservers=2)
     print(f"\n[2 processes] {KILLS} kills in {time.monotonic() - t0:.1f}s: {dict(sorted(stats.c.items()))}")
+    assert stats.c.get("inflight_landed", 0) + stats.c.get("inflight_lost", 0) > 0, stats.c
+
+
+@pytest.mark.postgres
+def test_kill9_during_appends_postgres(tmp_path):
+    """The same kill -9 cycles with the metadata in PostgreSQL (a fresh schema of the test
+    database): a commit acknowledged by PostgreSQL must survive the ossbox process dying."""
+    reason = pg_unreachable(PG_URL)
+    if reason:
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {reason}")
+    schema = "ossbox_crash_" + uuid.uuid4().hex[:12]
+    t0 = time.monotonic()
+    try:
+        stats = run_crash_cycles(tmp_path, "fsync", kills=KILLS_PG,
+                                 extra_args=["--meta", schema_url(PG_URL, schema)])
+    finally:
+        drop_schema(PG_URL, schema)
+    print(f"\n[postgresql] {KILLS_PG} kills in {time.monotonic() - t0:.1f}s: {dict(sorted(stats.c.items()))}")
     assert stats.c.get("inflight_landed", 0) + stats.c.get("inflight_lost", 0) > 0, stats.c
 
 

@@ -27,6 +27,10 @@ async def append_object(req: Request) -> Response:
         bucket = await common.require_bucket(req)
         return common.new_object_template(req, bucket, strict=position == 0, for_append=True)
 
+    # The bucket (for x-oss-version-id) is read before the append, never after its commit: a read
+    # failing after the commit (a database gone away: 503 "try again") would answer an append
+    # that took effect as one that did not. A creating append reads it anyway (creation above).
+    bucket = await common.require_bucket(req)
     rec = await req.server.engine.append_object(
         req.bucket, req.key, position, common.throttled(req, req.body()), content_length=length,
         content_md5=content_md5,
@@ -37,9 +41,8 @@ async def append_object(req: Request) -> Response:
         "x-oss-hash-crc64ecma": str(rec.crc64),
     }
     headers.update(common.sse_response_headers(rec))
-    # x-oss-version-id, the same on every append of one version (a creating append already
-    # read the bucket: require_bucket keeps it on the request)
-    headers.update(common.version_headers(await common.require_bucket(req), rec))
+    # x-oss-version-id, the same on every append of one version
+    headers.update(common.version_headers(bucket, rec))
     return Response(200, headers, b"")
 
 

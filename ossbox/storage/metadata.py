@@ -26,10 +26,11 @@ class CommitUncertain(OssError):
     it may or may not survive a crash. Unlike any other exception from `write` (the transaction
     rolled back: nothing happened), the caller must keep everything the transaction references
     and everything it replaced, since either state may be the one that persists. (A networked
-    store raises it too when the connection drops during COMMIT.)"""
+    store raises it too, with CommitOutcomeUnknown, when the connection drops during COMMIT and
+    the outcome cannot be learnt in time.)"""
 
-    def __init__(self):
-        super().__init__(errors.WriteOutcomeUnknown)
+    def __init__(self, kind=errors.WriteOutcomeUnknown):
+        super().__init__(kind)
 
 
 class WritesRefused(OssError):

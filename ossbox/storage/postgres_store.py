@@ -14,7 +14,9 @@ Why it looks the way it does:
   `synchronous_commit = off`.
 - A lost connection before COMMIT is retried on another connection (the pool replaces broken
   ones by itself); a database that stays away answers 503 ServiceUnavailable. A connection lost
-  *during* COMMIT leaves the outcome unknown: CommitUncertain.
+  *during* COMMIT is resolved on another connection through the transaction's commit mark (a row
+  it inserts with its COMMIT): committed, or rolled back and run again. Only a database that stays
+  away for the whole retry window leaves the outcome unknown: CommitUncertain, answered 503.
 - Key columns are `COLLATE "C"`: listing order is byte order (of UTF-8), the same as SQLite's.
 - PostgreSQL text cannot hold U+0000. Object keys with it are refused for every driver (see
   http.app.validate_key); a lookup by any other string with it finds nothing, a write of one is
@@ -30,6 +32,7 @@ import asyncio
 import json
 import logging
 import random
+import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
@@ -96,6 +99,14 @@ _MIGRATIONS = [
         created double precision NOT NULL);
     CREATE TABLE used_signatures (signature text PRIMARY KEY, expires double precision NOT NULL);
     """,
+    # commit marks: each write transaction inserts one with its COMMIT, so that a COMMIT whose
+    # connection dropped can be resolved (committed or not) instead of answering "outcome unknown";
+    # `fenced` marks the row the resolver inserted in place of a transaction that never committed
+    """
+    CREATE TABLE commit_marks (token text PRIMARY KEY, at double precision NOT NULL,
+                               fenced boolean NOT NULL DEFAULT false);
+    CREATE INDEX commit_marks_by_age ON commit_marks (at);
+    """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -106,6 +117,8 @@ RECONNECT_GIVE_UP = 2.0   # psycopg_pool backs off between reconnection attempts
                           # ending an attempt after this long lets the next request start a fresh one
                           # at once, so a database that comes back is used within about 2 s
 MAX_CONFLICT_RETRIES = 100
+MARK_TTL = 600.0          # seconds a commit mark is kept: it is only read while resolving a lost COMMIT
+MARK_SWEEP_EVERY = 512    # about one write in this many deletes the expired marks afterwards
 
 _RETRYABLE = (pgerrors.SerializationFailure, pgerrors.DeadlockDetected)
 
@@ -119,6 +132,13 @@ class _Lost(Exception):
 
 
 _AGAIN = object()  # an attempt's request to be run again (after a conflict)
+
+
+class _InDoubt:
+    """The connection dropped during the COMMIT of the transaction that inserted mark `token`."""
+
+    def __init__(self, token: str, result, exc: BaseException):
+        self.token, self.result, self.exc = token, result, exc
 
 
 class _Nul(Exception):
@@ -542,6 +562,7 @@ class PostgresStore(MetadataStore):
 
         def attempt(conn):
             cur = conn.cursor()
+            token = secrets.token_hex(16)
             try:
                 # one round trip for both statements (no parameters: the simple query protocol)
                 cur.execute("BEGIN ISOLATION LEVEL SERIALIZABLE" if durable and self.durable else
@@ -559,16 +580,69 @@ class PostgresStore(MetadataStore):
                     return conflict(exc)
                 raise self._mapped(exc) from exc
             try:
-                cur.execute("COMMIT")
+                # the commit mark goes in the COMMIT's round trip (simple query protocol): it
+                # exists afterwards exactly when this transaction committed (see _resolve)
+                cur.execute(f"INSERT INTO commit_marks (token, at) VALUES ('{token}', {time.time()!r}); "
+                            "COMMIT")
             except _RETRYABLE as exc:  # SERIALIZABLE may refuse at COMMIT: rolled back
+                if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    cur.execute("ROLLBACK")  # the INSERT failed: the COMMIT never ran
                 return conflict(exc)
             except BaseException as exc:
                 if conn.broken or _connection_lost(exc):
-                    log.warning("connection lost during COMMIT: outcome unknown (%s)", exc)
-                    raise CommitUncertain() from exc
+                    return _InDoubt(token, result, exc)
                 raise self._mapped(exc) from exc
+            if random.randrange(MARK_SWEEP_EVERY) == 0:
+                self._sweep_marks(cur)
             return result
-        return self._with_connection(attempt)
+        while True:
+            outcome = self._with_connection(attempt)
+            if not isinstance(outcome, _InDoubt):
+                return outcome
+            if self._resolve(outcome):
+                return outcome.result
+            # rolled back with the connection: nothing happened, so fn runs again
+
+    @staticmethod
+    def _sweep_marks(cur) -> None:
+        try:
+            cur.execute("DELETE FROM commit_marks WHERE at < %s", (time.time() - MARK_TTL,))
+        except psycopg.Error as exc:  # the write has committed: the next sweep will do
+            log.debug("commit marks not swept: %s", exc)
+
+    def _resolve(self, doubt: _InDoubt) -> bool:
+        """Whether the transaction whose COMMIT lost its connection committed. A fence -- a mark
+        with the same token, `fenced` -- inserted from another connection settles it: the insert
+        waits for that transaction if it is still running (its uncommitted mark holds the key),
+        then finds its mark (it committed) or goes in (it rolled back, and now never can commit:
+        its mark would collide with the fence, so a COMMIT still on its way fails).
+
+        Reading back whose mark holds the token, instead of trusting the insert's row count,
+        keeps this right when this attempt's own connection drops after the fence committed and
+        the attempt runs again (a retry would otherwise find its own fence and report "committed").
+        Fences are never deleted early for the same reason: the sweep removes them after MARK_TTL.
+        If the database stays away for the whole retry window: CommitUncertain (503
+        CommitOutcomeUnknown)."""
+        def attempt(conn):
+            try:
+                conn.execute("INSERT INTO commit_marks (token, at, fenced) VALUES (%s, %s, true) "
+                             "ON CONFLICT DO NOTHING", (doubt.token, time.time()))
+                row = conn.execute("SELECT fenced FROM commit_marks WHERE token = %s",
+                                   (doubt.token,)).fetchone()
+                return not row[0]
+            except _RETRYABLE:
+                return _AGAIN
+            except Exception as exc:
+                if _connection_lost(exc):
+                    raise _Lost() from exc
+                raise
+        try:
+            committed = self._with_connection(attempt)
+        except errors.OssError:
+            log.warning("connection lost during COMMIT: outcome unknown (%s)", doubt.exc)
+            raise CommitUncertain(errors.CommitOutcomeUnknown) from doubt.exc
+        log.warning("connection lost during COMMIT: resolved, %s", "committed" if committed else "rolled back")
+        return committed
 
     @staticmethod
     def _mapped(exc: BaseException) -> BaseException:

@@ -91,3 +91,89 @@ def test_writes_that_need_no_durability_commit_asynchronously(pg):
             finally:
                 await store.close()
     asyncio.run(scenario())
+
+
+class _DroppingConnections:
+    """Pooled connections that drop at chosen statements, as a network cut or a database crash
+    would: `after` runs the statement first (a COMMIT that took effect, its reply lost), `before`
+    drops without sending it (the server sees the connection close and rolls back). Each fault
+    (SQL substring, when) fires once, in order."""
+
+    def __init__(self, store, faults):
+        self.faults = list(faults)
+        self.fired = []
+        pool = store._pool
+        real_get, real_put = pool.getconn, pool.putconn
+        pool.getconn = lambda *a, **kw: _Dropping(real_get(*a, **kw), self)
+        pool.putconn = lambda conn: real_put(conn.real if isinstance(conn, _Dropping) else conn)
+
+    def check(self, conn, query, run):
+        import psycopg
+        if self.faults and self.faults[0][0] in str(query):
+            where, when = self.faults.pop(0)
+            self.fired.append(where)
+            if when == "after":
+                run()
+            conn.close()
+            raise psycopg.OperationalError("server closed the connection unexpectedly (injected)")
+        return run()
+
+
+class _Dropping:
+    def __init__(self, real, plan):
+        self.real, self.plan = real, plan
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def execute(self, query, params=None):
+        return self.plan.check(self.real, query, lambda: self.real.execute(query, params))
+
+    def cursor(self):
+        cur, plan, real = self.real.cursor(), self.plan, self.real
+
+        class Cursor:
+            def __getattr__(self, name):
+                return getattr(cur, name)
+
+            def execute(self, query, params=None):
+                return plan.check(real, query, lambda: cur.execute(query, params))
+        return Cursor()
+
+
+@pytest.mark.parametrize("faults, committed_first", [
+    # the COMMIT took effect and its reply was lost: resolved as committed, fn not run again
+    ([("COMMIT", "after")], True),
+    # the connection dropped before the COMMIT reached the database: rolled back, fn runs again
+    ([("COMMIT", "before")], False),
+    # ... and the resolver's own connection drops after its fence went in: the retried resolution
+    # must still say "rolled back" (it reads whose mark holds the token, not its insert's count)
+    ([("COMMIT", "before"), ("fenced", "after")], False),
+    ([("COMMIT", "after"), ("fenced", "after")], True),
+])
+def test_a_commit_whose_connection_drops_is_resolved_exactly_once(pg, faults, committed_first):
+    """An acknowledged write is never lost and never applied twice when the connection drops
+    during its COMMIT, however the resolution itself is interrupted."""
+    from ossbox.storage.records import APPENDABLE, BucketRecord, ObjectRecord
+
+    async def scenario():
+        store = pg.store()
+        await store.start()
+        try:
+            await store.write(lambda t: t.insert_bucket(BucketRecord("b", "owner", 1.0, "cn-hangzhou")))
+            log = ObjectRecord(bucket="b", key="log", type=APPENDABLE, size=0, crc64=0, etag="E",
+                               blob="B", mtime=1.5)
+            await store.write(lambda t: t.insert_object(log))
+            plan = _DroppingConnections(store, faults)
+            runs = []
+
+            def append(t):
+                runs.append(1)
+                return t.cas_object(log.evolve(size=10), "B", 0)
+            assert await store.write(append) is True  # acknowledged
+            assert plan.faults == [] and plan.fired == [f for f, _ in faults]
+            assert len(runs) == (1 if committed_first else 2)
+            assert (await store.get_object("b", "log")).size == 10  # applied, exactly once
+        finally:
+            await store.close()
+    asyncio.run(scenario())
