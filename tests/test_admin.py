@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from ossbox import errors
-from ossbox.auth.signature import Credential
+from ossbox.auth import Credential
 from ossbox.auth.sts import StsService
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET
 

@@ -21,10 +21,11 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from conftest import admin
-from ossbox.auth import SignedRequest, presign_v1, presign_v4, sign_v1_header
+from ossbox.auth import SignedRequest
 from ossbox.cli.admin_cmd import build_input
 from ossbox.ops.admin import ACTIONS
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, meta_db
+from signing import presign_v1, presign_v4, sign_v1_header
 
 POLICY = json.dumps({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "oss:GetObject",
                                                       "Resource": "acs:oss:*:*:b/*"}]})

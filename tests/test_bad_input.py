@@ -11,8 +11,9 @@ from urllib.parse import quote, urlparse
 import oss2
 import pytest
 
-from ossbox.auth import SignedRequest, sign_v1_header
+from ossbox.auth import SignedRequest
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET
+from signing import sign_v1_header
 
 REFERENCE = b"reference bytes that must never change"
 

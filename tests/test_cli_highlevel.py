@@ -360,7 +360,7 @@ def test_rm_partial_batch_failure_exits_4(server, bucket, tmp_path, monkeypatch,
                                                 error=OSError("connection reset by peer"))
         return real(self, request, **kwargs)
     monkeypatch.setattr(oss.Client, "delete_multiple_objects", flaky)
-    monkeypatch.setattr("ossbox.cli.highlevel.DELETE_BATCH", 1)
+    monkeypatch.setattr("ossbox.cli.batch_delete.DELETE_BATCH", 1)
     assert main(["rm", "-r", "-f", f"oss://{name}/x/"]) == 4
     captured = capsys.readouterr()
     assert "Error: " in captured.err and "x/2" in captured.err

@@ -14,8 +14,9 @@ import uuid
 import oss2
 import pytest
 
-from ossbox.auth import SignedRequest, sign_v1_header
+from ossbox.auth import SignedRequest
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+from signing import sign_v1_header
 
 
 def signed_head(server, method, bucket, key, query="", headers=()):

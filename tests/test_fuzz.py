@@ -27,8 +27,9 @@ from urllib.parse import quote, unquote
 import oss2
 import pytest
 
-from ossbox.auth import SignedRequest, presign_v1, presign_v4, sign_v1_header, sign_v4_header
+from ossbox.auth import SignedRequest
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+from signing import presign_v1, presign_v4, sign_v1_header, sign_v4_header
 
 SEED = int(os.environ.get("OSSBOX_FUZZ_SEED", "20261130"))
 QUICK_REQUESTS = 500

@@ -22,9 +22,10 @@ import pytest
 
 from appendkit import new_bucket, wait_until
 from conftest import remove_bucket
-from ossbox.auth import SignedRequest, sign_v1_header
+from ossbox.auth import SignedRequest
 from ossbox.storage.locks import ObjectLocks
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+from signing import sign_v1_header
 
 STALL_DECLARED = 1 << 20
 STALL_SENT = 64 * 1024

@@ -13,9 +13,10 @@ import oss2
 import pytest
 import requests
 
-from ossbox.auth import SignedRequest, sign_v1_header
+from ossbox.auth import SignedRequest
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET
 from conftest import admin, put_policy
+from signing import sign_v1_header
 
 
 @pytest.fixture

@@ -1,23 +1,6 @@
 """Request authentication: OSS signature verification (V1, V2, V4; header and presigned URL)."""
-from .signature import (
-    MAX_SKEW_SECONDS,
-    V4_MAX_EXPIRES,
-    Credential,
-    SignedRequest,
-    authenticate,
-    presign_v1,
-    presign_v4,
-    sign_v1_header,
-    sign_v2_header,
-    sign_v4_header,
-    v1_string_to_sign,
-    v2_string_to_sign,
-    v4_canonical_request,
-    v4_string_to_sign,
-)
+from .signature import authenticate
+from .signature_v4 import V4_MAX_EXPIRES
+from .signed_request import MAX_SKEW_SECONDS, Credential, SignedRequest
 
-__all__ = [
-    "MAX_SKEW_SECONDS", "V4_MAX_EXPIRES", "Credential", "SignedRequest", "authenticate",
-    "presign_v1", "presign_v4", "sign_v1_header", "sign_v2_header", "sign_v4_header",
-    "v1_string_to_sign", "v2_string_to_sign", "v4_canonical_request", "v4_string_to_sign",
-]
+__all__ = ["MAX_SKEW_SECONDS", "V4_MAX_EXPIRES", "Credential", "SignedRequest", "authenticate"]

@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from typing import Optional
 
 from .. import errors
-from .signature import Credential
+from .signed_request import Credential
 
 STS_PREFIX = "STS."
 STS_KEY_SETTING = "sts-key"  # the server secret (storage/server_keys.py) signing tokens

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import NamedTuple, Optional
 
 from .. import errors
-from ..ops import admin, append, bucket, multipart, objects, restore, service
+from ..ops import (admin, append, bucket, bucket_config, delete_multiple, listing, live_channel, multipart,
+                   objects, restore, service)
 from ..wire.request import Request
 
 # Bucket features ossbox does not (yet) offer: answered 501 NotImplemented, never silently ignored.
@@ -35,44 +36,44 @@ _OBJECT_OPS = {
     "PUT": [("acl", objects.put_object_acl, "oss:PutObjectAcl"),
             ("tagging", objects.put_object_tagging, "oss:PutObjectTagging"),
             ("uploadId", multipart.upload_part, "oss:PutObject"),
-            ("live", bucket.live_channel_unsupported, "oss:PutLiveChannel"),
+            ("live", live_channel.live_channel_unsupported, "oss:PutLiveChannel"),
             ("symlink", _NOT_SUPPORTED, None), (None, objects.put_object, "oss:PutObject")],
     "GET": [("acl", objects.get_object_acl, "oss:GetObjectAcl"),
             ("tagging", objects.get_object_tagging, "oss:GetObjectTagging"),
             ("uploadId", multipart.list_parts, "oss:ListParts"),
-            ("live", bucket.live_channel_unsupported, "oss:GetLiveChannelInfo"),
+            ("live", live_channel.live_channel_unsupported, "oss:GetLiveChannelInfo"),
             ("symlink", _NOT_SUPPORTED, None), (None, objects.get_object, "oss:GetObject")],
     "HEAD": [("objectMeta", objects.get_object_meta, "oss:GetObject"),
              (None, objects.head_object, "oss:GetObject")],
     "DELETE": [("tagging", objects.delete_object_tagging, "oss:DeleteObjectTagging"),
                ("uploadId", multipart.abort, "oss:AbortMultipartUpload"),
-               ("live", bucket.live_channel_unsupported, "oss:DeleteLiveChannel"),
+               ("live", live_channel.live_channel_unsupported, "oss:DeleteLiveChannel"),
                (None, objects.delete_object, "oss:DeleteObject")],
 }
 
 _BUCKET_OPS = {
     "PUT": [("acl", bucket.put_bucket_acl, "oss:PutBucketAcl"),
-            ("policy", bucket.put_bucket_policy, "oss:PutBucketPolicy"),
-            ("requestPayment", bucket.put_bucket_request_payment, "oss:PutBucketRequestPayment"),
-            ("versioning", bucket.put_bucket_versioning, "oss:PutBucketVersioning"),
-            ("encryption", bucket.put_bucket_encryption, "oss:PutBucketEncryption"),
+            ("policy", bucket_config.put_bucket_policy, "oss:PutBucketPolicy"),
+            ("requestPayment", bucket_config.put_bucket_request_payment, "oss:PutBucketRequestPayment"),
+            ("versioning", bucket_config.put_bucket_versioning, "oss:PutBucketVersioning"),
+            ("encryption", bucket_config.put_bucket_encryption, "oss:PutBucketEncryption"),
             (None, bucket.put_bucket, "oss:PutBucket")],
     "GET": [("acl", bucket.get_bucket_acl, "oss:GetBucketAcl"),
-            ("policy", bucket.get_bucket_policy, "oss:GetBucketPolicy"),
-            ("requestPayment", bucket.get_bucket_request_payment, "oss:GetBucketRequestPayment"),
-            ("versioning", bucket.get_bucket_versioning, "oss:GetBucketVersioning"),
-            ("encryption", bucket.get_bucket_encryption, "oss:GetBucketEncryption"),
+            ("policy", bucket_config.get_bucket_policy, "oss:GetBucketPolicy"),
+            ("requestPayment", bucket_config.get_bucket_request_payment, "oss:GetBucketRequestPayment"),
+            ("versioning", bucket_config.get_bucket_versioning, "oss:GetBucketVersioning"),
+            ("encryption", bucket_config.get_bucket_encryption, "oss:GetBucketEncryption"),
             ("location", bucket.get_bucket_location, "oss:GetBucketLocation"),
             ("bucketInfo", bucket.get_bucket_info, "oss:GetBucketInfo"),
             ("uploads", multipart.list_uploads, "oss:ListMultipartUploads"),
-            ("versions", bucket.list_object_versions, "oss:ListObjectVersions"),
-            ("live", bucket.list_live_channels, "oss:ListLiveChannel"),
-            ("list-type", bucket.list_objects_v2, "oss:ListObjects"),
-            (None, bucket.list_objects, "oss:ListObjects")],
+            ("versions", listing.list_object_versions, "oss:ListObjectVersions"),
+            ("live", live_channel.list_live_channels, "oss:ListLiveChannel"),
+            ("list-type", listing.list_objects_v2, "oss:ListObjects"),
+            (None, listing.list_objects, "oss:ListObjects")],
     # DeleteMultipleObjects authorizes oss:DeleteObject per key itself, once it has read the keys.
-    "POST": [("delete", bucket.delete_multiple_objects, None)],
-    "DELETE": [("policy", bucket.delete_bucket_policy, "oss:DeleteBucketPolicy"),
-               ("encryption", bucket.delete_bucket_encryption, "oss:DeleteBucketEncryption"),
+    "POST": [("delete", delete_multiple.delete_multiple_objects, None)],
+    "DELETE": [("policy", bucket_config.delete_bucket_policy, "oss:DeleteBucketPolicy"),
+               ("encryption", bucket_config.delete_bucket_encryption, "oss:DeleteBucketEncryption"),
                (None, bucket.delete_bucket, "oss:DeleteBucket")],
     "HEAD": [(None, bucket.get_bucket_info, "oss:GetBucketInfo")],
 }

@@ -34,7 +34,7 @@ from ..auth import sts
 from ..auth.identity import header_signature
 from ..auth.json_input import MAX_DEPTH, too_deep
 from ..auth.policy import parse_policy
-from ..auth.signature import MAX_SKEW_SECONDS
+from ..auth.signed_request import MAX_SKEW_SECONDS
 from ..wire.request import Request, Response
 from ..storage import sse
 from ..storage.records import AccessKeyRecord, KmsKeyRecord, UserRecord

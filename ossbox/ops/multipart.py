@@ -13,7 +13,7 @@ from ..wire.request import Request, Response
 from ..storage.engine import MAX_OBJECT_SIZE
 from ..storage.records import UploadRecord, new_id
 from . import common
-from .bucket import encoder
+from .listing import encoder
 from .objects import load_copy_source, parse_range
 
 MAX_PART_NUMBER = 10000

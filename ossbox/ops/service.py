@@ -4,12 +4,12 @@ from __future__ import annotations
 from ..wire import xml
 from ..wire.request import Request, Response
 from . import common
-from .bucket import _param, max_keys
+from .listing import listing_param, max_keys
 
 
 async def list_buckets(req: Request) -> Response:
-    prefix = _param(req, "prefix")
-    marker = _param(req, "marker")
+    prefix = listing_param(req, "prefix")
+    marker = listing_param(req, "marker")
     limit = max_keys(req, low=1)
     found = await req.server.engine.list_buckets(prefix, marker, limit + 1)
     truncated = len(found) > limit

@@ -3,7 +3,7 @@
 Keys are read from the metadata store in byte order (the store's contract) a batch at a time;
 a delimiter rolls keys up into common prefixes, and a rolled-up group is jumped over with one query
 from the prefix's successor, never read key by key. Wire concerns (max-keys, encoding, XML, tokens)
-stay in ops/bucket.py.
+stay in ops/listing.py.
 """
 from __future__ import annotations
 

@@ -1,0 +1,147 @@
+"""Bucket settings kept in BucketRecord.config: policy, request payment, versioning, default
+encryption."""
+from __future__ import annotations
+
+import dataclasses
+
+from .. import errors
+from ..auth.policy import parse_policy
+from ..wire import xml
+from ..wire.request import Request, Response
+from ..storage import sse
+from ..storage.records import BucketRecord
+from . import common
+
+
+async def set_config(req: Request, rec: BucketRecord, name: str, value) -> None:
+    """Store one bucket setting (None removes it); no write when nothing changes."""
+    config = {k: v for k, v in rec.config.items() if k != name}
+    if value is not None:
+        config[name] = value
+    if config != rec.config:
+        await req.server.engine.update_bucket(dataclasses.replace(rec, config=config))
+
+
+# -- bucket policy --------------------------------------------------------------------------------
+MAX_BUCKET_POLICY = 16 * 1024
+
+
+async def put_bucket_policy(req: Request) -> Response:
+
+    rec = await common.require_bucket(req)
+    text = (await req.read_body(limit=MAX_BUCKET_POLICY)).decode("utf-8", "replace")
+    parse_policy(text, bucket_policy=True, bucket=req.bucket)  # refuses an invalid document
+    await set_config(req, rec, "policy", text)
+    return Response(200, {}, b"")
+
+
+async def get_bucket_policy(req: Request) -> Response:
+    rec = await common.require_bucket(req)
+    text = rec.config.get("policy")
+    if text is None:
+        raise errors.NoSuchBucketPolicy(BucketName=req.bucket)
+    return Response(200, {"content-type": "application/json"}, text.encode("utf-8"))
+
+
+async def delete_bucket_policy(req: Request) -> Response:
+    rec = await common.require_bucket(req)
+    await set_config(req, rec, "policy", None)
+    return Response(204, {}, b"")
+
+
+# -- request payment (pay-by-requester) -----------------------------------------------------------
+PAYERS = ("BucketOwner", "Requester")
+
+
+async def read_choice(req: Request, root_tag: str, element: str, choices, error
+                      ) -> tuple[BucketRecord, str]:
+    """The bucket and the one-element setting document's value, which must be one of `choices`."""
+    rec = await common.require_bucket(req)
+    value = xml.child_text(xml.parse(await req.read_xml_body(), root_tag), element)
+    if value not in choices:
+        raise error()
+    return rec, value
+
+
+async def put_bucket_request_payment(req: Request) -> Response:
+    rec, payer = await read_choice(req, "RequestPaymentConfiguration", "Payer", PAYERS, errors.MalformedXML)
+    await set_config(req, rec, "request_payer", payer if payer == "Requester" else None)
+    return Response(200, {}, b"")
+
+
+async def get_bucket_request_payment(req: Request) -> Response:
+    rec = await common.require_bucket(req)
+    payer = rec.config.get("request_payer", "BucketOwner")
+    return Response.xml(xml.document("RequestPaymentConfiguration", [("Payer", payer)]))
+
+
+# -- versioning -----------------------------------------------------------------------------------
+VERSIONING_STATES = ("Enabled", "Suspended")
+
+
+async def put_bucket_versioning(req: Request) -> Response:
+    """Enabled or Suspended; a bucket never returns to unversioned (as in OSS)."""
+    rec, status = await read_choice(req, "VersioningConfiguration", "Status", VERSIONING_STATES,
+                                    errors.InvalidVersioningStatus)
+    await set_config(req, rec, "versioning", status)
+    return Response(200, {}, b"")
+
+
+async def get_bucket_versioning(req: Request) -> Response:
+    rec = await common.require_bucket(req)
+    return Response.xml(xml.document("VersioningConfiguration",
+                                     [("Status", rec.config.get("versioning"))]))
+
+
+# -- default encryption (PutBucketEncryption) ------------------------------------------------------
+_ENCRYPTION_FIELDS = ("SSEAlgorithm", "KMSMasterKeyID", "KMSDataEncryption")
+
+
+def encryption_elements(rec: BucketRecord) -> list:
+    rule = rec.config.get("encryption") or {}
+    return [(name, rule[name]) for name in _ENCRYPTION_FIELDS if rule.get(name)]
+
+
+async def put_bucket_encryption(req: Request) -> Response:
+    rec = await common.require_bucket(req)
+    root = xml.parse(await req.read_xml_body(), "ServerSideEncryptionRule")
+    applied = xml.children(root, "ApplyServerSideEncryptionByDefault")
+    if len(applied) != 1:
+        raise errors.MalformedXML()
+    node = applied[0]
+    algorithm = (xml.child_text(node, "SSEAlgorithm") or "").strip()
+    key_id = (xml.child_text(node, "KMSMasterKeyID") or "").strip()
+    data_algorithm = (xml.child_text(node, "KMSDataEncryption") or "").strip()
+    if not algorithm:
+        raise errors.MalformedXML()
+    if algorithm not in common.SSE_ALGORITHMS:
+        raise errors.InvalidEncryptionAlgorithm(ArgumentName="SSEAlgorithm", ArgumentValue=algorithm[:64])
+    if data_algorithm and (data_algorithm != sse.SM4 or algorithm != sse.KMS):
+        raise errors.InvalidDataEncryptionAlgorithm(ArgumentName="KMSDataEncryption",
+                                                    ArgumentValue=data_algorithm[:64])
+    if key_id:
+        if algorithm != sse.KMS:
+            raise errors.InvalidArgument("KMSMasterKeyID must be empty unless SSEAlgorithm is KMS.",
+                                         ArgumentName="KMSMasterKeyID", ArgumentValue=key_id[:128])
+        await req.server.engine.sse.check_kms_key(key_id, argument="KMSMasterKeyID")
+    rule = {"SSEAlgorithm": algorithm}
+    if key_id:
+        rule["KMSMasterKeyID"] = key_id
+    if data_algorithm:
+        rule["KMSDataEncryption"] = data_algorithm
+    await set_config(req, rec, "encryption", rule)
+    return Response(200, {}, b"")
+
+
+async def get_bucket_encryption(req: Request) -> Response:
+    rec = await common.require_bucket(req)
+    elements = encryption_elements(rec)
+    if not elements:
+        raise errors.NoSuchServerSideEncryptionRule(BucketName=req.bucket)
+    return Response.xml(xml.document("ServerSideEncryptionRule",
+                                     [("ApplyServerSideEncryptionByDefault", elements)]))
+
+
+async def delete_bucket_encryption(req: Request) -> Response:
+    await set_config(req, await common.require_bucket(req), "encryption", None)
+    return Response(204, {}, b"")
