@@ -39,8 +39,8 @@ from psycopg import errors as pgerrors
 from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool
 
-from .. import errors
-from .metadata import CURRENT_SEQ, BlobClaims, CommitUncertain, MetadataStore, RestoreRecord, T, Txn
+from .errors import CommitUncertain, MetadataConflict, MetadataUnavailable, StorageFull, UnstorableText
+from .metadata import CURRENT_SEQ, BlobClaims, MetadataStore, RestoreRecord, T, Txn
 from .records import AccessKeyRecord, KmsKeyRecord, UserRecord
 from .sqlite_store import _OBJ_COLS, _PART_COLS, _UPLOAD_COLS, _bucket, _obj, _obj_row, _part, _to_i64, \
     _upload, prefix_range
@@ -369,9 +369,9 @@ def _connection_lost(exc: BaseException) -> bool:
     return False
 
 
-def _unavailable(exc: BaseException) -> errors.OssError:
+def _unavailable(exc: BaseException) -> MetadataUnavailable:
     log.warning("metadata database unavailable: %s", exc)
-    return errors.ServiceUnavailable("The metadata database is unavailable; try again.")
+    return MetadataUnavailable()
 
 
 class PostgresStore(MetadataStore):
@@ -573,11 +573,11 @@ class PostgresStore(MetadataStore):
     @staticmethod
     def _mapped(exc: BaseException) -> BaseException:
         if isinstance(exc, pgerrors.DiskFull):
-            return errors.StorageFull()
+            return StorageFull()
         if isinstance(exc, _Nul):
-            return errors.InvalidArgument("PostgreSQL cannot store text containing NUL (U+0000).")
+            return UnstorableText("PostgreSQL")
         if isinstance(exc, _RETRYABLE):
-            return errors.ServiceUnavailable("The metadata changed concurrently; try again.")
+            return MetadataConflict()
         return exc
 
     async def _read(self, work, missing=None, snapshot: bool = False):
