@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from ossbox.errors import OssError
+from ossbox.storage import errors as storage_errors
 from ossbox.storage import journal as journal_mod
 from ossbox.storage.multipart import MIN_PART_SIZE
 from ossbox.storage.drivers import open_engine
@@ -68,10 +68,10 @@ def test_unacknowledged_bytes_past_the_size_stay_invisible(tmp_path):
     async def scenario():
         eng = await _new_engine(tmp_path)
         rec = await _append(eng, "k", 0, b"committed")
-        with pytest.raises(OssError) as err:  # the body is shorter than announced
+        with pytest.raises(storage_errors.BodyLengthMismatch) as err:  # shorter than announced
             await eng.append_object("b", "k", 9, _body(b"torn bytes"), content_length=999, content_md5=None,
                                     creation=None)
-        assert err.value.code == "IncompleteBody"
+        assert (err.value.declared, err.value.received) == (999, 10)
         with open(eng.blobs.path(rec.blob), "rb") as f:
             assert f.read() == b"committedtorn bytes"  # written, but never committed
         cur, reader = await eng.open_object("b", "k")
@@ -192,9 +192,8 @@ def test_complete_racing_an_abort_or_a_part_upload_is_a_client_error(tmp_path, m
         else:
             await eng.upload_part(up, 1, _body(b"q" * len(data)), content_length=len(data), content_md5=None)
         done.set()
-        with pytest.raises(OssError) as failed:
+        with pytest.raises(storage_errors.UploadNotFound if meanwhile == "abort" else storage_errors.PartMismatch):
             await complete
-        assert failed.value.code == ("NoSuchUpload" if meanwhile == "abort" else "InvalidPart")
         await eng.stop()
 
     asyncio.run(scenario())

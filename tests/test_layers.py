@@ -1,5 +1,6 @@
 """The import graph of ossbox runs one way (issue 10): http -> ops -> storage, auth beside,
 the wire protocol types (Request/Response/XML) below http and ops, errors at the bottom.
+Storage stands on nothing: it raises its own domain errors, never the OSS catalogue's.
 
 Parsed with ast, never imported: fails on an import against the direction, on a function-level
 import of an ossbox module outside the CLI (a late import is how a cycle hides), on any cycle
@@ -18,7 +19,7 @@ ALLOWED = {
     "errors": set(),
     "numeric": {"errors"},
     "wire": {"errors", "numeric"},
-    "storage": {"errors", "numeric"},
+    "storage": set(),  # its errors are its own (storage/errors.py); http/error_map.py maps them
     "auth": {"errors", "numeric", "wire"},
     "config": {"errors", "auth"},
     "ops": {"errors", "numeric", "wire", "storage", "auth"},
@@ -180,3 +181,19 @@ def test_one_way_into_storage(module):
             bad.append(f"line {node.lineno}: os.{node.attr} (a raw file descriptor)")
     assert not bad, f"{MODULES[module]} reaches around the storage API:\n" + "\n".join(bad)
 
+
+def test_storage_raises_no_oss_errors():
+    """Storage names what went wrong in its own terms (storage/errors.py); only the HTTP layer
+    decides status, Code and EC (http/error_map.py). No storage module imports the OSS
+    catalogue, nor `numeric` (whose parsers raise OSS errors), nor names OssError."""
+    bad = []
+    for module in sorted(m for m in MODULES if layer(m) == "storage"):
+        for t, line, _top in GRAPH[module]:
+            if layer(t) in ("errors", "numeric"):
+                bad.append(f"{MODULES[module]}:{line}: imports {t}")
+        tree = ast.parse(open(MODULES[module], encoding="utf-8").read())
+        for node in ast.walk(tree):
+            name = node.id if isinstance(node, ast.Name) else getattr(node, "attr", None)
+            if name == "OssError":
+                bad.append(f"{MODULES[module]}:{node.lineno}: OssError")
+    assert not bad, "storage using the OSS error catalogue:\n" + "\n".join(bad)

@@ -24,11 +24,13 @@ from ..config import ServerConfig
 from ..errors import OssError
 from ..storage.drivers import open_storage
 from ..storage.engine import Engine
+from ..storage.errors import StorageError
 from ..storage.reserve import is_disk_full
 from ..wire import xml
 from ..wire.names import valid_bucket_name, validate_key
 from ..wire.request import Request, Response
 from . import router
+from .error_map import to_oss_error
 
 log = logging.getLogger("ossbox.http")
 
@@ -127,6 +129,8 @@ class Server:
             resp = await found.handler(req)
         except OssError as exc:
             resp = self.error_response(exc, req, scope, request_id)
+        except StorageError as exc:  # storage speaks its own terms: the one mapping decides the answer
+            resp = self.error_response(to_oss_error(exc), req, scope, request_id)
         except Exception as exc:
             if is_disk_full(exc):  # a path the storage layer did not map: still the OSS error, not a 500
                 log.warning("disk full on %s %s: %s", scope.get("method"), scope.get("path"), exc)

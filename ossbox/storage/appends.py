@@ -22,7 +22,8 @@ from __future__ import annotations
 import time
 from typing import AsyncIterator, Awaitable, Callable, Optional
 
-from .. import errors
+from .errors import (AppendTooLarge, CrcMismatch, ObjectChanged, ObjectNotAppendable, ObjectNotFound,
+                     ObjectSealed, PositionMismatch)
 from .newblobs import MAX_OBJECT_SIZE, adds_data
 from .records import APPENDABLE, ObjectRecord, appendable_etag, new_version_id
 from .versioning import retire_current, versioning_state
@@ -39,15 +40,14 @@ class Appends:
     def _check_append(cur: Optional[ObjectRecord], position: int) -> None:
         if cur is None:
             if position != 0:
-                raise errors.PositionNotEqualToLength(headers={"x-oss-next-append-position": "0"})
+                raise PositionMismatch(next_position=0)
             return
         if cur.type != APPENDABLE or cur.frozen:
-            raise errors.ObjectNotAppendable()
+            raise ObjectNotAppendable(cur.bucket, cur.key)
         if cur.sealed is not None:
-            raise errors.ObjectSealed()
+            raise ObjectSealed(cur.bucket, cur.key)
         if cur.size != position:
-            raise errors.PositionNotEqualToLength(
-                headers={"x-oss-next-append-position": str(cur.size)})
+            raise PositionMismatch(next_position=cur.size)
 
     @adds_data
     async def append_object(self, bucket: str, key: str, position: int, body: AsyncIterator[bytes], *,
@@ -73,7 +73,7 @@ class Appends:
             # One read under the lock decides; a wrong position still fails before the body is read.
             cur, template = await decide()
             if content_length is not None and position + content_length > MAX_OBJECT_SIZE:
-                raise errors.AppendTooLarge()
+                raise AppendTooLarge(MAX_OBJECT_SIZE)
             created = cur is None
             # The data key is made with the object and inherited by every later append.
             if created:
@@ -88,10 +88,10 @@ class Appends:
                 fd = self.blobs.append_fd(blob, new=created)
                 end, crc, md5, journal = await self._stream_into(
                     fd, body, position, cur.crc64 if cur else 0, content_length, content_md5,
-                    limit=MAX_OBJECT_SIZE, error=errors.AppendTooLarge,
+                    limit=MAX_OBJECT_SIZE, error=AppendTooLarge,
                     journal=self.durable, stream=dkey.stream(position) if dkey is not None else None)
                 if expected_crc64 is not None and expected_crc64 != crc:
-                    raise errors.InvalidCRC64()
+                    raise CrcMismatch(expected=expected_crc64, computed=crc)
                 written = end - position
                 if not created and written == 0:
                     if acl is not None and acl != cur.acl:
@@ -135,7 +135,7 @@ class Appends:
                     new = await self._commit(commit, nb)
                 except _Conflict:
                     self._check_append(await self.meta.get_object(bucket, key), position)
-                    raise errors.ServiceUnavailable("The object changed concurrently; try again.")
+                    raise ObjectChanged(bucket, key)
                 for old_blob in garbage:
                     self.blobs.delete(old_blob)
                 return new
@@ -148,12 +148,11 @@ class Appends:
         async def decide():
             cur = await self.meta.get_object(bucket, key)
             if cur is None:
-                raise errors.NoSuchKey(Key=key)
+                raise ObjectNotFound(bucket, key)
             if cur.type != APPENDABLE or cur.frozen:
-                raise errors.ObjectNotAppendable()
+                raise ObjectNotAppendable(bucket, key)
             if cur.size != position:
-                raise errors.PositionNotEqualToLength(
-                    headers={"x-oss-next-append-position": str(cur.size)})
+                raise PositionMismatch(next_position=cur.size)
             return cur
 
         # as in append_object: refused from the committed row without waiting behind a writer

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 
-from .. import errors
+from .errors import DataShorterThanRecorded
 
 
 class BlobStore:
@@ -116,7 +116,7 @@ class BlobReader:
             while pos < end:
                 data = os.pread(self._fd, min(chunk, end - pos), pos)
                 if not data:
-                    raise errors.InternalError("object data is shorter than its recorded size")
+                    raise DataShorterThanRecorded("object")
                 pos += len(data)
                 yield stream.apply(data) if stream is not None else data
         finally:

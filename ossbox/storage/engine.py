@@ -21,12 +21,12 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
-from .. import errors
 from . import listing, restore, sse
 from .appends import Appends
 from .blobs import BlobReader, BlobStore
+from .errors import BucketNotEmpty, BucketNotFound, ObjectBusy, StorageError, StorageFull, VersionNotFound
 from .iam import Identities
-from .journal import LEASE_TTL, JournalAndGC, storage_full
+from .journal import LEASE_TTL, JournalAndGC
 from .locks import ObjectLocks
 from .metadata import MetadataStore, RestoreRecord
 from .migrate import MIGRATED_TO
@@ -102,9 +102,9 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart):
                 await self.flush_journal()  # on a full disk it keeps the journal and returns
                 # intents we could not drop (cancelled writes) become collectable at once
                 await self.meta.write(lambda t: t.drop_lease(self.owner, float("inf")), durable=False)
-            except errors.OssError as exc:
+            except StorageError as exc:
                 log.warning("stopping without a journal flush or dropping this process's lease (it "
-                            "expires in %d s): %s", LEASE_TTL, exc.message)
+                            "expires in %d s): %s", LEASE_TTL, exc)
         await self.meta.close()
         self.blobs.close()
         self.locks.close()
@@ -119,8 +119,8 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart):
         release the reserve and try once more (SQLite rolled the failed attempt back)."""
         try:
             return await self.meta.write(fn)
-        except errors.OssError as exc:
-            if not storage_full(exc) or not self.space.release("a delete needed space"):
+        except StorageFull:
+            if not self.space.release("a delete needed space"):
                 raise
         return await self.meta.write(fn)
 
@@ -131,7 +131,7 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart):
     async def require_bucket(self, name: str) -> BucketRecord:
         rec = await self.meta.get_bucket(name)
         if rec is None:
-            raise errors.NoSuchBucket(BucketName=name)
+            raise BucketNotFound(name)
         return rec
 
     async def create_bucket(self, rec: BucketRecord) -> tuple[bool, BucketRecord]:
@@ -147,9 +147,9 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart):
     async def delete_bucket(self, name: str) -> None:
         def txn(t):
             if t.get_bucket(name) is None:
-                raise errors.NoSuchBucket(BucketName=name)
+                raise BucketNotFound(name)
             if not t.bucket_is_empty(name):
-                raise errors.BucketNotEmpty(BucketName=name)
+                raise BucketNotEmpty(name)
             t.delete_bucket(name)
         await self._write_freeing(txn)
 
@@ -205,7 +205,7 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart):
         try:
             return BlobReader(self.blobs.open_read(rec.blob))
         except FileNotFoundError:
-            raise errors.NoSuchVersion(Key=rec.key, VersionId=rec.version_id or "null") from None
+            raise VersionNotFound(rec.bucket, rec.key, rec.version_id) from None
 
     async def open_object(self, bucket: str, key: str) -> tuple[Optional[ObjectRecord], Optional[BlobReader]]:
         """The committed record and a reader of its bytes, consistent with each other."""
@@ -217,7 +217,7 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart):
                 return rec, BlobReader(self.blobs.open_read(rec.blob))
             except FileNotFoundError:
                 await asyncio.sleep(0)  # replaced between the two reads: look again
-        raise errors.ServiceUnavailable("The object is being modified too quickly; try again.")
+        raise ObjectBusy(bucket, key)
 
     async def data_key(self, rec: ObjectRecord) -> Optional[DataKey]:
         """The object's data key (None: stored in plain). Fails if its KMS key is disabled."""

@@ -7,8 +7,7 @@ import os
 import time
 from typing import Optional
 
-from .. import errors
-from .metadata import WritesRefused
+from .errors import StorageFull, WritesRefused
 from .streams import pwrite_all
 
 log = logging.getLogger("ossbox.engine")
@@ -24,8 +23,8 @@ JOURNAL_HELD = "journal-held"
 
 
 def storage_full(exc: BaseException) -> bool:
-    """The store's 503 StorageFull: a commit met a full disk and was rolled back."""
-    return isinstance(exc, errors.OssError) and exc.spec is errors.StorageFull
+    """A commit met a full disk and was rolled back."""
+    return isinstance(exc, StorageFull)
 
 
 class JournalAndGC:
@@ -86,9 +85,7 @@ class JournalAndGC:
             t.drop_pending(upto, blobs)
         try:
             await self.meta.write(txn)
-        except errors.OssError as exc:
-            if not storage_full(exc):
-                raise
+        except StorageFull:
             if not self._journal_kept:
                 log.warning("disk full: journal rows are kept until there is space to retire them")
             self._journal_kept = True

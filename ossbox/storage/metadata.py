@@ -11,35 +11,12 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, TypeVar
 
-from .. import errors
-from ..errors import OssError
 from .records import (AccessKeyRecord, BucketRecord, KmsKeyRecord, ObjectRecord, PartRecord, UploadRecord,
                       UserRecord)
 
 T = TypeVar("T")
 
 CURRENT_SEQ = 1 << 62  # list position of a key's current version: above every noncurrent one
-
-
-class CommitUncertain(OssError):
-    """`write` committed the transaction but could not make it durable (the WAL fsync failed):
-    it may or may not survive a crash. Unlike any other exception from `write` (the transaction
-    rolled back: nothing happened), the caller must keep everything the transaction references
-    and everything it replaced, since either state may be the one that persists. (A networked
-    store raises it too, with CommitOutcomeUnknown, when the connection drops during COMMIT and
-    the outcome cannot be learnt in time.)"""
-
-    def __init__(self, kind=errors.WriteOutcomeUnknown):
-        super().__init__(kind)
-
-
-class WritesRefused(OssError):
-    """The store refuses every write since a commit's durability became unknown (PostgreSQL's
-    fsync-panic rule: after a failed fsync a later one may succeed although data was lost, so no
-    later commit could be trusted). Reads keep working; a restart recovers."""
-
-    def __init__(self):
-        super().__init__(errors.WritesSuspended)
 
 
 @dataclass

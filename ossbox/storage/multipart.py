@@ -7,9 +7,9 @@ import time
 from dataclasses import replace
 from typing import AsyncIterator, Optional
 
-from .. import errors
 from . import sse
 from .crc import crc64_combine
+from .errors import BucketNotFound, ObjectExists, PartMismatch, PartsOutOfOrder, PartTooSmall, UploadNotFound
 from .newblobs import NewBlob, adds_data
 from .records import MULTIPART, ObjectRecord, PartRecord, UploadRecord
 from .sse import DataKey, Keystream
@@ -39,7 +39,7 @@ class Multipart:
 
         def txn(t):
             if t.get_bucket(rec.bucket) is None:
-                raise errors.NoSuchBucket(BucketName=rec.bucket)
+                raise BucketNotFound(rec.bucket)
             t.insert_upload(rec)
         await self.meta.write(txn)
         return rec
@@ -47,13 +47,13 @@ class Multipart:
     async def require_upload(self, bucket: str, key: str, upload_id: str) -> UploadRecord:
         up = await self.meta.get_upload(upload_id)
         if up is None or up.bucket != bucket or up.key != key:
-            raise errors.NoSuchUpload(UploadId=upload_id)
+            raise UploadNotFound(upload_id)
         return up
 
     async def _commit_part(self, part: PartRecord, nb: NewBlob) -> PartRecord:
         def txn(t):
             if t.get_upload(part.upload_id) is None:
-                raise errors.NoSuchUpload(UploadId=part.upload_id)
+                raise UploadNotFound(part.upload_id)
             return t.put_part(part)
         old = await self._commit(txn, nb)
         if old is not None:
@@ -107,16 +107,15 @@ class Multipart:
         last = 0
         for number, etag in chosen:
             if number <= last:
-                raise errors.InvalidPartOrder()
+                raise PartsOutOfOrder(number)
             last = number
             p = stored.get(number)
             if p is None or etag.strip('"').upper() != p.etag:
-                raise errors.InvalidPart(PartNumber=number, ETag=etag)
+                raise PartMismatch(number, etag)
             parts.append(p)
         for p in parts[:-1]:
             if p.size < MIN_PART_SIZE:
-                raise errors.EntityTooSmall(PartNumber=p.part_number, ProposedSize=p.size,
-                                            MinSizeAllowed=MIN_PART_SIZE)
+                raise PartTooSmall(p.part_number, p.size, MIN_PART_SIZE)
         dkey = await self.sse.open(upload.sse_key) if upload.sse_key else None
         async with self._new_blob() as nb:
             return await self._complete(upload, parts, dkey, nb, forbid_overwrite)
@@ -156,8 +155,8 @@ class Multipart:
             # The upload was aborted or completed meanwhile (its part blobs go once that commits),
             # or the part was uploaded again: the client's answer, not a 500.
             if await self.meta.get_upload(upload.upload_id) is None:
-                raise errors.NoSuchUpload(UploadId=upload.upload_id) from None
-            raise errors.InvalidPart(PartNumber=gone.part.part_number, ETag=gone.part.etag) from None
+                raise UploadNotFound(upload.upload_id) from None
+            raise PartMismatch(gone.part.part_number, gone.part.etag) from None
         crc, size = 0, 0
         for p in parts:
             crc = crc64_combine(crc, p.crc64, p.size)
@@ -175,9 +174,9 @@ class Multipart:
         def commit(t):
             garbage.clear()  # a retried transaction (PostgreSQL conflict) starts over
             if t.get_upload(upload.upload_id) is None:
-                raise errors.NoSuchUpload(UploadId=upload.upload_id)
+                raise UploadNotFound(upload.upload_id)
             if forbid_overwrite and t.get_object(new.bucket, new.key) is not None:
-                raise errors.FileAlreadyExists()
+                raise ObjectExists(new.bucket, new.key)
             garbage.extend(p.blob for p in t.delete_upload(upload.upload_id))
             return make_current(t, new, garbage)
         async with self.locks.hold(new.bucket, new.key):

@@ -12,9 +12,9 @@ import time
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Callable, Optional
 
-from .. import errors
 from .crc import crc64_update
-from .metadata import CommitUncertain, WritesRefused
+from .errors import (BlobReclaimed, BodyLengthMismatch, CommitUncertain, DigestMismatch, ObjectTooLarge,
+                     StorageFull, WritesRefused)
 from .records import new_id
 from .reserve import is_disk_full
 from .sse import Keystream
@@ -38,7 +38,7 @@ class NewBlob:
 
 def adds_data(method):
     """For a write that adds data: refused at once while the disk reserve is released (so it cannot
-    use up the blocks kept for deletes), and ENOSPC from its blob I/O is the OSS error, not a 500."""
+    use up the blocks kept for deletes), and ENOSPC from its blob I/O is StorageFull, not a 500."""
     @functools.wraps(method)
     async def checked(self, *args, **kwargs):
         if self._blob_sync_failed is not None:
@@ -48,7 +48,7 @@ def adds_data(method):
             return await method(self, *args, **kwargs)
         except OSError as exc:
             if is_disk_full(exc):
-                raise errors.StorageFull() from exc
+                raise StorageFull() from exc
             raise
     return checked
 
@@ -76,7 +76,7 @@ class NewBlobs:
 
         def txn(t):
             if not t.adopt_blob(nb.id):
-                raise errors.ServiceUnavailable("The write's data was reclaimed as abandoned; try again.")
+                raise BlobReclaimed(nb.id)
             return fn(t)
         try:
             result = await self.meta.write(txn)
@@ -118,7 +118,7 @@ class NewBlobs:
             md5 = hashlib.md5()
             size, crc, _md5, _ = await self._stream_into(
                 fd, body, 0, 0, content_length, content_md5, limit=MAX_OBJECT_SIZE,
-                error=errors.EntityTooLarge, journal=False, md5=md5, stream=stream)
+                error=ObjectTooLarge, journal=False, md5=md5, stream=stream)
             if self.durable:
                 await self._run(os.fdatasync, fd)
                 await self._run(self.blobs.sync_dir, nb.id)
@@ -129,7 +129,8 @@ class NewBlobs:
     async def _stream_into(self, fd: int, body: AsyncIterator[bytes], offset: int, crc: int,
                            content_length: Optional[int], content_md5: Optional[bytes], *, limit: int,
                            error, journal: bool, md5=None, stream: Optional[Keystream] = None):
-        """Write body at offset, encrypted with `stream` if given; verify length and MD5. Returns
+        """Write body at offset, encrypted with `stream` if given; verify length and MD5; a body
+        running past `limit` raises `error(limit)` (ObjectTooLarge or AppendTooLarge). Returns
         (end, crc, md5, journal bytes or None). CRC and MD5 are over the plaintext; the blob and
         the journal copy get the ciphertext. The journal copy is kept only while the total stays
         small enough to inline."""
@@ -143,7 +144,7 @@ class NewBlobs:
             self.space.check_writable()
             n = len(chunk)
             if offset + n > limit:
-                raise error()
+                raise error(limit)
             stored = stream.apply(chunk) if stream is not None else chunk
             pwrite_all(fd, stored, offset)
             offset += n
@@ -156,9 +157,9 @@ class NewBlobs:
                 else:
                     kept = None
         if content_length is not None and offset - start != content_length:
-            raise errors.IncompleteBody()
+            raise BodyLengthMismatch(declared=content_length, received=offset - start)
         if content_md5 is not None and md5.digest() != content_md5:
-            raise errors.BadDigest()
+            raise DigestMismatch(expected=content_md5, computed=md5.digest())
         return offset, crc, md5, kept
 
     async def _copy_into(self, nb: NewBlob, src_fd: int, start: int, end: int, want_md5: bool, *,

@@ -6,7 +6,7 @@ import os
 import time
 from typing import AsyncIterator, Optional
 
-from .. import errors
+from .errors import CrcMismatch, ObjectExists, ObjectNotFound, VersionNotFound
 from .newblobs import NewBlob, adds_data
 from .records import DELETE_MARKER, NORMAL, ObjectRecord, new_version_id
 from .versioning import CURRENT, DeleteResult, make_current, retire_current, versioning_state
@@ -22,14 +22,14 @@ class ObjectWrites:
                          expected_crc64: Optional[int] = None) -> ObjectRecord:
         """Store a Normal object. `rec` carries bucket, key and the attributes; size/ETag are filled."""
         if forbid_overwrite and await self.meta.get_object(rec.bucket, rec.key) is not None:
-            raise errors.FileAlreadyExists()
+            raise ObjectExists(rec.bucket, rec.key)
         dkey, sse_key, headers = await self.sse.create(rec.headers)
         rec = rec.evolve(headers=headers, sse_key=sse_key)
         async with self._new_blob() as nb:
             size, crc, md5hex = await self._write_new_blob(
                 nb, body, content_length, content_md5, dkey.stream() if dkey is not None else None)
             if expected_crc64 is not None and expected_crc64 != crc:
-                raise errors.InvalidCRC64()
+                raise CrcMismatch(expected=expected_crc64, computed=crc)
             now = time.time()
             new = rec.evolve(type=NORMAL, size=size, crc64=crc, etag=md5hex.upper(), blob=nb.id, mtime=now,
                              content_md5=base64.b64encode(bytes.fromhex(md5hex)).decode(), sealed=None)
@@ -43,7 +43,7 @@ class ObjectWrites:
         def commit(t):
             garbage.clear()  # a retried transaction (PostgreSQL conflict) starts over
             if forbid_overwrite and t.get_object(new.bucket, new.key) is not None:
-                raise errors.FileAlreadyExists()
+                raise ObjectExists(new.bucket, new.key)
             return make_current(t, new, garbage)
         async with self.locks.hold(new.bucket, new.key):
             new = await self._commit(commit, nb)
@@ -64,8 +64,8 @@ class ObjectWrites:
             found = t.get_noncurrent(read.bucket, read.key, read.version_id)  # a noncurrent version
             if found is None or found[1].blob != read.blob or found[1].is_delete_marker:
                 if read.version_id is not None:
-                    raise errors.NoSuchVersion(Key=read.key, VersionId=read.version_id)
-                raise errors.NoSuchKey(Key=read.key)
+                    raise VersionNotFound(read.bucket, read.key, read.version_id)
+                raise ObjectNotFound(read.bucket, read.key)
             new = found[1].evolve(**changes)
             t.update_noncurrent(found[0], new)
             return new
@@ -130,7 +130,7 @@ class ObjectWrites:
         rec, fd = src, self._open_source(src)
         try:
             if forbid_overwrite and await self.meta.get_object(dst.bucket, dst.key) is not None:
-                raise errors.FileAlreadyExists()
+                raise ObjectExists(dst.bucket, dst.key)
             # the source is decrypted with its key, the copy encrypted with a key of its own
             src_key = await self.data_key(rec)
             dst_key, sse_key, headers = await self.sse.create(dst.headers)
@@ -161,5 +161,5 @@ class ObjectWrites:
             return self.blobs.open_read(src.blob)
         except FileNotFoundError:
             if src.version_id is not None:
-                raise errors.NoSuchVersion(Key=src.key, VersionId=src.version_id) from None
-            raise errors.NoSuchKey(Key=src.key) from None
+                raise VersionNotFound(src.bucket, src.key, src.version_id) from None
+            raise ObjectNotFound(src.bucket, src.key) from None

@@ -42,8 +42,8 @@ from psycopg import errors as pgerrors
 from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool
 
-from .. import errors
-from .metadata import CURRENT_SEQ, BlobClaims, CommitUncertain, MetadataStore, RestoreRecord, T, Txn
+from .errors import CommitOutcomeLost, MetadataConflict, MetadataUnavailable, StorageFull, UnstorableText
+from .metadata import CURRENT_SEQ, BlobClaims, MetadataStore, RestoreRecord, T, Txn
 from .records import AccessKeyRecord, KmsKeyRecord, UserRecord
 from .sqlite_store import _OBJ_COLS, _PART_COLS, _UPLOAD_COLS, _bucket, _obj, _obj_row, _part, _to_i64, \
     _upload, prefix_range
@@ -389,9 +389,9 @@ def _connection_lost(exc: BaseException) -> bool:
     return False
 
 
-def _unavailable(exc: BaseException) -> errors.OssError:
+def _unavailable(exc: BaseException) -> MetadataUnavailable:
     log.warning("metadata database unavailable: %s", exc)
-    return errors.ServiceUnavailable("The metadata database is unavailable; try again.")
+    return MetadataUnavailable()
 
 
 class PostgresStore(MetadataStore):
@@ -621,8 +621,8 @@ class PostgresStore(MetadataStore):
         keeps this right when this attempt's own connection drops after the fence committed and
         the attempt runs again (a retry would otherwise find its own fence and report "committed").
         Fences are never deleted early for the same reason: the sweep removes them after MARK_TTL.
-        If the database stays away for the whole retry window: CommitUncertain (503
-        CommitOutcomeUnknown)."""
+        If the database stays away for the whole retry window: CommitOutcomeLost (a
+        CommitUncertain; answered 503 CommitOutcomeUnknown)."""
         def attempt(conn):
             try:
                 conn.execute("INSERT INTO commit_marks (token, at, fenced) VALUES (%s, %s, true) "
@@ -638,20 +638,20 @@ class PostgresStore(MetadataStore):
                 raise
         try:
             committed = self._with_connection(attempt)
-        except errors.OssError:
+        except MetadataUnavailable:
             log.warning("connection lost during COMMIT: outcome unknown (%s)", doubt.exc)
-            raise CommitUncertain(errors.CommitOutcomeUnknown) from doubt.exc
+            raise CommitOutcomeLost() from doubt.exc
         log.warning("connection lost during COMMIT: resolved, %s", "committed" if committed else "rolled back")
         return committed
 
     @staticmethod
     def _mapped(exc: BaseException) -> BaseException:
         if isinstance(exc, pgerrors.DiskFull):
-            return errors.StorageFull()
+            return StorageFull()
         if isinstance(exc, _Nul):
-            return errors.InvalidArgument("PostgreSQL cannot store text containing NUL (U+0000).")
+            return UnstorableText("PostgreSQL")
         if isinstance(exc, _RETRYABLE):
-            return errors.ServiceUnavailable("The metadata changed concurrently; try again.")
+            return MetadataConflict()
         return exc
 
     async def _read(self, work, missing=None, snapshot: bool = False):

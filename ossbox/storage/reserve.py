@@ -26,7 +26,7 @@ import sqlite3
 import threading
 from typing import Optional
 
-from .. import errors
+from .errors import StorageFull
 
 log = logging.getLogger("ossbox.space")
 
@@ -140,7 +140,7 @@ class SpaceReserve:
     def check_writable(self) -> None:
         """Refuse a write that adds data while the reserve is released."""
         if self.full:
-            raise errors.StorageFull()
+            raise StorageFull()
 
     def release(self, why: str) -> bool:
         """Give the reserve's blocks back to the filesystem; False if there was none to give."""

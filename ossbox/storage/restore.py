@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-from .. import errors
+from .errors import ObjectNotFound, RestoreInProgress, RestoreNotApplicable
 from .metadata import MetadataStore, RestoreRecord
 from .records import ObjectRecord
 
@@ -34,8 +34,8 @@ async def get_restore(meta: MetadataStore, obj: ObjectRecord) -> Optional[Restor
 
 async def request_restore(meta: MetadataStore, obj: ObjectRecord, days: int, delay: float) -> str:
     """Start a restore of `obj` that completes after `delay` seconds and lasts `days` (STARTED),
-    or extend an already restored copy (EXTENDED). Raises RestoreAlreadyInProgress while one runs,
-    RestoreNotSupported for other classes, NoSuchKey if the version went away meanwhile."""
+    or extend an already restored copy (EXTENDED). Raises RestoreInProgress while one runs,
+    RestoreNotApplicable for other classes, ObjectNotFound if the version went away meanwhile."""
 
     def txn(t) -> str:
         cur = t.get_object(obj.bucket, obj.key)
@@ -43,14 +43,14 @@ async def request_restore(meta: MetadataStore, obj: ObjectRecord, days: int, del
             found = t.get_noncurrent(obj.bucket, obj.key, obj.version_id)
             cur = found[1] if found is not None and found[1].blob == obj.blob else cur
         if cur is None:
-            raise errors.NoSuchKey(Key=obj.key)
+            raise ObjectNotFound(obj.bucket, obj.key)
         if cur.storage_class not in ARCHIVE_CLASSES:
-            raise errors.RestoreNotSupported()
+            raise RestoreNotApplicable(cur.storage_class)
         now = time.time()
         rec = t.get_restore(cur.blob)
         st = state(rec, now)
         if st == ONGOING:
-            raise errors.RestoreAlreadyInProgress()
+            raise RestoreInProgress(obj.bucket, obj.key)
         if st == RESTORED:
             t.put_restore(RestoreRecord(cur.blob, rec.requested, rec.ready_at,
                                         max(rec.expires_at, now + days * DAY)))

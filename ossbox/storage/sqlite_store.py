@@ -16,9 +16,8 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
-from .. import errors
-from .metadata import (CURRENT_SEQ, BlobClaims, CommitUncertain, MetadataStore, RestoreRecord, T, Txn,
-                       WritesRefused)
+from .errors import CommitUncertain, StorageFull, WritesRefused
+from .metadata import CURRENT_SEQ, BlobClaims, MetadataStore, RestoreRecord, T, Txn
 from .records import (AccessKeyRecord, BucketRecord, KmsKeyRecord, ObjectRecord, PartRecord, UploadRecord,
                       UserRecord)
 from .reserve import SHM_PREALLOCATE, is_disk_full, preallocate
@@ -460,7 +459,7 @@ class SqliteStore(MetadataStore):
             if self._conn.in_transaction:  # SQLite itself rolls back on SQLITE_FULL and some I/O errors
                 self._conn.execute("ROLLBACK")
             if is_disk_full(exc):
-                raise errors.StorageFull() from exc
+                raise StorageFull() from exc
             raise
         self._commits += 1
         if self.durable and durable:

@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .. import errors
+from .errors import DefaultKmsKeyMissing, KeyRecordDamaged, KeyUnwrapFailed, KmsKeyDisabled, KmsKeyNotFound
 from .metadata import MetadataStore
 from .records import KmsKeyRecord
 from .server_keys import server_secret
@@ -134,7 +134,7 @@ class Keyring:
             key_id = await self.meta.write(txn)
         rec = await self.meta.get_kms_key(key_id)
         if rec is None:
-            raise errors.InternalError("The default KMS key is missing from the metadata store.")
+            raise DefaultKmsKeyMissing()
         return rec
 
     # -- the built-in KMS's management API (admin CreateKmsKey, ListKmsKeys, ...) ----------------
@@ -166,9 +166,9 @@ class Keyring:
         else:
             rec = await self.meta.get_kms_key(key_id)
             if rec is None:
-                raise errors.KmsKeyNotFound(ArgumentName=argument, ArgumentValue=key_id[:128])
+                raise KmsKeyNotFound(key_id, argument)
         if rec.status != ENABLED:
-            raise errors.KmsKeyDisabled(KeyId=rec.key_id)
+            raise KmsKeyDisabled(rec.key_id)
         return rec
 
     # -- data keys -------------------------------------------------------------------------------
@@ -207,27 +207,27 @@ class Keyring:
             if kms_id is not None:
                 rec = await self.meta.get_kms_key(kms_id)
                 if rec is None or rec.status != ENABLED:
-                    raise errors.KmsKeyDisabled(KeyId=kms_id)
+                    raise KmsKeyDisabled(kms_id)
             return key
         try:
             doc = json.loads(stored)
             cipher, wrap = doc["cipher"], doc["wrap"]
             iv, wrapped = base64.b64decode(doc["iv"]), base64.b64decode(doc["key"])
         except (ValueError, KeyError, TypeError):
-            raise errors.InternalError("The object's encryption key record is damaged.")
+            raise KeyRecordDamaged()
         kms_id = None
         if wrap.startswith(_KMS_WRAP):
             kms_id = wrap[len(_KMS_WRAP):]
             rec = await self.meta.get_kms_key(kms_id)
             if rec is None or rec.status != ENABLED:
-                raise errors.KmsKeyDisabled(KeyId=kms_id)
+                raise KmsKeyDisabled(kms_id)
             wrapping_key = rec.material
         else:
             wrapping_key = await self._master_key()
         try:
             raw = AESGCM(wrapping_key).decrypt(wrapped[:12], wrapped[12:], _aad(cipher, wrap))
         except InvalidTag:  # wrong wrapping key or an edited record
-            raise errors.InternalError("The object's data key cannot be unwrapped.")
+            raise KeyUnwrapFailed()
         key = DataKey(cipher, raw, iv)
         self._remember(stored, kms_id, key)
         return key

@@ -6,8 +6,8 @@ import hashlib
 import os
 from typing import Optional
 
-from .. import errors
 from .crc import crc64_update
+from .errors import DataShorterThanRecorded
 from .sse import Keystream
 
 INLINE_JOURNAL_MAX = 256 * 1024          # appends up to this size are journalled in the metadata commit
@@ -34,7 +34,7 @@ def copy_file(src: int, dst: int, length: int, dst_offset: int, src_offset: int 
         if n <= 0:
             data = os.pread(src, min(COPY_CHUNK, length - done), src_offset + done)
             if not data:
-                raise errors.InternalError("source data is shorter than its recorded size")
+                raise DataShorterThanRecorded("source")
             pwrite_all(dst, data, dst_offset + done)
             n = len(data)
         done += n
@@ -69,7 +69,7 @@ def transcode(src: int, dst: int, start: int, end: int, dst_offset: int,
     while pos < end:
         data = os.pread(src, min(COPY_CHUNK, end - pos), pos)
         if not data:
-            raise errors.InternalError("source data is shorter than its recorded size")
+            raise DataShorterThanRecorded("source")
         plain = decrypt.apply(data) if decrypt is not None else data
         if on_plain is not None:
             on_plain(plain)

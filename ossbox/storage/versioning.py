@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from .. import errors
+from .errors import BucketNotFound
 from .records import APPENDABLE, ObjectRecord, new_version_id
 
 CURRENT = object()  # delete_object(version_id=CURRENT): no versionId given
@@ -22,7 +22,7 @@ def versioning_state(t, bucket: str) -> Optional[str]:
     """The bucket's versioning state: None (never enabled), "Enabled" or "Suspended"."""
     rec = t.get_bucket(bucket)
     if rec is None:
-        raise errors.NoSuchBucket(BucketName=bucket)
+        raise BucketNotFound(bucket)
     return rec.config.get("versioning")
 
 
