@@ -1,8 +1,9 @@
 """The arguments of the object-writing and reading operations, parsed once per request.
 
 Each operation calls its one `parse_*` function, which reads every header and query parameter
-the operation needs, validates them and raises the OSS error of the first invalid one (in the
-order OSS clients observe), and returns a frozen arguments object. The operation then works from
+the operation needs, validates them and raises the OSS error of the first invalid one (checked
+in the order the operations always have: clients and tests see which error wins when several
+arguments are wrong), and returns a frozen arguments object. The operation then works from
 that object only, and hands its fields to the storage API, which never sees the request.
 """
 from __future__ import annotations
@@ -206,8 +207,9 @@ def parse_put(req: Request) -> PutArgs:
 
 
 async def parse_copy(req: Request) -> CopyArgs:
-    """Async only because OSS answers a missing destination bucket after the directives and the
-    traffic limit but before the creation headers; the bucket record is then on the request."""
+    """Async only because CopyObject answers a missing destination bucket after its directives
+    and traffic limit but before its creation headers and copy source; the bucket record is then
+    on the request (common.require_bucket keeps it there)."""
     meta_directive = _directive(req, "x-oss-metadata-directive")
     tag_directive = _directive(req, "x-oss-tagging-directive")
     forbid = forbid_overwrite(req)
