@@ -87,7 +87,7 @@ class AppendArgs:
     # tests). So an invalid one is kept here and raised only if this append creates the object.
     creation: Optional[CreationHeaders] = None
     creation_error: Optional[errors.OssError] = None
-    names_storage_class: bool = False
+    names_storage_class: bool = False   # x-oss-storage-class sent (else the bucket's class applies)
 
     def new_object(self, bucket: BucketRecord, key: str) -> ObjectRecord:
         """The appendable object this append creates; the storage API asks for it only when the
