@@ -60,8 +60,8 @@ def interpreted_query_keys() -> set[str]:
         for entries in table.values():
             keys.update(sub for sub, _h, _a in entries if sub)
     keys.update(router._UNSUPPORTED_BUCKET)
-    from ossbox.ops.objects import _RESPONSE_OVERRIDES
-    keys.update(_RESPONSE_OVERRIDES)
+    from ossbox.ops.args import RESPONSE_OVERRIDES
+    keys.update(RESPONSE_OVERRIDES)
     return keys
 
 

@@ -1,40 +1,29 @@
 """AppendObject and SealAppendObject."""
 from __future__ import annotations
 
-from .. import errors, numeric
 from ..wire.request import Request, Response
 from . import common
-
-def _position(req: Request) -> int:
-    raw = req.query.get("position")
-    if raw is None:
-        raise errors.MissingArgument(ArgumentName="position")
-    return numeric.decimal_argument(raw, "position", 0, numeric.MAX_INT64, error=errors.InvalidPosition)
+from .args import parse_append, parse_position
 
 
 async def append_object(req: Request) -> Response:
-    if "versionId" in req.query:
-        raise errors.AppendVersionId(ArgumentName="versionId")
-    position = _position(req)
-    length = req.require_length()
-    content_md5 = req.content_md5()
-    acl = common.object_acl(req)
-    common.traffic_limit(req)
-    expected_crc = common.expected_crc64(req)
-    async def creation():
-        # Creation headers count only when this request creates the object; a later append
-        # ignores them silently, even invalid ones (OSS behaviour, see the spec's tagging tests).
-        bucket = await common.require_bucket(req)
-        return common.new_object_template(req, bucket, strict=position == 0, for_append=True)
+    args = parse_append(req)
 
-    # The bucket (for x-oss-version-id) is read before the append, never after its commit: a read
-    # failing after the commit (a database gone away: 503 "try again") would answer an append
-    # that took effect as one that did not. A creating append reads it anyway (creation above).
+    # The bucket (for x-oss-version-id, and the defaults of a new object) is read before the
+    # append, never after its commit: a read failing after the commit (a database gone away: 503
+    # "try again") would answer an append that took effect as one that did not.
     bucket = await common.require_bucket(req)
+
+    async def creation():
+        # Asked for only when the key has no object: the creation headers now count
+        # (args.new_object raises an invalid one).
+        return args.new_object(bucket, req.key)
+
+    body = args.body
     rec = await req.server.engine.append_object(
-        req.bucket, req.key, position, common.throttled(req, req.body()), content_length=length,
-        content_md5=content_md5,
-        creation=creation, acl=acl, expected_crc64=expected_crc)
+        req.bucket, req.key, args.position, common.throttled(args.traffic_limit, req.body()),
+        content_length=body.length, content_md5=body.content_md5,
+        creation=creation, acl=args.acl, expected_crc64=body.expected_crc64)
     headers = {
         "etag": f'"{rec.etag}"',
         "x-oss-next-append-position": str(rec.size),
@@ -47,7 +36,7 @@ async def append_object(req: Request) -> Response:
 
 
 async def seal_append_object(req: Request) -> Response:
-    position = _position(req)
+    position = parse_position(req)
     await common.require_bucket(req)
     rec = await req.server.engine.seal_object(req.bucket, req.key, position)
     return Response(200, {"x-oss-sealed-time": common.http_date(rec.sealed)}, b"")

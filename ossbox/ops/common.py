@@ -1,13 +1,13 @@
-"""What several operations share: bucket lookup, creation headers, tags, ACLs, header rendering."""
+"""What several operations share: bucket and version lookup, tag rules, throttling, header rendering.
+Request arguments are parsed in args.py."""
 from __future__ import annotations
 
 import asyncio
 import time
 from email.utils import formatdate, parsedate_to_datetime
 from typing import AsyncIterator, Optional
-from urllib.parse import parse_qsl
 
-from .. import errors, numeric
+from .. import errors
 from ..wire.request import Request
 from ..storage import sse
 from ..storage.engine import CURRENT
@@ -17,14 +17,8 @@ OBJECT_ACLS = ("default", "private", "public-read", "public-read-write")
 BUCKET_ACLS = ("private", "public-read", "public-read-write")
 STORAGE_CLASSES = ("Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive")
 SSE_ALGORITHMS = (sse.AES256, sse.KMS, sse.SM4)
-MAX_USER_META = 8 * 1024
 MAX_TAGS = 10
 TAG_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 +-=._:/")
-TRAFFIC_LIMIT_RANGE = (245760, 838860800)  # bit/s, the SDKs' documented bounds
-
-# Stored with the object at creation and returned verbatim on GET/HEAD.
-_STORED_HEADERS = ("content-type", "cache-control", "content-disposition", "content-encoding",
-                   "content-language", "expires")
 
 
 def http_date(ts: float) -> str:
@@ -73,8 +67,11 @@ MAX_VERSION_ID = 1024
 def version_param(req: Request, raw: Optional[str] = None):
     """`?versionId=` as the engine takes it: CURRENT when absent, None for "null", else the id."""
     raw = req.query.get("versionId") if raw is None else raw
-    if raw is None:
-        return CURRENT
+    return CURRENT if raw is None else version_id(raw)
+
+
+def version_id(raw: str):
+    """A version id as the engine takes it: None for "null", else the id."""
     if not raw or len(raw) > MAX_VERSION_ID:
         raise errors.InvalidArgument("Invalid version id specified", ArgumentName="versionId",
                                      ArgumentValue=raw[:64])
@@ -116,41 +113,6 @@ async def no_such_key(req: Request, bucket: BucketRecord) -> errors.OssError:
 
 
 # -- validation ---------------------------------------------------------------------------------
-def object_acl(req: Request) -> Optional[str]:
-    value = req.header("x-oss-object-acl")
-    if value is None:
-        return None
-    if value not in OBJECT_ACLS:
-        raise errors.InvalidObjectAcl(ArgumentName="x-oss-object-acl", ArgumentValue=value)
-    return value
-
-
-def storage_class(req: Request, default: str) -> str:
-    value = req.header("x-oss-storage-class")
-    if value is None:
-        return default
-    if value == "":
-        raise errors.EmptyStorageClass()
-    for known in STORAGE_CLASSES:  # OSS accepts any letter case here
-        if value.lower() == known.lower():
-            return known
-    raise errors.InvalidStorageClass(ArgumentName="x-oss-storage-class", ArgumentValue=value)
-
-
-def parse_tagging(value: str) -> list[tuple[str, str]]:
-    """`k1=v1&k2=v2` (URL-encoded UTF-8) into validated tag pairs. The header form answers
-    InvalidArgument, with the EC of the rule that failed."""
-    try:
-        pairs = parse_qsl(value, keep_blank_values=True, strict_parsing=bool(value),
-                          errors="strict")
-        validate_tags(pairs)
-    except (ValueError, UnicodeDecodeError):
-        raise errors.InvalidTagging()
-    except errors.OssError as exc:
-        raise errors.InvalidTagging(ec=exc.ec)
-    return pairs
-
-
 def validate_tags(pairs) -> None:
     """At most 10 tags; unique keys of 1..128 and values of 0..256 allowed characters."""
     if len(pairs) > MAX_TAGS:
@@ -164,37 +126,6 @@ def validate_tags(pairs) -> None:
         seen.add(k)
 
 
-def user_metadata(req: Request) -> dict[str, str]:
-    # Values are kept as received (raw bytes as latin-1 text) and returned byte for byte.
-    meta = {name: value for name, value in req.headers.items() if name.startswith("x-oss-meta-")}
-    if sum(len(k) + len(v) for k, v in meta.items()) > MAX_USER_META:
-        raise errors.MetadataTooLarge()
-    return meta
-
-
-def sse_headers(req: Request) -> dict[str, str]:
-    """The request's validated server-side-encryption headers (empty: it asks for none). A KMS
-    key id stays as requested; the engine replaces it with the key it really uses."""
-    out = {}
-    alg = req.header(sse.H_ALGORITHM)
-    if alg is None:
-        if req.header(sse.H_DATA_ALGORITHM) is not None:
-            raise errors.InvalidDataEncryptionAlgorithm()
-        return out
-    if alg not in SSE_ALGORITHMS:
-        raise errors.InvalidEncryptionAlgorithm()
-    out[sse.H_ALGORITHM] = alg
-    data_alg = req.header(sse.H_DATA_ALGORITHM)
-    if data_alg is not None:
-        if data_alg != sse.SM4 or alg != sse.KMS:
-            raise errors.InvalidDataEncryptionAlgorithm()
-        out[sse.H_DATA_ALGORITHM] = data_alg
-    key_id = req.header(sse.H_KEY_ID)
-    if alg == sse.KMS and key_id:
-        out[sse.H_KEY_ID] = key_id
-    return out
-
-
 def bucket_default_sse(bucket: BucketRecord) -> dict[str, str]:
     """The bucket's default encryption (PutBucketEncryption) as SSE request headers."""
     rule = bucket.config.get("encryption")
@@ -206,27 +137,6 @@ def bucket_default_sse(bucket: BucketRecord) -> dict[str, str]:
     if rule.get("KMSMasterKeyID"):
         out[sse.H_KEY_ID] = rule["KMSMasterKeyID"]
     return out
-
-
-def sse_choice(req: Request, bucket: BucketRecord, for_append: bool = False) -> dict[str, str]:
-    """The SSE a new object gets: the request's headers, else the bucket's default encryption."""
-    chosen = sse_headers(req) or bucket_default_sse(bucket)
-    if for_append:
-        # Appendable objects do not support a chosen KMS key; OSS's live tests still accept one:
-        # the default managed key is recorded instead (spec §1.2 recommendation).
-        chosen.pop(sse.H_KEY_ID, None)
-    return chosen
-
-
-def traffic_limit(req: Request) -> Optional[int]:
-    """The validated bandwidth cap in bit/s: the header, else the query parameter (presigned URLs)."""
-    value = req.header("x-oss-traffic-limit")
-    if value is None:
-        value = req.query.get("x-oss-traffic-limit")
-    if value is None:
-        return None
-    return numeric.decimal_argument(value, "x-oss-traffic-limit", *TRAFFIC_LIMIT_RANGE,
-                                    message="x-oss-traffic-limit must be between 245760 and 838860800 bit/s.")
 
 
 class Throttle:
@@ -265,50 +175,12 @@ class Throttle:
                 await aclose()
 
 
-def throttled(req: Request, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """`chunks` (a request body or a download) capped at the request's x-oss-traffic-limit;
+def throttled(limit: Optional[int], chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """`chunks` (a request body or a download) capped at a request's x-oss-traffic-limit (bit/s);
     returned unchanged when the request sets none."""
-    limit = traffic_limit(req)
     if limit is None:
         return chunks
     return Throttle(limit).wrap(chunks)
-
-
-def expected_crc64(req: Request) -> Optional[int]:
-    """A client's expected whole-object CRC-64 (x-oss-hash-crc64ecma on a write), if sent."""
-    raw = req.header("x-oss-hash-crc64ecma")
-    if raw is None:
-        return None
-    return numeric.decimal_argument(raw, "x-oss-hash-crc64ecma", 0, (1 << 64) - 1,
-                                    message="x-oss-hash-crc64ecma is not a valid CRC-64.")
-
-
-def new_object_template(req: Request, bucket: BucketRecord, *, strict: bool = True,
-                        for_append: bool = False) -> ObjectRecord:
-    """Attributes a write request gives a new object. With strict=False (an append that will
-    probably not create the object) invalid creation headers are dropped instead of refused."""
-    def checked(fn, *args, fallback):
-        if strict:
-            return fn(*args)
-        try:
-            return fn(*args)
-        except errors.OssError:
-            return fallback
-
-    headers = {name: req.headers[name] for name in _STORED_HEADERS if name in req.headers}
-    headers.setdefault("content-type", "application/octet-stream")
-    headers.update(checked(user_metadata, req, fallback={}))
-    headers.update(checked(sse_choice, req, bucket, for_append, fallback={}))
-    sclass = checked(storage_class, req, bucket.storage_class, fallback=bucket.storage_class)
-    if for_append and sclass in ("ColdArchive", "DeepColdArchive"):
-        if strict:
-            raise errors.AppendColdArchive(ArgumentName="x-oss-storage-class", ArgumentValue=sclass)
-        sclass = bucket.storage_class
-    tag_header = req.utf8_header("x-oss-tagging")
-    tags = checked(parse_tagging, tag_header, fallback=[]) if tag_header is not None else []
-    acl = checked(object_acl, req, fallback=None) or "default"
-    return ObjectRecord(bucket=bucket.name, key=req.key, type=NORMAL, size=0, crc64=0, etag="",
-                        blob="", mtime=0.0, storage_class=sclass, acl=acl, headers=headers, tags=tags)
 
 
 # -- rendering ----------------------------------------------------------------------------------

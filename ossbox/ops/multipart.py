@@ -13,10 +13,11 @@ from ..wire.request import Request, Response
 from ..storage.engine import MAX_OBJECT_SIZE
 from ..storage.records import UploadRecord, new_id
 from . import common
+from .args import (MAX_PART_NUMBER, parse_complete, parse_initiate, parse_upload_part,
+                   parse_upload_part_copy)
 from .listing import encoder
 from .objects import load_copy_source, parse_range
 
-MAX_PART_NUMBER = 10000
 MAX_LIST = 1000
 MAX_COMPLETE_BODY = 4 * 1024 * 1024   # 10000 <Part> entries with generous whitespace
 _LIST_BATCH = 1000
@@ -29,13 +30,6 @@ def _int_param(req: Request, name: str, default: int, low: int, high: int) -> in
     if raw is None or raw == "":
         return default
     return numeric.decimal_argument(raw, name, low, high)
-
-
-def _part_number(req: Request) -> int:
-    raw = req.query.get("partNumber")
-    if raw is None:
-        raise errors.MissingArgument(ArgumentName="partNumber")
-    return numeric.decimal_argument(raw, "partNumber", 1, MAX_PART_NUMBER, error=errors.InvalidPartNumber)
 
 
 async def _require_upload(req: Request) -> UploadRecord:
@@ -60,10 +54,10 @@ def _location(req: Request) -> str:
 async def initiate(req: Request) -> Response:
     bucket = await common.require_bucket(req)
     enc, encoding = encoder(req)
-    template = common.new_object_template(req, bucket)
-    forbid = (req.header("x-oss-forbid-overwrite") or "").lower() == "true"
+    args = parse_initiate(req)
+    template = args.creation.new_object(bucket, req.key)
     engine = req.server.engine
-    if forbid and await engine.get_object(req.bucket, req.key) is not None:
+    if args.forbid_overwrite and await engine.get_object(req.bucket, req.key) is not None:
         raise errors.FileAlreadyExists()
     upload = UploadRecord(upload_id=new_id().upper(), bucket=req.bucket, key=req.key,
                           initiated=time.time(), storage_class=template.storage_class,
@@ -83,16 +77,12 @@ async def upload_part(req: Request) -> Response:
     if "x-oss-copy-source" in req.headers:
         return await upload_part_copy(req)
     await common.require_bucket(req)
-    number = _part_number(req)
-    length = req.require_length()
-    if length is not None and length > MAX_OBJECT_SIZE:
-        raise errors.EntityTooLarge(ArgumentName="Content-Length", ArgumentValue=str(length))
-    content_md5 = req.content_md5()
-    common.traffic_limit(req)
+    args = parse_upload_part(req)
     upload = await _require_upload(req)
-    part = await req.server.engine.upload_part(upload, number, common.throttled(req, req.body()),
-                                               content_length=length,
-                                               content_md5=content_md5)
+    part = await req.server.engine.upload_part(upload, args.part_number,
+                                               common.throttled(args.traffic_limit, req.body()),
+                                               content_length=args.body.length,
+                                               content_md5=args.body.content_md5)
     headers = {
         "etag": _etag_header(part.etag),
         "content-md5": base64.b64encode(bytes.fromhex(part.etag)).decode(),
@@ -104,17 +94,16 @@ async def upload_part(req: Request) -> Response:
 
 async def upload_part_copy(req: Request) -> Response:
     await common.require_bucket(req)
-    number = _part_number(req)
-    common.traffic_limit(req)
-    src, source_version = await load_copy_source(req)
+    args = parse_upload_part_copy(req)
+    src, source_version = await load_copy_source(req, args.source)
     upload = await _require_upload(req)
     engine = req.server.engine
     # An absent or invalid x-oss-copy-source-range copies the whole source (OSS behaviour).
-    span = parse_range(req.header("x-oss-copy-source-range"), src.size, False)
+    span = parse_range(args.range, src.size, False)
     start, end = span if span is not None else (0, src.size)
     if end - start > MAX_OBJECT_SIZE:
         raise errors.EntityTooLarge()
-    part = await engine.upload_part_copy(upload, number, src, start, end)
+    part = await engine.upload_part_copy(upload, args.part_number, src, start, end)
     body = xml.document("CopyPartResult", [
         ("LastModified", common.iso8601(int(part.mtime))),
         ("ETag", _etag_header(part.etag)),
@@ -148,29 +137,24 @@ async def complete(req: Request) -> Response:
                                       ArgumentName="x-oss-callback")
     await common.require_bucket(req)
     enc, encoding = encoder(req)
-    acl = common.object_acl(req)
-    forbid = (req.header("x-oss-forbid-overwrite") or "").lower() == "true"
-    complete_all = req.header("x-oss-complete-all")
-    if complete_all is not None and complete_all.lower() != "yes":
-        raise errors.InvalidArgument("x-oss-complete-all only accepts the value yes.",
-                                     ArgumentName="x-oss-complete-all", ArgumentValue=complete_all[:64])
+    args = parse_complete(req)
     body = await req.read_xml_body(MAX_COMPLETE_BODY)
     upload = await _require_upload(req)
     engine = req.server.engine
-    if complete_all is not None:
+    if args.complete_all is not None:
         if body.strip():
             raise errors.InvalidArgument("The request body must be empty when x-oss-complete-all "
                                          "is yes.", ArgumentName="x-oss-complete-all",
-                                         ArgumentValue=complete_all)
+                                         ArgumentValue=args.complete_all)
         chosen = [(p.part_number, p.etag)
                   for p in await engine.list_parts(upload.upload_id, 0, MAX_PART_NUMBER)]
         if not chosen:
             raise errors.InvalidPart("The upload has no parts to complete.")
     else:
         chosen = _parse_complete(body)
-    if acl is not None:
-        upload = replace(upload, acl=acl)
-    rec = await engine.complete_upload(upload, chosen, forbid_overwrite=forbid)
+    if args.acl is not None:
+        upload = replace(upload, acl=args.acl)
+    rec = await engine.complete_upload(upload, chosen, forbid_overwrite=args.forbid_overwrite)
     payload = xml.document("CompleteMultipartUploadResult", [
         ("EncodingType", encoding),
         ("Location", _location(req)),

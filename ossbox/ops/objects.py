@@ -2,34 +2,18 @@
 object tagging and object ACL."""
 from __future__ import annotations
 
-import re
 import time
 from datetime import datetime, timezone
 from typing import Optional
-from urllib.parse import parse_qsl, unquote
 
 from .. import errors, numeric
 from ..wire import xml
-from ..wire.names import valid_bucket_name
 from ..wire.request import Request, Response
 from ..storage import sse
 from ..storage.engine import CURRENT
 from ..storage.records import APPENDABLE, ObjectRecord
 from . import common, restore
-
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-
-_RESPONSE_OVERRIDES = {
-    "response-content-type": "content-type",
-    "response-content-language": "content-language",
-    "response-expires": "expires",
-    "response-cache-control": "cache-control",
-    "response-content-disposition": "content-disposition",
-    "response-content-encoding": "content-encoding",
-}
-_DIRECTIVES = ("COPY", "REPLACE")
-_SSE_REQUEST_HEADERS = ("x-oss-server-side-encryption", "x-oss-server-side-data-encryption",
-                        "x-oss-server-side-encryption-key-id")
+from .args import CopySource, object_acl, parse_copy, parse_get, parse_put
 
 
 # -- conditions ----------------------------------------------------------------------------------
@@ -145,11 +129,6 @@ def _range_number(digits: str) -> int:
     return numeric.MAX_INT64 + 1 if value is None else value
 
 
-# -- small helpers -------------------------------------------------------------------------------
-def _flag(req: Request, name: str) -> bool:
-    return (req.header(name) or "").strip().lower() == "true"
-
-
 _require_object = common.require_object
 
 
@@ -168,18 +147,11 @@ async def get_object(req: Request) -> Response:
     try:
         restored = await restore.check_readable(req, rec)  # archived objects: 403 until restored
         check_conditions(req, rec)
-        common.traffic_limit(req)
+        args = parse_get(req)
         headers = common.object_headers(rec, restored)
         headers.update(common.version_headers(bucket, rec))
-        for param, header in _RESPONSE_OVERRIDES.items():
-            if param in req.query:
-                value = req.query[param]
-                if _CONTROL_CHARS.search(value):  # would split or corrupt the response headers
-                    raise errors.InvalidArgument(f"{param} must not contain control characters.",
-                                                 ArgumentName=param)
-                headers[header] = value
-        standard = (req.header("x-oss-range-behavior") or "").strip().lower() == "standard"
-        span = parse_range(req.header("range"), rec.size, standard)
+        headers.update(args.overrides)
+        span = parse_range(args.range, rec.size, args.standard_range)
         dkey = await engine.data_key(rec)  # a disabled KMS key refuses the read here
     except BaseException:
         reader.close()
@@ -190,7 +162,7 @@ async def get_object(req: Request) -> Response:
         start, end = span
         status = 206
         headers["content-range"] = f"bytes {start}-{end - 1}/{rec.size}"
-    return Response(status, headers, common.throttled(req, reader.stream(start, end, dkey)),
+    return Response(status, headers, common.throttled(args.traffic_limit, reader.stream(start, end, dkey)),
                     length=end - start)
 
 
@@ -229,16 +201,14 @@ async def put_object(req: Request) -> Response:
     if "x-oss-copy-source" in req.headers:
         return await copy_object(req)
     bucket = await common.require_bucket(req)
-    length = req.require_length()
-    content_md5 = req.content_md5()
-    forbid = _flag(req, "x-oss-forbid-overwrite")
-    common.traffic_limit(req)
-    expected_crc = common.expected_crc64(req)
-    template = common.new_object_template(req, bucket)
-    rec = await req.server.engine.put_object(template, common.throttled(req, req.body()),
-                                             content_length=length,
-                                             content_md5=content_md5, forbid_overwrite=forbid,
-                                             expected_crc64=expected_crc)
+    args = parse_put(req)
+    body = args.body
+    rec = await req.server.engine.put_object(args.creation.new_object(bucket, req.key),
+                                             common.throttled(args.traffic_limit, req.body()),
+                                             content_length=body.length,
+                                             content_md5=body.content_md5,
+                                             forbid_overwrite=args.forbid_overwrite,
+                                             expected_crc64=body.expected_crc64)
     headers = {"etag": f'"{rec.etag}"', "x-oss-hash-crc64ecma": str(rec.crc64),
                "content-md5": rec.content_md5}
     headers.update(common.sse_response_headers(rec))
@@ -265,50 +235,10 @@ def delete_headers(version, result) -> dict[str, str]:
 
 
 # -- CopyObject ----------------------------------------------------------------------------------
-def parse_copy_source(req: Request) -> tuple[str, str, Optional[str]]:
-    """`x-oss-copy-source: /bucket/url-encoded-key[?versionId=...]` -> (bucket, key, version)."""
-    raw = req.utf8_header("x-oss-copy-source")
-    if not raw:
-        raise errors.InvalidCopySource()
-    path, sep, query = raw.strip().partition("?")
-    version = None
-    if sep:
-        try:
-            params = parse_qsl(query, keep_blank_values=True, errors="strict")
-        except (ValueError, UnicodeDecodeError):
-            raise errors.InvalidCopySource()
-        for name, value in params:
-            if name != "versionId":
-                raise errors.InvalidCopySource()
-            version = value
-    try:
-        path = unquote(path, errors="strict")
-    except UnicodeDecodeError:
-        raise errors.InvalidCopySource()
-    if path.startswith("/"):
-        path = path[1:]
-    bucket, slash, key = path.partition("/")
-    if not slash or not key or not valid_bucket_name(bucket) or len(key.encode("utf-8")) > 1023:
-        raise errors.InvalidCopySource()
-    return bucket, key, version
-
-
-def _directive(req: Request, name: str) -> str:
-    raw = req.header(name)
-    if raw is None:
-        return "COPY"
-    value = raw.strip().upper()
-    if value not in _DIRECTIVES:
-        raise errors.InvalidArgument(f"The {name} header must be COPY or REPLACE.",
-                                     ArgumentName=name, ArgumentValue=raw)
-    return value
-
-
-async def load_copy_source(req: Request) -> tuple[ObjectRecord, dict[str, str]]:
+async def load_copy_source(req: Request, source: CopySource) -> tuple[ObjectRecord, dict[str, str]]:
     """The object version named by x-oss-copy-source, after its x-oss-copy-source-if-*
     conditions (CopyObject and UploadPartCopy), and the response headers naming that version."""
-    src_bucket, src_key, src_version = parse_copy_source(req)
-    version = CURRENT if src_version is None else common.version_param(req, src_version)
+    src_bucket, src_key, version = source.bucket, source.key, source.version
     await req.server.authorizer.check_action(
         req, "oss:GetObject" if version is CURRENT else "oss:GetObjectVersion", src_bucket, src_key)
     engine = req.server.engine
@@ -320,7 +250,7 @@ async def load_copy_source(req: Request) -> tuple[ObjectRecord, dict[str, str]]:
     else:
         src = await engine.get_version(src_bucket, src_key, version)
         if src is None:
-            raise errors.NoSuchVersion(Key=src_key, VersionId=src_version)
+            raise errors.NoSuchVersion(Key=src_key, VersionId=version or "null")
         if src.is_delete_marker:
             raise errors.CopySourceDeleteMarker()
     if src.type == APPENDABLE and common.versioning(bucket) is not None:
@@ -344,45 +274,42 @@ def _sse_differs(wanted: dict, rec: ObjectRecord) -> bool:
 
 
 async def copy_object(req: Request) -> Response:
-    meta_directive = _directive(req, "x-oss-metadata-directive")
-    tag_directive = _directive(req, "x-oss-tagging-directive")
-    forbid = _flag(req, "x-oss-forbid-overwrite")
-    common.traffic_limit(req)
+    args = await parse_copy(req)
     bucket = await common.require_bucket(req)
-    template = common.new_object_template(req, bucket)  # validates ACL/class/SSE/tagging/meta
+    template = args.creation.new_object(bucket, req.key)
     engine = req.server.engine
-    src, source_version = await load_copy_source(req)
+    src, source_version = await load_copy_source(req, args.source)
 
-    if meta_directive == "REPLACE":
+    if args.metadata_directive == "REPLACE":
         headers = dict(template.headers)
     else:  # COPY: the source's metadata; encryption is the request's or the bucket default's
         headers = _without_sse(src.headers)
         headers.update(common.sse_response_headers(template))
-    tags = list(src.tags) if tag_directive == "COPY" else list(template.tags)
+    tags = list(src.tags) if args.tagging_directive == "COPY" else list(template.tags)
 
     # the current version copied onto its own key (a named version copied back is a new version)
     onto_itself = (src.bucket == req.bucket and src.key == req.key
-                   and parse_copy_source(req)[2] is None)
+                   and args.source.version is CURRENT)
     if onto_itself:
-        changes_something = (meta_directive == "REPLACE" or tag_directive == "REPLACE"
-                             or "x-oss-storage-class" in req.headers
-                             or any(h in req.headers for h in _SSE_REQUEST_HEADERS))
+        creation = args.creation
+        changes_something = (args.metadata_directive == "REPLACE" or args.tagging_directive == "REPLACE"
+                             or creation.storage_class is not None or args.names_sse)
         if not changes_something:
             raise errors.CopyToItself()
-        if forbid:
+        if args.forbid_overwrite:
             raise errors.FileAlreadyExists()
         # An appendable object's encryption cannot be changed by CopyObject. Other objects get
         # the encryption the request names, by rewriting their bytes under a new key; naming none
         # (e.g. a metadata update) keeps the object's.
-        wanted = common.sse_headers(req) if src.type != APPENDABLE else {}
+        wanted = creation.sse if src.type != APPENDABLE else {}
         rewrite = bool(wanted) and _sse_differs(wanted, src)
         if not rewrite:
             headers = _without_sse(headers)
             headers.update(common.sse_response_headers(src))
         changes = {"headers": headers, "tags": tags, "mtime": time.time()}
-        if "x-oss-storage-class" in req.headers:
+        if creation.storage_class is not None:
             changes["storage_class"] = template.storage_class
-        if "x-oss-object-acl" in req.headers:
+        if creation.acl is not None:
             changes["acl"] = template.acl
         if rewrite or common.versioning(bucket) is not None:
             # new bytes under a new key, or (versioned bucket) a new version of the object
@@ -391,7 +318,7 @@ async def copy_object(req: Request) -> Response:
             rec = await engine.update_object(src, **changes)
     else:
         rec = await engine.copy_object(src, template.evolve(headers=headers, tags=tags),
-                                       forbid_overwrite=forbid)
+                                       forbid_overwrite=args.forbid_overwrite)
 
     etag = f'"{rec.etag}"'
     out = {"etag": etag, "x-oss-hash-crc64ecma": str(rec.crc64), **source_version}
@@ -405,7 +332,7 @@ async def copy_object(req: Request) -> Response:
 # -- ACL -----------------------------------------------------------------------------------------
 async def put_object_acl(req: Request) -> Response:
     await common.require_bucket(req)
-    acl = common.object_acl(req)
+    acl = object_acl(req)
     if acl is None:
         raise errors.InvalidObjectAcl(ArgumentName="x-oss-object-acl", ArgumentValue="")
     rec = await _require_object(req)
