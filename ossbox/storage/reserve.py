@@ -54,20 +54,15 @@ def free_bytes(path: str) -> int:
     return st.f_bavail * st.f_frsize
 
 
-def preallocate(path: str, size: int) -> None:
-    """Give every byte of an existing file, and of at least its first `size` bytes, a real disk
-    block without changing its content (fallocate fills holes only). Used on SQLite's `-shm`, whose holes would
-    otherwise be filled through a memory mapping, where a full disk means SIGBUS."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return
+def preallocate(fd: int, path: str, size: int) -> None:
+    """Give every byte of an open file, and of at least its first `size` bytes, a real disk
+    block without changing its content (fallocate fills holes only). Used on SQLite's `-shm`, whose
+    holes would otherwise be filled through a memory mapping, where a full disk means SIGBUS.
+    The caller keeps `fd` open while SQLite has the file open (see SqliteStore.start)."""
     try:
         os.posix_fallocate(fd, 0, max(size, os.fstat(fd).st_size))
     except OSError as exc:
         log.warning("could not preallocate %s: %s", path, exc)
-    finally:
-        os.close(fd)
 
 
 def _alive(pid: int) -> bool:

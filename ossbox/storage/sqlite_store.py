@@ -391,6 +391,7 @@ class SqliteStore(MetadataStore):
         self._synced = 0           # ... of which these are known to be on stable storage
         self._sync_task: Optional[asyncio.Task] = None
         self._failed: Optional[BaseException] = None  # the WAL fsync error that stopped all writes
+        self._shm_fd = -1          # held open while connections are (see start)
         self._checkpointer: Optional[asyncio.Task] = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -404,7 +405,17 @@ class SqliteStore(MetadataStore):
         self._read = _connect(self.path)
         # SQLite extends the wal-index one byte per page, leaving holes that a write through its
         # mapping must fill: on a full disk that is a SIGBUS, so give it real blocks up front.
-        preallocate(self.path + "-shm", SHM_PREALLOCATE)
+        # The descriptor stays open until the connections are closed: SQLite's locks on the -shm
+        # are POSIX record locks, which the kernel drops when the process closes ANY descriptor
+        # of the file. Closing this one at once released the dead-man-switch lock that tells
+        # other processes the wal-index is in use; the next process to open the database then
+        # truncated and rebuilt the -shm under this one's mapping (SIGBUS, or a corrupt index).
+        try:
+            self._shm_fd = os.open(self.path + "-shm", os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:  # not in WAL mode after all: nothing is mapped
+            pass
+        else:
+            preallocate(self._shm_fd, self.path + "-shm", SHM_PREALLOCATE)
         # The writer never waits inside SQLite (that would block the event loop): a write lock
         # held by another process is retried asynchronously, and checkpoints run off the loop.
         self._conn = _connect(self.path, busy_timeout_ms=0)
@@ -438,6 +449,9 @@ class SqliteStore(MetadataStore):
         if self._wal_fd >= 0:
             os.close(self._wal_fd)
             self._wal_fd = -1
+        if self._shm_fd >= 0:  # only now: see start()
+            os.close(self._shm_fd)
+            self._shm_fd = -1
         self._pool.shutdown(wait=True)
 
     # -- writes and group commit -----------------------------------------------------------------
