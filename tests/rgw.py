@@ -7,13 +7,12 @@ says why one cannot be made here ('' when it can); the `rgw` fixture skips with 
 
 Bring-up is one mon, `ceph osd new`, the OSD's mkfs, then radosgw, which creates its own pools: about
 1 s on the 2-core dev machine, most of it saved by a short `paxos propose interval` (see _conf()).
-Daemons run in the foreground as our children and die with the test process.
+Daemons run in the foreground as our children and die with the test process (setpriv --pdeathsig).
 """
 from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -32,13 +31,13 @@ ACCESS_KEY_ID = "OSSBOXRGWTESTKEY000"
 SECRET_ACCESS_KEY = "ossbox-rgw-test-secret-0000000000000000"
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL it when the thread that started it dies, so a test run that
-    is itself killed (timeout, ^C twice) leaves no Ceph daemon behind. Start the cluster from a
-    thread that outlives it (the main thread)."""
-    import ctypes
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+def _with_parent(cmd: list) -> list:
+    """cmd, run so that it gets SIGKILL when the thread that started it dies: a test run that is itself
+    killed (timeout, ^C twice) leaves no Ceph daemon behind. Through util-linux's setpriv rather than
+    prctl in a preexec_fn, which may deadlock a process that has threads (moto's server, pools).
+    Start the cluster from a thread that outlives it (the main thread)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *cmd] if setpriv else cmd
 
 
 def _free_port() -> int:
@@ -142,8 +141,8 @@ rgw dynamic resharding = false
         # -f: stay in the foreground, so the process is ours to kill by pid (no daemonising)
         with open(os.path.join(self.root, "log", f"{name}.out"), "wb") as out:
             self.procs[name] = subprocess.Popen(
-                [cmd[0], "-f", "-c", self.conf, *cmd[1:]], cwd=self.root, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
+                _with_parent([cmd[0], "-f", "-c", self.conf, *cmd[1:]]), cwd=self.root, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True)
 
     def log_tail(self, lines: int = 20) -> str:
         out = []
