@@ -80,6 +80,9 @@ async def object_round_trip(s3) -> None:
     assert http(s3, "GET", "smoke", "seg/a")[0] == 404
     # DELETE of a missing key succeeds (S3 semantics): GC may delete twice
     await obstore.delete_async(store, "seg/a")
+    # let obstore's runtime finish its background work inside the loop: without this pause the
+    # interpreter's exit sometimes aborts (SIGABRT) after all work is done (docs/byte-store-libraries.md)
+    await asyncio.sleep(0.05)
 
 
 @pytest.mark.slow
