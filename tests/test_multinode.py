@@ -78,8 +78,8 @@ def cluster(tmp_path_factory):
 
 
 def _chunk(rnd: random.Random) -> bytes:
-    """Mostly small appends (inline in the metadata commit); now and then one past the 256 KiB
-    inline limit, whose bytes go to the shared data dir."""
+    """Mostly appends of up to 64 KiB (journalled inline in the metadata commit); now and then one
+    past the 256 KiB inline limit, whose bytes go to the shared data dir."""
     r = rnd.random()
     size = rnd.randint(1, 4096) if r < 0.9 else rnd.randint(4097, 64 * 1024) if r < 0.98 \
         else rnd.randint(256 * 1024 + 1, 300 * 1024)
