@@ -189,22 +189,32 @@ PG_BIN = os.environ.get("OSSBOX_TEST_PG_BIN", "/usr/lib/postgresql/15/bin")
 class PrivateCluster:
     """A throw-away cluster under a temp dir, listening on 127.0.0.1 and a free port only (no Unix
     socket). PostgreSQL refuses to run as root, so as root its commands run as the `postgres` OS
-    user through runuser. `unavailable()` says why one cannot be made here ('' when it can)."""
+    user through runuser. `unavailable()` says why one cannot be made here ('' when it can).
 
-    def __init__(self):
+    For multi-node tests (tests/netns.py) it can run inside a network namespace: `wrap` is the
+    argv prefix that enters it (`ip netns exec NS`), `listen` adds that namespace's addresses to
+    127.0.0.1, and `trust` the networks whose clients connect without a password."""
+
+    def __init__(self, *, wrap: tuple = (), listen: tuple = (), trust: tuple = (), parent: str | None = None):
         import socket
         import tempfile
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.root = tempfile.mkdtemp(prefix="ossbox-pgcluster-")
+        self.root = tempfile.mkdtemp(prefix="ossbox-pgcluster-", dir=parent)
         self.data = os.path.join(self.root, "data")
         self.logfile = os.path.join(self.root, "server.log")
         if os.geteuid() == 0:
             import pwd
             pw = pwd.getpwnam("postgres")
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
+        self.wrap = list(wrap)
+        self.listen = ["127.0.0.1", *listen]
+        self.trust = list(trust)
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def url_at(self, host: str) -> str:
+        return f"postgresql://postgres@{host}:{self.port}/postgres"
 
     @staticmethod
     def unavailable() -> str:
@@ -227,6 +237,7 @@ class PrivateCluster:
         cmd = [os.path.join(PG_BIN, tool), *args]
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        cmd = self.wrap + cmd
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=self.root)
         if r.returncode != 0:
             raise RuntimeError(f"{tool} {' '.join(args)} failed ({r.returncode}): {r.stdout}{r.stderr}"
@@ -242,10 +253,13 @@ class PrivateCluster:
     def init(self) -> "PrivateCluster":
         self.run("initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
                  "--locale=C", "--no-instructions")
+        if self.trust:
+            with open(os.path.join(self.data, "pg_hba.conf"), "a") as f:
+                f.writelines(f"host all all {net} trust\n" for net in self.trust)
         return self
 
     def _opts(self) -> str:
-        return (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
+        return (f"-p {self.port} -c listen_addresses={','.join(self.listen)} -c unix_socket_directories='' "
                 "-c shared_buffers=16MB -c max_connections=50")
 
     def start(self) -> None:

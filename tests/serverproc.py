@@ -56,9 +56,14 @@ def meta_db(data_dir: str):
 
 
 class ServerProcess:
-    def __init__(self, data_dir: str, *, port: int = 0, extra_args=(), env=None):
+    def __init__(self, data_dir: str, *, port: int = 0, extra_args=(), env=None, host: str = "127.0.0.1",
+                 wrap=()):
+        """wrap: an argv prefix the server runs under, e.g. `ip netns exec NS` (tests/netns.py);
+        it must exec the server, so that signals reach it."""
         self.data_dir = data_dir
         self.port = port
+        self.host = host
+        self.wrap = list(wrap)
         self.extra_args = list(extra_args)
         self.env = env
         self.proc: subprocess.Popen | None = None
@@ -66,7 +71,7 @@ class ServerProcess:
         self.output: list[str] = []
 
     def start(self, timeout: float = 30.0) -> "ServerProcess":
-        cmd = [sys.executable, "-m", "ossbox", "server", "--host", "127.0.0.1", "--port", str(self.port),
+        cmd = [*self.wrap, sys.executable, "-m", "ossbox", "server", "--host", self.host, "--port", str(self.port),
                "--data-dir", self.data_dir, "--access-key-id", ACCESS_KEY_ID,
                "--access-key-secret", ACCESS_KEY_SECRET, *self.extra_args]
         if not any(a.split("=")[0] == "--meta" for a in self.extra_args) and "OSSBOX_META" not in (self.env or {}):

@@ -116,6 +116,12 @@ RETRY_WINDOW = 10.0       # seconds a lost database connection is retried before
 RECONNECT_GIVE_UP = 2.0   # psycopg_pool backs off between reconnection attempts (1 s, 2 s, ...);
                           # ending an attempt after this long lets the next request start a fresh one
                           # at once, so a database that comes back is used within about 2 s
+IDLE_IN_TRANSACTION_TIMEOUT = 5.0  # seconds PostgreSQL waits for the next statement of an open
+                          # transaction before it ends the session: a node cut off or frozen between its
+                          # UPDATE and COMMIT holds the row lock no longer than this (PostgreSQL hears
+                          # nothing from a cut-off node, and would otherwise wait for it for hours), and
+                          # every other node's append on that object waits that long at most. A live node
+                          # that slow loses only that attempt: the broken connection runs it again.
 MAX_CONFLICT_RETRIES = 100
 MARK_TTL = 600.0          # seconds a commit mark is kept: it is only read while resolving a lost COMMIT
 MARK_SWEEP_EVERY = 512    # about one write in this many deletes the expired marks afterwards
@@ -412,13 +418,19 @@ class PostgresStore(MetadataStore):
             self.url, min_size=1, max_size=self.pool_size, open=False, timeout=self.connect_timeout,
             kwargs={"autocommit": True, "client_encoding": "UTF8",
                     "connect_timeout": max(1, int(self.connect_timeout))},
-            reconnect_timeout=RECONNECT_GIVE_UP, name="ossbox-meta")
+            configure=self._configure, reconnect_timeout=RECONNECT_GIVE_UP, name="ossbox-meta")
         try:
             await asyncio.get_running_loop().run_in_executor(self._threads, self._open)
         except BaseException:
             await self.close()
             raise
         log.info("metadata in PostgreSQL (schema version %d)", SCHEMA_VERSION)
+
+    @staticmethod
+    def _configure(conn: psycopg.Connection) -> None:
+        # set_config rather than the URL's options: those may carry the search_path already
+        conn.execute("SELECT set_config('idle_in_transaction_session_timeout', %s, false)",
+                     (f"{int(IDLE_IN_TRANSACTION_TIMEOUT * 1000)}ms",))
 
     def _open(self) -> None:
         try:

@@ -175,3 +175,42 @@ def test_a_commit_whose_connection_drops_is_resolved_exactly_once(pg, faults, co
         finally:
             await store.close()
     asyncio.run(scenario())
+
+
+def test_a_writer_stopped_inside_its_transaction_holds_its_row_locks_only_briefly(pg, monkeypatch):
+    """A node that stops between its UPDATE and its COMMIT -- frozen, or cut off the network, so
+    that PostgreSQL hears nothing more from it -- must not keep the rows it updated locked: the
+    database ends such a session after IDLE_IN_TRANSACTION_TIMEOUT, and another node's write of
+    the same row goes ahead. The stopped writer, when it resumes, finds its connection gone and
+    runs its transaction again (tests/test_multinode.py cuts a node off for real)."""
+    import threading
+    import time
+
+    from ossbox.storage import postgres_store
+    monkeypatch.setattr(postgres_store, "IDLE_IN_TRANSACTION_TIMEOUT", 1.0)
+    inside, resume = threading.Event(), threading.Event()
+
+    def stopped_writer(t):
+        t.set_setting("row", "stopped writer")
+        inside.set()
+        resume.wait(30)
+
+    async def scenario():
+        stopped, other = pg.store(), pg.store()
+        await stopped.start()
+        await other.start()
+        try:
+            first = asyncio.ensure_future(stopped.write(stopped_writer))
+            await asyncio.get_running_loop().run_in_executor(None, inside.wait, 10)
+            started = time.monotonic()
+            await other.write(lambda t: t.set_setting("row", "other writer"))
+            waited = time.monotonic() - started
+            resume.set()
+            await first
+            assert waited < 5, f"the other writer waited {waited:.1f}s for the stopped writer's row lock"
+            assert await other.get_setting("row") == "stopped writer"  # it ran again, after the other
+        finally:
+            resume.set()
+            await stopped.close()
+            await other.close()
+    asyncio.run(scenario())

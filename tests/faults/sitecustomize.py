@@ -14,6 +14,13 @@ OSSBOX_TEST_FAULTS; Python imports this module at start-up, and it wraps os.fdat
                   the trigger is removed
 
 SQLite's own (C-level) syncs are untouched.
+
+With PostgreSQL metadata, it also wraps psycopg's Cursor.execute:
+
+  <dir>/pg-hang-before-commit  exists: a write transaction's COMMIT (the statement that inserts its
+                  commit mark and commits) blocks until the file is removed (and creates
+                  <dir>/pg-hang-before-commit.waiting): the transaction has done its UPDATEs and
+                  holds their row locks, as a node cut off between UPDATE and COMMIT would
 """
 import errno
 import os
@@ -65,6 +72,21 @@ def _hang(trigger: str) -> None:
         time.sleep(0.02)
 
 
+def _wrap_psycopg() -> None:
+    try:
+        import psycopg
+    except ImportError:
+        return
+    real_execute = psycopg.Cursor.execute
+
+    def execute(self, query, *args, **kwargs):
+        if isinstance(query, str) and query.startswith("INSERT INTO commit_marks (token, at) VALUES"):
+            _hang(os.path.join(_DIR, "pg-hang-before-commit"))
+        return real_execute(self, query, *args, **kwargs)
+    psycopg.Cursor.execute = execute
+
+
 if _DIR:
     os.fdatasync = _fdatasync
     os.fsync = _fsync
+    _wrap_psycopg()
