@@ -418,19 +418,13 @@ class PostgresStore(MetadataStore):
             self.url, min_size=1, max_size=self.pool_size, open=False, timeout=self.connect_timeout,
             kwargs={"autocommit": True, "client_encoding": "UTF8",
                     "connect_timeout": max(1, int(self.connect_timeout))},
-            configure=self._configure, reconnect_timeout=RECONNECT_GIVE_UP, name="ossbox-meta")
+            reconnect_timeout=RECONNECT_GIVE_UP, name="ossbox-meta")
         try:
             await asyncio.get_running_loop().run_in_executor(self._threads, self._open)
         except BaseException:
             await self.close()
             raise
         log.info("metadata in PostgreSQL (schema version %d)", SCHEMA_VERSION)
-
-    @staticmethod
-    def _configure(conn: psycopg.Connection) -> None:
-        # set_config rather than the URL's options: those may carry the search_path already
-        conn.execute("SELECT set_config('idle_in_transaction_session_timeout', %s, false)",
-                     (f"{int(IDLE_IN_TRANSACTION_TIMEOUT * 1000)}ms",))
 
     def _open(self) -> None:
         try:
@@ -577,8 +571,11 @@ class PostgresStore(MetadataStore):
             token = secrets.token_hex(16)
             try:
                 # one round trip for both statements (no parameters: the simple query protocol)
-                cur.execute("BEGIN ISOLATION LEVEL SERIALIZABLE" if durable and self.durable else
-                            "BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL synchronous_commit = off")
+                # idle_in_transaction_session_timeout per transaction (SET LOCAL), not per
+                # session: no session state, so transaction-pooling proxies keep working
+                cur.execute("BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL idle_in_transaction_session_timeout"
+                            f" = {int(IDLE_IN_TRANSACTION_TIMEOUT * 1000)}"
+                            + ("" if durable and self.durable else "; SET LOCAL synchronous_commit = off"))
                 result = fn(_PgTxn(_Cursor(cur)))
             except BaseException as exc:
                 if not conn.broken:
