@@ -57,38 +57,38 @@ STORE_ERRORS = (BaseError, OSError)
 
 
 def parse_url(url: str) -> tuple[str, str, dict[str, str]]:
-    """(bucket, prefix, query) of an s3:// URL; ValueError saying what is wrong."""
+    """(bucket, prefix, options) of an s3:// URL; ValueError saying what is wrong."""
     parts = urlsplit(url)
     if parts.scheme != "s3" or not parts.netloc:
         raise ValueError(f"not an s3://BUCKET[/PREFIX][?endpoint=...&region=...] URL: {url!r}")
     if parts.username or parts.password:
         raise ValueError("credentials do not belong in the s3:// URL: set AWS_ACCESS_KEY_ID and "
                          "AWS_SECRET_ACCESS_KEY")
-    query = {}
+    options = {}
     for key, values in parse_qs(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query)).items():
         if key not in QUERY_PARAMS:
             raise ValueError(f"unknown parameter {key!r} in the s3:// URL (known: {', '.join(sorted(QUERY_PARAMS))})")
         if len(values) != 1 or not values[0]:
             raise ValueError(f"parameter {key!r} of the s3:// URL needs exactly one value")
-        query[key] = values[0]
-    endpoint = query.get("endpoint")
+        options[key] = values[0]
+    endpoint = options.get("endpoint")
     if endpoint is not None and urlsplit(endpoint).scheme not in ("http", "https"):
         raise ValueError(f"the endpoint of the s3:// URL must be an http:// or https:// URL: {endpoint!r}")
-    return parts.netloc, parts.path.strip("/"), query
+    return parts.netloc, parts.path.strip("/"), options
 
 
 class S3SegmentStore(SegmentStore):
     def __init__(self, url: str, environ: Optional[Mapping[str, str]] = None):
         self.url = url
-        self.bucket, self.prefix, query = parse_url(url)
+        self.bucket, self.prefix, options = parse_url(url)
         env = os.environ if environ is None else environ
         self._config: dict = {
-            "region": query.get("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            "region": options.get("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         }
         for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
             if env.get(key):
                 self._config[key.lower().removeprefix("aws_")] = env[key]
-        endpoint = query.get("endpoint")
+        endpoint = options.get("endpoint")
         if endpoint:
             # a self-hosted store (RGW, MinIO, ...): path-style, since its buckets have no DNS names
             self._config.update(endpoint=endpoint, virtual_hosted_style_request=False)
