@@ -30,13 +30,16 @@ ALLOWED = {
 }
 # The CLI imports its commands lazily (start-up time of `ossbox --help`); nothing else may.
 LATE_IMPORTS_ALLOWED = {"cli"}
-# Drivers that need an optional extra (psycopg for PostgreSQL) are imported by the factory only
-# when configured, so the embedded default runs without the extra. Same layer, so no cycle hides.
+# Drivers that need an optional extra (psycopg for PostgreSQL, obstore for s3:// segments) are
+# imported by the factory only when configured, so the embedded default runs without the extra.
+# Same layer, so no cycle hides.
 OPTIONAL_DRIVER_IMPORTS = {("ossbox.storage.drivers", "ossbox.storage.postgres_store"),
+                           ("ossbox.storage.drivers", "ossbox.storage.segment_s3"),
                            ("ossbox.storage.migrate", "ossbox.storage.postgres_store")}
 # Only the storage layer touches the metadata store, the drivers, and file descriptors.
 DRIVER_MODULES = {"ossbox.storage.sqlite_store", "ossbox.storage.postgres_store", "ossbox.storage.metadata",
-                  "ossbox.storage.blobs", "ossbox.storage.locks"}
+                  "ossbox.storage.blobs", "ossbox.storage.locks", "ossbox.storage.segments",
+                  "ossbox.storage.segment_files", "ossbox.storage.segment_s3"}
 DRIVER_IMPORTS_ALLOWED = {"storage"}
 FD_CALLS = {"open", "close", "read", "pread", "write", "pwrite", "fsync", "fdatasync", "lseek"}
 FD_CALLS_CHECKED = {"wire", "auth", "ops", "http"}

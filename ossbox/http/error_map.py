@@ -49,6 +49,8 @@ BY_CLASS: dict[type[storage.StorageError], Callable[..., OssError]] = {
     storage.StorageFull: lambda e: errors.StorageFull(),
     storage.MetadataUnavailable: lambda e: errors.ServiceUnavailable(
         "The metadata database is unavailable; try again."),
+    storage.ByteStoreUnavailable: lambda e: errors.ServiceUnavailable(
+        "The byte store is unavailable; try again."),
     storage.MetadataConflict: lambda e: errors.ServiceUnavailable("The metadata changed concurrently; try again."),
     storage.ObjectChanged: lambda e: errors.ServiceUnavailable("The object changed concurrently; try again."),
     storage.ObjectBusy: lambda e: errors.ServiceUnavailable(
@@ -61,6 +63,8 @@ BY_CLASS: dict[type[storage.StorageError], Callable[..., OssError]] = {
     # damaged state: the server's fault
     storage.DataShorterThanRecorded: lambda e: errors.InternalError(
         f"{e.role} data is shorter than its recorded size"),
+    storage.SegmentNotFound: lambda e: errors.InternalError("A segment of the object's data is missing."),
+    storage.SegmentExists: lambda e: errors.InternalError("A segment name was written twice."),
     storage.DefaultKmsKeyMissing: lambda e: errors.InternalError(
         "The default KMS key is missing from the metadata store."),
     storage.KeyRecordDamaged: lambda e: errors.InternalError("The object's encryption key record is damaged."),

@@ -6,17 +6,22 @@ An engine never constructs a driver: it is given
   * a blob store (blobs.py) -- object bytes in files under the data dir;
   * a lock service (locks.py) -- per-object locks, in-process + OFD byte-range locks on a file of
     the data dir.
+Scale-out groundwork, not given to the engine yet: `segment_store(url)` builds the segment store a
+`--data` URL names (segments.py).
 """
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Mapping, Optional
+from urllib.parse import unquote, urlsplit
 
 from .blobs import BlobStore
 from .engine import Engine
 from .locks import ObjectLocks
 from .metadata import MetadataStore
 from .reserve import DEFAULT_RESERVE
+from .segment_files import FileSegmentStore
+from .segments import SegmentStore
 from .sqlite_store import SQLITE_FILE, SqliteStore
 
 
@@ -46,6 +51,27 @@ def metadata_store(url: Optional[str], durability: str) -> Optional[MetadataStor
         return None
     from .postgres_store import PostgresStore
     return PostgresStore(url, durable=durability == "fsync")
+
+
+def segment_store(url: str, environ: Optional[Mapping[str, str]] = None) -> SegmentStore:
+    """The segment store a `--data` URL names: `file:///dir` (an existing, possibly shared,
+    directory) or `s3://BUCKET[/PREFIX][?endpoint=URL&region=R]` with credentials from `environ`
+    (default os.environ: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). obstore is imported only for
+    s3:// URLs: it is an optional extra. ValueError says what is wrong with a bad URL."""
+    scheme = urlsplit(url).scheme
+    if scheme == "file":
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/") or parts.query:
+            raise ValueError(f"a file segment store URL is file:///absolute/dir, not {url!r}")
+        return FileSegmentStore(unquote(parts.path))
+    if scheme == "s3":
+        try:
+            from .segment_s3 import S3SegmentStore
+        except ImportError as e:
+            raise ValueError(f"s3:// segment stores need obstore: pip install 'ossbox[s3]' ({e})") from e
+        return S3SegmentStore(url, environ)
+    raise ValueError(f"unknown segment store URL {url!r}: expected file:///dir or "
+                     "s3://BUCKET/PREFIX?endpoint=...&region=...")
 
 
 def open_storage(config) -> Engine:

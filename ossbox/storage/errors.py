@@ -198,6 +198,14 @@ class MetadataUnavailable(StorageError):
 
 
 @dataclass(eq=False)
+class ByteStoreUnavailable(StorageError):
+    """The segment store (an S3-compatible store or a shared directory) did not answer, or
+    failed, within its bounded retries; nothing was published."""
+    reason: str  # what the store or the OS said, for the log
+    text: ClassVar[str] = "the byte store is unavailable: {reason}"
+
+
+@dataclass(eq=False)
 class MetadataConflict(StorageError):
     """A transaction kept meeting concurrent ones (serialization failures, deadlocks) past its retries."""
     text: ClassVar[str] = "the metadata changed concurrently too often"
@@ -254,6 +262,21 @@ class WritesRefused(StorageError):
 
 
 # -- damaged state (the server's fault) -------------------------------------------------------------
+@dataclass(eq=False)
+class SegmentNotFound(StorageError):
+    """A segment the caller named is not in the segment store."""
+    name: str
+    text: ClassVar[str] = "segment {name!r} does not exist in the byte store"
+
+
+@dataclass(eq=False)
+class SegmentExists(StorageError):
+    """A segment name was written twice: segments are write-once and their names unique, so this
+    is a naming bug, never a race the caller should retry."""
+    name: str
+    text: ClassVar[str] = "segment {name!r} already exists in the byte store"
+
+
 @dataclass(eq=False)
 class DataShorterThanRecorded(StorageError):
     """A blob holds fewer bytes than the record says it does."""
