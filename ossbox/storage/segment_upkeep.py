@@ -139,6 +139,9 @@ class SegmentUpkeep:
     # -- garbage ---------------------------------------------------------------------------------
     async def _collect_segments(self, grace: float) -> int:
         """One sweep (see the module's docstring); returns how many names were deleted."""
+        # leftovers of puts whose writer died (temp files; S3 relies on a lifecycle rule). Always
+        # the full grace period: a live writer's temp file must never go, whatever `grace` says.
+        await self.segments.sweep_incomplete(GC_GRACE_SECONDS)
         listed = set()
         async for info in self.segments.list():
             listed.add(info.name)
