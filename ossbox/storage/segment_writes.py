@@ -35,6 +35,7 @@ from .sse import Keystream
 # metadata commit and no object-store request (the compactor later moves them into a segment).
 INLINE_MAX = 256 * 1024
 SPOOL_CHUNK = 1024 * 1024
+PUBLISH_ATTEMPTS = 8        # commits of one append retried after a conflict the committed state allows
 
 
 class _Received:
@@ -220,14 +221,24 @@ class SegmentWrites:
                 if written:
                     t.add_extent(blob, extent)
                 return final
-            try:
-                new = await self.meta.write(commit)
-            except CommitUncertain:
-                if seg is not None:
-                    seg.kept = True  # it may be published: only the collector may judge
-                raise
-            except _Conflict:
-                self._check_append(await self.meta.get_object(bucket, key), position)
+            for _attempt in range(PUBLISH_ATTEMPTS):
+                try:
+                    new = await self.meta.write(commit)
+                    break
+                except CommitUncertain:
+                    if seg is not None:
+                        seg.kept = True  # it may be published: only the collector may judge
+                    raise
+                except _Conflict:
+                    # Someone else's write committed first. The committed state answers (409,
+                    # not appendable, sealed) -- unless it still allows this append: a key that
+                    # was written and deleted again meanwhile (versioned buckets race PUTs and
+                    # deletes) is created once more; no lock made us wait, so we retry instead.
+                    state = await self.meta.get_object(bucket, key)
+                    self._check_append(state, position)
+                    if not (created and state is None):
+                        raise ObjectChanged(bucket, key) from None
+            else:
                 raise ObjectChanged(bucket, key)
             if seg is not None:
                 seg.kept = True

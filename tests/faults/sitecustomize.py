@@ -21,9 +21,20 @@ With PostgreSQL metadata, it also wraps psycopg's Cursor.execute:
                   commit mark and commits) blocks until the file is removed (and creates
                   <dir>/pg-hang-before-commit.waiting): the transaction has done its UPDATEs and
                   holds their row locks, as a node cut off between UPDATE and COMMIT would
+
+Kill points for segment mode (tests/test_multinode_kill.py): each trigger is one-shot -- removed,
+then the process SIGKILLs itself -- so the restarted node runs clean:
+
+  <dir>/kill-after-segment-put  the file segment store has just linked a new segment to its name
+                  (os.link): the bytes are in the store, nothing references them yet
+  <dir>/kill-after-update  a transaction is about to insert an extent row (PostgreSQL): the append's
+                  compare-and-set UPDATE is done, the COMMIT never comes
+  <dir>/kill-after-commit  a transaction that inserted an extent row has committed (PostgreSQL): the
+                  append is durable, the client never hears of it
 """
 import errno
 import os
+import signal
 import time
 
 _DIR = os.environ.get("OSSBOX_TEST_FAULTS")
@@ -80,13 +91,39 @@ def _wrap_psycopg() -> None:
     real_execute = psycopg.Cursor.execute
 
     def execute(self, query, *args, **kwargs):
-        if isinstance(query, str) and query.startswith("INSERT INTO commit_marks (token, at) VALUES"):
+        commit = isinstance(query, str) and query.startswith("INSERT INTO commit_marks (token, at) VALUES")
+        if commit:
             _hang(os.path.join(_DIR, "pg-hang-before-commit"))
-        return real_execute(self, query, *args, **kwargs)
+        elif isinstance(query, str) and query.startswith("INSERT INTO extents"):
+            _kill_once("kill-after-update")
+            self.connection._ossbox_extent = True
+        result = real_execute(self, query, *args, **kwargs)
+        if commit and getattr(self.connection, "_ossbox_extent", False):
+            self.connection._ossbox_extent = False
+            _kill_once("kill-after-commit")
+        return result
     psycopg.Cursor.execute = execute
+
+
+def _kill_once(trigger: str) -> None:
+    try:
+        os.unlink(os.path.join(_DIR, trigger))
+    except FileNotFoundError:
+        return
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+_real_link = os.link
+
+
+def _link(src, dst, *args, **kwargs):
+    result = _real_link(src, dst, *args, **kwargs)
+    _kill_once("kill-after-segment-put")
+    return result
 
 
 if _DIR:
     os.fdatasync = _fdatasync
     os.fsync = _fsync
+    os.link = _link
     _wrap_psycopg()
