@@ -87,6 +87,14 @@ def test_nodes_killed_at_every_point_of_an_append_lose_nothing_acknowledged(tmp_
         for node in nodes:
             node.start()
         new_bucket(nodes[0].endpoint, BUCKET).create_bucket()
+        # one account on every node (each has a credentials.json of its own): the bucket is its
+        # owner's on every node, so creating it again anywhere is not "someone else's bucket"
+        owners = set()
+        for node in nodes:
+            b = new_bucket(node.endpoint, BUCKET)
+            b.create_bucket()
+            owners.add(b.get_bucket_info().owner.id)
+        assert len(owners) == 1, owners
 
         def client(k: int) -> None:
             rnd = random.Random(k)

@@ -6,6 +6,7 @@ a framework on the data path costs about 2x the CPU per request (docs/architectu
 from __future__ import annotations
 
 import base64
+import dataclasses
 import itertools
 import logging
 import os
@@ -66,7 +67,9 @@ class Server:
 
     async def startup(self) -> None:
         await self.engine.start()
-        self.root = self.config.root_credential()
+        root = self.config.root_credential()
+        # one account across nodes: the owner id lives in the shared metadata, not on a node
+        self.root = dataclasses.replace(root, principal=await self.engine.account_id(root.principal))
         self.sts = StsService(await self.engine.server_secret(STS_KEY_SETTING))
 
     async def shutdown(self) -> None:

@@ -175,6 +175,28 @@ class Throttle:
                 await aclose()
 
 
+async def primed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """`chunks` with its first chunk already read. A download is answered 200 and its headers
+    before its body streams, so a store that fails at the start (segment mode: the object store is
+    unreachable) must fail here, while the error can still be an OSS error response (503)
+    instead of a 200 whose body is cut off."""
+    it = chunks.__aiter__()
+    try:
+        first = await it.__anext__()
+    except StopAsyncIteration:
+        first = None
+
+    async def rest():
+        try:
+            if first is not None:
+                yield first
+                async for chunk in it:
+                    yield chunk
+        finally:
+            await it.aclose()
+    return rest()
+
+
 def throttled(limit: Optional[int], chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """`chunks` (a request body or a download) capped at a request's x-oss-traffic-limit (bit/s);
     returned unchanged when the request sets none."""

@@ -162,8 +162,8 @@ async def get_object(req: Request) -> Response:
         start, end = span
         status = 206
         headers["content-range"] = f"bytes {start}-{end - 1}/{rec.size}"
-    return Response(status, headers, common.throttled(args.traffic_limit, reader.stream(start, end, dkey)),
-                    length=end - start)
+    body = await common.primed(reader.stream(start, end, dkey))
+    return Response(status, headers, common.throttled(args.traffic_limit, body), length=end - start)
 
 
 async def head_object(req: Request) -> Response:

@@ -41,7 +41,7 @@ from .segment_reads import SegmentReader
 from .segment_upkeep import SegmentUpkeep
 from .segment_writes import SegmentWrites
 from .segments import SegmentStore
-from .server_keys import server_secret
+from .server_keys import account_id, server_secret
 from .sse import DataKey
 from .versioning import CURRENT  # noqa: F401  (delete_object/version argument: no versionId)
 
@@ -176,6 +176,10 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart, SegmentWr
         return await self.meta.list_buckets(prefix, marker, limit)
 
     # -- server secrets, restore state ----------------------------------------------------------
+    async def account_id(self, proposed: str) -> str:
+        """The root owner id shared by every process on this store (see server_keys.py)."""
+        return await account_id(self.meta, proposed)
+
     async def server_secret(self, name: str) -> bytes:
         """A secret shared by every process on this store, created on first use."""
         return await server_secret(self.meta, name)

@@ -7,7 +7,7 @@ import os
 import time
 from typing import Optional
 
-from .errors import StorageFull, WritesRefused
+from .errors import StorageError, StorageFull, WritesRefused
 from .streams import pwrite_all
 
 log = logging.getLogger("ossbox.engine")
@@ -149,6 +149,7 @@ class JournalAndGC:
         next_sweep = 0.0
         next_renewal = time.monotonic() + LEASE_RENEW
         lease_late = False  # a renewal met a full disk (logged once until one succeeds)
+        upkeep_waits = False  # segment upkeep met an unavailable store (logged once until it works)
         while True:
             if time.monotonic() >= next_renewal:
                 next_renewal = time.monotonic() + LEASE_RENEW
@@ -169,8 +170,14 @@ class JournalAndGC:
             if self.segments is not None:
                 try:
                     await self._segment_tick()
+                except StorageError as exc:  # the object store or the database is away: said once
+                    if not upkeep_waits:
+                        log.warning("segment upkeep waits for the stores: %s", exc)
+                    upkeep_waits = True
                 except Exception:  # keep going: marks are redone by the sweep, compaction retried
                     log.exception("segment upkeep failed")
+                else:
+                    upkeep_waits = False
             elif self.durable:
                 try:
                     await self.flush_journal()

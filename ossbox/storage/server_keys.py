@@ -19,3 +19,17 @@ async def server_secret(meta: MetadataStore, name: str) -> bytes:
         fresh = os.urandom(SECRET_BYTES).hex()
         value = await meta.write(lambda t: t.setdefault_setting(name, fresh))
     return bytes.fromhex(value)
+
+
+ACCOUNT_ID_SETTING = "account-id"
+
+
+async def account_id(meta: MetadataStore, proposed: str) -> str:
+    """The account (root owner) id every node serves: the first one stored wins. A data dir's
+    credentials.json proposes its own (so an existing deployment keeps the id its buckets carry);
+    a node joining a shared store adopts the stored one, or its buckets would belong to
+    different owners on different nodes."""
+    value = await meta.get_setting(ACCOUNT_ID_SETTING)
+    if not value:
+        value = await meta.write(lambda t: t.setdefault_setting(ACCOUNT_ID_SETTING, proposed))
+    return value
