@@ -27,6 +27,7 @@ class ServerConfig:
     body_timeout: float = 60.0                    # seconds a request body may pause (RequestTimeout)
     disk_reserve: int = 16 * 1024 * 1024          # bytes kept back for start-up and deletes on a full disk
     meta: Optional[str] = None                    # postgresql:// URL of the metadata; None: SQLite in data_dir
+    data: Optional[str] = None                    # segment store URL (file:///, s3://); None: bytes in data_dir
     generated_credentials: bool = False           # set when a key pair was generated on this start
     replaced_access_key_id: Optional[str] = None  # the kept key id that given keys replaced on this start
 

@@ -30,6 +30,23 @@ def meta_args(data_dir: str) -> list[str]:
     return ["--meta", schema_url(TEST_META, META_SESSION + digest)]
 
 
+# Whole-suite mode for segment mode: with OSSBOX_TEST_DATA=file, every server started here keeps its
+# object bytes as segments in <data dir>/segments (--data file:///...), with no object lock and no
+# journal: the scale-out code path, on one machine.
+TEST_DATA = os.environ.get("OSSBOX_TEST_DATA", "")
+
+
+def data_args(data_dir: str) -> list[str]:
+    """`--data URL` for a server on data_dir in segment whole-suite mode, else nothing."""
+    if not TEST_DATA:
+        return []
+    if TEST_DATA != "file":
+        raise RuntimeError(f"OSSBOX_TEST_DATA={TEST_DATA!r}: only 'file' is supported")
+    segments = os.path.join(os.path.realpath(data_dir), "segments")
+    os.makedirs(segments, exist_ok=True)
+    return ["--data", "file://" + segments]
+
+
 def meta_db(data_dir: str):
     """A DB-API connection to the metadata of the servers on data_dir, for tests that look at
     (or age) stored rows: SQLite's file, or in whole-suite mode that data dir's PostgreSQL
@@ -76,6 +93,8 @@ class ServerProcess:
                "--access-key-secret", ACCESS_KEY_SECRET, *self.extra_args]
         if not any(a.split("=")[0] == "--meta" for a in self.extra_args) and "OSSBOX_META" not in (self.env or {}):
             cmd += meta_args(self.data_dir)
+        if not any(a.split("=")[0] == "--data" for a in self.extra_args) and "OSSBOX_DATA" not in (self.env or {}):
+            cmd += data_args(self.data_dir)
         env = dict(os.environ, **(self.env or {}))
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env=env)

@@ -25,7 +25,7 @@ import oss2
 import pytest
 
 from appendkit import det_bytes, new_bucket, wait_until
-from serverproc import TEST_META, ServerProcess
+from serverproc import TEST_DATA, TEST_META, ServerProcess
 
 # Faults injected into SQLite's WAL fdatasync: with the whole suite on PostgreSQL (OSSBOX_TEST_META)
 # there is no WAL of ossbox's to fail -- the database makes its own commits durable.
@@ -280,6 +280,7 @@ def _journalled_appends_meet_eio(endpoint: str, name: str, triggers,
     return b, acked
 
 
+@pytest.mark.skipif(bool(TEST_DATA), reason="the embedded mode's blob files and journal; segment mode has neither")
 @pytest.mark.parametrize("trigger", ["blob-eio-once", "dir-eio-once"])
 def test_failed_blob_fsync_keeps_the_journal_of_acknowledged_appends(tmp_path, trigger):
     """Small appends are acknowledged once journalled in the metadata commit; the flusher later
@@ -312,6 +313,7 @@ def test_failed_blob_fsync_keeps_the_journal_of_acknowledged_appends(tmp_path, t
         srv.kill()
 
 
+@pytest.mark.skipif(bool(TEST_DATA), reason="the embedded mode's blob files and journal; segment mode has neither")
 def test_a_failed_blob_fsync_holds_the_journal_for_every_process(tmp_path):
     """Two servers share a data dir. Server A's flusher meets the failed fdatasync; server B's
     flusher then syncs the same blob without an error (Linux reported it once, to A) and must not

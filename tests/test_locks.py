@@ -33,8 +33,11 @@ CLIENT_TIMEOUT = 5  # seconds: a request stuck behind the stalled writer fails i
 
 
 def _blob_sizes(data_dir: str) -> dict[str, int]:
+    """Sizes of the files a write streams into: blobs, or in segment mode (OSSBOX_TEST_DATA) the
+    segment store's temp files."""
     sizes = {}
-    for root, _dirs, files in os.walk(os.path.join(data_dir, "blobs")):
+    for root, _dirs, files in [*os.walk(os.path.join(data_dir, "blobs")),
+                               *os.walk(os.path.join(data_dir, "segments"))]:
         for f in files:
             path = os.path.join(root, f)
             try:

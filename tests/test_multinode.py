@@ -1,7 +1,8 @@
 """Several ossbox nodes, each in its own network namespace, on one PostgreSQL reached over the
-network (issue 11, "Multi-node suite"). The nodes share one data dir on this host (the "shared
-directory" layout; the segment store comes later). PostgreSQL runs in a namespace of its own, so
-that a killed run leaves nothing behind that tests/netns.py does not remove.
+network (issue 11, "Multi-node suite"), in segment mode: object bytes in a shared segment store
+(`--data file:///...`, a directory every node sees), each node with a data dir of its own that
+holds nothing durable. PostgreSQL runs in a namespace of its own, so that a killed run leaves
+nothing behind that tests/netns.py does not remove.
 
 Needs root, `ip netns` and PostgreSQL's server binaries (skipped otherwise, saying which)."""
 from __future__ import annotations
@@ -64,11 +65,14 @@ def cluster(tmp_path_factory):
         nodes: dict[str, ServerProcess] = {}
         try:
             db.init().start()
-            data = str(tmp_path_factory.mktemp("shared") / "data")
+            shared = tmp_path_factory.mktemp("shared")
+            segments = shared / "segments"
+            segments.mkdir()
             meta = db.url_at(lab.addr["db"])
-            # one after the other: the first creates the schema and the root key file
+            # one after the other: the first creates the schema
             for n in NODES:
-                nodes[n] = ServerProcess(data, host=lab.addr[n], wrap=lab.wrap(n), extra_args=["--meta", meta],
+                nodes[n] = ServerProcess(str(shared / f"node-{n}"), host=lab.addr[n], wrap=lab.wrap(n),
+                                         extra_args=["--meta", meta, "--data", f"file://{segments}"],
                                          env=_fault_env(os.path.join(lab.workdir, f"faults-{n}"))).start()
             new_bucket(nodes[NODES[0]].endpoint, BUCKET).create_bucket()
             yield Cluster(lab, db, nodes)
@@ -265,11 +269,6 @@ def test_a_partitioned_node_stalls_no_one_else_for_long_and_loses_nothing_acknow
     assert past_heal < STALL_BOUND, f"a request to the other nodes ended {past_heal:.1f}s after the heal"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "shared-dir layout: an append holds its object's OFD byte lock on <data>/locks (storage/locks.py) "
-    "for its whole metadata transaction, so the cut-off node keeps the other nodes out of that object "
-    "until it is back (PostgreSQL's side, the row lock, is released after IDLE_IN_TRANSACTION_TIMEOUT); "
-    "appends published by one guarded metadata update (issue 11) need no such lock"))
 def test_a_node_cut_off_between_update_and_commit_does_not_keep_the_object_locked(cluster):
     """A node's append has done its UPDATE (the object's row is locked) and is about to COMMIT
     when the node is cut off: its COMMIT never arrives, and PostgreSQL hears nothing more from that

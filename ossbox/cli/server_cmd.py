@@ -96,6 +96,15 @@ def _not_empty(text: str) -> str:
 
 
 @_validated
+def _data_url(text: str) -> str:
+    """Where object bytes go in segment mode; the store itself is opened (and a missing directory
+    or bucket reported) when the server starts."""
+    if not text.startswith(("file:///", "s3://")):
+        raise ValueError("must be file:///absolute/dir or s3://BUCKET/PREFIX?endpoint=URL&region=R")
+    return str(text)
+
+
+@_validated
 def _meta_url(text: str) -> str:
     """A PostgreSQL connection URL (libpq syntax), checked here so that a typo is a usage error
     rather than a failed start."""
@@ -140,6 +149,11 @@ def register(sub) -> None:
     p.add_argument("--meta", type=_meta_url, default=_env("META"), metavar="URL",
                    help="keep the metadata in PostgreSQL at this postgresql:// URL (a schema: "
                         "?options=-csearch_path%%3Dname) instead of SQLite in the data dir")
+    p.add_argument("--data", type=_data_url, default=_env("DATA"), metavar="URL",
+                   help="keep object bytes as immutable segments in a shared store instead of the "
+                        "data dir: file:///shared/dir or s3://BUCKET/PREFIX?endpoint=URL&region=R "
+                        "(credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY). With --meta, "
+                        "any number of servers started alike serve the same buckets")
     p.add_argument("--durability", type=_one_of("fsync", "none"), default=_env("DURABILITY", "fsync"),
                    metavar="{fsync,none}",
                    help="fsync (default): a 200 means the data is on stable storage; none: "
@@ -239,6 +253,7 @@ def run_server(args, _settings=None) -> int:
     cfg.body_timeout = args.body_timeout
     cfg.disk_reserve = args.disk_reserve
     cfg.meta = args.meta
+    cfg.data = args.data
     app = Server(cfg)
     shown_host = f"[{args.host}]" if ":" in args.host else args.host
 

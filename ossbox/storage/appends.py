@@ -33,6 +33,28 @@ class _Conflict(Exception):
     """The row changed under a commit (it cannot while we hold the lock, but never trust that)."""
 
 
+def publish_append(t, new: ObjectRecord, created: bool, position: int, garbage: list) -> ObjectRecord:
+    """Inside the append's transaction: insert the new appendable object (`created`) or
+    compare-and-set the existing one on (blob, size == position). _Conflict if another write got
+    there first. Returns the row as committed; `garbage` gets the blobs it stopped referencing."""
+    garbage.clear()  # a retried transaction (PostgreSQL conflict) starts over
+    if not created:
+        if not t.cas_object(new, new.blob, position):
+            raise _Conflict()
+        return new
+    final = new
+    # a new appendable version: its id is fixed now; later appends keep it
+    status = versioning_state(t, new.bucket)
+    if status is not None:
+        final = new.evolve(version_id=new_version_id() if status == "Enabled" else None)
+        if t.get_object(new.bucket, new.key) is not None:
+            raise _Conflict()
+        retire_current(t, new.bucket, new.key, final.version_id, garbage)
+    if not t.insert_object(final):
+        raise _Conflict()
+    return final
+
+
 class Appends:
     """Part of Engine (engine.py)."""
 
@@ -49,6 +71,19 @@ class Appends:
         if cur.size != position:
             raise PositionMismatch(next_position=cur.size)
 
+    async def _append_key(self, cur: Optional[ObjectRecord], template: Optional[ObjectRecord], position: int,
+                          content_length: Optional[int]):
+        """The size check from Content-Length, and the data key: made with the object (its
+        headers then name it in the template) and inherited by every later append."""
+        if content_length is not None and position + content_length > MAX_OBJECT_SIZE:
+            raise AppendTooLarge(MAX_OBJECT_SIZE)
+        if cur is None:
+            dkey, sse_key, headers = await self.sse.create(template.headers)
+            if sse_key is not None:
+                template = template.evolve(headers=headers, sse_key=sse_key)
+            return dkey, template
+        return (await self.sse.open(cur.sse_key) if cur.sse_key else None), template
+
     @adds_data
     async def append_object(self, bucket: str, key: str, position: int, body: AsyncIterator[bytes], *,
                             content_length: Optional[int], content_md5: Optional[bytes],
@@ -57,6 +92,10 @@ class Appends:
         """Append `body` at `position`. `creation()` is awaited only when the key does not exist:
         it checks the bucket and supplies headers/ACL/class/tags for the new object. `acl`
         (x-oss-object-acl) is also applied to an existing object."""
+        if self.segments is not None:  # no in-place writes, no locks: segment_writes.py
+            return await self._segment_append(bucket, key, position, body, content_length=content_length,
+                                              content_md5=content_md5, creation=creation, acl=acl,
+                                              expected_crc64=expected_crc64)
         async def decide():
             cur = await self.meta.get_object(bucket, key)
             template = await creation() if cur is None else None
@@ -72,16 +111,8 @@ class Appends:
         async with self.locks.hold(bucket, key, contended=decide):
             # One read under the lock decides; a wrong position still fails before the body is read.
             cur, template = await decide()
-            if content_length is not None and position + content_length > MAX_OBJECT_SIZE:
-                raise AppendTooLarge(MAX_OBJECT_SIZE)
+            dkey, template = await self._append_key(cur, template, position, content_length)
             created = cur is None
-            # The data key is made with the object and inherited by every later append.
-            if created:
-                dkey, sse_key, headers = await self.sse.create(template.headers)
-                if sse_key is not None:
-                    template = template.evolve(headers=headers, sse_key=sse_key)
-            else:
-                dkey = await self.sse.open(cur.sse_key) if cur.sse_key else None
             nb = await self._start_blob() if created else None
             blob = nb.id if created else cur.blob
             try:
@@ -114,20 +145,7 @@ class Appends:
                 garbage: list[str] = []
 
                 def commit(t):
-                    garbage.clear()  # a retried transaction (PostgreSQL conflict) starts over
-                    final = new
-                    if created:
-                        # a new appendable version: its id is fixed now; later appends keep it
-                        status = versioning_state(t, bucket)
-                        if status is not None:
-                            final = new.evolve(version_id=new_version_id() if status == "Enabled" else None)
-                            if t.get_object(bucket, key) is not None:
-                                raise _Conflict()
-                            retire_current(t, bucket, key, final.version_id, garbage)
-                        if not t.insert_object(final):
-                            raise _Conflict()
-                    elif not t.cas_object(new, blob, position):
-                        raise _Conflict()
+                    final = publish_append(t, new, created, position, garbage)
                     if journal:
                         t.add_pending_chunk(blob, position, bytes(journal))
                     return final
@@ -136,8 +154,7 @@ class Appends:
                 except _Conflict:
                     self._check_append(await self.meta.get_object(bucket, key), position)
                     raise ObjectChanged(bucket, key)
-                for old_blob in garbage:
-                    self.blobs.delete(old_blob)
+                self._discard(garbage)
                 return new
             except BaseException:
                 if nb is not None:
@@ -160,6 +177,21 @@ class Appends:
             cur = await decide()
             if cur.sealed is not None:
                 return cur  # sealing again keeps the first seal time
-            new = cur.evolve(sealed=time.time())
-            await self.meta.write(lambda t: t.update_object(new))
-            return new
+            now = time.time()
+
+            def txn(t):
+                # checked again inside the transaction: in segment mode no lock excludes an
+                # append that commits between decide() and here
+                found = t.get_object(bucket, key)
+                if found is None or found.blob != cur.blob or found.size != position:
+                    raise ObjectChanged(bucket, key)
+                if found.sealed is not None:
+                    return found
+                new = found.evolve(sealed=now)
+                t.update_object(new)
+                return new
+            try:
+                return await self.meta.write(txn)
+            except ObjectChanged:
+                await decide()  # the committed state's own answer (409, not appendable, ...)
+                raise

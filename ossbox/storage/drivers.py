@@ -6,8 +6,9 @@ An engine never constructs a driver: it is given
   * a blob store (blobs.py) -- object bytes in files under the data dir;
   * a lock service (locks.py) -- per-object locks, in-process + OFD byte-range locks on a file of
     the data dir.
-Scale-out groundwork, not given to the engine yet: `segment_store(url)` builds the segment store a
-`--data` URL names (segments.py).
+  * in segment mode (`--data URL`, scale-out), a segment store (segments.py) built by
+    `segment_store(url)`: the bytes live there, and the lock service is NoLocks (no node-local
+    lock; every write is a guarded metadata transaction).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 from .blobs import BlobStore
 from .engine import Engine
-from .locks import ObjectLocks
+from .locks import NoLocks, ObjectLocks
 from .metadata import MetadataStore
 from .reserve import DEFAULT_RESERVE
 from .segment_files import FileSegmentStore
@@ -27,17 +28,18 @@ from .sqlite_store import SQLITE_FILE, SqliteStore
 
 
 def open_engine(data_dir: str, *, durability: str = "fsync", meta: Optional[MetadataStore] = None,
-                disk_reserve: int = DEFAULT_RESERVE) -> Engine:
-    """An engine on `data_dir` with the default drivers, or the metadata store given. Not started:
-    `await engine.start()` opens the store and recovers."""
+                disk_reserve: int = DEFAULT_RESERVE, segments: Optional[SegmentStore] = None) -> Engine:
+    """An engine on `data_dir` with the default drivers, or the metadata store given, and the
+    object bytes in `segments` when given (segment mode). Not started: `await engine.start()`
+    opens the store and recovers."""
     data_dir = os.path.abspath(data_dir)
     os.makedirs(data_dir, exist_ok=True)
     if meta is None:
         meta = SqliteStore(os.path.join(data_dir, SQLITE_FILE), durable=durability == "fsync")
-    locks = ObjectLocks(data_dir)
+    locks = ObjectLocks(data_dir) if segments is None else NoLocks()
     try:
         return Engine(data_dir, meta=meta, blobs=BlobStore(data_dir), locks=locks,
-                      durability=durability, disk_reserve=disk_reserve)
+                      durability=durability, disk_reserve=disk_reserve, segments=segments)
     except BaseException:
         locks.close()
         raise
@@ -76,7 +78,9 @@ def segment_store(url: str, environ: Optional[Mapping[str, str]] = None) -> Segm
 
 def open_storage(config) -> Engine:
     """The engine a server configuration asks for (ServerConfig: data_dir, durability,
-    disk_reserve, and meta -- the metadata URL, None for the embedded SQLite default)."""
+    disk_reserve, meta -- the metadata URL, None for the embedded SQLite default -- and data -- the
+    segment store URL, None to keep the bytes in data_dir)."""
+    segments = segment_store(config.data) if config.data else None
     return open_engine(config.data_dir, durability=config.durability,
                        meta=metadata_store(config.meta, config.durability),
-                       disk_reserve=config.disk_reserve)
+                       disk_reserve=config.disk_reserve, segments=segments)

@@ -9,6 +9,8 @@
   multipart.py      multipart uploads
   versioning.py     the versioning rules applied inside metadata transactions
   streams.py        blob-to-blob byte movement (pwrite, copy_file_range, SSE transcoding)
+  segment_writes.py segment mode (--data URL): writes and appends as immutable segments
+  segment_upkeep.py segment mode: compaction, garbage marks and sweeps
 This module holds the lifecycle, buckets, reads, listing, restore state and server secrets, and
 the drivers it is given (metadata store, blob store, lock service: see drivers.py).
 """
@@ -33,8 +35,12 @@ from .migrate import MIGRATED_TO
 from .multipart import Multipart
 from .newblobs import MAX_OBJECT_SIZE, NewBlobs  # noqa: F401  (ops check sizes against it)
 from .object_writes import ObjectWrites
-from .records import BucketRecord, ObjectRecord, new_id
+from .records import APPENDABLE, BucketRecord, ObjectRecord, new_id
 from .reserve import DEFAULT_RESERVE, SpaceReserve
+from .segment_reads import SegmentReader
+from .segment_upkeep import SegmentUpkeep
+from .segment_writes import SegmentWrites
+from .segments import SegmentStore
 from .server_keys import server_secret
 from .sse import DataKey
 from .versioning import CURRENT  # noqa: F401  (delete_object/version argument: no versionId)
@@ -42,13 +48,14 @@ from .versioning import CURRENT  # noqa: F401  (delete_object/version argument: 
 log = logging.getLogger("ossbox.engine")
 
 
-class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart):
+class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart, SegmentWrites, SegmentUpkeep):
     """The storage API: the one thing ops/, http/ and auth/ call (see docs/architecture.md).
     Its drivers -- metadata store, blob store, lock service -- are built by storage/drivers.py
     and handed in; the engine never constructs one."""
 
     def __init__(self, data_dir: str, *, meta: MetadataStore, blobs: BlobStore, locks: ObjectLocks,
-                 durability: str = "fsync", disk_reserve: int = DEFAULT_RESERVE):
+                 durability: str = "fsync", disk_reserve: int = DEFAULT_RESERVE,
+                 segments: Optional[SegmentStore] = None):
         if durability not in ("fsync", "none"):
             raise ValueError("durability must be 'fsync' or 'none'")
         self.data_dir = os.path.abspath(data_dir)
@@ -56,6 +63,12 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart):
         self.meta = meta
         self.blobs = blobs
         self.locks = locks
+        # Segment mode (--data URL): object bytes live in this store as immutable segments, and
+        # nothing of them on this node; `blobs` and the journal are then unused.
+        self.segments = segments
+        self._discarded: set[str] = set()          # unreferenced since a commit, not yet marked
+        self._compact_idle: dict[str, int] = {}    # blob -> extent count at which nothing merged
+        self._next_compaction = self._next_segment_sweep = 0.0
         self.io = ThreadPoolExecutor(max_workers=32, thread_name_prefix="ossbox-io")
         self.sse = sse.Keyring(self.meta)   # data keys and the built-in KMS
         self.iam = Identities(self.meta)    # users, access keys, identity policies
@@ -82,7 +95,8 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart):
             await self.meta.close()
             raise RuntimeError(f"this metadata was migrated to {moved} (ossbox admin migrate): "
                                "start the server with --meta naming that database")
-        await self.recover()
+        if self.segments is None:
+            await self.recover()
         self.space.start()
         self._background_task = asyncio.get_running_loop().create_task(self._background())
 
@@ -99,13 +113,18 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart):
             # metadata database that is away all leave a state the next start handles (the
             # journal replays, the lease expires). One try: a store that is away is waited for once.
             try:
-                await self.flush_journal()  # on a full disk it keeps the journal and returns
+                if self.segments is None:
+                    await self.flush_journal()  # on a full disk it keeps the journal and returns
+                else:
+                    await self._flush_discarded()
                 # intents we could not drop (cancelled writes) become collectable at once
                 await self.meta.write(lambda t: t.drop_lease(self.owner, float("inf")), durable=False)
             except StorageError as exc:
                 log.warning("stopping without a journal flush or dropping this process's lease (it "
                             "expires in %d s): %s", LEASE_TTL, exc)
         await self.meta.close()
+        if self.segments is not None:
+            await self.segments.close()
         self.blobs.close()
         self.locks.close()
         self.io.shutdown(wait=True)
@@ -199,9 +218,17 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart):
     async def list_versions(self, bucket: str, prefix: str, after_key: str, before_seq: int, limit: int):
         return await self.meta.list_versions(bucket, prefix, after_key, before_seq, limit)
 
+    def _segment_reader(self, rec: ObjectRecord) -> SegmentReader:
+        return self._segment_reader_of(rec.blob, rec.size, rec.type == APPENDABLE)
+
+    def _segment_reader_of(self, blob: str, size: int, appendable: bool) -> SegmentReader:
+        return SegmentReader(self.meta, self.segments, blob, size, whole=not appendable)
+
     def open_version(self, rec: ObjectRecord) -> BlobReader:
         """A reader of a version's bytes (blobs never change below a committed size, so the record
         and the reader agree as long as the blob still exists)."""
+        if self.segments is not None:
+            return self._segment_reader(rec)
         try:
             return BlobReader(self.blobs.open_read(rec.blob))
         except FileNotFoundError:
@@ -213,6 +240,8 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart):
             rec = await self.meta.get_object(bucket, key)
             if rec is None:
                 return None, None
+            if self.segments is not None:
+                return rec, self._segment_reader(rec)
             try:
                 return rec, BlobReader(self.blobs.open_read(rec.blob))
             except FileNotFoundError:

@@ -166,14 +166,19 @@ class JournalAndGC:
                         log.warning("disk full: the lease is not renewed; after %d s other processes "
                                     "on the data dir may reclaim this one's writes in flight", LEASE_TTL)
                     lease_late = lease_late or storage_full(exc)
-            if self.durable:
+            if self.segments is not None:
+                try:
+                    await self._segment_tick()
+                except Exception:  # keep going: marks are redone by the sweep, compaction retried
+                    log.exception("segment upkeep failed")
+            elif self.durable:
                 try:
                     await self.flush_journal()
                 except WritesRefused:
                     pass  # the journal stays valid; the restart that recovers the store replays it
                 except Exception:  # keep going; the journal stays valid until a flush succeeds
                     log.exception("journal flush failed")
-            if time.monotonic() >= next_sweep:
+            if self.segments is None and time.monotonic() >= next_sweep:
                 next_sweep = time.monotonic() + GC_INTERVAL
                 try:
                     removed = await self.collect_garbage()
@@ -185,6 +190,20 @@ class JournalAndGC:
                     else:  # its fence could not commit: nothing was deleted
                         log.warning("disk full: garbage collection waits for the next sweep")
             await asyncio.sleep(FLUSH_INTERVAL)
+
+    async def _fence_dead(self, abandoned: list, dead: set, lease_cutoff: float) -> list[str]:
+        """Remove the intents `abandoned` [(blob, owner)] and the leases of `dead` owners, each only
+        if its owner's lease is still expired (re-checked in the transaction: the fence a slow
+        writer's commit then fails on); returns the blobs whose intent was removed."""
+        if not abandoned and not dead:
+            return []
+
+        def fence(t):
+            taken = [b for b, o in abandoned if t.drop_blob_intent(b, o, lease_cutoff)]
+            for o in dead:
+                t.drop_lease(o, lease_cutoff)
+            return taken
+        return await self.meta.write(fence)
 
     async def collect_garbage(self, grace: float = GC_GRACE_SECONDS) -> int:
         """Delete blobs that are provably abandoned: no row refers to them and no live writer
@@ -200,6 +219,8 @@ class JournalAndGC:
         removed only by a transaction that re-checks the lease and that the intent is still
         there; a writer that was merely slow then fails its commit (adopt_blob finds no intent)
         instead of committing a reference to deleted bytes. Only then is the file unlinked."""
+        if self.segments is not None:
+            return await self._collect_segments(grace)
         cutoff = time.time() - grace
 
         def listing():
@@ -221,13 +242,7 @@ class JournalAndGC:
                      if o not in alive and b not in claims.referenced
                      and (b in old or not self.blobs.exists(b))]
         dead = {o for o in claims.leases if o not in alive}
-        if abandoned or dead:
-            def fence(t):
-                taken = [b for b, o in abandoned if t.drop_blob_intent(b, o, lease_cutoff)]
-                for o in dead:
-                    t.drop_lease(o, lease_cutoff)
-                return taken
-            doomed += [b for b in await self.meta.write(fence) if b in old]
+        doomed += [b for b in await self._fence_dead(abandoned, dead, lease_cutoff) if b in old]
 
         def sweep():
             for name in doomed:

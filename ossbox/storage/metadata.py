@@ -8,7 +8,7 @@ that raises affects only its own changes; the others in the batch still commit.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional, TypeVar
 
 from .records import (AccessKeyRecord, BucketRecord, KmsKeyRecord, ObjectRecord, PartRecord, UploadRecord,
@@ -25,6 +25,24 @@ class BlobClaims:
     referenced: set[str]          # blobs of objects, noncurrent versions and parts
     intents: dict[str, str]       # blob -> owner: blobs of writes in flight (not yet committed)
     leases: dict[str, float]      # owner -> last renewal time (wall clock)
+    # segment mode only (segment_upkeep.py); empty otherwise
+    extent_blobs: set[str] = field(default_factory=set)      # blobs that have extent rows
+    extent_segments: set[str] = field(default_factory=set)   # segments that extent rows name
+    marks: dict[str, float] = field(default_factory=dict)    # name -> first seen unreferenced
+
+
+@dataclass(frozen=True)
+class Extent:
+    """A byte range [start, start + length) of a blob in segment mode: either inline `data` (small
+    appends, kept in the metadata store) or the first `length` bytes of `segment`."""
+    start: int
+    length: int
+    segment: Optional[str]
+    data: Optional[bytes]
+
+    @property
+    def end(self) -> int:
+        return self.start + self.length
 
 
 @dataclass
@@ -109,6 +127,21 @@ class Txn(ABC):
         lease is missing or was last renewed before it (the collector's fence). True if removed."""
     @abstractmethod
     def renew_lease(self, owner: str, now: float) -> None: ...
+
+    # segment mode: a blob's bytes as extents (inline or in a segment), and garbage marks
+    @abstractmethod
+    def add_extent(self, blob: str, extent: Extent) -> None: ...
+    @abstractmethod
+    def extents_below(self, blob: str, end: int) -> list[Extent]:
+        """The blob's extents that start below `end`, in order (a consistent read)."""
+    @abstractmethod
+    def drop_extents(self, blob: str, starts: Iterable[int]) -> int:
+        """Delete the blob's extents starting at `starts`; the number deleted."""
+    @abstractmethod
+    def mark_garbage(self, names: Iterable[str], since: float) -> None:
+        """Record blobs/segments first seen unreferenced at `since` (kept if already marked)."""
+    @abstractmethod
+    def unmark_garbage(self, names: Iterable[str]) -> None: ...
     @abstractmethod
     def drop_lease(self, owner: str, renewed_before: float) -> None:
         """Remove the owner's lease unless it was renewed at or after renewed_before."""
@@ -220,6 +253,12 @@ class MetadataStore(ABC):
     async def pending_chunks(self) -> list[tuple[int, str, int, bytes]]: ...
     @abstractmethod
     async def get_setting(self, name: str) -> Optional[str]: ...
+    @abstractmethod
+    async def extents(self, blob: str, start: int, end: int) -> list[Extent]:
+        """The blob's extents overlapping [start, end), in order."""
+    @abstractmethod
+    async def compaction_candidates(self, min_extents: int, limit: int) -> list[str]:
+        """Blobs with more than `min_extents` extents (segment mode's compactor)."""
     @abstractmethod
     async def blob_claims(self) -> BlobClaims:
         """References, intents and leases in one consistent snapshot (PostgreSQL: one

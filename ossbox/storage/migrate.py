@@ -48,7 +48,7 @@ MIGRATED_TO = "migrated-to"
 COPIED = [("buckets", None), ("objects", None), ("versions", "seq"), ("pending_chunks", "id"),
           ("uploads", None), ("parts", None), ("settings", None), ("users", None),
           ("access_keys", None), ("user_policies", None), ("restores", None), ("kms_keys", None),
-          ("used_signatures", None)]
+          ("used_signatures", None), ("extents", None), ("garbage_marks", None)]
 DROPPED = ["blob_intents", "leases"]
 
 

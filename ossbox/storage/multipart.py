@@ -9,7 +9,8 @@ from typing import AsyncIterator, Optional
 
 from . import sse
 from .crc import crc64_combine
-from .errors import BucketNotFound, ObjectExists, PartMismatch, PartsOutOfOrder, PartTooSmall, UploadNotFound
+from .errors import (BucketNotFound, ObjectExists, PartMismatch, PartsOutOfOrder, PartTooSmall, SegmentNotFound,
+                     UploadNotFound)
 from .newblobs import NewBlob, adds_data
 from .records import MULTIPART, ObjectRecord, PartRecord, UploadRecord
 from .sse import DataKey, Keystream
@@ -57,7 +58,7 @@ class Multipart:
             return t.put_part(part)
         old = await self._commit(txn, nb)
         if old is not None:
-            self.blobs.delete(old.blob)
+            self._discard([old.blob])
         return part
 
     async def _part_cipher(self, upload: UploadRecord) -> tuple[Optional[Keystream], Optional[str]]:
@@ -87,7 +88,7 @@ class Multipart:
             stream, iv = await self._part_cipher(upload)
             nb = await self._start_blob()
         except BaseException:
-            os.close(fd)
+            self._close_source(fd)
             raise
         try:
             md5hex, crc = await self._copy_into(
@@ -150,7 +151,14 @@ class Multipart:
             finally:
                 os.close(out)
         try:
-            await self._run(concat)
+            if self.segments is None:
+                await self._run(concat)
+            else:
+                try:
+                    await self._segment_concat(nb, parts, dkey, lambda p: self._segment_reader_of(p.blob, p.size, False))
+                except SegmentNotFound as e:
+                    gone = [p for p in parts if p.blob == e.name] or parts
+                    raise _PartGone(gone[0]) from e
         except _PartGone as gone:
             # The upload was aborted or completed meanwhile (its part blobs go once that commits),
             # or the part was uploaded again: the client's answer, not a 500.
@@ -181,14 +189,12 @@ class Multipart:
             return make_current(t, new, garbage)
         async with self.locks.hold(new.bucket, new.key):
             new = await self._commit(commit, nb)
-        for old_blob in garbage:
-            self.blobs.delete(old_blob)
+        self._discard(garbage)
         return new
 
     async def abort_upload(self, upload: UploadRecord) -> None:
         parts = await self._write_freeing(lambda t: t.delete_upload(upload.upload_id))
-        for p in parts:
-            self.blobs.delete(p.blob)
+        self._discard([p.blob for p in parts])
 
     async def list_uploads(self, bucket: str, prefix: str, key_marker: str, upload_id_marker: str,
                            limit: int) -> list[UploadRecord]:

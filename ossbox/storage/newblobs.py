@@ -29,11 +29,14 @@ class NewBlob:
     """A blob being written by this engine (see Engine._new_blob). `kept` turns true once a
     commit referencing it was made -- durable or of unknown durability -- and from then on no
     error path may delete it."""
-    __slots__ = ("id", "kept")
+    __slots__ = ("id", "kept", "extents")
 
     def __init__(self, blob: str):
         self.id = blob
         self.kept = False
+        # segment mode: extent rows the commit adds for this blob (inline bytes, or the parts'
+        # segments of a multipart completion); None: one segment named by the blob id
+        self.extents: Optional[list] = None
 
 
 def adds_data(method):
@@ -77,6 +80,8 @@ class NewBlobs:
         def txn(t):
             if not t.adopt_blob(nb.id):
                 raise BlobReclaimed(nb.id)
+            for extent in nb.extents or ():
+                t.add_extent(nb.id, extent)
             return fn(t)
         try:
             result = await self.meta.write(txn)
@@ -92,7 +97,10 @@ class NewBlobs:
         which the collector removes."""
         if nb.kept:
             return
-        self.blobs.delete(nb.id)
+        if self.segments is not None:
+            await self._segment_delete(nb.id)
+        else:
+            self.blobs.delete(nb.id)
         try:
             await self.meta.write(lambda t: t.drop_blob_intent(nb.id, self.owner), durable=False)
         except Exception:  # e.g. writes refused: collected once this engine's lease has ended
@@ -113,6 +121,8 @@ class NewBlobs:
                               ) -> tuple[int, int, str]:
         """Stream a body into a new durable blob (encrypted with `stream` if given); returns
         (size, crc64, md5 hex), the checksums over the plaintext."""
+        if self.segments is not None:
+            return await self._segment_write_blob(nb, body, content_length, content_md5, stream)
         fd = self.blobs.create(nb.id)
         try:
             md5 = hashlib.md5()
@@ -166,7 +176,10 @@ class NewBlobs:
                          crc: bool = False, decrypt: Optional[Keystream] = None,
                          encrypt: Optional[Keystream] = None):
         """Copy [start, end) of an open source into the new blob `nb` in an I/O thread (durably
-        unless --durability none) and close `src_fd`; returns what copy_range returns."""
+        unless --durability none) and close `src_fd`; returns what copy_range returns. In
+        segment mode `src_fd` is the source's reader (see _open_source)."""
+        if self.segments is not None:
+            return await self._segment_copy(nb, src_fd, start, end, want_md5, crc, decrypt, encrypt)
         def copy():
             out = self.blobs.create(nb.id)
             try:

@@ -47,8 +47,7 @@ class ObjectWrites:
             return make_current(t, new, garbage)
         async with self.locks.hold(new.bucket, new.key):
             new = await self._commit(commit, nb)
-        for blob in garbage:
-            self.blobs.delete(blob)
+        self._discard(garbage)
         return new
 
     async def update_object(self, read: ObjectRecord, **changes) -> ObjectRecord:
@@ -116,8 +115,7 @@ class ObjectWrites:
             return DeleteResult(version_id, removed.is_delete_marker, removed)
         async with self.locks.hold(bucket, key):
             result = await self._write_freeing(txn)
-        for blob in garbage:
-            self.blobs.delete(blob)
+        self._discard(garbage)
         if self.space.full:  # accept writes again as soon as enough is freed
             await self._run(self.space.refresh)
         return result
@@ -136,7 +134,7 @@ class ObjectWrites:
             dst_key, sse_key, headers = await self.sse.create(dst.headers)
             nb = await self._start_blob()
         except BaseException:
-            os.close(fd)
+            self._close_source(fd)
             raise
         dst = dst.evolve(headers=headers, sse_key=sse_key)
         need_md5 = src.type != NORMAL or not src.content_md5
@@ -154,12 +152,21 @@ class ObjectWrites:
         finally:
             await self._abandon(nb)
 
-    def _open_source(self, src: ObjectRecord) -> int:
-        """An fd on a copy source's bytes; the record stays valid while its blob exists (an
-        appendable source may grow meanwhile: only its first src.size bytes are read)."""
+    def _open_source(self, src: ObjectRecord):
+        """An fd on a copy source's bytes (segment mode: a reader); the record stays valid while
+        its blob exists (an appendable source may grow meanwhile: only its first src.size bytes
+        are read)."""
+        if self.segments is not None:
+            return self._segment_reader(src)
         try:
             return self.blobs.open_read(src.blob)
         except FileNotFoundError:
             if src.version_id is not None:
                 raise VersionNotFound(src.bucket, src.key, src.version_id) from None
             raise ObjectNotFound(src.bucket, src.key) from None
+
+    def _close_source(self, source) -> None:
+        if isinstance(source, int):
+            os.close(source)
+        else:
+            source.close()

@@ -43,7 +43,7 @@ from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool
 
 from .errors import CommitOutcomeLost, MetadataConflict, MetadataUnavailable, StorageFull, UnstorableText
-from .metadata import CURRENT_SEQ, BlobClaims, MetadataStore, RestoreRecord, T, Txn
+from .metadata import CURRENT_SEQ, BlobClaims, Extent, MetadataStore, RestoreRecord, T, Txn
 from .records import AccessKeyRecord, KmsKeyRecord, UserRecord
 from .sqlite_store import _OBJ_COLS, _PART_COLS, _UPLOAD_COLS, _bucket, _obj, _obj_row, _part, _to_i64, \
     _upload, prefix_range
@@ -106,6 +106,13 @@ _MIGRATIONS = [
     CREATE TABLE commit_marks (token text PRIMARY KEY, at double precision NOT NULL,
                                fenced boolean NOT NULL DEFAULT false);
     CREATE INDEX commit_marks_by_age ON commit_marks (at);
+    """,
+    # segment mode (--data URL): a blob's bytes as extents, inline or in a segment of the store,
+    # and the blobs/segments the collector has seen unreferenced (deleted a grace period later)
+    """
+    CREATE TABLE extents (blob text NOT NULL, start bigint NOT NULL, length bigint NOT NULL,
+                          segment text, data bytea, PRIMARY KEY (blob, start));
+    CREATE TABLE garbage_marks (name text PRIMARY KEY, since double precision NOT NULL);
     """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -299,6 +306,28 @@ class _PgTxn(Txn):
     def renew_lease(self, owner, now):
         self.c(_RENEW_LEASE, (owner, now))
 
+    def add_extent(self, blob, extent):
+        self.c("INSERT INTO extents VALUES (%s,%s,%s,%s,%s)",
+               (blob, extent.start, extent.length, extent.segment,
+                bytes(extent.data) if extent.data is not None else None))
+
+    def extents_below(self, blob, end):
+        return [_extent(r) for r in self.c(
+            "SELECT start, length, segment, data FROM extents WHERE blob=%s AND start<%s ORDER BY start",
+            (blob, end))]
+
+    def drop_extents(self, blob, starts):
+        return self.c("DELETE FROM extents WHERE blob=%s AND start = ANY(%s)", (blob, list(starts))).rowcount
+
+    def mark_garbage(self, names, since):
+        names = list(names)
+        if names:
+            self.c("INSERT INTO garbage_marks SELECT n, %s FROM unnest(%s::text[]) n ON CONFLICT DO NOTHING",
+                   (since, names))
+
+    def unmark_garbage(self, names):
+        self.c("DELETE FROM garbage_marks WHERE name = ANY(%s)", (list(names),))
+
     def drop_lease(self, owner, renewed_before):
         self.c("DELETE FROM leases WHERE owner=%s AND renewed<%s", (owner, renewed_before))
 
@@ -382,6 +411,11 @@ class _PgTxn(Txn):
         self.c("DELETE FROM used_signatures WHERE expires < %s", (now,))
         return self.c("INSERT INTO used_signatures VALUES (%s,%s) ON CONFLICT DO NOTHING",
                       (signature, expires)).rowcount == 1
+
+
+def _extent(row) -> Extent:
+    start, length, segment, data = row
+    return Extent(start, length, segment, bytes(data) if data is not None else None)
 
 
 def _kms(row) -> KmsKeyRecord:
@@ -815,6 +849,15 @@ class PostgresStore(MetadataStore):
         return await self._read(lambda c: [_kms(r) for r in c(
             "SELECT * FROM kms_keys ORDER BY created, key_id")], [])
 
+    async def extents(self, blob, start, end):
+        return await self._read(lambda c: [_extent(r) for r in c(
+            "SELECT start, length, segment, data FROM extents WHERE blob=%s AND start<%s AND start+length>%s "
+            "ORDER BY start", (blob, end, start))], [])
+
+    async def compaction_candidates(self, min_extents, limit):
+        return await self._read(lambda c: [r[0] for r in c(
+            "SELECT blob FROM extents GROUP BY blob HAVING count(*) > %s LIMIT %s", (min_extents, limit))], [])
+
     async def blob_claims(self):
         def work(c):
             refs = {r[0] for r in c("SELECT blob FROM objects")}
@@ -822,7 +865,10 @@ class PostgresStore(MetadataStore):
             refs.update(r[0] for r in c("SELECT blob FROM parts"))
             intents = dict(c("SELECT blob, owner FROM blob_intents").fetchall())
             leases = dict(c("SELECT owner, renewed FROM leases").fetchall())
-            return BlobClaims(refs, intents, leases)
+            extent_blobs = {r[0] for r in c("SELECT DISTINCT blob FROM extents")}
+            extent_segments = {r[0] for r in c("SELECT DISTINCT segment FROM extents WHERE segment IS NOT NULL")}
+            marks = dict(c("SELECT name, since FROM garbage_marks").fetchall())
+            return BlobClaims(refs, intents, leases, extent_blobs, extent_segments, marks)
         return await self._read(work, snapshot=True)  # one snapshot for every table
 
 

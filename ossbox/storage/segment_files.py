@@ -3,15 +3,17 @@
 
 A put writes a temp file under <dir>/tmp, fdatasyncs it, then `link`s it to its final name --
 link(2) never replaces an existing name, so a taken name fails with EEXIST and the first segment
-stays (rename(2) would silently replace it) -- unlinks the temp name and fsyncs the segment's
-directory, so the name is durable too when put returns. Readers therefore only ever see complete
-segments. Final names are sharded into two levels of subdirectories by a hash of the name (no
-directory grows past a few thousand entries, whatever names the engine chooses).
+stays (rename(2) would silently replace it) -- fsyncs the segment's directory (and, the first
+time this store uses a shard, the directories above it), so the name is durable too when put
+returns, and unlinks the temp name. Readers therefore only ever see complete segments. Final
+names are sharded into two levels of subdirectories by a hash of the name (no directory grows
+past a few thousand entries, whatever names the engine chooses).
 
 The directory must exist: a shared mount that is missing must not silently become a local
 directory. All file calls run in threads, never on the event loop. A temp file of a writer that
-died stays under tmp/ (unlinked segments never appear under their final name); sweeping those is
-the garbage collector's job, with the same grace period as unpublished segments.
+died stays under tmp/ (it never appears under a final name, so `list` never shows it) until
+`sweep_incomplete` removes it; the garbage collector calls that with the same grace period as
+unpublished segments.
 """
 from __future__ import annotations
 
@@ -19,11 +21,12 @@ import asyncio
 import errno
 import hashlib
 import os
+import time
 import uuid
 from typing import AsyncIterable, AsyncIterator
 
 from .errors import ByteStoreUnavailable, DataShorterThanRecorded, SegmentExists, SegmentNotFound, StorageFull
-from .segments import SegmentInfo, SegmentStore, check_name, check_prefix, check_range, exactly
+from .segments import SegmentInfo, SegmentStore, check_age, check_name, check_prefix, check_range, exactly
 
 READ_CHUNK = 1 << 20  # bytes per pread: the memory a reader holds per open range
 
@@ -37,6 +40,7 @@ class FileSegmentStore(SegmentStore):
                              "the shared file system there)")
         self.tmp = os.path.join(self.root, "tmp")
         os.makedirs(self.tmp, exist_ok=True)
+        self._durable: set[str] = set()  # shard directories whose entries this store has fsynced
 
     # -- paths -----------------------------------------------------------------------------------
     def _dir(self, name: str) -> str:
@@ -79,17 +83,24 @@ class FileSegmentStore(SegmentStore):
             await asyncio.to_thread(_unlink_quietly, temp)
 
     def _publish(self, temp: str, final: str, name: str) -> None:
-        directory = os.path.dirname(final)
-        if not os.path.isdir(directory):
-            os.makedirs(directory, exist_ok=True)
-            # the new shard directories' own entries must be durable before the segment's is
-            _fsync_dir(os.path.dirname(directory))
-            _fsync_dir(self.root)
+        leaf = os.path.dirname(final)
+        top = os.path.dirname(leaf)
+        if leaf not in self._durable:
+            os.makedirs(leaf, exist_ok=True)
         try:
             os.link(temp, final)
         except FileExistsError:
             raise SegmentExists(name) from None
-        _fsync_dir(directory)
+        _fsync_dir(leaf)
+        # The shard directories' own entries must be durable too before put returns. Finding a
+        # directory there proves nothing: another writer (process or thread) may have just made it
+        # and not yet fsynced its parent. So each store fsyncs every parent on the path once
+        # itself, and only marks a directory after its entry is durable. Shard directories are
+        # never removed, so a mark stays true.
+        for directory, parent in ((leaf, top), (top, self.root)):
+            if directory not in self._durable:
+                _fsync_dir(parent)
+                self._durable.add(directory)
 
     # -- reading ---------------------------------------------------------------------------------
     async def open_range(self, name: str, start: int, end: int) -> AsyncIterator[bytes]:
@@ -146,6 +157,30 @@ class FileSegmentStore(SegmentStore):
                         yield info
             except OSError as e:
                 raise self._failed(e) from e
+
+    async def sweep_incomplete(self, older_than: float) -> int:
+        check_age(older_than)
+        cutoff = time.time() - older_than
+        try:
+            return await asyncio.to_thread(self._sweep_tmp, cutoff)
+        except OSError as e:
+            raise self._failed(e) from e
+
+    def _sweep_tmp(self, cutoff: float) -> int:
+        swept = 0
+        with os.scandir(self.tmp) as it:
+            for e in it:
+                if not e.name.startswith(".") or not e.is_file(follow_symlinks=False):
+                    continue  # not a temp file of put()
+                try:
+                    # a live writer's file changes with every chunk; one that a writer stalled on
+                    # for longer than `older_than` goes too, and that put fails rather than publish
+                    if e.stat(follow_symlinks=False).st_mtime <= cutoff:
+                        os.unlink(e.path)
+                        swept += 1
+                except FileNotFoundError:
+                    continue  # published, failed or swept by another process meanwhile
+        return swept
 
     async def close(self) -> None:
         pass  # nothing is held open between calls

@@ -17,6 +17,8 @@ Choices:
   * Bounded failure: connect timeout 2 s, at most 2 retries within 3 s, then ByteStoreUnavailable
     (obstore's default retries for up to 180 s). Writes have a whole-request timeout (one PUT or
     one part); reads only an idle timeout, so a long streamed GET is not cut off.
+  * A writer that dies (or is cancelled) mid-put leaves an incomplete multipart upload that only
+    the bucket's lifecycle rule (AbortIncompleteMultipartUpload) removes: sweep_incomplete cannot.
   * Payloads are sent unsigned (`UNSIGNED-PAYLOAD`): signing hashes every byte first and cost
     17-30 % on 8 MiB PUTs; ossbox keeps its own CRC-64 of every segment.
 
@@ -38,7 +40,7 @@ from obstore.exceptions import AlreadyExistsError, BaseError
 from obstore.store import S3Store
 
 from .errors import ByteStoreUnavailable, DataShorterThanRecorded, SegmentExists, SegmentNotFound
-from .segments import SegmentInfo, SegmentStore, check_name, check_prefix, check_range, exactly
+from .segments import SegmentInfo, SegmentStore, check_age, check_name, check_prefix, check_range, exactly
 
 SINGLE_PUT_LIMIT = 5 * 1024 * 1024  # S3's minimum part size: below it a multipart upload is one part anyway
 PART_SIZE = 8 * 1024 * 1024
@@ -214,6 +216,15 @@ class S3SegmentStore(SegmentStore):
                         return
         except STORE_ERRORS as e:
             raise self._unavailable(e) from e
+
+    async def sweep_incomplete(self, older_than: float) -> int:
+        check_age(older_than)
+        # A writer that died mid-put leaves an incomplete multipart upload: never listed, never
+        # readable, but its parts are stored (and billed). obstore aborts the upload when a put
+        # fails, but not when the process dies or the task is cancelled, and it has no
+        # ListMultipartUploads to find those uploads later, so the bucket needs a lifecycle rule
+        # AbortIncompleteMultipartUpload (docs/byte-store-libraries.md, trap 12). Nothing to do here.
+        return 0
 
     async def close(self) -> None:
         self._writer = self._reader = None

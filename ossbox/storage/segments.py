@@ -5,8 +5,9 @@ A segment is written once under a name its writer chose to be unique, then publi
 metadata update (elsewhere); a writer that loses leaves garbage, never visible bytes. So a store
 needs no locks and no in-place writes, only: put a whole segment (durable when `put` returns,
 never replacing an existing name), read a byte range as a stream, size, delete, list for the
-garbage collector. Two drivers, chosen by the `--data` URL in drivers.py: a shared directory
-(segment_files.py) and an S3-compatible store through obstore (segment_s3.py).
+garbage collector, and sweep what writers that died mid-put left behind. Two drivers, chosen by
+the `--data` URL in drivers.py: a shared directory (segment_files.py) and an S3-compatible store
+through obstore (segment_s3.py).
 
 Every failure of the store itself -- unreachable, timed out, I/O error -- is ByteStoreUnavailable
 (503, "try again"), raised within a few seconds, never after minutes of hidden retries.
@@ -44,6 +45,11 @@ def check_range(start: int, end: int) -> None:
         raise ValueError(f"invalid segment range [{start}, {end})")
 
 
+def check_age(older_than: float) -> None:
+    if not older_than >= 0:
+        raise ValueError(f"invalid age {older_than!r}: seconds, 0 or more")
+
+
 @dataclass(frozen=True)
 class SegmentInfo:
     name: str
@@ -73,8 +79,9 @@ class SegmentStore(abc.ABC):
     @abc.abstractmethod
     async def put(self, name: str, chunks: AsyncIterable[bytes], *, length: int) -> None:
         """Store exactly `length` bytes from `chunks` as segment `name`, durable when this returns.
-        SegmentExists if the name is taken (nothing is replaced); BodyLengthMismatch if the
-        chunks hold another length (nothing is stored)."""
+        SegmentExists if the name is taken (nothing is replaced; checked before a body of 5 MiB
+        or more is read); BodyLengthMismatch if the chunks hold another length (nothing is
+        stored)."""
 
     @abc.abstractmethod
     def open_range(self, name: str, start: int, end: int) -> AsyncIterator[bytes]:
@@ -92,6 +99,13 @@ class SegmentStore(abc.ABC):
     @abc.abstractmethod
     def list(self, prefix: str = "") -> AsyncIterator[SegmentInfo]:
         """Every segment whose name starts with `prefix`, in no particular order."""
+
+    @abc.abstractmethod
+    async def sweep_incomplete(self, older_than: float) -> int:
+        """Remove what writers that died mid-put left behind, if it has not changed for at least
+        `older_than` seconds (wall clock), and return how many leftovers went. These are never
+        segments: `list` does not show them and no name refers to them. A store that cannot
+        see its leftovers returns 0 and relies on the store's own expiry (segment_s3.py)."""
 
     @abc.abstractmethod
     async def close(self) -> None:

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
 from .errors import CommitUncertain, StorageFull, WritesRefused
-from .metadata import CURRENT_SEQ, BlobClaims, MetadataStore, RestoreRecord, T, Txn
+from .metadata import CURRENT_SEQ, BlobClaims, Extent, MetadataStore, RestoreRecord, T, Txn
 from .records import (AccessKeyRecord, BucketRecord, KmsKeyRecord, ObjectRecord, PartRecord, UploadRecord,
                       UserRecord)
 from .reserve import SHM_PREALLOCATE, is_disk_full, preallocate
@@ -94,6 +94,13 @@ CREATE TABLE IF NOT EXISTS kms_keys (
 CREATE TABLE IF NOT EXISTS used_signatures (
     signature TEXT PRIMARY KEY, expires REAL NOT NULL
 ) WITHOUT ROWID;
+-- Segment mode (--data URL): a blob's bytes as extents, inline or in a segment of the store, and
+-- the blobs/segments the collector has seen unreferenced (deleted a grace period later).
+CREATE TABLE IF NOT EXISTS extents (
+    blob TEXT NOT NULL, start INTEGER NOT NULL, length INTEGER NOT NULL, segment TEXT, data BLOB,
+    PRIMARY KEY (blob, start)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS garbage_marks (name TEXT PRIMARY KEY, since REAL NOT NULL) WITHOUT ROWID;
 """
 
 # Columns added after the first release, so data dirs made by an older ossbox get them at start.
@@ -285,6 +292,25 @@ class _SqliteTxn(Txn):
 
     def renew_lease(self, owner, now):
         self.c.execute("INSERT OR REPLACE INTO leases VALUES (?,?)", (owner, now))
+
+    def add_extent(self, blob, extent):
+        self.c.execute("INSERT INTO extents VALUES (?,?,?,?,?)",
+                       (blob, extent.start, extent.length, extent.segment, extent.data))
+
+    def extents_below(self, blob, end):
+        return [Extent(*r) for r in self.c.execute(
+            "SELECT start, length, segment, data FROM extents WHERE blob=? AND start<? ORDER BY start",
+            (blob, end))]
+
+    def drop_extents(self, blob, starts):
+        return sum(self.c.execute("DELETE FROM extents WHERE blob=? AND start=?", (blob, s)).rowcount
+                   for s in starts)
+
+    def mark_garbage(self, names, since):
+        self.c.executemany("INSERT OR IGNORE INTO garbage_marks VALUES (?,?)", [(n, since) for n in names])
+
+    def unmark_garbage(self, names):
+        self.c.executemany("DELETE FROM garbage_marks WHERE name=?", [(n,) for n in names])
 
     def drop_lease(self, owner, renewed_before):
         self.c.execute("DELETE FROM leases WHERE owner=? AND renewed<?", (owner, renewed_before))
@@ -679,6 +705,15 @@ class SqliteStore(MetadataStore):
     async def list_kms_keys(self):
         return [KmsKeyRecord(*r) for r in self._read.execute("SELECT * FROM kms_keys ORDER BY created, key_id")]
 
+    async def extents(self, blob, start, end):
+        return [Extent(*r) for r in self._read.execute(
+            "SELECT start, length, segment, data FROM extents WHERE blob=? AND start<? AND start+length>? "
+            "ORDER BY start", (blob, end, start))]
+
+    async def compaction_candidates(self, min_extents, limit):
+        return [r[0] for r in self._read.execute(
+            "SELECT blob FROM extents GROUP BY blob HAVING count(*) > ? LIMIT ?", (min_extents, limit))]
+
     async def blob_claims(self):
         c = self._read
         c.execute("BEGIN")  # one read transaction: one WAL snapshot for every table
@@ -688,9 +723,13 @@ class SqliteStore(MetadataStore):
             refs.update(r[0] for r in c.execute("SELECT blob FROM parts"))
             intents = dict(c.execute("SELECT blob, owner FROM blob_intents"))
             leases = dict(c.execute("SELECT owner, renewed FROM leases"))
+            extent_blobs = {r[0] for r in c.execute("SELECT DISTINCT blob FROM extents")}
+            extent_segments = {r[0] for r in c.execute(
+                "SELECT DISTINCT segment FROM extents WHERE segment IS NOT NULL")}
+            marks = dict(c.execute("SELECT name, since FROM garbage_marks"))
         finally:
             c.execute("COMMIT")
-        return BlobClaims(refs, intents, leases)
+        return BlobClaims(refs, intents, leases, extent_blobs, extent_segments, marks)
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:

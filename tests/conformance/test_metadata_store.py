@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from ossbox.storage.metadata import CURRENT_SEQ, RestoreRecord
+from ossbox.storage.metadata import CURRENT_SEQ, Extent, RestoreRecord
 from ossbox.storage.records import (APPENDABLE, AccessKeyRecord, BucketRecord, KmsKeyRecord, ObjectRecord,
                                     PartRecord, UploadRecord, UserRecord)
 
@@ -359,3 +359,41 @@ def test_concurrent_writers_of_one_store_never_lose_updates(driver):
             await asyncio.gather(*(store.write(incr) for _ in range(40)))
             assert await store.get_setting("n") == "40"
     run(scenario())
+
+
+def test_extents_and_garbage_marks(driver):
+    """Segment mode's rows: a blob's extents (inline or naming a segment), looked up by overlap,
+    replaced by compaction, and the collector's garbage marks (the first mark's time is kept)."""
+    async def go():
+        async with opened(driver) as store:
+            rows = [Extent(0, 3, None, b"abc"), Extent(3, 5, "seg-1", None), Extent(8, 2, None, b"\0\xff")]
+
+            def add(t):
+                for e in rows:
+                    t.add_extent("blob-1", e)
+                t.add_extent("blob-2", Extent(0, 1, None, b"z"))
+            await store.write(add)
+            assert await store.extents("blob-1", 0, 10) == rows
+            assert await store.extents("blob-1", 3, 8) == rows[1:2]     # [start, end) overlap only
+            assert await store.extents("blob-1", 2, 9) == rows
+            assert await store.extents("blob-1", 10, 20) == []
+            assert await store.extents("absent", 0, 10) == []
+            assert await store.compaction_candidates(2, 10) == ["blob-1"]
+            assert await store.compaction_candidates(3, 10) == []
+
+            def compact(t):
+                assert t.extents_below("blob-1", 8) == rows[:2]
+                assert t.drop_extents("blob-1", [0, 3]) == 2
+                t.add_extent("blob-1", Extent(0, 8, "merged", None))
+            await store.write(compact)
+            assert await store.extents("blob-1", 0, 10) == [Extent(0, 8, "merged", None), rows[2]]
+
+            await store.write(lambda t: t.mark_garbage(["seg-1", "blob-3"], 100.0))
+            await store.write(lambda t: t.mark_garbage(["seg-1"], 200.0))     # kept: first seen at 100
+            claims = await store.blob_claims()
+            assert claims.extent_blobs == {"blob-1", "blob-2"}
+            assert claims.extent_segments == {"merged"}
+            assert claims.marks == {"seg-1": 100.0, "blob-3": 100.0}
+            await store.write(lambda t: t.unmark_garbage(["seg-1", "never-marked"]))
+            assert (await store.blob_claims()).marks == {"blob-3": 100.0}
+    run(go())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import itertools
 import json
 import os
 import shutil
@@ -265,6 +266,121 @@ def test_list_by_prefix_beyond_one_page(target):
     run(target, test)
 
 
+# -- writers in progress, and writers that died -------------------------------------------------------
+def leftovers(target: Target, abort: bool = False) -> list:
+    """What unfinished puts left in the store: temp files (file://) or multipart uploads (s3://,
+    seen through boto3, which moto brings: obstore cannot list uploads); `abort` removes them."""
+    if target.kind == "file":
+        return os.listdir(os.path.join(target.root, "tmp"))
+    boto3 = pytest.importorskip("boto3")
+    from ossbox.storage.segment_s3 import parse_url
+    bucket, prefix, _options = parse_url(target.url)
+    s3 = boto3.client("s3", endpoint_url=target.endpoint.endpoint, region_name=target.endpoint.region,
+                      aws_access_key_id=target.endpoint.access_key_id,
+                      aws_secret_access_key=target.endpoint.secret_access_key)
+    uploads = s3.list_multipart_uploads(Bucket=bucket, Prefix=prefix + "/").get("Uploads", [])
+    if abort:
+        for u in uploads:
+            s3.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
+    return [u["Key"] for u in uploads]
+
+
+def test_a_taken_name_fails_before_a_large_body_is_read(target):
+    async def test(store):
+        await put(store, "taken", b"first")
+        read_so_far = 0
+
+        async def body():
+            nonlocal read_so_far
+            for _ in range(64):
+                read_so_far += MiB
+                yield os.urandom(MiB)
+        with pytest.raises(SegmentExists):
+            await store.put("taken", body(), length=64 * MiB)
+        assert read_so_far == 0
+        assert await read(store, "taken", 0, 5) == b"first"
+    run(target, test)
+
+
+def test_puts_in_progress_are_invisible_and_not_swept(target):
+    """Mid-put, a segment is neither listed nor readable (its temp file or multipart upload is in
+    the store), and a sweep for dead writers' leftovers leaves it alone."""
+    async def test(store):
+        await put(store, "done", b"done")
+        gate = asyncio.Event()
+
+        async def paused(first: bytes, rest: bytes):
+            yield first
+            await gate.wait()
+            yield rest
+        big, small = os.urandom(12 * MiB), os.urandom(1000)
+        writes = [asyncio.ensure_future(store.put(name, paused(data[:cut], data[cut:]), length=len(data)))
+                  for name, data, cut in (("inflight-big", big, 9 * MiB), ("inflight-small", small, 500))]
+        deadline = time.monotonic() + 30
+        while not await asyncio.to_thread(leftovers, target):  # the big one has reached the store
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        assert [s.name async for s in store.list()] == ["done"]
+        assert [s.name async for s in store.list("inflight")] == []
+        for name in ("inflight-big", "inflight-small"):
+            with pytest.raises(SegmentNotFound):
+                await store.size(name)
+        assert await store.sweep_incomplete(3600) == 0
+        gate.set()
+        await asyncio.gather(*writes)
+        assert sorted([s.name async for s in store.list()]) == ["done", "inflight-big", "inflight-small"]
+        assert await read(store, "inflight-big", 0, len(big)) == big
+        assert await read(store, "inflight-small", 0, 1000) == small
+        assert await asyncio.to_thread(leftovers, target) == []
+    run(target, test)
+
+
+DYING_WRITER = r"""
+import asyncio, os, sys
+from ossbox.storage.drivers import segment_store
+
+MiB = 1 << 20
+
+async def main():
+    store = segment_store(sys.argv[1])
+    async def body():
+        for _ in range(9):  # more than one 8 MiB part of a multipart upload
+            yield os.urandom(MiB)
+        await asyncio.sleep(0.5)
+        os._exit(0)  # the process dies mid-put: no cleanup runs
+    await store.put("orphan", body(), length=16 * MiB)
+
+asyncio.run(main())
+"""
+
+
+def test_a_writer_that_died_mid_put_leaves_nothing_visible(target):
+    """What a writer leaves when its process dies mid-put is no segment: not listed, the name stays
+    free. sweep_incomplete removes it where the store lets it (file://); S3 leaves it to the
+    bucket's lifecycle rule (AbortIncompleteMultipartUpload) and sweeps nothing."""
+    async def before(store):
+        await put(store, "kept", b"kept")
+    run(target, before)
+    out = subprocess.run([sys.executable, "-c", DYING_WRITER, target.url], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, **target.environ, "PYTHONPATH": ROOT})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert len(leftovers(target)) == 1
+
+    async def test(store):
+        assert [s.name async for s in store.list()] == ["kept"]
+        with pytest.raises(SegmentNotFound):
+            await store.size("orphan")
+        assert await store.sweep_incomplete(3600) == 0  # younger than that
+        assert await store.sweep_incomplete(0) == (1 if target.kind == "file" else 0)
+        assert await read(store, "kept", 0, 4) == b"kept"
+        await put(store, "orphan", b"now complete")
+        assert sorted([s.name async for s in store.list()]) == ["kept", "orphan"]
+        with pytest.raises(ValueError):
+            await store.sweep_incomplete(-1)
+    run(target, test)
+    assert len(leftovers(target, abort=True)) == (0 if target.kind == "file" else 1)
+
+
 # -- the store going away -----------------------------------------------------------------------------
 def test_an_unavailable_store_fails_fast(request, target):
     if target.kind == "moto":  # a private server: this one is stopped for good
@@ -460,3 +576,35 @@ def test_file_store_without_a_disk_left_is_storage_full(tmp_path):
     assert isinstance(store._failed(OSError(errno.ENOENT, "gone"), "x"), SegmentNotFound)
     shutil.rmtree(tmp_path / "tmp")
     assert isinstance(store._failed(OSError(errno.ENOENT, "gone"), "x"), ByteStoreUnavailable)
+
+
+def test_file_store_put_returns_with_every_directory_on_the_path_durable(tmp_path, monkeypatch):
+    """Another process made the segment's shard directories (makedirs) but has not fsynced their
+    parents yet: a put that finds them there must still fsync the whole path from the root before
+    it returns, or a crash could lose the shard directory's entry and the segment with it. Once a
+    store has fsynced a path itself, a put into it costs one directory fsync."""
+    from ossbox.storage import segment_files
+    synced = []
+    real_fsync_dir = segment_files._fsync_dir
+    monkeypatch.setattr(segment_files, "_fsync_dir", lambda path: (synced.append(path), real_fsync_dir(path)))
+    store = FileSegmentStore(str(tmp_path))
+    leaf = store._dir("raced")
+    top = os.path.dirname(leaf)
+    os.makedirs(leaf)  # the other process, before its fsyncs
+    neighbour = next(n for n in (f"raced-{i}" for i in itertools.count()) if store._dir(n) == leaf)  # same shard
+
+    async def test(store):
+        await put(store, "raced", b"x")
+        assert {leaf, top, str(tmp_path)} <= set(synced), synced
+        synced.clear()
+        await put(store, neighbour, b"y")
+        assert synced == [leaf]
+    run(Target("file", f"file://{tmp_path}", {}), test)
+
+    synced.clear()  # a new store (another process) knows nothing of what an earlier one synced
+
+    async def again(store):
+        await store.delete("raced")
+        await put(store, "raced", b"z")
+        assert {leaf, top, str(tmp_path)} <= set(synced), synced
+    run(Target("file", f"file://{tmp_path}", {}), again)
