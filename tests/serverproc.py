@@ -30,21 +30,55 @@ def meta_args(data_dir: str) -> list[str]:
     return ["--meta", schema_url(TEST_META, META_SESSION + digest)]
 
 
-# Whole-suite mode for segment mode: with OSSBOX_TEST_DATA=file, every server started here keeps its
-# object bytes as segments in <data dir>/segments (--data file:///...), with no object lock and no
-# journal: the scale-out code path, on one machine.
+# Whole-suite mode for segment mode (the scale-out layout: no object lock, no journal):
+#   OSSBOX_TEST_DATA=file  every server started here keeps its object bytes as segments in
+#                          <data dir>/segments (--data file:///...);
+#   OSSBOX_TEST_DATA=rgw   ... in a private Ceph RGW (tests/rgw.py) brought up once for the test
+#                          session, under a prefix derived from the data dir (--data s3://...).
 TEST_DATA = os.environ.get("OSSBOX_TEST_DATA", "")
+SUITE_BUCKET = "ossbox-suite"
+_suite_rgw = None
+
+
+def _rgw():
+    """The session's RGW, started on first use and destroyed when the process exits."""
+    global _suite_rgw
+    if _suite_rgw is None:
+        import atexit
+
+        from rgw import RgwCluster
+        reason = RgwCluster.unavailable()
+        if reason:
+            raise RuntimeError(f"OSSBOX_TEST_DATA=rgw: {reason}")
+        cluster = RgwCluster(memstore_bytes=8 << 30)
+        atexit.register(cluster.destroy)
+        cluster.start()
+        cluster.create_bucket(SUITE_BUCKET)
+        _suite_rgw = cluster
+    return _suite_rgw
 
 
 def data_args(data_dir: str) -> list[str]:
     """`--data URL` for a server on data_dir in segment whole-suite mode, else nothing."""
     if not TEST_DATA:
         return []
-    if TEST_DATA != "file":
-        raise RuntimeError(f"OSSBOX_TEST_DATA={TEST_DATA!r}: only 'file' is supported")
-    segments = os.path.join(os.path.realpath(data_dir), "segments")
-    os.makedirs(segments, exist_ok=True)
-    return ["--data", "file://" + segments]
+    if TEST_DATA == "file":
+        segments = os.path.join(os.path.realpath(data_dir), "segments")
+        os.makedirs(segments, exist_ok=True)
+        return ["--data", "file://" + segments]
+    if TEST_DATA == "rgw":
+        rgw = _rgw()
+        prefix = hashlib.sha256(os.path.realpath(data_dir).encode()).hexdigest()[:16]
+        return ["--data", f"s3://{SUITE_BUCKET}/{prefix}?endpoint={rgw.endpoint}&region={rgw.region}"]
+    raise RuntimeError(f"OSSBOX_TEST_DATA={TEST_DATA!r}: expected 'file' or 'rgw'")
+
+
+def data_env() -> dict:
+    """The environment a server in segment whole-suite mode needs (the S3 store's credentials)."""
+    if TEST_DATA != "rgw":
+        return {}
+    rgw = _rgw()
+    return {"AWS_ACCESS_KEY_ID": rgw.access_key_id, "AWS_SECRET_ACCESS_KEY": rgw.secret_access_key}
 
 
 def meta_db(data_dir: str):
@@ -95,7 +129,7 @@ class ServerProcess:
             cmd += meta_args(self.data_dir)
         if not any(a.split("=")[0] == "--data" for a in self.extra_args) and "OSSBOX_DATA" not in (self.env or {}):
             cmd += data_args(self.data_dir)
-        env = dict(os.environ, **(self.env or {}))
+        env = dict(os.environ, **data_env(), **(self.env or {}))
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env=env)
         deadline = time.monotonic() + timeout

@@ -20,7 +20,7 @@ from ossbox.storage.errors import ObjectChanged, PositionMismatch
 from ossbox.storage.metadata import Extent
 from ossbox.storage.records import BucketRecord, ObjectRecord
 from ossbox.storage.segment_files import FileSegmentStore
-from ossbox.storage.segment_upkeep import COMPACT_MIN_EXTENTS, compaction_run
+from ossbox.storage.segment_upkeep import COMPACT_LARGE, COMPACT_MIN_EXTENTS, compaction_run
 from ossbox.storage.segment_writes import INLINE_MAX
 from ossbox.storage.crc import crc64_update
 
@@ -247,3 +247,7 @@ def test_compaction_runs_grow_like_a_binary_counter():
     # ... but it joins once the run behind it is at least as large
     assert compaction_run(layout([40] + [4] * 10)) == layout([40] + [4] * 10)
     assert compaction_run(layout([8])) == []
+    # large extents (multipart parts, big appends) are never rewritten: runs stop at them
+    large = COMPACT_LARGE
+    assert compaction_run(layout([4] * 5 + [large] + [4] * 3)) == layout([4] * 5)  # the longest run
+    assert compaction_run(layout([large, large, large])) == []

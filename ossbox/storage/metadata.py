@@ -257,8 +257,9 @@ class MetadataStore(ABC):
     async def extents(self, blob: str, start: int, end: int) -> list[Extent]:
         """The blob's extents overlapping [start, end), in order."""
     @abstractmethod
-    async def compaction_candidates(self, min_extents: int, limit: int) -> list[str]:
-        """Blobs with more than `min_extents` extents (segment mode's compactor)."""
+    async def compaction_candidates(self, min_extents: int, limit: int, small: int) -> list[str]:
+        """Blobs with more than `min_extents` extents shorter than `small` bytes (segment mode's
+        compactor: large extents are never merged)."""
     @abstractmethod
     async def blob_claims(self) -> BlobClaims:
         """References, intents and leases in one consistent snapshot (PostgreSQL: one

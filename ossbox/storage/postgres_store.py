@@ -854,9 +854,10 @@ class PostgresStore(MetadataStore):
             "SELECT start, length, segment, data FROM extents WHERE blob=%s AND start<%s AND start+length>%s "
             "ORDER BY start", (blob, end, start))], [])
 
-    async def compaction_candidates(self, min_extents, limit):
+    async def compaction_candidates(self, min_extents, limit, small):
         return await self._read(lambda c: [r[0] for r in c(
-            "SELECT blob FROM extents GROUP BY blob HAVING count(*) > %s LIMIT %s", (min_extents, limit))], [])
+            "SELECT blob FROM extents WHERE length < %s GROUP BY blob HAVING count(*) > %s LIMIT %s",
+            (small, min_extents, limit))], [])
 
     async def blob_claims(self):
         def work(c):

@@ -27,7 +27,8 @@ from .metadata import Extent
 
 log = logging.getLogger("ossbox.engine")
 
-COMPACT_MIN_EXTENTS = 32               # an object with more extents than this is compacted
+COMPACT_MIN_EXTENTS = 32               # an object with more small extents than this is compacted
+COMPACT_LARGE = 4 * 1024 ** 2          # extents this long are never merged (multipart parts, big appends)
 COMPACT_MAX_SEGMENT = 64 * 1024 ** 2   # merged segments stop growing at this size
 COMPACT_INTERVAL = 2.0                 # seconds between compaction passes
 SEGMENT_GC_INTERVAL = 300              # seconds between garbage sweeps of the segment store
@@ -40,15 +41,19 @@ class _Stale(Exception):
 def compaction_run(extents: list[Extent]) -> list[Extent]:
     """The adjacent extents to merge: the run grows backwards from the last extent while the
     previous extent is no larger than the run so far (and the result stays under
-    COMPACT_MAX_SEGMENT). Empty if fewer than two would merge."""
+    COMPACT_MAX_SEGMENT); a large extent (COMPACT_LARGE) is never rewritten, so it ends a run.
+    Empty if fewer than two would merge."""
     best: list[Extent] = []
     run: list[Extent] = []
     total = 0
     for ext in reversed(extents):
-        if run and (ext.end != run[-1].start or ext.length > total or total + ext.length > COMPACT_MAX_SEGMENT):
+        if run and (ext.end != run[-1].start or ext.length > total or total + ext.length > COMPACT_MAX_SEGMENT
+                    or ext.length >= COMPACT_LARGE):
             if len(run) > len(best):
                 best = run
             run, total = [], 0
+        if ext.length >= COMPACT_LARGE:
+            continue
         run.append(ext)
         total += ext.length
     if len(run) > len(best):
@@ -95,7 +100,7 @@ class SegmentUpkeep:
     async def compact(self, limit: int = 16) -> int:
         """One compaction pass over up to `limit` objects with many extents; how many merged."""
         merged = 0
-        for blob in await self.meta.compaction_candidates(COMPACT_MIN_EXTENTS, limit):
+        for blob in await self.meta.compaction_candidates(COMPACT_MIN_EXTENTS, limit, COMPACT_LARGE):
             if await self.compact_blob(blob):
                 merged += 1
         return merged

@@ -710,9 +710,10 @@ class SqliteStore(MetadataStore):
             "SELECT start, length, segment, data FROM extents WHERE blob=? AND start<? AND start+length>? "
             "ORDER BY start", (blob, end, start))]
 
-    async def compaction_candidates(self, min_extents, limit):
+    async def compaction_candidates(self, min_extents, limit, small):
         return [r[0] for r in self._read.execute(
-            "SELECT blob FROM extents GROUP BY blob HAVING count(*) > ? LIMIT ?", (min_extents, limit))]
+            "SELECT blob FROM extents WHERE length < ? GROUP BY blob HAVING count(*) > ? LIMIT ?",
+            (small, min_extents, limit))]
 
     async def blob_claims(self):
         c = self._read

@@ -378,8 +378,10 @@ def test_extents_and_garbage_marks(driver):
             assert await store.extents("blob-1", 2, 9) == rows
             assert await store.extents("blob-1", 10, 20) == []
             assert await store.extents("absent", 0, 10) == []
-            assert await store.compaction_candidates(2, 10) == ["blob-1"]
-            assert await store.compaction_candidates(3, 10) == []
+            assert await store.compaction_candidates(2, 10, 100) == ["blob-1"]
+            assert await store.compaction_candidates(3, 10, 100) == []
+            assert await store.compaction_candidates(1, 10, 4) == ["blob-1"]   # only the 3- and 2-byte ones count
+            assert await store.compaction_candidates(2, 10, 4) == []
 
             def compact(t):
                 assert t.extents_below("blob-1", 8) == rows[:2]
