@@ -149,7 +149,7 @@ class JournalAndGC:
         next_sweep = 0.0
         next_renewal = time.monotonic() + LEASE_RENEW
         lease_late = False  # a renewal met a full disk (logged once until one succeeds)
-        upkeep_waits = False  # segment upkeep met an unavailable store (logged once until it works)
+        upkeep_warned = float("-inf")  # when segment upkeep last said it waits for a store
         while True:
             if time.monotonic() >= next_renewal:
                 next_renewal = time.monotonic() + LEASE_RENEW
@@ -170,14 +170,12 @@ class JournalAndGC:
             if self.segments is not None:
                 try:
                     await self._segment_tick()
-                except StorageError as exc:  # the object store or the database is away: said once
-                    if not upkeep_waits:
+                except StorageError as exc:  # the object store or the database is away
+                    if time.monotonic() >= upkeep_warned + 60:  # said once a minute, not every pass
+                        upkeep_warned = time.monotonic()
                         log.warning("segment upkeep waits for the stores: %s", exc)
-                    upkeep_waits = True
                 except Exception:  # keep going: marks are redone by the sweep, compaction retried
                     log.exception("segment upkeep failed")
-                else:
-                    upkeep_waits = False
             elif self.durable:
                 try:
                     await self.flush_journal()
