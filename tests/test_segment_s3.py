@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 
 import oss2
 import pytest
 
 from appendkit import crc64, new_bucket
+from s3segments import segment_store_args
 from s3test import moto_s3  # noqa: F401  (fixture)
 from rgw import rgw  # noqa: F401  (fixture)
 from serverproc import ServerProcess
@@ -19,18 +19,9 @@ from serverproc import ServerProcess
 pytestmark = pytest.mark.timeout(300)
 pytest.importorskip("obstore", reason="the s3 extra (obstore) is not installed")
 
-STORE_BUCKET = "ossbox-segments"
-
-
 @pytest.fixture(params=["moto", pytest.param("rgw", marks=pytest.mark.slow)])
 def servers(request, tmp_path):
-    s3 = request.getfixturevalue("moto_s3" if request.param == "moto" else "rgw")
-    try:
-        s3.create_bucket(STORE_BUCKET)
-    except Exception:  # noqa: BLE001  (made by an earlier test of the session)
-        pass
-    url = f"s3://{STORE_BUCKET}/t-{uuid.uuid4().hex[:12]}?endpoint={s3.endpoint}&region={s3.region}"
-    env = {"AWS_ACCESS_KEY_ID": s3.access_key_id, "AWS_SECRET_ACCESS_KEY": s3.secret_access_key}
+    url, env = segment_store_args(request.getfixturevalue("moto_s3" if request.param == "moto" else "rgw"))
     shared = str(tmp_path / "node")  # one SQLite file (or PostgreSQL schema) for both servers
     started = []
     try:
