@@ -129,7 +129,7 @@ class ServerProcess:
             cmd += meta_args(self.data_dir)
         if not any(a.split("=")[0] == "--data" for a in self.extra_args) and "OSSBOX_DATA" not in (self.env or {}):
             cmd += data_args(self.data_dir)
-        env = dict(os.environ, **data_env(), **(self.env or {}))
+        env = {**os.environ, **data_env(), **(self.env or {})}
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env=env)
         deadline = time.monotonic() + timeout

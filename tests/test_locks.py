@@ -13,6 +13,7 @@ import email.utils
 import hashlib
 import os
 import socket
+import time
 import uuid
 from urllib.parse import urlparse
 
@@ -24,7 +25,7 @@ from appendkit import new_bucket, wait_until
 from conftest import remove_bucket
 from ossbox.auth import SignedRequest
 from ossbox.storage.locks import ObjectLocks
-from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, TEST_DATA, ServerProcess
 from signing import sign_v1_header
 
 STALL_DECLARED = 1 << 20
@@ -78,7 +79,12 @@ class StalledWrite:
         def inside_body():
             return any(size - before.get(path, 0) >= STALL_SENT
                        for path, size in _blob_sizes(self.data_dir).items())
-        wait_until(inside_body, 10, what="the stalled write to be inside its body")
+        if TEST_DATA == "rgw":
+            # segment mode on S3 buffers a body below 5 MiB in memory: no file grows to watch. Its
+            # bytes were sent; give the server a moment to read them (it holds no lock there)
+            time.sleep(1.0)
+        else:
+            wait_until(inside_body, 10, what="the stalled write to be inside its body")
         return self
 
     def still_open(self) -> bool:
