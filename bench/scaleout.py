@@ -446,6 +446,9 @@ def render(res: dict) -> str:
         rows.append(("  each round", *(", ".join(f"{v:,.0f}" for v in counts[n]["small"]["each"]) for n in counts)))
     rows.append(("  p50 / p99 latency ms",
                  *(f"{counts[n]['small']['p50_ms']:.1f} / {counts[n]['small']['p99_ms']:.1f}" for n in counts)))
+    rows.append(("  CPU per append ms: nodes / PG", *(
+        f"{counts[n]['small']['nodes_cores'] / counts[n]['small']['ops_s'] * 1e3:.2f} / "
+        f"{counts[n]['small']['postgres_cores'] / counts[n]['small']['ops_s'] * 1e3:.2f}" for n in counts)))
     rows.append((f"8 MiB appends MB/s, {LARGE_CLIENTS} clients × {LARGE_APPENDS_EACH}",
                  *(with_ratio(n, "large", "mb_s", " MB/s") for n in counts)))
     if c["rounds"] > 1:
