@@ -17,19 +17,22 @@ concatenate as stored.
 from __future__ import annotations
 
 import hashlib
+import logging
 import tempfile
 import time
 from typing import AsyncIterator, Awaitable, Callable, Optional
 
 from .crc import crc64_update
 from .errors import (AppendTooLarge, BlobReclaimed, BodyLengthMismatch, CommitUncertain, CrcMismatch,
-                     DigestMismatch, ObjectChanged, ObjectTooLarge, SegmentNotFound)
+                     DigestMismatch, ObjectChanged, ObjectTooLarge, SegmentNotFound, StorageError)
 from .metadata import Extent
 from .appends import _Conflict, publish_append
 from .newblobs import MAX_OBJECT_SIZE, NewBlob
 from .records import APPENDABLE, ObjectRecord, appendable_etag, new_id
 from .segment_reads import whole_extents
 from .sse import Keystream
+
+log = logging.getLogger("ossbox.engine")
 
 # Bodies up to this size are kept inline in the metadata commit: a small durable append costs one
 # metadata commit and no object-store request (the compactor later moves them into a segment).
@@ -249,8 +252,12 @@ class SegmentWrites:
                 await self._abandon(seg)
 
     async def _segment_delete(self, name: str) -> None:
-        """Delete a segment no row ever referenced (an abandoned write)."""
+        """Delete a segment no row ever referenced (an abandoned write). A store that is away
+        leaves it to the collector's sweep (unreferenced, so marked and deleted later): this runs
+        on error paths, whose own error is the one to answer."""
         try:
             await self.segments.delete(name)
         except SegmentNotFound:
             pass
+        except StorageError as exc:
+            log.warning("segment %s left for the collector: %s", name, exc)
