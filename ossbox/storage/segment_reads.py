@@ -13,8 +13,6 @@ inline; appendable blobs always have rows.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 from .errors import DataShorterThanRecorded
 from .metadata import Extent, MetadataStore
 from .segments import SegmentStore
@@ -76,25 +74,3 @@ def _slices(data: bytes, lo: int, hi: int, chunk: int):
     view = memoryview(data)
     for i in range(lo, hi, chunk):
         yield bytes(view[i:min(hi, i + chunk)])
-
-
-def whole_extents(extents: list[Extent], blob: str, size: int, whole: bool) -> list[Extent]:
-    """A blob's complete extent list from its rows (an implicit single segment when it has none)."""
-    if not extents and whole and size:
-        return [Extent(0, size, blob, None)]
-    return extents
-
-
-def reader_for(meta: MetadataStore, store: SegmentStore, blob: str, size: int, appendable: bool,
-               ) -> SegmentReader:
-    return SegmentReader(meta, store, blob, size, whole=not appendable)
-
-
-def check_tiling(extents: list[Extent], size: int) -> Optional[str]:
-    """Why `extents` do not tile [0, size) exactly (None: they do)."""
-    pos = 0
-    for ext in extents:
-        if ext.start != pos:
-            return f"extent at {ext.start}, expected {pos}"
-        pos = ext.end
-    return None if pos >= size else f"extents end at {pos}, size is {size}"

@@ -29,7 +29,6 @@ from .metadata import Extent
 from .appends import _Conflict, publish_append
 from .newblobs import MAX_OBJECT_SIZE, NewBlob
 from .records import APPENDABLE, ObjectRecord, appendable_etag, new_id
-from .segment_reads import whole_extents
 from .sse import Keystream
 
 log = logging.getLogger("ossbox.engine")
@@ -168,8 +167,7 @@ class SegmentWrites:
         if dkey is None:
             extents, pos = [], 0
             for p in parts:
-                rows = whole_extents(await self.meta.extents(p.blob, 0, p.size), p.blob, p.size, True)
-                for ext in rows:
+                for ext in await reader_of(p).extents(0, p.size):
                     extents.append(Extent(pos + ext.start, ext.length, ext.segment, ext.data))
                 pos += p.size
             nb.extents = extents
