@@ -217,16 +217,19 @@ def test_segments_of_a_dead_writer_are_collected_and_a_live_writers_are_not(driv
 def test_a_seal_racing_an_append_never_undoes_it(driver, tmp_path):
     async def go():
         async with nodes(driver, tmp_path) as (one, two):
-            await append(one, "s", 0, b"abc")
-            results = await asyncio.gather(append(one, "s", 3, b"def"), two.seal_object("b", "s", 3),
-                                           return_exceptions=True)
-            rec = await two.get_object("b", "s")
-            if isinstance(results[0], BaseException):      # the seal won
-                assert rec.size == 3 and rec.sealed is not None
-            else:                                            # the append won; the seal saw 409
-                assert isinstance(results[1], (PositionMismatch, ObjectChanged)), results
-                assert rec.size == 6 and rec.sealed is None
-                assert await read(two, "s") == b"abcdef"
+            for n in range(12):  # the interleavings differ from round to round
+                key = f"s{n}"
+                await append(one, key, 0, b"abc")
+                results = await asyncio.gather(append(one, key, 3, b"def"), two.seal_object("b", key, 3),
+                                               return_exceptions=True)
+                rec = await two.get_object("b", key)
+                if isinstance(results[0], BaseException):      # the seal won
+                    assert isinstance(results[1], ObjectRecord), results
+                    assert rec.size == 3 and rec.sealed is not None, (rec, results)
+                else:                                            # the append won; the seal saw 409
+                    assert isinstance(results[1], (PositionMismatch, ObjectChanged)), results
+                    assert rec.size == 6 and rec.sealed is None, (rec, results)
+                    assert await read(two, key) == b"abcdef"
     asyncio.run(go())
 
 

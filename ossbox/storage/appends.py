@@ -180,16 +180,17 @@ class Appends:
             now = time.time()
 
             def txn(t):
-                # checked again inside the transaction: in segment mode no lock excludes an
-                # append that commits between decide() and here
+                # guarded like the append's compare-and-set: in segment mode no lock excludes an
+                # append committing on another node between decide() and here, and a read-then-
+                # update would seal a row that has grown meanwhile (or be undone by the append)
+                sealed_now = t.seal_object(bucket, key, cur.blob, position, now)
                 found = t.get_object(bucket, key)
-                if found is None or found.blob != cur.blob or found.size != position:
-                    raise ObjectChanged(bucket, key)
-                if found.sealed is not None:
+                if sealed_now:
                     return found
-                new = found.evolve(sealed=now)
-                t.update_object(new)
-                return new
+                if found is not None and found.blob == cur.blob and found.size == position \
+                        and found.sealed is not None:
+                    return found  # sealed by someone else at the same length: same answer
+                raise ObjectChanged(bucket, key)
             try:
                 return await self.meta.write(txn)
             except ObjectChanged:

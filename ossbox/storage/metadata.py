@@ -78,7 +78,12 @@ class Txn(ABC):
         """Insert only if the key is absent."""
     @abstractmethod
     def cas_object(self, rec: ObjectRecord, expect_blob: str, expect_size: int) -> bool:
-        """Replace the row only if it still has this blob and size: the compare-and-append."""
+        """Replace the row only if it still has this blob and size and is not sealed: the
+        compare-and-append."""
+    @abstractmethod
+    def seal_object(self, bucket: str, key: str, expect_blob: str, expect_size: int, when: float) -> bool:
+        """Seal the row only if it still has this blob and size and is not sealed yet: the same
+        guard as cas_object, so a seal and an append racing on other nodes never both apply."""
     @abstractmethod
     def update_object(self, rec: ObjectRecord) -> None:
         """Rewrite attributes (tags, ACL, ...) of an existing row in place."""

@@ -239,9 +239,14 @@ class _PgTxn(Txn):
         # the compare-and-append: one conditional UPDATE, no row lock held across a round trip
         return self.c(
             "UPDATE objects SET size=%s, crc64=%s, etag=%s, mtime=%s, acl=%s, sealed=%s "
-            "WHERE bucket=%s AND key=%s AND blob=%s AND size=%s",
+            "WHERE bucket=%s AND key=%s AND blob=%s AND size=%s AND sealed IS NULL",
             (rec.size, _to_i64(rec.crc64), rec.etag, rec.mtime, rec.acl, rec.sealed, rec.bucket,
              rec.key, expect_blob, expect_size)).rowcount == 1
+
+    def seal_object(self, bucket, key, expect_blob, expect_size, when):
+        return self.c(
+            "UPDATE objects SET sealed=%s WHERE bucket=%s AND key=%s AND blob=%s AND size=%s AND sealed IS NULL",
+            (when, bucket, key, expect_blob, expect_size)).rowcount == 1
 
     def update_object(self, rec):
         self.c("UPDATE objects SET acl=%s, headers=%s, tags=%s, storage_class=%s, sealed=%s, mtime=%s "

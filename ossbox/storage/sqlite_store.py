@@ -222,10 +222,15 @@ class _SqliteTxn(Txn):
     def cas_object(self, rec, expect_blob, expect_size):
         cur = self.c.execute(
             "UPDATE objects SET size=?, crc64=?, etag=?, mtime=?, acl=?, sealed=? "
-            "WHERE bucket=? AND key=? AND blob=? AND size=?",
+            "WHERE bucket=? AND key=? AND blob=? AND size=? AND sealed IS NULL",
             (rec.size, _to_i64(rec.crc64), rec.etag, rec.mtime, rec.acl, rec.sealed, rec.bucket,
              rec.key, expect_blob, expect_size))
         return cur.rowcount == 1
+
+    def seal_object(self, bucket, key, expect_blob, expect_size, when):
+        return self.c.execute(
+            "UPDATE objects SET sealed=? WHERE bucket=? AND key=? AND blob=? AND size=? AND sealed IS NULL",
+            (when, bucket, key, expect_blob, expect_size)).rowcount == 1
 
     def update_object(self, rec):
         self.c.execute(

@@ -129,6 +129,23 @@ def test_compare_and_set_exactly_one_of_racing_commits_wins(driver):
     run(scenario())
 
 
+def test_seal_and_append_guard_each_other(driver):
+    """A seal and an append are both compare-and-sets on (blob, size, not sealed): whichever
+    commits first makes the other change nothing, so neither can undo the other."""
+    async def scenario():
+        async with opened(driver, bucket="b") as store:
+            await store.write(lambda t: t.insert_object(obj("log", type=APPENDABLE, blob="B", size=3)))
+            cur = await store.get_object("b", "log")
+            assert await store.write(lambda t: t.seal_object("b", "log", "B", 2, 7.0)) is False  # stale size
+            assert await store.write(lambda t: t.seal_object("b", "log", "X", 3, 7.0)) is False  # other blob
+            assert await store.write(lambda t: t.seal_object("b", "log", "B", 3, 7.0)) is True
+            assert await store.write(lambda t: t.seal_object("b", "log", "B", 3, 8.0)) is False  # sealed once
+            assert await store.write(lambda t: t.cas_object(cur.evolve(size=6), "B", 3)) is False
+            after = await store.get_object("b", "log")
+            assert (after.size, after.sealed) == (3, 7.0)
+    run(scenario())
+
+
 def test_listing_is_in_byte_order_with_prefixes_and_pages(driver):
     async def scenario():
         async with opened(driver, bucket="b") as store:
