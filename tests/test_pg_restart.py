@@ -23,9 +23,10 @@ import pytest
 from appendkit import crash_chunk_size, new_bucket
 from pgtest import PrivateCluster, schema_url
 from restartload import check_everything_acknowledged, start_appenders, stop_appenders, totals
-from serverproc import ServerProcess
+from serverproc import TEST_META, ServerProcess
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(600),
+              pytest.mark.skipif(bool(TEST_META), reason="runs a PostgreSQL cluster of its own; run in the SQLite pass")]
 
 RESTARTS = 4        # pg_ctl restart -m immediate while the appenders run
 LONG_OUTAGE = 16.0  # seconds the database stays away once: longer than the driver's retry window

@@ -10,9 +10,12 @@ import threading
 import pytest
 
 from pgtest import PG_URL, TcpRelay, pg_schema, schema_url  # noqa: F401 (pg_schema: a fixture)
-from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, TEST_META, ServerProcess
 
 pytestmark = pytest.mark.timeout(180)
+
+# these pick their PostgreSQL themselves: the whole-suite PostgreSQL pass would only repeat them
+_same_in_both_passes = pytest.mark.skipif(bool(TEST_META), reason="uses PostgreSQL in every pass; run in the SQLite pass")
 
 
 def test_object_names_with_nul_are_refused(bucket):
@@ -134,6 +137,7 @@ def test_two_server_processes_sharing_postgres_race_appends(tmp_path, pg_schema)
 
 
 @pytest.mark.slow
+@_same_in_both_passes
 def test_two_server_processes_sharing_postgres_race_appends_500_rounds(tmp_path, pg_schema):
     _race(tmp_path, pg_schema, 500)
 
@@ -155,6 +159,7 @@ def test_a_server_whose_database_is_away_still_stops_cleanly(tmp_path, pg_schema
 
 
 @pytest.mark.slow
+@_same_in_both_passes
 @pytest.mark.timeout(300)
 def test_database_outages_during_appends_lose_nothing_acknowledged(tmp_path, pg_schema):
     """Four appenders run while the database goes away and comes back five times: requests in an
