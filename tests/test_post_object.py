@@ -20,7 +20,7 @@ import oss2
 import pytest
 import requests
 
-from conftest import put_policy
+from conftest import admin, put_policy
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET
 
 REGION = "cn-hangzhou"   # the server's default region
@@ -394,3 +394,62 @@ def test_oss2_sees_the_uploaded_object(server, oss2_auth, bucket):
     n = bucket.bucket_name
     assert post(server, n, v1_form(n, "seen")).status_code == 204
     assert [o.key for o in oss2.ObjectIterator(bucket)] == ["seen"]
+
+
+def test_signature_is_checked_before_the_policy_is_read(server, bucket):
+    n = bucket.bucket_name
+    policy = base64.b64encode(b"not json").decode()
+    fields = {"key": "k", "OSSAccessKeyId": ACCESS_KEY_ID, "policy": policy, "Signature": sign_v1(policy, "wrong")}
+    r = post(server, n, fields)
+    assert r.status_code == 403 and error_of(r)[0] == "SignatureDoesNotMatch"
+
+
+def test_missing_bucket(server):
+    n = "t-missing-" + uuid.uuid4().hex[:12]
+    r = post(server, n, v1_form(n, "k"))
+    assert r.status_code == 404 and error_of(r)[0] == "NoSuchBucket"
+
+
+def test_virtual_hosted_form_post(server, bucket):
+    """Browsers post the form to the bucket's own domain: `POST /` with Host <bucket>.<endpoint>."""
+    n = bucket.bucket_name
+    body, ctype = build_form(list(v4_form(n, "vh", success_action_status="201").items()))
+    r = requests.post(f"{server.endpoint}/", data=body, allow_redirects=False, timeout=30,
+                      headers={"Content-Type": ctype, "Host": f"{n}.oss-cn-hangzhou.aliyuncs.com"})
+    assert r.status_code == 201, r.content
+    assert ElementTree.fromstring(r.content).findtext("Location") == \
+        f"http://{n}.oss-cn-hangzhou.aliyuncs.com/vh"
+    assert bucket.get_object("vh").read() == b"hello"
+
+
+def test_sts_token_field(server, bucket, user):
+    n = bucket.bucket_name
+    put_policy(server, user, [{"Effect": "Allow", "Action": "oss:*", "Resource": "*"}])
+    creds = admin(server, "AssumeRole", {"UserName": user["name"], "DurationSeconds": 900})["Credentials"]
+    policy = encode_policy([{"bucket": n}])
+    fields = {"key": "sts", "OSSAccessKeyId": creds["AccessKeyId"], "policy": policy,
+              "Signature": sign_v1(policy, creds["AccessKeySecret"])}
+    r = post(server, n, fields)   # an STS key without its token
+    assert r.status_code == 403 and error_of(r)[0] == "InvalidSecurityToken"
+    fields["x-oss-security-token"] = creds["SecurityToken"]
+    r = post(server, n, fields)
+    assert r.status_code == 204, r.content
+    assert bucket.get_object("sts").read() == b"hello"
+
+
+def test_server_side_encryption_field(server, bucket):
+    n = bucket.bucket_name
+    r = post(server, n, v1_form(n, "enc", **{"x-oss-server-side-encryption": "AES256"}))
+    assert r.status_code == 204, r.content
+    assert r.headers["x-oss-server-side-encryption"] == "AES256"
+    assert bucket.head_object("enc").headers["x-oss-server-side-encryption"] == "AES256"
+    r = post(server, n, v1_form(n, "enc2", **{"x-oss-server-side-encryption": "DES"}))
+    assert r.status_code == 400
+    assert_missing(bucket, "enc2")
+
+
+def test_header_injection_refused(server, bucket):
+    n = bucket.bucket_name
+    r = post(server, n, v1_form(n, "inj", **{"x-oss-meta-a": "x\r\nSet-Cookie: y"}))
+    assert r.status_code == 400 and error_of(r)[0] == "InvalidArgument"
+    assert_missing(bucket, "inj")

@@ -196,12 +196,11 @@ class _FormHeaders:
 
 
 async def _authenticate(req: Request, fields: dict[str, str], now: float):
-    """(identity or None, the policy or None) of the form."""
+    """(identity or None, the policy or None) of the form. A signed policy is read only once its
+    signature verified: a forged form learns nothing about what the server makes of it."""
     encoded = fields.get("policy")
-    policy = parse_post_policy(encoded) if encoded is not None else None
-    signed = [f for f in _SIGNATURE_FIELDS if f in fields]
-    if not signed:
-        return None, policy
+    if not any(f in fields for f in _SIGNATURE_FIELDS):
+        return None, parse_post_policy(encoded) if encoded is not None else None
     server = req.server
     token = fields.get("x-oss-security-token")
     if "x-oss-signature-version" in fields:
@@ -219,7 +218,7 @@ async def _authenticate(req: Request, fields: dict[str, str], now: float):
         ak, date8 = parse_post_v4(fields["x-oss-credential"], fields["x-oss-date"], region, now)
         cred = await _credential(req, ak, token)
         check_post_v4(cred, date8, region, encoded, fields["x-oss-signature"])
-        return cred, policy
+        return cred, parse_post_policy(encoded)
     if encoded is None:
         raise _missing_policy()
     for name, shown in (("ossaccesskeyid", "OSSAccessKeyId"), ("signature", "Signature")):
@@ -228,7 +227,7 @@ async def _authenticate(req: Request, fields: dict[str, str], now: float):
                                          ArgumentName=shown)
     cred = await _credential(req, fields["ossaccesskeyid"], token)
     check_post_v1(cred, encoded, fields["signature"])
-    return cred, policy
+    return cred, parse_post_policy(encoded)
 
 
 def _missing_policy() -> errors.OssError:
