@@ -453,3 +453,23 @@ def test_header_injection_refused(server, bucket):
     r = post(server, n, v1_form(n, "inj", **{"x-oss-meta-a": "x\r\nSet-Cookie: y"}))
     assert r.status_code == 400 and error_of(r)[0] == "InvalidArgument"
     assert_missing(bucket, "inj")
+
+
+def test_body_over_5gb_refused_before_it_is_read(server, bucket):
+    """The example of OSS's 0006-00000003 page: a form whose Content-Length is 6443500495."""
+    import http.client
+    n = bucket.bucket_name
+    body, ctype = build_form(list(v1_form(n, "huge").items()))
+    host, port = urlsplit(server.endpoint).hostname, urlsplit(server.endpoint).port
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    conn.putrequest("POST", f"/{n}")
+    conn.putheader("Content-Type", ctype)
+    conn.putheader("Content-Length", "6443500495")
+    conn.endheaders()
+    conn.send(body[:1000])
+    r = conn.getresponse()
+    assert r.status == 400
+    assert r.getheader("x-oss-ec") == "0006-00000003"
+    assert ElementTree.fromstring(r.read()).findtext("Code") == "EntityTooLarge"
+    conn.close()
+    assert_missing(bucket, "huge")

@@ -41,6 +41,7 @@ from .args import forbid_overwrite, parse_creation
 from .post_policy import PostPolicy, check_conditions, check_expiration, parse_post_policy, size_error
 
 MAX_FORM_FIELDS_BYTES = 1024 * 1024   # all fields before the file together (the policy is one)
+_FORM_OVERHEAD = 64 * 1024            # boundaries and part headers around the fields and the file
 _FILE = "file"
 # Form fields that PostObject takes where PutObject takes headers.
 _HEADER_FIELDS = ("content-type", "cache-control", "content-disposition", "content-encoding", "expires",
@@ -252,7 +253,12 @@ def _boundary(req: Request) -> bytes:
 
 async def post_object(req: Request) -> Response:
     now = time.time()
-    form = _FormReader(req, _boundary(req))
+    boundary = _boundary(req)
+    declared = req.content_length
+    if declared is not None and declared > MAX_OBJECT_SIZE + MAX_FORM_FIELDS_BYTES + _FORM_OVERHEAD:
+        # a body this large cannot hold a file within the 5 GB limit: refused before it is read
+        raise errors.EntityTooLarge(ec="0006-00000003")
+    form = _FormReader(req, boundary)
     await form.read_fields()
     fields = {name: _text(raw) for name, raw in form.fields.items()}
     template = fields.get("key")
