@@ -5,13 +5,18 @@ them (fields first, `file` last), and signed with the documented algorithms writ
 file, independently of the server's code:
   V1: Signature = base64(HMAC-SHA1(secret, base64(policy)))
   V4: x-oss-signature = hex(HMAC-SHA256(signing key(secret, yyyymmdd, region, "oss"), base64(policy)))
-(oss2 has no PostObject API; ali-oss's calculatePostSignature computes the same V1 value.)
+oss2 has no PostObject API. ali-oss has policy signing helpers (calculatePostSignature for V1,
+signPostObjectPolicyV4 for V4): test_ali_oss_signed_form signs with those and sends the form with
+Node's own FormData and fetch (tests/js/post_object_form.js; needs `npm ci --prefix tests/js`).
 """
 import base64
 import datetime
 import hashlib
 import hmac
 import json
+import os
+import shutil
+import subprocess
 import uuid
 from urllib.parse import parse_qs, urlsplit
 from xml.etree import ElementTree
@@ -473,3 +478,28 @@ def test_body_over_5gb_refused_before_it_is_read(server, bucket):
     assert ElementTree.fromstring(r.read()).findtext("Code") == "EntityTooLarge"
     conn.close()
     assert_missing(bucket, "huge")
+
+
+# -- ali-oss: its own policy signing helpers, the platform's FormData and fetch -----------------------
+JS_DIR = os.path.join(os.path.dirname(__file__), "js")
+NODE = shutil.which("node")
+_NO_ALI_OSS = NODE is None or not os.path.isdir(os.path.join(JS_DIR, "node_modules", "ali-oss"))
+
+
+@pytest.mark.skipif(_NO_ALI_OSS, reason="node or ali-oss missing: run `npm ci --prefix tests/js --no-audit --no-fund`")
+@pytest.mark.parametrize("version", ["v1", "v4"])
+def test_ali_oss_signed_form(server, bucket, version):
+    n = bucket.bucket_name
+    key = f"js/{version}.txt"
+    run = subprocess.run([NODE, os.path.join(JS_DIR, "post_object_form.js"), version, server.endpoint, n, key],
+                         cwd=JS_DIR, capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, OSSBOX_AK=ACCESS_KEY_ID, OSSBOX_SK=ACCESS_KEY_SECRET))
+    lines = run.stdout.strip().splitlines()
+    assert run.returncode == 0 and lines, (run.stdout, run.stderr)
+    result = json.loads(lines[-1])
+    assert result["status"] == 201, result
+    assert ElementTree.fromstring(result["body"]).findtext("Key") == key
+    obj = bucket.get_object(key)
+    assert obj.read() == f"posted by ali-oss {version}".encode()
+    assert obj.headers["x-oss-meta-from"] == "ali-oss"
+    assert obj.headers["Content-Type"] == "text/plain"
