@@ -57,6 +57,10 @@ InvalidTag = E(400, "InvalidTag", "The TagKey or TagValue you have provided is i
 TooManyTags = E(400, "InvalidTag", "Object tags cannot be greater than 10.", "0010-00000218")
 DuplicateTagKey = E(400, "InvalidTag", "Tag keys must be unique.", "0010-00000217")
 BadRequest = E(400, "BadRequest", "Bad request.", "0016-00000002")
+# PostObject's body is not multipart/form-data it can read (OSS's PostObject error table; it
+# documents no EC for it: ossbox's pick in the PostObject range).
+MalformedPOSTRequest = E(400, "MalformedPOSTRequest", "The body of your POST request is not well-formed "
+                         "multipart/form-data.", "0006-00000101")
 MalformedXML = E(400, "MalformedXML", "The XML you provided was not well-formed or did not validate "
                  "against our published schema.", "0016-00000608")
 # A JSON input (admin body, policy document) nested deeper than ossbox parses; OSS documents no EC

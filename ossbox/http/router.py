@@ -9,7 +9,7 @@ from typing import NamedTuple, Optional
 
 from .. import errors
 from ..ops import (admin, append, bucket, bucket_config, delete_multiple, listing, live_channel, multipart,
-                   objects, restore, service)
+                   objects, post_object, restore, service)
 from ..wire.request import Request
 
 # Bucket features ossbox does not (yet) offer: answered 501 NotImplemented, never silently ignored.
@@ -71,7 +71,9 @@ _BUCKET_OPS = {
             ("list-type", listing.list_objects_v2, "oss:ListObjects"),
             (None, listing.list_objects, "oss:ListObjects")],
     # DeleteMultipleObjects authorizes oss:DeleteObject per key itself, once it has read the keys.
-    "POST": [("delete", delete_multiple.delete_multiple_objects, None)],
+    # PostObject authorizes oss:PutObject itself, once the form has named the key and signer.
+    "POST": [("delete", delete_multiple.delete_multiple_objects, None),
+             (None, post_object.post_object, None)],
     "DELETE": [("policy", bucket_config.delete_bucket_policy, "oss:DeleteBucketPolicy"),
                ("encryption", bucket_config.delete_bucket_encryption, "oss:DeleteBucketEncryption"),
                (None, bucket.delete_bucket, "oss:DeleteBucket")],
