@@ -8,14 +8,14 @@ from __future__ import annotations
 from typing import NamedTuple, Optional
 
 from .. import errors
-from ..ops import (admin, append, bucket, bucket_config, delete_multiple, listing, live_channel, multipart,
-                   objects, restore, service)
+from ..ops import (admin, append, bucket, bucket_config, bucket_stat, delete_multiple, listing, live_channel, multipart,
+                   objects, restore, service, symlink)
 from ..wire.request import Request
 
 # Bucket features ossbox does not (yet) offer: answered 501 NotImplemented, never silently ignored.
 _UNSUPPORTED_BUCKET = {"lifecycle", "cors", "referer", "website", "logging",
                        "replication", "worm", "inventory", "tagging",
-                       "transferAcceleration", "qos", "cname", "style", "stat",
+                       "transferAcceleration", "qos", "cname", "style",
                        "accessPoint", "resourceGroup", "httpsConfig", "publicAccessBlock"}
 
 
@@ -37,12 +37,12 @@ _OBJECT_OPS = {
             ("tagging", objects.put_object_tagging, "oss:PutObjectTagging"),
             ("uploadId", multipart.upload_part, "oss:PutObject"),
             ("live", live_channel.live_channel_unsupported, "oss:PutLiveChannel"),
-            ("symlink", _NOT_SUPPORTED, None), (None, objects.put_object, "oss:PutObject")],
+            ("symlink", symlink.put_symlink, "oss:PutObject"), (None, objects.put_object, "oss:PutObject")],
     "GET": [("acl", objects.get_object_acl, "oss:GetObjectAcl"),
             ("tagging", objects.get_object_tagging, "oss:GetObjectTagging"),
             ("uploadId", multipart.list_parts, "oss:ListParts"),
             ("live", live_channel.live_channel_unsupported, "oss:GetLiveChannelInfo"),
-            ("symlink", _NOT_SUPPORTED, None), (None, objects.get_object, "oss:GetObject")],
+            ("symlink", symlink.get_symlink, "oss:GetObject"), (None, objects.get_object, "oss:GetObject")],
     "HEAD": [("objectMeta", objects.get_object_meta, "oss:GetObject"),
              (None, objects.head_object, "oss:GetObject")],
     "DELETE": [("tagging", objects.delete_object_tagging, "oss:DeleteObjectTagging"),
@@ -65,6 +65,7 @@ _BUCKET_OPS = {
             ("encryption", bucket_config.get_bucket_encryption, "oss:GetBucketEncryption"),
             ("location", bucket.get_bucket_location, "oss:GetBucketLocation"),
             ("bucketInfo", bucket.get_bucket_info, "oss:GetBucketInfo"),
+            ("stat", bucket_stat.get_bucket_stat, "oss:GetBucketStat"),
             ("uploads", multipart.list_uploads, "oss:ListMultipartUploads"),
             ("versions", listing.list_object_versions, "oss:ListObjectVersions"),
             ("live", live_channel.list_live_channels, "oss:ListLiveChannel"),

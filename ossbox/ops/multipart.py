@@ -11,7 +11,7 @@ from .. import errors, numeric
 from ..wire import xml
 from ..wire.request import Request, Response
 from ..storage.engine import MAX_OBJECT_SIZE
-from ..storage.records import UploadRecord, new_id
+from ..storage.records import SYMLINK, UploadRecord, new_id
 from . import common
 from .args import (MAX_PART_NUMBER, parse_complete, parse_initiate, parse_upload_part,
                    parse_upload_part_copy)
@@ -96,6 +96,9 @@ async def upload_part_copy(req: Request) -> Response:
     await common.require_bucket(req)
     args = parse_upload_part_copy(req)
     src, source_version = await load_copy_source(req, args.source)
+    if src.type == SYMLINK:  # OSS error page 0042-00000308: a part cannot be copied from a link
+        raise errors.InvalidArgument("The source object of UploadPartCopy cannot be a symlink.",
+                                     ec="0042-00000308", ArgumentName="x-oss-copy-source")
     upload = await _require_upload(req)
     engine = req.server.engine
     # An absent or invalid x-oss-copy-source-range copies the whole source (OSS behaviour).

@@ -11,8 +11,8 @@ from ..wire import xml
 from ..wire.request import Request, Response
 from ..storage import sse
 from ..storage.engine import CURRENT
-from ..storage.records import APPENDABLE, ObjectRecord
-from . import common, restore
+from ..storage.records import APPENDABLE, SYMLINK, SYMLINK_TARGET, ObjectRecord
+from . import common, restore, symlink
 from .args import CopySource, object_acl, parse_copy, parse_get, parse_put
 
 
@@ -144,12 +144,19 @@ async def get_object(req: Request) -> Response:
     else:
         rec = await common.require_version(req, req.bucket, req.key, version)
         reader = engine.open_version(rec)
+    link = None
+    if rec.type == SYMLINK:  # the target's bytes are read (see ops/symlink.py)
+        reader.close()
+        link = rec
+        rec, reader = await symlink.open_target(req, link)
     try:
         restored = await restore.check_readable(req, rec)  # archived objects: 403 until restored
         check_conditions(req, rec)
         args = parse_get(req)
         headers = common.object_headers(rec, restored)
-        headers.update(common.version_headers(bucket, rec))
+        headers.update(common.version_headers(bucket, link or rec))
+        if link is not None:
+            headers.update(symlink.link_headers(link, rec))
         headers.update(args.overrides)
         span = parse_range(args.range, rec.size, args.standard_range)
         dkey = await engine.data_key(rec)  # a disabled KMS key refuses the read here
@@ -168,6 +175,9 @@ async def get_object(req: Request) -> Response:
 
 async def head_object(req: Request) -> Response:
     bucket, rec = await common.locate_object(req)
+    link = None
+    if rec.type == SYMLINK:
+        link, rec = rec, await symlink.target_record(req, rec)
     try:
         check_conditions(req, rec)
     except errors.OssError as exc:
@@ -176,7 +186,9 @@ async def head_object(req: Request) -> Response:
         # A 304 is not an error: no x-oss-err header (oss2 maps a bare 304 to NotModified).
         return Response(304, dict(exc.headers), b"")
     headers = common.object_headers(rec, await restore.restore_header(req, rec))
-    headers.update(common.version_headers(bucket, rec))
+    headers.update(common.version_headers(bucket, link or rec))
+    if link is not None:
+        headers.update(symlink.link_headers(link, rec))
     headers["content-length"] = str(rec.size)
     return Response(200, headers, b"")
 
@@ -316,6 +328,11 @@ async def copy_object(req: Request) -> Response:
             rec = await engine.copy_object(src, src.evolve(**changes, sse_key=None))
         else:
             rec = await engine.update_object(src, **changes)
+    elif src.type == SYMLINK:
+        # OSS's CopyObject page: a symlink source copies the link, not its target's content.
+        headers[SYMLINK_TARGET] = src.headers[SYMLINK_TARGET]
+        rec = await engine.put_symlink(template.evolve(headers=headers, tags=tags),
+                                       forbid_overwrite=args.forbid_overwrite)
     else:
         rec = await engine.copy_object(src, template.evolve(headers=headers, tags=tags),
                                        forbid_overwrite=args.forbid_overwrite)

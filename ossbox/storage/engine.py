@@ -30,7 +30,7 @@ from .errors import BucketNotEmpty, BucketNotFound, ObjectBusy, StorageError, St
 from .iam import Identities
 from .journal import LEASE_TTL, JournalAndGC
 from .locks import ObjectLocks
-from .metadata import MetadataStore, RestoreRecord
+from .metadata import BucketStat, MetadataStore, RestoreRecord
 from .migrate import MIGRATED_TO
 from .multipart import Multipart
 from .newblobs import MAX_OBJECT_SIZE, NewBlobs  # noqa: F401  (ops check sizes against it)
@@ -174,6 +174,10 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart, SegmentWr
 
     async def list_buckets(self, prefix: str = "", marker: str = "", limit: int = 1000):
         return await self.meta.list_buckets(prefix, marker, limit)
+
+    async def bucket_stat(self, name: str) -> BucketStat:
+        """GetBucketStat's figures, aggregated by the metadata store when asked."""
+        return await self.meta.bucket_stat(name)
 
     # -- server secrets, restore state ----------------------------------------------------------
     async def account_id(self, proposed: str) -> str:
