@@ -202,6 +202,10 @@ AccessDeniedRequesterPay = E(403, "AccessDenied", "Access denied for requester p
                              "0003-00000703")
 AccessDeniedAnonymous = E(403, "AccessDenied", "Anonymous user has no right to access this bucket.",
                           "0003-00000005")
+# OSS documents that public permissions "cannot be configured" while Block Public Access is on
+# without naming the error; ossbox answers 403 AccessDenied (as S3 does for the same refusal).
+PublicAccessBlocked = E(403, "AccessDenied", "Public access is blocked: public ACLs and public bucket "
+                        "policies cannot be configured while Block Public Access is enabled.", "")
 InvalidPolicyDocument = E(400, "InvalidPolicyDocument", "The content of the policy document is invalid.",
                           "0031-00000001")
 NoSuchBucketPolicy = E(404, "NoSuchBucketPolicy", "The bucket policy does not exist.", "0031-00000002")

@@ -9,14 +9,14 @@ from typing import NamedTuple, Optional
 
 from .. import errors
 from ..ops import (admin, append, bucket, bucket_config, bucket_stat, delete_multiple, listing, live_channel, multipart,
-                   objects, restore, service, symlink)
+                   objects, public_access_block, restore, service, symlink)
 from ..wire.request import Request
 
 # Bucket features ossbox does not (yet) offer: answered 501 NotImplemented, never silently ignored.
 _UNSUPPORTED_BUCKET = {"lifecycle", "cors", "referer", "website", "logging",
                        "replication", "worm", "inventory", "tagging",
                        "transferAcceleration", "qos", "cname", "style",
-                       "accessPoint", "resourceGroup", "httpsConfig", "publicAccessBlock"}
+                       "accessPoint", "resourceGroup", "httpsConfig"}
 
 
 class Route(NamedTuple):
@@ -57,6 +57,8 @@ _BUCKET_OPS = {
             ("requestPayment", bucket_config.put_bucket_request_payment, "oss:PutBucketRequestPayment"),
             ("versioning", bucket_config.put_bucket_versioning, "oss:PutBucketVersioning"),
             ("encryption", bucket_config.put_bucket_encryption, "oss:PutBucketEncryption"),
+            ("publicAccessBlock", public_access_block.put_bucket_public_access_block,
+             "oss:PutBucketPublicAccessBlock"),
             (None, bucket.put_bucket, "oss:PutBucket")],
     "GET": [("acl", bucket.get_bucket_acl, "oss:GetBucketAcl"),
             ("policy", bucket_config.get_bucket_policy, "oss:GetBucketPolicy"),
@@ -66,6 +68,8 @@ _BUCKET_OPS = {
             ("location", bucket.get_bucket_location, "oss:GetBucketLocation"),
             ("bucketInfo", bucket.get_bucket_info, "oss:GetBucketInfo"),
             ("stat", bucket_stat.get_bucket_stat, "oss:GetBucketStat"),
+            ("publicAccessBlock", public_access_block.get_bucket_public_access_block,
+             "oss:GetBucketPublicAccessBlock"),
             ("uploads", multipart.list_uploads, "oss:ListMultipartUploads"),
             ("versions", listing.list_object_versions, "oss:ListObjectVersions"),
             ("live", live_channel.list_live_channels, "oss:ListLiveChannel"),
@@ -75,8 +79,19 @@ _BUCKET_OPS = {
     "POST": [("delete", delete_multiple.delete_multiple_objects, None)],
     "DELETE": [("policy", bucket_config.delete_bucket_policy, "oss:DeleteBucketPolicy"),
                ("encryption", bucket_config.delete_bucket_encryption, "oss:DeleteBucketEncryption"),
+               ("publicAccessBlock", public_access_block.delete_bucket_public_access_block,
+                "oss:DeleteBucketPublicAccessBlock"),
                (None, bucket.delete_bucket, "oss:DeleteBucket")],
     "HEAD": [(None, bucket.get_bucket_info, "oss:GetBucketInfo")],
+}
+
+
+_SERVICE_OPS = {
+    "PUT": [("publicAccessBlock", public_access_block.put_public_access_block, "oss:PutPublicAccessBlock")],
+    "GET": [("publicAccessBlock", public_access_block.get_public_access_block, "oss:GetPublicAccessBlock"),
+            (None, service.list_buckets, "oss:ListBuckets")],
+    "DELETE": [("publicAccessBlock", public_access_block.delete_public_access_block,
+                "oss:DeletePublicAccessBlock")],
 }
 
 
@@ -107,8 +122,9 @@ def route(req: Request) -> Route:
     if req.bucket is None:
         if "x-ossbox-admin" in req.query:
             return Route(admin.dispatch, None)
-        if req.method == "GET":
-            return Route(service.list_buckets, "oss:ListBuckets")
+        found = _pick(_SERVICE_OPS.get(req.method, ()), req)
+        if found is not None:
+            return found
         raise errors.MethodNotAllowed(Method=req.method, ResourceType="Service")
     if req.key is None:
         unsupported = _UNSUPPORTED_BUCKET.intersection(req.query)

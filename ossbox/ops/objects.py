@@ -12,7 +12,7 @@ from ..wire.request import Request, Response
 from ..storage import sse
 from ..storage.engine import CURRENT
 from ..storage.records import APPENDABLE, SYMLINK, SYMLINK_TARGET, ObjectRecord
-from . import common, restore, symlink
+from . import common, public_grants, restore, symlink
 from .args import CopySource, object_acl, parse_copy, parse_get, parse_put
 
 
@@ -353,6 +353,7 @@ async def put_object_acl(req: Request) -> Response:
     if acl is None:
         raise errors.InvalidObjectAcl(ArgumentName="x-oss-object-acl", ArgumentValue="")
     rec = await _require_object(req)
+    await public_grants.refuse_public_acl(req, acl, await common.require_bucket(req))
     if rec.acl != acl:
         await req.server.engine.update_object(rec, acl=acl)
     return Response(200, {}, b"")

@@ -184,6 +184,13 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart, SegmentWr
         """The root owner id shared by every process on this store (see server_keys.py)."""
         return await account_id(self.meta, proposed)
 
+    async def service_setting(self, name: str) -> Optional[str]:
+        """A service-wide setting shared by every process on this store (None: never set)."""
+        return await self.meta.get_setting("service:" + name)
+
+    async def set_service_setting(self, name: str, value: str) -> None:
+        await self.meta.write(lambda t: t.set_setting("service:" + name, value))
+
     async def server_secret(self, name: str) -> bytes:
         """A secret shared by every process on this store, created on first use."""
         return await server_secret(self.meta, name)
