@@ -50,6 +50,16 @@ def test_public_acls_are_ignored_and_refused_while_blocked(server, bucket, bucke
     with pytest.raises(oss2.exceptions.AccessDenied):
         bucket.put_object_acl("obj", oss2.OBJECT_ACL_PUBLIC_READ_WRITE)
     bucket.put_object_acl("obj", oss2.OBJECT_ACL_PRIVATE)      # non-public ACLs still allowed
+    public = {"x-oss-object-acl": oss2.OBJECT_ACL_PUBLIC_READ}
+    for upload in (lambda: bucket.put_object("new", b"x", headers=public),
+                   lambda: bucket.put_symlink("obj", "link", headers=public),
+                   lambda: bucket.copy_object(bucket_name, "obj", "copy", headers=public),
+                   lambda: bucket.init_multipart_upload("mp", headers=public),
+                   lambda: bucket.append_object("app", 0, b"x", headers=public)):
+        with pytest.raises(oss2.exceptions.AccessDenied):
+            upload()
+    assert not bucket.object_exists("new") and not bucket.object_exists("app")
+    bucket.put_object("new", b"x", headers={"x-oss-object-acl": oss2.OBJECT_ACL_PRIVATE})
 
     bucket.delete_bucket_public_access_block()
     bucket.put_object_acl("obj", oss2.OBJECT_ACL_PUBLIC_READ)

@@ -214,6 +214,7 @@ async def put_object(req: Request) -> Response:
         return await copy_object(req)
     bucket = await common.require_bucket(req)
     args = parse_put(req)
+    await public_grants.refuse_public_object_acl(req, bucket)
     body = args.body
     rec = await req.server.engine.put_object(args.creation.new_object(bucket, req.key),
                                              common.throttled(args.traffic_limit, req.body()),
@@ -288,6 +289,7 @@ def _sse_differs(wanted: dict, rec: ObjectRecord) -> bool:
 async def copy_object(req: Request) -> Response:
     args = await parse_copy(req)
     bucket = await common.require_bucket(req)
+    await public_grants.refuse_public_object_acl(req, bucket)
     template = args.creation.new_object(bucket, req.key)
     engine = req.server.engine
     src, source_version = await load_copy_source(req, args.source)

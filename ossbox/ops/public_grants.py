@@ -21,3 +21,11 @@ async def refuse_public_policy(req: Request, text: str, bucket_rec) -> None:
     if any(map(is_public_statement, policy.statements)) and \
             await req.server.authorizer.public_access_blocked(bucket_rec):
         raise errors.PublicAccessBlocked()
+
+
+async def refuse_public_object_acl(req: Request, bucket_rec) -> None:
+    """An upload's x-oss-object-acl (PutObject, CopyObject, PutSymlink, multipart, AppendObject)
+    cannot make the object public while public access is blocked."""
+    acl = req.header("x-oss-object-acl")
+    if acl is not None:
+        await refuse_public_acl(req, acl, bucket_rec)

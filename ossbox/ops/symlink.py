@@ -14,7 +14,7 @@ from .. import errors
 from ..storage.records import SYMLINK, SYMLINK_TARGET, ObjectRecord
 from ..wire.names import validate_key
 from ..wire.request import Request, Response
-from . import common
+from . import common, public_grants
 from .args import forbid_overwrite, parse_creation
 
 
@@ -35,6 +35,7 @@ async def put_symlink(req: Request) -> Response:
     bucket = await common.require_bucket(req)
     target = _target(req)
     template = parse_creation(req).new_object(bucket, req.key)
+    await public_grants.refuse_public_object_acl(req, bucket)
     template.headers[SYMLINK_TARGET] = target
     rec = await req.server.engine.put_symlink(template, forbid_overwrite=forbid_overwrite(req))
     headers = {"etag": f'"{rec.etag}"', **common.version_headers(bucket, rec)}
