@@ -115,3 +115,18 @@ def test_v2_sdk_bucket_block(v2, bucket_name):
     got = v2.get_bucket_public_access_block(oss.GetBucketPublicAccessBlockRequest(bucket=bucket_name))
     assert got.public_access_block_configuration.block_public_access is True
     v2.delete_bucket_public_access_block(oss.DeleteBucketPublicAccessBlockRequest(bucket=bucket_name))
+
+
+def test_v2_sdk_global_block(v2, server, oss2_auth):
+    import alibabacloud_oss_v2 as oss
+    try:
+        v2.put_public_access_block(oss.PutPublicAccessBlockRequest(
+            public_access_block_configuration=oss.PublicAccessBlockConfiguration(block_public_access=True)))
+        got = v2.get_public_access_block(oss.GetPublicAccessBlockRequest())
+        assert got.public_access_block_configuration.block_public_access is True
+        result = v2.delete_public_access_block(oss.DeletePublicAccessBlockRequest())
+        assert result.status_code == 204
+        got = v2.get_public_access_block(oss.GetPublicAccessBlockRequest())
+        assert got.public_access_block_configuration.block_public_access is False
+    finally:
+        oss2.Service(oss2_auth, server.endpoint).delete_public_access_block()

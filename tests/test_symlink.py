@@ -1,11 +1,13 @@
 """PutSymlink / GetSymlink and reads through a symlink, driven by oss2 and alibabacloud-oss-v2
 (OSS's PutSymlink/GetSymlink pages; error pages 0026-00000012 and 0043-00000101)."""
+import uuid
+
 import oss2
 import pytest
 from oss2.models import BucketVersioningConfig
 
 from conftest import as_user, put_policy, v2_error
-from pgtest import PG_URL, pg_schema, schema_url  # noqa: F401 (pg_schema: a fixture)
+from pgtest import PG_URL, drop_schema, pg_unreachable, schema_url
 
 
 def test_put_get_symlink_and_read_through_it(bucket):
@@ -24,8 +26,15 @@ def test_put_get_symlink_and_read_through_it(bucket):
     assert head.content_length == len(b"hello target")
     assert head.etag == bucket.head_object("dir/目标 file.txt").etag
 
-    # the link's own user metadata is reported by GetSymlink
+    # the link's own user metadata is reported by GetSymlink, and by reads through it in place
+    # of the target's (oss2's test_put_symlink)
     assert bucket.get_symlink("link").headers["x-oss-meta-owner"] == "me"
+    assert head.headers["x-oss-meta-owner"] == "me"
+    bucket.update_object_meta("dir/目标 file.txt", {"x-oss-meta-target-only": "t",
+                                                    "Content-Type": "text/plain"})
+    head = bucket.head_object("link")
+    assert head.headers["x-oss-meta-owner"] == "me" and "x-oss-meta-target-only" not in head.headers
+    assert bucket.get_object("link").headers["x-oss-meta-owner"] == "me"
 
     # a range read through the link
     assert bucket.get_object("link", byte_range=(0, 4)).read() == b"hello"
@@ -79,6 +88,13 @@ def test_symlink_to_a_symlink_is_not_followed(bucket):
 
 def test_put_symlink_headers(bucket):
     bucket.put_object("t", b"abc")
+    # tags (oss2's test_put_symlink_with_tagging): the link's own
+    bucket.put_symlink("t", "tagged", headers={"x-oss-tagging": "k1=v1&k2=v2"})
+    assert bucket.get_object_tagging("tagged").tag_set.tagging_rule == {"k1": "v1", "k2": "v2"}
+    too_many = "&".join(f"k{i}=v{i}" for i in range(15))
+    with pytest.raises(oss2.exceptions.ServerError) as info:
+        bucket.put_symlink("t", "tagged2", headers={"x-oss-tagging": too_many})
+    assert info.value.status == 400
     bucket.put_symlink("t", "l", headers={"x-oss-object-acl": "public-read",
                                           "x-oss-storage-class": "IA"})
     assert bucket.get_object_acl("l").acl == "public-read"
@@ -167,16 +183,33 @@ def _symlink_round(b):
 
 
 @pytest.mark.parametrize("store", ["segments", "postgres"])
-def test_symlinks_on_other_stores(tmp_path, request, store):
+def test_symlinks_on_other_stores(tmp_path, store):
     from appendkit import new_bucket
     from serverproc import ServerProcess
+    schema = None
     if store == "segments":
         (tmp_path / "segments").mkdir()
         args = ["--data", f"file://{tmp_path / 'segments'}"]
     else:
-        args = ["--meta", schema_url(PG_URL, request.getfixturevalue("pg_schema"))]
+        reason = pg_unreachable(PG_URL)
+        if reason:
+            pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {reason}")
+        schema = "ossbox_srv_" + uuid.uuid4().hex[:12]
+        args = ["--meta", schema_url(PG_URL, schema)]
     srv = ServerProcess(str(tmp_path / "node"), extra_args=args).start()
     try:
         _symlink_round(new_bucket(srv.endpoint, "symlink-stores"))
     finally:
         assert srv.stop() == 0, "".join(srv.output)
+        if schema is not None:
+            drop_schema(PG_URL, schema)
+
+
+def test_symlink_names_with_special_characters(bucket):
+    # oss2's test_chinese.test_get_symlink
+    key = '中文!@#$%^&*()-=文件\x0C-1.txt'
+    link = '中文!@#$%^&*()-=文件\x0C-2.txt'
+    bucket.put_object(key, '中文内容')
+    bucket.put_symlink(key, link)
+    assert bucket.get_symlink(link).target_key == key
+    assert bucket.get_object(link).read() == '中文内容'.encode()

@@ -156,7 +156,7 @@ async def get_object(req: Request) -> Response:
         headers = common.object_headers(rec, restored)
         headers.update(common.version_headers(bucket, link or rec))
         if link is not None:
-            headers.update(symlink.link_headers(link, rec))
+            symlink.apply_link_headers(headers, link, rec)
         headers.update(args.overrides)
         span = parse_range(args.range, rec.size, args.standard_range)
         dkey = await engine.data_key(rec)  # a disabled KMS key refuses the read here
@@ -188,7 +188,7 @@ async def head_object(req: Request) -> Response:
     headers = common.object_headers(rec, await restore.restore_header(req, rec))
     headers.update(common.version_headers(bucket, link or rec))
     if link is not None:
-        headers.update(symlink.link_headers(link, rec))
+        symlink.apply_link_headers(headers, link, rec)
     headers["content-length"] = str(rec.size)
     return Response(200, headers, b"")
 

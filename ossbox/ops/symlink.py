@@ -90,8 +90,12 @@ def _followable(rec: Optional[ObjectRecord], target: str) -> ObjectRecord:
     return rec
 
 
-def link_headers(link: ObjectRecord, target: ObjectRecord) -> dict[str, str]:
+def apply_link_headers(headers: dict[str, str], link: ObjectRecord, target: ObjectRecord) -> None:
     """What a read through a symlink reports about the link itself over the target's headers:
-    its type, and the later of the two modification times (OSS's Last-Modified of a symlink read)."""
-    return {"x-oss-object-type": SYMLINK,
-            "last-modified": common.http_date(max(link.mtime, target.mtime))}
+    its type, its own user metadata (oss2's test_put_symlink reads the link's x-oss-meta-* from
+    HeadObject; the target's are not the link's), and the later of the two modification times."""
+    for name in [h for h in headers if h.startswith("x-oss-meta-")]:
+        del headers[name]
+    headers.update((k, v) for k, v in link.headers.items() if k.startswith("x-oss-meta-"))
+    headers["x-oss-object-type"] = SYMLINK
+    headers["last-modified"] = common.http_date(max(link.mtime, target.mtime))
