@@ -213,3 +213,18 @@ def test_symlink_names_with_special_characters(bucket):
     bucket.put_symlink(key, link)
     assert bucket.get_symlink(link).target_key == key
     assert bucket.get_object(link).read() == '中文内容'.encode()
+
+
+@pytest.mark.parametrize("versioned", [False, True])
+def test_updating_a_symlinks_metadata_keeps_it_a_symlink(bucket, versioned):
+    if versioned:
+        cfg = BucketVersioningConfig()
+        cfg.status = "Enabled"
+        bucket.put_bucket_versioning(cfg)
+    bucket.put_object("t", b"target")
+    bucket.put_symlink("t", "l")
+    bucket.update_object_meta("l", {"x-oss-meta-new": "yes"})   # CopyObject onto itself, REPLACE
+    assert bucket.get_symlink("l").target_key == "t"
+    head = bucket.head_object("l")
+    assert head.object_type == "Symlink" and head.headers["x-oss-meta-new"] == "yes"
+    assert bucket.get_object("l").read() == b"target"

@@ -300,6 +300,10 @@ async def copy_object(req: Request) -> Response:
         headers = _without_sse(src.headers)
         headers.update(common.sse_response_headers(template))
     tags = list(src.tags) if args.tagging_directive == "COPY" else list(template.tags)
+    if src.type == SYMLINK:
+        # OSS's CopyObject page: a symlink source copies the link, not its target's content;
+        # whatever the metadata directive, the copy keeps pointing at the same target.
+        headers[SYMLINK_TARGET] = src.headers[SYMLINK_TARGET]
 
     # the current version copied onto its own key (a named version copied back is a new version)
     onto_itself = (src.bucket == req.bucket and src.key == req.key
@@ -315,7 +319,7 @@ async def copy_object(req: Request) -> Response:
         # An appendable object's encryption cannot be changed by CopyObject. Other objects get
         # the encryption the request names, by rewriting their bytes under a new key; naming none
         # (e.g. a metadata update) keeps the object's.
-        wanted = creation.sse if src.type != APPENDABLE else {}
+        wanted = creation.sse if src.type not in (APPENDABLE, SYMLINK) else {}  # a link has no bytes
         rewrite = bool(wanted) and _sse_differs(wanted, src)
         if not rewrite:
             headers = _without_sse(headers)
@@ -325,14 +329,14 @@ async def copy_object(req: Request) -> Response:
             changes["storage_class"] = template.storage_class
         if creation.acl is not None:
             changes["acl"] = template.acl
-        if rewrite or common.versioning(bucket) is not None:
+        if src.type == SYMLINK and common.versioning(bucket) is not None:
+            rec = await engine.put_symlink(src.evolve(**changes))  # a new version of the link
+        elif rewrite or common.versioning(bucket) is not None:
             # new bytes under a new key, or (versioned bucket) a new version of the object
             rec = await engine.copy_object(src, src.evolve(**changes, sse_key=None))
         else:
             rec = await engine.update_object(src, **changes)
     elif src.type == SYMLINK:
-        # OSS's CopyObject page: a symlink source copies the link, not its target's content.
-        headers[SYMLINK_TARGET] = src.headers[SYMLINK_TARGET]
         rec = await engine.put_symlink(template.evolve(headers=headers, tags=tags),
                                        forbid_overwrite=args.forbid_overwrite)
     else:
