@@ -36,6 +36,10 @@ def test_put_get_symlink_and_read_through_it(bucket):
     assert head.headers["x-oss-meta-owner"] == "me" and "x-oss-meta-target-only" not in head.headers
     assert bucket.get_object("link").headers["x-oss-meta-owner"] == "me"
 
+    # GetObjectMeta describes the link itself (OSS's GetObjectMeta notes: "returns the symlink's
+    # own information")
+    assert bucket.get_object_meta("link").content_length == 0
+
     # a range read through the link
     assert bucket.get_object("link", byte_range=(0, 4)).read() == b"hello"
 
