@@ -182,6 +182,15 @@ NoSuchUpload = E(404, "NoSuchUpload", "The specified upload does not exist. The 
 NoSuchVersion = E(404, "NoSuchVersion", "The specified version does not exist.", "0026-00000002")
 NoSuchServerSideEncryptionRule = E(404, "NoSuchServerSideEncryptionRule",
                                    "The server side encryption configuration was not found.", "")
+# Symlinks: OSS's error pages 0026-00000012 (target missing), 0043-00000101 (GetSymlink of an
+# object that is no symlink), 0043-00000001 (PutSymlink without x-oss-symlink-target).
+SymlinkTargetNotExist = E(404, "SymlinkTargetNotExist", "The symlink target object does not exist.",
+                          "0026-00000012")
+NotSymlink = E(400, "NotSymlink", "The specified object is not a symlink.", "0043-00000101")
+MissingSymlinkTarget = E(400, "MissingArgument", "Missing Some Required Arguments.", "0043-00000001")
+# A symlink to a symlink is never followed; OSS documents the target "cannot be a symlink"
+# (oss2's put_symlink docstring) without naming the read error: ossbox answers this one.
+InvalidTargetType = E(400, "InvalidTargetType", "The symlink target object type is not supported.", "")
 NoSuchTagSet = E(404, "NoSuchTagSet", "There is no tag set associated with the bucket.", "0015-00000801")
 
 # --- auth --------------------------------------------------------------------------------------
@@ -197,6 +206,10 @@ AccessDeniedRequesterPay = E(403, "AccessDenied", "Access denied for requester p
                              "0003-00000703")
 AccessDeniedAnonymous = E(403, "AccessDenied", "Anonymous user has no right to access this bucket.",
                           "0003-00000005")
+# OSS documents that public permissions "cannot be configured" while Block Public Access is on
+# without naming the error; ossbox answers 403 AccessDenied (as S3 does for the same refusal).
+PublicAccessBlocked = E(403, "AccessDenied", "Public access is blocked: public ACLs and public bucket "
+                        "policies cannot be configured while Block Public Access is enabled.", "")
 InvalidPolicyDocument = E(400, "InvalidPolicyDocument", "The content of the policy document is invalid.",
                           "0031-00000001")
 NoSuchBucketPolicy = E(404, "NoSuchBucketPolicy", "The bucket policy does not exist.", "0031-00000002")
