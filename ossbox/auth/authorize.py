@@ -38,6 +38,7 @@ class Authorizer:
     def __init__(self, server):
         self.server = server
         self._parsed: dict[tuple[str, bool, Optional[str]], object] = {}
+        self._blocked: dict[int, tuple] = {}  # id(parsed policy) -> (it, its blocked form)
 
     # -- policies ----------------------------------------------------------------------------------
     def _policy(self, text: str, bucket: Optional[str] = None):
@@ -49,6 +50,18 @@ class Authorizer:
                 self._parsed.clear()
             policy = self._parsed[key] = parse_policy(text, bucket_policy=bucket is not None, bucket=bucket)
         return policy
+
+    def _blocked_form(self, policy):
+        """The policy as it applies while public access is blocked, derived once per parsed policy
+        (the policy itself when it has no public grant): not rebuilt on every request."""
+        found = self._blocked.get(id(policy))
+        if found is None or found[0] is not policy:
+            unblocked = without_public_statements(policy)
+            found = self._blocked[id(policy)] = (policy, policy if unblocked.statements == policy.statements
+                                                 else unblocked)
+            if len(self._blocked) > _CACHE_LIMIT:
+                self._blocked.clear()
+        return found[1]
 
     async def public_access_blocked(self, bucket_rec) -> bool:
         """Whether public ACLs and public policy grants are ignored (and refused) for the bucket
@@ -108,9 +121,9 @@ class Authorizer:
         denied_by = None
         if bucket_rec is not None and bucket_rec.config.get("policy"):
             policy = self._policy(bucket_rec.config["policy"], bucket)
-            unblocked = without_public_statements(policy)
-            if unblocked != policy and await self.public_access_blocked(bucket_rec):
-                policy = unblocked
+            blocked_form = self._blocked_form(policy)
+            if blocked_form is not policy and await self.public_access_blocked(bucket_rec):
+                policy = blocked_form
             d = evaluate(policy, action=action, resource=resource, principal=principal, context=context)
             decisions.append(d)
             if d is Decision.DENY:
