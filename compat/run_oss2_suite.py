@@ -144,13 +144,14 @@ def parse_junit(path: str) -> list[dict]:
             # a file that failed to import: name is tests.test_x
             module = case.get("name", "").split(".")[-1]
             test_id = f"{module}.py"
-        outcome, detail = "passed", ""
+        outcome, detail, child = "passed", "", None
         for child in case:
             if child.tag in ("failure", "error", "skipped"):
                 outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[child.tag]
                 detail = (child.get("message") or "") + "\n" + (child.text or "")
                 break
         results.append({"id": test_id, "file": module + ".py", "outcome": outcome,
+                        "seconds": round(float(case.get("time") or 0), 1),
                         "detail": summarize_failure(detail) if outcome in ("failed", "error") else
                         (child.get("message") or "")[:200] if outcome == "skipped" else ""})
     return results
@@ -170,10 +171,18 @@ def classify(result: dict) -> None:
 
 
 def run_version(sdist: str, shim: str, files: list[str], auth_version: str, timeout: int, keep: bool) -> dict:
-    data_dir = tempfile.mkdtemp(prefix=f"ossbox-oss2-{auth_version}-")
+    # one work dir per run: the server's data dir, a copy of the sdist (its tests write files into
+    # the current directory, which must be the sdist's root: they open tests/example.jpg),
+    # pytest's log (`tail -f` it to follow a run) and its junit report
+    work = tempfile.mkdtemp(prefix=f"ossbox-oss2-{auth_version}-")
+    data_dir = os.path.join(work, "data")
+    os.makedirs(data_dir)
+    root = os.path.join(work, "oss2")
+    shutil.copytree(sdist, root)
     server = start_server(data_dir)
     from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET
-    junit = os.path.join(data_dir, "junit.xml")
+    junit = os.path.join(work, "junit.xml")
+    log_path = os.path.join(work, "pytest.log")
     env = dict(os.environ,
                OSS_TEST_ACCESS_KEY_ID=ACCESS_KEY_ID, OSS_TEST_ACCESS_KEY_SECRET=ACCESS_KEY_SECRET,
                OSS_TEST_ENDPOINT=server.endpoint, OSS_TEST_BUCKET="oss2-suite-", OSS_TEST_REGION=REGION,
@@ -187,7 +196,7 @@ def run_version(sdist: str, shim: str, files: list[str], auth_version: str, time
             del env[name]
     env["PYTHONPATH"] = shim
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-           "--rootdir", sdist, "--junitxml", junit, "-o", "junit_logging=no",
+           "-rfE", "--rootdir", root, "--junitxml", junit, "-o", "junit_logging=no",
            "-o", "junit_family=xunit1", "--continue-on-collection-errors",
            # native tracebacks: pytest's own parse the test's source with ast, which fails after a
            # RecursionError in a test (INTERNALERROR "AST constructor recursion depth mismatch",
@@ -195,24 +204,26 @@ def run_version(sdist: str, shim: str, files: list[str], auth_version: str, time
            "--assert=plain", "--tb=native", *files]
     if importlib.util.find_spec("pytest_timeout") is not None:
         cmd[4:4] = ["--timeout", str(timeout)]
+    print(f"auth {auth_version}: server {server.endpoint}, pytest log {log_path}", flush=True)
     started = time.monotonic()
     try:
-        run = subprocess.run(cmd, cwd=sdist, env=env, capture_output=True, text=True)
+        with open(log_path, "w") as log:
+            code = subprocess.run(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
     finally:
         server.stop()
     elapsed = time.monotonic() - started
     if not os.path.isfile(junit):
-        raise RuntimeError(f"pytest produced no report (exit {run.returncode}):\n{run.stdout[-4000:]}\n"
-                           f"{run.stderr[-4000:]}")
+        with open(log_path) as log:
+            raise RuntimeError(f"pytest produced no report (exit {code}):\n{log.read()[-4000:]}")
     results = parse_junit(junit)
     server_errors = [ln for ln in server.output if "Traceback" in ln or "ERROR" in ln]
     if not keep:
-        shutil.rmtree(data_dir, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     for r in results:
         if r["outcome"] in ("failed", "error"):
             classify(r)
     return {"auth_version": auth_version, "seconds": round(elapsed, 1), "results": results,
-            "server_error_lines": len(server_errors), "data_dir": data_dir if keep else ""}
+            "server_error_lines": len(server_errors), "work_dir": work if keep else ""}
 
 
 def report(run: dict) -> int:
@@ -227,6 +238,10 @@ def report(run: dict) -> int:
         total.update(c)
         print(f"{f:45} {c['passed']:6} {c['failed']:6} {c['skipped']:7} {c['error']:5}")
     print(f"{'TOTAL':45} {total['passed']:6} {total['failed']:6} {total['skipped']:7} {total['error']:5}")
+    slowest = sorted(run["results"], key=lambda r: -r.get("seconds", 0))[:5]
+    print("slowest: " + ", ".join(f"{r['id']} {r.get('seconds', 0)} s" for r in slowest))
+    if run.get("server_error_lines"):
+        print(f"server log: {run['server_error_lines']} lines with Traceback/ERROR")
     bad = [r for r in run["results"] if r["outcome"] in ("failed", "error")]
     ours = [r for r in bad if r["class"] == "ours"]
     for cls in ("cloud-only", "client", "fixture"):
@@ -252,7 +267,7 @@ def main(argv=None) -> int:
                    "its data files (example.jpg, ...) are copied into the sdist's tests/")
     p.add_argument("--json", help="also write the results as JSON to this file")
     p.add_argument("--from-json", help="do not run: reclassify and print the results of an earlier --json")
-    p.add_argument("--keep", action="store_true", help="keep the server data dirs (and junit.xml)")
+    p.add_argument("--keep", action="store_true", help="keep the work dirs (server data, pytest.log, junit.xml)")
     args = p.parse_args(argv)
     if args.from_json:
         with open(args.from_json) as f:
