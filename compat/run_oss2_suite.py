@@ -73,12 +73,35 @@ def start_server(data_dir: str):
     return ServerProcess(data_dir, extra_args=["--region", REGION, "--log-level", "warning"], env=env).start()
 
 
-def prepare_sdist(sdist: str, cache_dir: str, fixtures: str) -> str:
+def make_accounts(server, work: str, key_id: str, key_secret: str) -> dict:
+    """The identities beyond the root key pair the suite reads: OSS_TEST_UID (the root account's
+    UID, as GetService names the owner) and a second account for the requester-pays tests
+    (OSS_TEST_PAYER_UID/_ACCESS_KEY_ID/_SECRET: a RAM-style user made with `ossbox admin`)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OSS_", "OSSUTIL_"))}
+    env.update(OSS_ACCESS_KEY_ID=key_id, OSS_ACCESS_KEY_SECRET=key_secret, OSS_REGION=REGION,
+               OSS_ENDPOINT=server.endpoint, HOME=work,
+               PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+    def admin(*args):
+        run = subprocess.run([sys.executable, "-m", "ossbox", "admin", *args, "--output-format", "json", "-q"],
+                             capture_output=True, text=True, env=env, timeout=120)
+        if run.returncode != 0:
+            raise RuntimeError(f"ossbox admin {' '.join(args)} failed:\n{run.stderr}")
+        return json.loads(run.stdout)
+
+    import oss2
+    owner = oss2.Service(oss2.Auth(key_id, key_secret), server.endpoint).list_buckets().owner.id
+    payer = admin("user", "create", "oss2-suite-payer")
+    key = admin("key", "create", "oss2-suite-payer")
+    return {"OSS_TEST_UID": owner, "OSS_TEST_PAYER_UID": payer["UserId"],
+            "OSS_TEST_PAYER_ACCESS_KEY_ID": key["AccessKeyId"],
+            "OSS_TEST_PAYER_ACCESS_KEY_SECRET": key["AccessKeySecret"]}
+
+
+def prepare_sdist(cache_dir: str) -> str:
     """A directory for PYTHONPATH with what the suite imports beyond oss2's own requirements.
     The suite imports `mock` (the PyPI backport of unittest.mock, not a dependency of oss2): a
-    one-line module gives it the standard library's. With --fixtures (the `tests/` of a checkout
-    of github.com/aliyun/aliyun-oss-python-sdk), copy in the data files the sdist does not ship
-    (example.jpg, sample CSV/JSON, encrypted samples)."""
+    one-line module gives it the standard library's."""
     shim = os.path.join(cache_dir, "shim")
     os.makedirs(shim, exist_ok=True)
     if importlib.util.find_spec("mock") is None:
@@ -93,12 +116,15 @@ def prepare_sdist(sdist: str, cache_dir: str, fixtures: str) -> str:
         if run.returncode != 0:
             print(f"warning: cannot install aliyun-python-sdk-sts (test_crypto.py and "
                   f"test_credentials_provider.py will not import):\n{run.stderr}", file=sys.stderr)
-    if fixtures:
-        for name in os.listdir(fixtures):
-            src = os.path.join(fixtures, name)
-            if os.path.isfile(src) and not name.endswith(".py"):
-                shutil.copyfile(src, os.path.join(sdist, "tests", name))
     return shim
+
+
+def copy_fixtures(fixtures: str, root: str) -> None:
+    """The data files of fixtures (not its .py files) into root/tests, for one run."""
+    for name in os.listdir(fixtures):
+        src = os.path.join(fixtures, name)
+        if os.path.isfile(src) and not name.endswith(".py"):
+            shutil.copyfile(src, os.path.join(root, "tests", name))
 
 
 def select_files(sdist: str, files: list[str]) -> list[str]:
@@ -170,7 +196,8 @@ def classify(result: dict) -> None:
         result["class"], result["reason"] = "ours", ""
 
 
-def run_version(sdist: str, shim: str, files: list[str], auth_version: str, timeout: int, keep: bool) -> dict:
+def run_version(sdist: str, shim: str, files: list[str], auth_version: str, timeout: int, keep: bool,
+                fixtures: str = "") -> dict:
     # one work dir per run: the server's data dir, a copy of the sdist (its tests write files into
     # the current directory, which must be the sdist's root: they open tests/example.jpg),
     # pytest's log (`tail -f` it to follow a run) and its junit report
@@ -179,6 +206,9 @@ def run_version(sdist: str, shim: str, files: list[str], auth_version: str, time
     os.makedirs(data_dir)
     root = os.path.join(work, "oss2")
     shutil.copytree(sdist, root)
+    if fixtures:
+        # the data files the sdist does not ship (example.jpg, sample CSV/JSON, encrypted samples)
+        copy_fixtures(fixtures, root)
     server = start_server(data_dir)
     from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET
     junit = os.path.join(work, "junit.xml")
@@ -187,13 +217,18 @@ def run_version(sdist: str, shim: str, files: list[str], auth_version: str, time
                OSS_TEST_ACCESS_KEY_ID=ACCESS_KEY_ID, OSS_TEST_ACCESS_KEY_SECRET=ACCESS_KEY_SECRET,
                OSS_TEST_ENDPOINT=server.endpoint, OSS_TEST_BUCKET="oss2-suite-", OSS_TEST_REGION=REGION,
                OSS_TEST_AUTH_VERSION=auth_version)
-    # the cloud-only identities (STS role, a second payer account, a RAM role ARN, an auth server)
-    # stay unset: the tests that need them are listed in oss2_cloud_only.py
+    # the cloud-only identities (STS role, a RAM role ARN, an auth server) stay unset: the tests
+    # that need them are listed in oss2_cloud_only.py
     for name in list(env):
         if name.startswith("OSS_TEST_") and name not in (
                 "OSS_TEST_ACCESS_KEY_ID", "OSS_TEST_ACCESS_KEY_SECRET", "OSS_TEST_ENDPOINT",
                 "OSS_TEST_BUCKET", "OSS_TEST_REGION", "OSS_TEST_AUTH_VERSION"):
             del env[name]
+    try:
+        env.update(make_accounts(server, work, ACCESS_KEY_ID, ACCESS_KEY_SECRET))
+    except Exception:
+        server.stop()
+        raise
     env["PYTHONPATH"] = shim
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
            "-rfE", "--rootdir", root, "--junitxml", junit, "-o", "junit_logging=no",
@@ -285,14 +320,14 @@ def main(argv=None) -> int:
     except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
         print(f"cannot get the oss2 sdist: {exc}", file=sys.stderr)
         return 2
-    shim = prepare_sdist(sdist, args.cache_dir, args.fixtures)
+    shim = prepare_sdist(args.cache_dir)
     files = select_files(sdist, [f.strip() for f in args.files.split(",") if f.strip()])
     versions = ["v1", "v4"] if args.auth_version == "both" else [args.auth_version]
     started = time.monotonic()
     runs, ours = [], 0
     for v in versions:
         try:
-            run = run_version(sdist, shim, files, v, args.timeout, args.keep)
+            run = run_version(sdist, shim, files, v, args.timeout, args.keep, args.fixtures)
         except RuntimeError as exc:
             print(f"auth {v}: {exc}", file=sys.stderr)
             return 2
