@@ -22,6 +22,8 @@ _DNS = r"gaierror|Name or service not known|NameResolutionError|Failed to resolv
 TABLE: list[tuple[str, str | None, str, str]] = [
     # --- any test: a hard-coded public endpoint (DNS of *.aliyuncs.com fails here) ---
     ("*", _DNS, CLOUD, "reaches a hard-coded *.aliyuncs.com endpoint (DNS lookup fails off the cloud)"),
+    ("*", r"ConnectionPool\(host='(?!127\.0\.0\.1')", CLOUD,
+     "connects to a host other than the local server: a hard-coded <bucket>.oss-<region>.aliyuncs.com"),
     # --- cloud KMS: oss2.AliKMSProvider and the KMS SDK call kms.<region>.aliyuncs.com ---
     ("*", r"aliyunsdkcore|SDK\.InvalidCredential|SDK\.HttpError|kms\.", CLOUD,
      "the Alibaba Cloud SDK core (cloud KMS / STS) called a cloud service"),
@@ -35,6 +37,10 @@ TABLE: list[tuple[str, str | None, str, str]] = [
     # --- image processing (IMM / x-oss-process image styles) ---
     ("test_image.py::*", None, CLOUD, "image processing (x-oss-process=image/...: IMM)"),
     ("test_object.py::TestObject::test_process_object", None, CLOUD, "image processing (x-oss-process)"),
+    ("test_object_request_payment.py::*::test_process_object", None, CLOUD,
+     "image processing (x-oss-process image/resize|sys/saveas)"),
+    ("test_crypto_object.py::*::test_crypto_process_object", None, CLOUD,
+     "image processing (x-oss-process image/resize|sys/saveas)"),
     ("test_object.py::TestObject::test_async_process_object", None, CLOUD,
      "asynchronous processing (x-oss-async-process: IMM)"),
     # --- hard-coded public endpoints / cloud-side routes ---
@@ -45,6 +51,10 @@ TABLE: list[tuple[str, str | None, str, str]] = [
     ("test_write_get_object_response.py::*", None, CLOUD,
      "WriteGetObjectResponse to a hard-coded Object FC access point route (*.oss-object-process.aliyuncs.com)"),
     ("test_live_channel.py::*", None, CLOUD, "live channels: RTMP ingest and HLS playback on the cloud"),
+    ("test_iterator.py::*::test_live_channel_iterator", None, CLOUD, "live channels (RTMP ingest)"),
+    # --- services of the cloud's image and data-indexing platform ---
+    ("test_bucket_style.py::*", None, CLOUD, "image-processing styles (x-oss-process=style/...: IMM)"),
+    ("test_bucket_meta_query.py::*", None, CLOUD, "MetaQuery: the cloud's data-indexing service"),
     # --- tests of the SDK that cannot pass against any local endpoint ---
     ("test_api_base.py::TestApiBase::test_ip", None, CLIENT,
      "resolves OSS_TEST_ENDPOINT as a bare host name: a host:port endpoint never resolves"),

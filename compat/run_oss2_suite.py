@@ -76,7 +76,8 @@ def start_server(data_dir: str):
 def make_accounts(server, work: str, key_id: str, key_secret: str) -> dict:
     """The identities beyond the root key pair the suite reads: OSS_TEST_UID (the root account's
     UID, as GetService names the owner) and a second account for the requester-pays tests
-    (OSS_TEST_PAYER_UID/_ACCESS_KEY_ID/_SECRET: a RAM-style user made with `ossbox admin`)."""
+    (OSS_TEST_PAYER_UID/_ACCESS_KEY_ID/_SECRET: a RAM-style user made with `ossbox admin`), and a
+    RAM role ARN for inventory destinations (OSS_TEST_RAM_UID/_ROLE_ARN)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OSS_", "OSSUTIL_"))}
     env.update(OSS_ACCESS_KEY_ID=key_id, OSS_ACCESS_KEY_SECRET=key_secret, OSS_REGION=REGION,
                OSS_ENDPOINT=server.endpoint, HOME=work,
@@ -93,7 +94,10 @@ def make_accounts(server, work: str, key_id: str, key_secret: str) -> dict:
     owner = oss2.Service(oss2.Auth(key_id, key_secret), server.endpoint).list_buckets().owner.id
     payer = admin("user", "create", "oss2-suite-payer")
     key = admin("key", "create", "oss2-suite-payer")
-    return {"OSS_TEST_UID": owner, "OSS_TEST_PAYER_UID": payer["UserId"],
+    # inventory and replication name a RAM role to write with: ossbox takes the ARN as it is
+    return {"OSS_TEST_UID": owner, "OSS_TEST_RAM_UID": owner,
+            "OSS_TEST_RAM_ROLE_ARN": f"acs:ram::{owner}:role/oss2-suite-role",
+            "OSS_TEST_PAYER_UID": payer["UserId"],
             "OSS_TEST_PAYER_ACCESS_KEY_ID": key["AccessKeyId"],
             "OSS_TEST_PAYER_ACCESS_KEY_SECRET": key["AccessKeySecret"]}
 
@@ -217,8 +221,8 @@ def run_version(sdist: str, shim: str, files: list[str], auth_version: str, time
                OSS_TEST_ACCESS_KEY_ID=ACCESS_KEY_ID, OSS_TEST_ACCESS_KEY_SECRET=ACCESS_KEY_SECRET,
                OSS_TEST_ENDPOINT=server.endpoint, OSS_TEST_BUCKET="oss2-suite-", OSS_TEST_REGION=REGION,
                OSS_TEST_AUTH_VERSION=auth_version)
-    # the cloud-only identities (STS role, a RAM role ARN, an auth server) stay unset: the tests
-    # that need them are listed in oss2_cloud_only.py
+    # the cloud-only identities (an STS role, an auth server) stay unset: the tests that need them
+    # are listed in oss2_cloud_only.py
     for name in list(env):
         if name.startswith("OSS_TEST_") and name not in (
                 "OSS_TEST_ACCESS_KEY_ID", "OSS_TEST_ACCESS_KEY_SECRET", "OSS_TEST_ENDPOINT",
