@@ -20,13 +20,15 @@ CLOUD, CLIENT = "cloud-only", "client"
 _DNS = r"gaierror|Name or service not known|NameResolutionError|Failed to resolve"
 
 TABLE: list[tuple[str, str | None, str, str]] = [
+    # --- cloud KMS: oss2.AliKMSProvider and the KMS SDK call kms.<region>.aliyuncs.com ---
+    ("*", r"host='kms\.[\w.-]*aliyuncs\.com'", CLOUD,
+     "cloud KMS: the test's CryptoBucket uses AliKMSProvider (kms.<region>.aliyuncs.com)"),
+    ("*", r"aliyunsdkcore|SDK\.InvalidCredential|SDK\.HttpError", CLOUD,
+     "the Alibaba Cloud SDK core called a cloud service (KMS or STS)"),
     # --- any test: a hard-coded public endpoint (DNS of *.aliyuncs.com fails here) ---
     ("*", _DNS, CLOUD, "reaches a hard-coded *.aliyuncs.com endpoint (DNS lookup fails off the cloud)"),
     ("*", r"ConnectionPool\(host='(?!127\.0\.0\.1')", CLOUD,
      "connects to a host other than the local server: a hard-coded <bucket>.oss-<region>.aliyuncs.com"),
-    # --- cloud KMS: oss2.AliKMSProvider and the KMS SDK call kms.<region>.aliyuncs.com ---
-    ("*", r"aliyunsdkcore|SDK\.InvalidCredential|SDK\.HttpError|kms\.", CLOUD,
-     "the Alibaba Cloud SDK core (cloud KMS / STS) called a cloud service"),
     ("test_crypto.py::*kms*", None, CLOUD, "cloud KMS (AliKMSProvider encrypts data keys with kms.aliyuncs.com)"),
     ("test_crypto_object.py::*kms*", None, CLOUD, "cloud KMS (AliKMSProvider)"),
     ("test_crypto_multipart.py::*kms*", None, CLOUD, "cloud KMS (AliKMSProvider)"),
