@@ -65,6 +65,8 @@ TABLE: list[tuple[str, str | None, str, str]] = [
     ("test_api_base.py::TestApiBase::test_check_endpoint", r"Port could not be cast", CLIENT,
      "oss2 parses OSS_TEST_ENDPOINT + '\\' itself: with a port in the endpoint urllib raises ValueError"
      " before oss2's ClientError (no request is sent)"),
+    ("test_access_point.py::*", r"region should not be None in signature version 4", CLIENT,
+     "the test builds a Bucket without a region: oss2 will not sign V4 without one (no request is sent)"),
     ("test_utils.py::TestUtils::*zh_CN_locale", r"locale\.Error", CLIENT, "the zh_CN locale is not installed here"),
     ("test_proxy.py::*", None, CLIENT, "expects a proxy error from localhost:8888 (whatever listens there)"),
 ]
