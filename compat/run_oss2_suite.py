@@ -64,16 +64,18 @@ def fetch_sdist(cache_dir: str) -> str:
     return root
 
 
-def start_server(data_dir: str):
-    """A fresh `ossbox server` of this checkout on data_dir (tests/serverproc.py: 127.0.0.1, a free
-    port, its fixed root key pair)."""
+def start_server(data_dir: str, repo: str = REPO):
+    """A fresh `ossbox server` of the checkout `repo` (default this one) on data_dir
+    (tests/serverproc.py: 127.0.0.1, a free port, its fixed root key pair)."""
     sys.path.insert(0, os.path.join(REPO, "tests"))
     from serverproc import ServerProcess
-    env = {"PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return ServerProcess(data_dir, extra_args=["--region", REGION, "--log-level", "warning"], env=env).start()
+    env = {"PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    # `python -m` puts the working directory before PYTHONPATH: run it in repo (env -C execs)
+    return ServerProcess(data_dir, extra_args=["--region", REGION, "--log-level", "warning"], env=env,
+                         wrap=["env", "-C", repo]).start()
 
 
-def make_accounts(server, work: str, key_id: str, key_secret: str) -> dict:
+def make_accounts(server, work: str, key_id: str, key_secret: str, repo: str = REPO) -> dict:
     """The identities beyond the root key pair the suite reads: OSS_TEST_UID (the root account's
     UID, as GetService names the owner) and a second account for the requester-pays tests
     (OSS_TEST_PAYER_UID/_ACCESS_KEY_ID/_SECRET: a RAM-style user made with `ossbox admin`), and a
@@ -81,11 +83,11 @@ def make_accounts(server, work: str, key_id: str, key_secret: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OSS_", "OSSUTIL_"))}
     env.update(OSS_ACCESS_KEY_ID=key_id, OSS_ACCESS_KEY_SECRET=key_secret, OSS_REGION=REGION,
                OSS_ENDPOINT=server.endpoint, HOME=work,
-               PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+               PYTHONPATH=repo + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
     def admin(*args):
         run = subprocess.run([sys.executable, "-m", "ossbox", "admin", *args, "--output-format", "json", "-q"],
-                             capture_output=True, text=True, env=env, timeout=120)
+                             capture_output=True, text=True, env=env, timeout=120, cwd=repo)
         if run.returncode != 0:
             raise RuntimeError(f"ossbox admin {' '.join(args)} failed:\n{run.stderr}")
         return json.loads(run.stdout)
@@ -201,7 +203,7 @@ def classify(result: dict) -> None:
 
 
 def run_version(sdist: str, shim: str, files: list[str], auth_version: str, timeout: int, keep: bool,
-                fixtures: str = "") -> dict:
+                fixtures: str = "", repo: str = REPO) -> dict:
     # one work dir per run: the server's data dir, a copy of the sdist (its tests write files into
     # the current directory, which must be the sdist's root: they open tests/example.jpg),
     # pytest's log (`tail -f` it to follow a run) and its junit report
@@ -213,7 +215,7 @@ def run_version(sdist: str, shim: str, files: list[str], auth_version: str, time
     if fixtures:
         # the data files the sdist does not ship (example.jpg, sample CSV/JSON, encrypted samples)
         copy_fixtures(fixtures, root)
-    server = start_server(data_dir)
+    server = start_server(data_dir, repo)
     from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET
     junit = os.path.join(work, "junit.xml")
     log_path = os.path.join(work, "pytest.log")
@@ -229,7 +231,7 @@ def run_version(sdist: str, shim: str, files: list[str], auth_version: str, time
                 "OSS_TEST_BUCKET", "OSS_TEST_REGION", "OSS_TEST_AUTH_VERSION"):
             del env[name]
     try:
-        env.update(make_accounts(server, work, ACCESS_KEY_ID, ACCESS_KEY_SECRET))
+        env.update(make_accounts(server, work, ACCESS_KEY_ID, ACCESS_KEY_SECRET, repo))
     except Exception:
         server.stop()
         raise
@@ -304,6 +306,7 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=int, default=300, help="per-test timeout in seconds (pytest-timeout)")
     p.add_argument("--fixtures", default="", help="the tests/ dir of a checkout of aliyun-oss-python-sdk: "
                    "its data files (example.jpg, ...) are copied into the sdist's tests/")
+    p.add_argument("--repo", default=REPO, help="the ossbox checkout whose server to test (default %(default)s)")
     p.add_argument("--json", help="also write the results as JSON to this file")
     p.add_argument("--from-json", help="do not run: reclassify and print the results of an earlier --json")
     p.add_argument("--keep", action="store_true", help="keep the work dirs (server data, pytest.log, junit.xml)")
@@ -331,7 +334,8 @@ def main(argv=None) -> int:
     runs, ours = [], 0
     for v in versions:
         try:
-            run = run_version(sdist, shim, files, v, args.timeout, args.keep, args.fixtures)
+            run = run_version(sdist, shim, files, v, args.timeout, args.keep, args.fixtures,
+                              os.path.abspath(args.repo))
         except RuntimeError as exc:
             print(f"auth {v}: {exc}", file=sys.stderr)
             return 2
