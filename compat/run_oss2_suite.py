@@ -2,12 +2,14 @@
 """Run oss2's own integration tests (from its PyPI sdist) against a fresh local `ossbox server`.
 
     python compat/run_oss2_suite.py [--auth-version v1|v4|both] [--files test_object,test_multipart]
-                                    [--cache-dir DIR] [--json OUT] [--timeout SECONDS]
+                                    [--cache-dir DIR] [--fixtures DIR] [--repo DIR] [--json OUT]
 
-For each auth version: a fresh data dir, a fresh server on 127.0.0.1 and a free port with a
-generated root key pair, then `pytest tests/` of the sdist with the variables its tests/common.py
-reads (OSS_TEST_ACCESS_KEY_ID, _SECRET, _ENDPOINT, _BUCKET, _REGION, _AUTH_VERSION). Prints per-file
-counts and classifies every failure as *cloud-only* (compat/oss2_cloud_only.py says why) or *ours*.
+For each auth version: a fresh data dir, a fresh server on 127.0.0.1 and a free port (the key pair
+of tests/serverproc.py), then `pytest tests/` of a copy of the sdist with the variables its
+tests/common.py reads (OSS_TEST_ACCESS_KEY_ID, _SECRET, _ENDPOINT, _BUCKET, _REGION, _AUTH_VERSION,
+and OSS_TEST_UID / _PAYER_* / _RAM_* from a second account made with `ossbox admin`). Prints
+per-file counts, the time taken, and classifies every failure as *cloud-only* or *client*
+(compat/oss2_cloud_only.py says why), *fixture* (a data file the sdist lacks) or *ours*.
 Exit status 1 when any failure is *ours*, 2 when the suite could not be run at all.
 """
 from __future__ import annotations
