@@ -7,8 +7,9 @@
    allows. An STS session policy must also Allow.
 3. With no statement matching, data operations fall back to ACLs: the object's ACL unless it is
    `default`, else the bucket's. public-read allows reads, public-read-write also writes.
-4. Anything else is denied. A caller that is not allowed learns nothing about whether the bucket
-   or object exists.
+4. Anything else is denied. A caller that is not allowed learns nothing about whether the object
+   exists. (A missing bucket was already answered NoSuchBucket before authentication, as OSS
+   does: docs/architecture.md, "Order of checks".)
 """
 from __future__ import annotations
 

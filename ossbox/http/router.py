@@ -102,6 +102,11 @@ def _pick(table, req: Request) -> Optional[Route]:
     return None
 
 
+def creates_bucket(found: Optional[Route]) -> bool:
+    """Whether the operation is PutBucket, the one bucket operation that needs no existing bucket."""
+    return found is not None and found.handler is bucket.put_bucket
+
+
 def route(req: Request) -> Route:
     if req.bucket is None:
         if "x-ossbox-admin" in req.query:
