@@ -145,8 +145,15 @@ TooManyBuckets = E(400, "TooManyBuckets", "You have attempted to create more buc
 PositionNotEqualToLength = E(409, "PositionNotEqualToLength", "Position is not equal to file length",
                              "0026-00000016")
 ObjectNotAppendable = E(409, "ObjectNotAppendable", "The object is not appendable", "0026-00000017")
-ObjectSealed = E(409, "ObjectNotAppendable", "The object is sealed and cannot be appended to.",
+# SealAppendObject's codes. OSS's SealAppendObject page lists 409 AppendSealedObjectNotAllowed for
+# sealing an object that is not Appendable; the v2 Python SDK's own integration test
+# (tests/integration/test_client.py test_seal_append_object) expects 400 AppendSealedObjectNotAllowed
+# for an append to a sealed object. OSS documents no EC for either: these are ossbox's, next to
+# ObjectNotAppendable's.
+ObjectSealed = E(400, "AppendSealedObjectNotAllowed", "The object is sealed and cannot be appended to.",
                  "0026-00000019")
+SealNotAppendable = E(409, "AppendSealedObjectNotAllowed", "The SealAppendObject operation is performed "
+                      "on a non-Appendable Object.", "0026-00000020")
 FileAlreadyExists = E(409, "FileAlreadyExists", "The object you specified already exists and can not "
                       "be overwritten.", "0017-00000901")
 BucketAlreadyExists = E(409, "BucketAlreadyExists", "The requested bucket name is not available. The "
