@@ -18,6 +18,9 @@ BUCKET_ACLS = ("private", "public-read", "public-read-write")
 STORAGE_CLASSES = ("Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive")
 SSE_ALGORITHMS = (sse.AES256, sse.KMS, sse.SM4)
 MAX_TAGS = 10
+# Every bucket is in the account's default resource group: ossbox has no resource groups, and
+# "rg-default-id" is the id OSS documents for the default one (GetBucketResourceGroup).
+RESOURCE_GROUP = "rg-default-id"
 TAG_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 +-=._:/")
 
 

@@ -12,6 +12,9 @@ async def list_buckets(req: Request) -> Response:
     marker = listing_param(req, "marker")
     limit = max_keys(req, low=1)
     found = await req.server.engine.list_buckets(prefix, marker, limit + 1)
+    group = req.header("x-oss-resource-group-id")
+    if group and group != common.RESOURCE_GROUP:  # only the default group exists here
+        found = []
     truncated = len(found) > limit
     found = found[:limit]
     endpoint = req.host
@@ -23,6 +26,7 @@ async def list_buckets(req: Request) -> Response:
         ("Name", b.name),
         ("Region", b.region),
         ("StorageClass", b.storage_class),
+        ("ResourceGroupId", common.RESOURCE_GROUP),
     ]) for b in found]
     return Response.xml(xml.document("ListAllMyBucketsResult", [
         ("Prefix", prefix), ("Marker", marker), ("MaxKeys", limit), ("IsTruncated", truncated),
