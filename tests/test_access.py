@@ -276,3 +276,21 @@ def test_sts_through_the_v2_sdk(server, bucket, user):
         client = oss.Client(cfg)
         r = client.append_object(oss.AppendObjectRequest(bucket=n, key=f"v2-{version}", position=0, body=b"ok"))
         assert r.next_position == 2
+
+
+def test_bucket_policy_without_principal(server, bucket):
+    """oss2's own test_bucket_policy stores a statement with no Principal; OSS treats an empty
+    Principal as everyone (anonymous callers included), and so does ossbox for a missing one."""
+    n = bucket.bucket_name
+    policy = {"Version": "1", "Statement": [{"Action": ["oss:GetObject"], "Effect": "Allow",
+                                             "Resource": [f"acs:oss:*:*:{n}/pub/*"]}]}
+    bucket.put_bucket_policy(json.dumps(policy))
+    got = json.loads(bucket.get_bucket_policy().policy)
+    assert got["Statement"][0]["Resource"] == policy["Statement"][0]["Resource"]
+    assert "Principal" not in got["Statement"][0]  # kept as written
+    bucket.put_object("pub/a", b"open")
+    bucket.put_object("private/a", b"closed")
+    anonymous = oss2.Bucket(oss2.AnonymousAuth(), server.endpoint, n)
+    assert anonymous.get_object("pub/a").read() == b"open"
+    with pytest.raises(oss2.exceptions.AccessDenied):
+        anonymous.get_object("private/a")
