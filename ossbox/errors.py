@@ -127,6 +127,7 @@ MetadataTooLarge = E(400, "MetadataTooLarge", "Your metadata headers exceed the 
 InvalidTargetType = E(400, "InvalidArgument", "The copy source is not valid.", "0017-00000801")
 InvalidCopySource = E(400, "InvalidArgument", "Copy Source must mention the source bucket and key: "
                       "/sourcebucket/sourcekey.", "0017-00000802")
+InvalidVersionId = E(400, "InvalidArgument", "Invalid version id specified", "0012-00000202")
 EmptyDeleteVersionId = E(400, "InvalidArgument", "The VersionId of an object to delete must not be empty.",
                          "0016-00000612")
 CopySourceDeleteMarker = E(400, "InvalidArgument", "The version of the copy source is a delete marker.",

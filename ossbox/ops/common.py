@@ -3,6 +3,7 @@ Request arguments are parsed in args.py."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from email.utils import formatdate, parsedate_to_datetime
 from typing import AsyncIterator, Optional
@@ -73,11 +74,19 @@ def version_param(req: Request, raw: Optional[str] = None):
     return CURRENT if raw is None else version_id(raw)
 
 
+# OSS's version ids are "CAEQ" + base64 (its samples also hold '.'); EC 0012-00000202 ("the
+# versionId is not valid", e.g. one with '%%%') says a version id holds only letters and digits.
+# Ids are accepted in that alphabet plus base64's punctuation; anything else is malformed.
+_VERSION_ID_CHARS = re.compile(r"[A-Za-z0-9+/=._-]+")
+
+
 def version_id(raw: str):
     """A version id as the engine takes it: None for "null", else the id."""
     if not raw or len(raw) > MAX_VERSION_ID:
         raise errors.InvalidArgument("Invalid version id specified", ArgumentName="versionId",
                                      ArgumentValue=raw[:64])
+    if not _VERSION_ID_CHARS.fullmatch(raw):
+        raise errors.InvalidVersionId(ArgumentName="versionId", ArgumentValue=raw[:64])
     return None if raw == "null" else raw
 
 
