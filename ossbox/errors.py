@@ -186,6 +186,8 @@ NoSuchUpload = E(404, "NoSuchUpload", "The specified upload does not exist. The 
 NoSuchVersion = E(404, "NoSuchVersion", "The specified version does not exist.", "0026-00000002")
 NoSuchServerSideEncryptionRule = E(404, "NoSuchServerSideEncryptionRule",
                                    "The server side encryption configuration was not found.", "")
+# OSS's DescribeRegions page lists NoSuchRegion (404) with no EC.
+NoSuchRegion = E(404, "NoSuchRegion", "The specified region does not exist.", "")
 NoSuchTagSet = E(404, "NoSuchTagSet", "There is no tag set associated with the bucket.", "0015-00000801")
 
 # --- auth --------------------------------------------------------------------------------------

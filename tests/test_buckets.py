@@ -357,3 +357,18 @@ def test_live_channel_missing_bucket(server, oss2_auth):
         b.list_live_channel()
     with pytest.raises(oss2.exceptions.NoSuchBucket):
         b.get_live_channel("ch")
+
+
+def test_describe_regions(server, oss2_auth, v2):
+    """GET /?regions is DescribeRegions (not ListBuckets): this server's one region, at the
+    endpoint the client used; any other region is 404 NoSuchRegion."""
+    host = urlparse(server.endpoint).netloc
+    service = oss2.Service(oss2_auth, server.endpoint)
+    for regions in (service.describe_regions().regions, service.describe_regions("oss-cn-hangzhou").regions):
+        assert [(r.region, r.internet_endpoint, r.internal_endpoint, r.accelerate_endpoint) for r in regions] == \
+            [("oss-cn-hangzhou", host, host, host)]
+    with pytest.raises(oss2.exceptions.ServerError) as e:
+        service.describe_regions("aaa")
+    assert (e.value.status, e.value.code) == (404, "NoSuchRegion")
+    r = v2.describe_regions(oss.DescribeRegionsRequest(regions="oss-cn-hangzhou"))
+    assert [(i.region, i.internet_endpoint) for i in r.region_info] == [("oss-cn-hangzhou", host)]

@@ -112,6 +112,8 @@ def route(req: Request) -> Route:
         if "x-ossbox-admin" in req.query:
             return Route(admin.dispatch, None)
         if req.method == "GET":
+            if "regions" in req.query:
+                return Route(service.describe_regions, "oss:DescribeRegions")
             return Route(service.list_buckets, "oss:ListBuckets")
         raise errors.MethodNotAllowed(Method=req.method, ResourceType="Service")
     if req.key is None:
