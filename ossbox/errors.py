@@ -127,6 +127,11 @@ MetadataTooLarge = E(400, "MetadataTooLarge", "Your metadata headers exceed the 
 InvalidTargetType = E(400, "InvalidArgument", "The copy source is not valid.", "0017-00000801")
 InvalidCopySource = E(400, "InvalidArgument", "Copy Source must mention the source bucket and key: "
                       "/sourcebucket/sourcekey.", "0017-00000802")
+# Upload callbacks (ops/callback.py). Messages are OSS's where its pages quote them; OSS's EC is
+# known only for a callback answer that is not JSON (0007-00000205).
+InvalidCallback = E(400, "InvalidArgument", "The callback configuration is not json format.", "")
+CallbackFailed = E(203, "CallbackFailed", "The callback could not be delivered.", "")
+CallbackBodyNotJson = E(203, "CallbackFailed", "Response body is not valid json format.", "0007-00000205")
 InvalidVersionId = E(400, "InvalidArgument", "Invalid version id specified", "0012-00000202")
 EmptyDeleteVersionId = E(400, "InvalidArgument", "The VersionId of an object to delete must not be empty.",
                          "0016-00000612")

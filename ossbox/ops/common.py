@@ -41,6 +41,12 @@ def parse_http_date(value: str) -> Optional[float]:
         return None
 
 
+def header_or_query(req: Request, header: str, param: str) -> Optional[str]:
+    """A setting sent as a header, or as a query parameter (how a presigned URL carries it)."""
+    value = req.header(header)
+    return req.query.get(param) if value is None else value
+
+
 async def require_bucket(req: Request) -> BucketRecord:
     rec = req.bucket_record
     if rec is None:

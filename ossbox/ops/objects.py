@@ -12,7 +12,7 @@ from ..wire.request import Request, Response
 from ..storage import sse
 from ..storage.engine import CURRENT
 from ..storage.records import APPENDABLE, ObjectRecord
-from . import common, restore
+from . import callback, common, restore
 from .args import CopySource, object_acl, parse_copy, parse_get, parse_put
 
 
@@ -208,6 +208,7 @@ async def put_object(req: Request) -> Response:
         return await copy_object(req)
     bucket = await common.require_bucket(req)
     args = parse_put(req)
+    cb = callback.parse_callback(req)
     body = args.body
     rec = await req.server.engine.put_object(args.creation.new_object(bucket, req.key),
                                              common.throttled(args.traffic_limit, req.body()),
@@ -219,6 +220,8 @@ async def put_object(req: Request) -> Response:
                "content-md5": rec.content_md5}
     headers.update(common.sse_response_headers(rec))
     headers.update(common.version_headers(bucket, rec))
+    if cb is not None:
+        return await callback.answer(req, cb, rec, "PutObject", headers)
     return Response(200, headers, b"")
 
 
