@@ -111,3 +111,14 @@ def test_malformed_callback_is_refused_before_storing(bucket, header):
         bucket.put_object("never", b"x", headers={"x-oss-callback": header})
     assert (e.value.status, e.value.code) == (400, "InvalidArgument")
     assert not bucket.object_exists("never")
+
+
+def test_callback_result_through_the_v2_sdk(v2, bucket_name, callback_server):
+    import alibabacloud_oss_v2 as oss
+    callback_server.answer = (200, b'{"saved": "v2"}')
+    r = v2.put_object(oss.PutObjectRequest(
+        bucket=bucket_name, key="v2", body=b"abc",
+        callback=b64json({"callbackUrl": callback_server.url, "callbackBody": "k=${object}&v=${x:a}"}),
+        callback_var=b64json({"x:a": "1"})))
+    assert r.status_code == 200 and json.loads(r.callback_result) == {"saved": "v2"}
+    assert callback_server.received[0][2] == b"k=v2&v=1"
