@@ -32,6 +32,9 @@ UNSIGNED_BY_DESIGN = {
     "key-marker": "listing", "upload-id-marker": "listing", "max-uploads": "listing",
     "max-parts": "listing", "part-number-marker": "listing", "version-id-marker": "listing",
     "list-type": "ListObjects V1 or V2: both are the same read (oss:ListObjects)",
+    # no SDK signs it in V1 (OSS's neither): it turns a captured ListBuckets into DescribeRegions,
+    # a read of the server's one region and the Host the client used -- nothing private
+    "regions": "DescribeRegions reveals nothing",
     # only ever leads to a refusal
     "select": "501 NotImplemented", "x-oss-process": "ignored on GET, 501 on POST",
     # the admin API binds its action in the signed x-oss-ossbox-admin header
