@@ -57,6 +57,10 @@ InvalidTag = E(400, "InvalidTag", "The TagKey or TagValue you have provided is i
 TooManyTags = E(400, "InvalidTag", "Object tags cannot be greater than 10.", "0010-00000218")
 DuplicateTagKey = E(400, "InvalidTag", "Tag keys must be unique.", "0010-00000217")
 BadRequest = E(400, "BadRequest", "Bad request.", "0016-00000002")
+# PostObject's body is not multipart/form-data it can read (OSS's PostObject error table; it
+# documents no EC for it: ossbox's pick in the PostObject range).
+MalformedPOSTRequest = E(400, "MalformedPOSTRequest", "The body of your POST request is not well-formed "
+                         "multipart/form-data.", "0006-00000101")
 MalformedXML = E(400, "MalformedXML", "The XML you provided was not well-formed or did not validate "
                  "against our published schema.", "0016-00000608")
 # A JSON input (admin body, policy document) nested deeper than ossbox parses; OSS documents no EC
@@ -193,6 +197,15 @@ NoSuchServerSideEncryptionRule = E(404, "NoSuchServerSideEncryptionRule",
                                    "The server side encryption configuration was not found.", "")
 # OSS's DescribeRegions page lists NoSuchRegion (404) with no EC.
 NoSuchRegion = E(404, "NoSuchRegion", "The specified region does not exist.", "")
+# Symlinks: OSS's error pages 0026-00000012 (target missing), 0043-00000101 (GetSymlink of an
+# object that is no symlink), 0043-00000001 (PutSymlink without x-oss-symlink-target).
+SymlinkTargetNotExist = E(404, "SymlinkTargetNotExist", "The symlink target object does not exist.",
+                          "0026-00000012")
+NotSymlink = E(400, "NotSymlink", "The specified object is not a symlink.", "0043-00000101")
+MissingSymlinkTarget = E(400, "MissingArgument", "Missing Some Required Arguments.", "0043-00000001")
+# A symlink to a symlink is never followed; OSS documents the target "cannot be a symlink"
+# (oss2's put_symlink docstring) without naming the read error: ossbox answers this one.
+InvalidTargetType = E(400, "InvalidTargetType", "The symlink target object type is not supported.", "")
 NoSuchTagSet = E(404, "NoSuchTagSet", "There is no tag set associated with the bucket.", "0015-00000801")
 
 # --- auth --------------------------------------------------------------------------------------
@@ -208,6 +221,10 @@ AccessDeniedRequesterPay = E(403, "AccessDenied", "Access denied for requester p
                              "0003-00000703")
 AccessDeniedAnonymous = E(403, "AccessDenied", "Anonymous user has no right to access this bucket.",
                           "0003-00000005")
+# OSS documents that public permissions "cannot be configured" while Block Public Access is on
+# without naming the error; ossbox answers 403 AccessDenied (as S3 does for the same refusal).
+PublicAccessBlocked = E(403, "AccessDenied", "Public access is blocked: public ACLs and public bucket "
+                        "policies cannot be configured while Block Public Access is enabled.", "")
 InvalidPolicyDocument = E(400, "InvalidPolicyDocument", "The content of the policy document is invalid.",
                           "0031-00000001")
 NoSuchBucketPolicy = E(404, "NoSuchBucketPolicy", "The bucket policy does not exist.", "0031-00000002")

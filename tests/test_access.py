@@ -294,3 +294,12 @@ def test_bucket_policy_without_principal(server, bucket):
     assert anonymous.get_object("pub/a").read() == b"open"
     with pytest.raises(oss2.exceptions.AccessDenied):
         anonymous.get_object("private/a")
+
+
+def test_bucket_policy_without_principal_is_public_for_block_public_access(bucket):
+    """Everyone is public: while Block Public Access is on, such a statement is refused."""
+    n = bucket.bucket_name
+    bucket.put_bucket_public_access_block(True)
+    with pytest.raises(oss2.exceptions.AccessDenied):
+        bucket.put_bucket_policy(json.dumps({"Version": "1", "Statement": [{
+            "Action": ["oss:GetObject"], "Effect": "Allow", "Resource": [f"acs:oss:*:*:{n}/*"]}]}))

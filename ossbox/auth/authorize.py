@@ -7,6 +7,8 @@
    allows. An STS session policy must also Allow.
 3. With no statement matching, data operations fall back to ACLs: the object's ACL unless it is
    `default`, else the bucket's. public-read allows reads, public-read-write also writes.
+   While Block Public Access is on (the bucket's or the global setting), public ACLs and the
+   bucket policy's public Allow statements are ignored (OSS's PutBucketPublicAccessBlock page).
 4. Anything else is denied. A caller that is not allowed learns nothing about whether the object
    exists. (A missing bucket was already answered NoSuchBucket before authentication, as OSS
    does: docs/architecture.md, "Order of checks".)
@@ -19,7 +21,12 @@ from urllib.parse import parse_qsl
 
 from .. import errors
 from ..wire.request import Request
-from .policy import Decision, combine, context_key, evaluate, parse_policy
+from .policy import Decision, combine, context_key, evaluate, parse_policy, without_public_statements
+
+# Block Public Access: the bucket's setting (BucketRecord.config) and the global one (a service
+# setting of the store, PutPublicAccessBlock).
+BUCKET_BLOCK = "public_access_block"
+GLOBAL_BLOCK = "public_access_block"
 
 READ_ACTIONS = frozenset({"oss:GetObject", "oss:ListObjects", "oss:ListObjectVersions"})
 WRITE_ACTIONS = frozenset({"oss:PutObject", "oss:DeleteObject", "oss:AbortMultipartUpload",
@@ -43,6 +50,13 @@ class Authorizer:
                 self._parsed.clear()
             policy = self._parsed[key] = parse_policy(text, bucket_policy=bucket is not None, bucket=bucket)
         return policy
+
+    async def public_access_blocked(self, bucket_rec) -> bool:
+        """Whether public ACLs and public policy grants are ignored (and refused) for the bucket
+        (None: only the global setting counts)."""
+        if bucket_rec is not None and bucket_rec.config.get(BUCKET_BLOCK):
+            return True
+        return await self.server.engine.service_setting(GLOBAL_BLOCK) == "true"
 
     def is_root(self, req: "Request") -> bool:
         ident = req.identity
@@ -94,8 +108,11 @@ class Authorizer:
         decisions = []
         denied_by = None
         if bucket_rec is not None and bucket_rec.config.get("policy"):
-            d = evaluate(self._policy(bucket_rec.config["policy"], bucket), action=action,
-                         resource=resource, principal=principal, context=context)
+            policy = self._policy(bucket_rec.config["policy"], bucket)
+            unblocked = without_public_statements(policy)
+            if unblocked != policy and await self.public_access_blocked(bucket_rec):
+                policy = unblocked
+            d = evaluate(policy, action=action, resource=resource, principal=principal, context=context)
             decisions.append(d)
             if d is Decision.DENY:
                 denied_by = errors.AccessDeniedByPolicy
@@ -125,7 +142,8 @@ class Authorizer:
                 if obj is not None and obj.acl != "default":
                     acl = obj.acl
             if acl == "public-read-write" or (acl == "public-read" and action in READ_ACTIONS):
-                return
+                if not await self.public_access_blocked(bucket_rec):
+                    return
         raise errors.AccessDeniedAnonymous() if ident is None else errors.AccessDeniedByAcl()
 
     @staticmethod

@@ -57,7 +57,7 @@ import json
 import math
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Optional
 
@@ -649,6 +649,27 @@ def evaluate(policy: Policy, *, action: str, resource: str, principal: str | Non
                 return Decision.DENY
             allowed = True
     return Decision.ALLOW if allowed else Decision.NONE
+
+
+# Condition keys that make an Allow non-public (OSS's "Block Public Access" page: a statement
+# whose Principal names static accounts, or whose Condition restricts one of these, is not public).
+_RESTRICTING_KEYS = frozenset({"acs:sourcevpcid", "acs:sourcevpc", "acs:accessid", "acs:sourceip"})
+
+
+def is_public_statement(st: Statement) -> bool:
+    """Whether a bucket-policy statement grants public access: an Allow whose Principal has a
+    wildcard entry and that no restricting Condition narrows (Action and Resource do not count;
+    a Deny is never public)."""
+    if st.effect_deny or st.principals is None:
+        return False
+    if not any("*" in p for p in st.principals) and not st.principal_any:
+        return False
+    return not any(c.key in _RESTRICTING_KEYS for c in st.conditions)
+
+
+def without_public_statements(policy: Policy) -> Policy:
+    """The policy as it applies while public access is blocked: its public grants ignored."""
+    return replace(policy, statements=tuple(st for st in policy.statements if not is_public_statement(st)))
 
 
 def combine(decisions: Iterable[Decision]) -> Decision:

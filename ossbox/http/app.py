@@ -75,14 +75,16 @@ class Server:
     async def shutdown(self) -> None:
         await self.engine.stop()
 
-    async def credential(self, access_key_id: str, req: Request) -> Optional[Credential]:
+    async def credential(self, access_key_id: str, req: Request,
+                         token: Optional[str] = None) -> Optional[Credential]:
         """The credential behind an AccessKeyId: root, an active RAM user key, or an STS key
-        (whose token must verify). Looked up per request, so key changes apply at once."""
+        (whose token must verify: `token`, else the request's). Looked up per request, so key
+        changes apply at once."""
         if self.root is not None and access_key_id == self.root.access_key_id:
             return self.root
         if access_key_id.startswith("STS."):
-            token = (req.headers.get("x-oss-security-token") or req.headers.get("security-token")
-                     or req.query.get("security-token") or req.query.get("x-oss-security-token"))
+            token = token or (req.headers.get("x-oss-security-token") or req.headers.get("security-token")
+                              or req.query.get("security-token") or req.query.get("x-oss-security-token"))
             cred = self.sts.credential(access_key_id, token)
             if await self.engine.iam.get_user(user_id=cred.principal) is None:
                 return None  # the user was deleted: its temporary credentials die with it

@@ -8,15 +8,15 @@ from __future__ import annotations
 from typing import NamedTuple, Optional
 
 from .. import errors
-from ..ops import (admin, append, bucket, bucket_config, delete_multiple, listing, live_channel, multipart,
-                   objects, restore, service)
+from ..ops import (admin, append, bucket, bucket_config, bucket_stat, delete_multiple, listing, live_channel,
+                   multipart, objects, post_object, public_access_block, restore, service, symlink)
 from ..wire.request import Request
 
 # Bucket features ossbox does not (yet) offer: answered 501 NotImplemented, never silently ignored.
 _UNSUPPORTED_BUCKET = {"lifecycle", "cors", "referer", "website", "logging",
                        "replication", "worm", "inventory", "tagging",
-                       "transferAcceleration", "qos", "cname", "style", "stat",
-                       "accessPoint", "resourceGroup", "httpsConfig", "publicAccessBlock"}
+                       "transferAcceleration", "qos", "cname", "style",
+                       "accessPoint", "resourceGroup", "httpsConfig"}
 
 
 class Route(NamedTuple):
@@ -37,12 +37,12 @@ _OBJECT_OPS = {
             ("tagging", objects.put_object_tagging, "oss:PutObjectTagging"),
             ("uploadId", multipart.upload_part, "oss:PutObject"),
             ("live", live_channel.live_channel_unsupported, "oss:PutLiveChannel"),
-            ("symlink", _NOT_SUPPORTED, None), (None, objects.put_object, "oss:PutObject")],
+            ("symlink", symlink.put_symlink, "oss:PutObject"), (None, objects.put_object, "oss:PutObject")],
     "GET": [("acl", objects.get_object_acl, "oss:GetObjectAcl"),
             ("tagging", objects.get_object_tagging, "oss:GetObjectTagging"),
             ("uploadId", multipart.list_parts, "oss:ListParts"),
             ("live", live_channel.live_channel_unsupported, "oss:GetLiveChannelInfo"),
-            ("symlink", _NOT_SUPPORTED, None), (None, objects.get_object, "oss:GetObject")],
+            ("symlink", symlink.get_symlink, "oss:GetObject"), (None, objects.get_object, "oss:GetObject")],
     "HEAD": [("objectMeta", objects.get_object_meta, "oss:GetObject"),
              (None, objects.head_object, "oss:GetObject")],
     "DELETE": [("tagging", objects.delete_object_tagging, "oss:DeleteObjectTagging"),
@@ -57,6 +57,8 @@ _BUCKET_OPS = {
             ("requestPayment", bucket_config.put_bucket_request_payment, "oss:PutBucketRequestPayment"),
             ("versioning", bucket_config.put_bucket_versioning, "oss:PutBucketVersioning"),
             ("encryption", bucket_config.put_bucket_encryption, "oss:PutBucketEncryption"),
+            ("publicAccessBlock", public_access_block.put_bucket_public_access_block,
+             "oss:PutBucketPublicAccessBlock"),
             (None, bucket.put_bucket, "oss:PutBucket")],
     "GET": [("acl", bucket.get_bucket_acl, "oss:GetBucketAcl"),
             ("policy", bucket_config.get_bucket_policy, "oss:GetBucketPolicy"),
@@ -65,17 +67,34 @@ _BUCKET_OPS = {
             ("encryption", bucket_config.get_bucket_encryption, "oss:GetBucketEncryption"),
             ("location", bucket.get_bucket_location, "oss:GetBucketLocation"),
             ("bucketInfo", bucket.get_bucket_info, "oss:GetBucketInfo"),
+            ("stat", bucket_stat.get_bucket_stat, "oss:GetBucketStat"),
+            ("publicAccessBlock", public_access_block.get_bucket_public_access_block,
+             "oss:GetBucketPublicAccessBlock"),
             ("uploads", multipart.list_uploads, "oss:ListMultipartUploads"),
             ("versions", listing.list_object_versions, "oss:ListObjectVersions"),
             ("live", live_channel.list_live_channels, "oss:ListLiveChannel"),
             ("list-type", listing.list_objects_v2, "oss:ListObjects"),
             (None, listing.list_objects, "oss:ListObjects")],
     # DeleteMultipleObjects authorizes oss:DeleteObject per key itself, once it has read the keys.
-    "POST": [("delete", delete_multiple.delete_multiple_objects, None)],
+    # PostObject authorizes oss:PutObject itself, once the form has named the key and signer.
+    "POST": [("delete", delete_multiple.delete_multiple_objects, None),
+             (None, post_object.post_object, None)],
     "DELETE": [("policy", bucket_config.delete_bucket_policy, "oss:DeleteBucketPolicy"),
                ("encryption", bucket_config.delete_bucket_encryption, "oss:DeleteBucketEncryption"),
+               ("publicAccessBlock", public_access_block.delete_bucket_public_access_block,
+                "oss:DeleteBucketPublicAccessBlock"),
                (None, bucket.delete_bucket, "oss:DeleteBucket")],
     "HEAD": [(None, bucket.get_bucket_info, "oss:GetBucketInfo")],
+}
+
+
+_SERVICE_OPS = {
+    "PUT": [("publicAccessBlock", public_access_block.put_public_access_block, "oss:PutPublicAccessBlock")],
+    "GET": [("publicAccessBlock", public_access_block.get_public_access_block, "oss:GetPublicAccessBlock"),
+            ("regions", service.describe_regions, "oss:DescribeRegions"),
+            (None, service.list_buckets, "oss:ListBuckets")],
+    "DELETE": [("publicAccessBlock", public_access_block.delete_public_access_block,
+                "oss:DeletePublicAccessBlock")],
 }
 
 
@@ -111,10 +130,9 @@ def route(req: Request) -> Route:
     if req.bucket is None:
         if "x-ossbox-admin" in req.query:
             return Route(admin.dispatch, None)
-        if req.method == "GET":
-            if "regions" in req.query:
-                return Route(service.describe_regions, "oss:DescribeRegions")
-            return Route(service.list_buckets, "oss:ListBuckets")
+        found = _pick(_SERVICE_OPS.get(req.method, ()), req)
+        if found is not None:
+            return found
         raise errors.MethodNotAllowed(Method=req.method, ResourceType="Service")
     if req.key is None:
         unsupported = _UNSUPPORTED_BUCKET.intersection(req.query)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..wire.request import Request, Response
-from . import common
+from . import common, public_grants
 from .args import parse_append, parse_position
 
 
@@ -13,6 +13,7 @@ async def append_object(req: Request) -> Response:
     # append, never after its commit: a read failing after the commit (a database gone away: 503
     # "try again") would answer an append that took effect as one that did not.
     bucket = await common.require_bucket(req)
+    await public_grants.refuse_public_object_acl(req, bucket)
 
     async def creation():
         # Asked for only when the key has no object: the creation headers now count

@@ -5,10 +5,11 @@ import dataclasses
 import time
 
 from .. import errors
+from ..auth.authorize import BUCKET_BLOCK
 from ..wire import xml
 from ..wire.request import Request, Response
 from ..storage.records import BucketRecord
-from . import common
+from . import common, public_grants
 from .bucket_config import encryption_elements
 
 
@@ -26,6 +27,7 @@ async def put_bucket(req: Request) -> Response:
     acl = req.header("x-oss-acl") or "private"
     if acl not in common.BUCKET_ACLS:
         raise errors.InvalidBucketAcl(ArgumentName="x-oss-acl", ArgumentValue=acl)
+    await public_grants.refuse_public_acl(req, acl)  # a new bucket: the global setting
     storage_class = "Standard"
     explicit_class = False
     redundancy = "LRS"
@@ -90,8 +92,7 @@ async def get_bucket_info(req: Request) -> Response:
         # asserts it is there); ossbox has no way to set one.
         ("Comment", ""),
         ("Versioning", rec.config.get("versioning")),
-        # Block Public Access (PutBucketPublicAccessBlock) is not offered (501): never on.
-        ("BlockPublicAccess", bool(rec.config.get("block_public_access"))),
+        ("BlockPublicAccess", "true" if rec.config.get(BUCKET_BLOCK) else "false"),
     ]
     return Response.xml(xml.document("BucketInfo", [("Bucket", info)]))
 
@@ -117,6 +118,7 @@ async def put_bucket_acl(req: Request) -> Response:
     rec = await common.require_bucket(req)
     if acl not in common.BUCKET_ACLS:
         raise errors.InvalidBucketAcl(ArgumentName="x-oss-acl", ArgumentValue=acl or "")
+    await public_grants.refuse_public_acl(req, acl, rec)
     if acl != rec.acl:
         await req.server.engine.update_bucket(dataclasses.replace(rec, acl=acl))
     return Response(200, {}, b"")

@@ -10,7 +10,7 @@ from ..wire import xml
 from ..wire.request import Request, Response
 from ..storage import sse
 from ..storage.records import BucketRecord
-from . import common
+from . import common, public_grants
 
 
 async def set_config(req: Request, rec: BucketRecord, name: str, value) -> None:
@@ -31,6 +31,7 @@ async def put_bucket_policy(req: Request) -> Response:
     rec = await common.require_bucket(req)
     text = (await req.read_body(limit=MAX_BUCKET_POLICY)).decode("utf-8", "replace")
     parse_policy(text, bucket_policy=True, bucket=req.bucket)  # refuses an invalid document
+    await public_grants.refuse_public_policy(req, text, rec)
     await set_config(req, rec, "policy", text)
     return Response(200, {}, b"")
 

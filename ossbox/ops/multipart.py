@@ -11,8 +11,8 @@ from .. import errors, numeric
 from ..wire import xml
 from ..wire.request import Request, Response
 from ..storage.engine import MAX_OBJECT_SIZE
-from ..storage.records import UploadRecord, new_id
-from . import callback, common
+from ..storage.records import SYMLINK, UploadRecord, new_id
+from . import callback, common, public_grants
 from .args import (MAX_PART_NUMBER, parse_complete, parse_initiate, parse_upload_part,
                    parse_upload_part_copy)
 from .listing import encoder
@@ -55,6 +55,7 @@ async def initiate(req: Request) -> Response:
     bucket = await common.require_bucket(req)
     enc, encoding = encoder(req)
     args = parse_initiate(req)
+    await public_grants.refuse_public_object_acl(req, bucket)
     template = args.creation.new_object(bucket, req.key)
     engine = req.server.engine
     if args.forbid_overwrite and await engine.get_object(req.bucket, req.key) is not None:
@@ -96,6 +97,9 @@ async def upload_part_copy(req: Request) -> Response:
     await common.require_bucket(req)
     args = parse_upload_part_copy(req)
     src, source_version = await load_copy_source(req, args.source)
+    if src.type == SYMLINK:  # OSS error page 0042-00000308: a part cannot be copied from a link
+        raise errors.InvalidArgument("The source object of UploadPartCopy cannot be a symlink.",
+                                     ec="0042-00000308", ArgumentName="x-oss-copy-source")
     upload = await _require_upload(req)
     engine = req.server.engine
     # An absent or invalid x-oss-copy-source-range copies the whole source (OSS behaviour).
@@ -132,10 +136,11 @@ def _parse_complete(body: bytes) -> list[tuple[int, str]]:
 
 
 async def complete(req: Request) -> Response:
-    await common.require_bucket(req)
+    bucket = await common.require_bucket(req)
     enc, encoding = encoder(req)
     args = parse_complete(req)
     cb = callback.parse_callback(req)
+    await public_grants.refuse_public_object_acl(req, bucket)
     body = await req.read_xml_body(MAX_COMPLETE_BODY)
     upload = await _require_upload(req)
     engine = req.server.engine

@@ -11,8 +11,8 @@ from ..wire import xml
 from ..wire.request import Request, Response
 from ..storage import sse
 from ..storage.engine import CURRENT
-from ..storage.records import APPENDABLE, ObjectRecord
-from . import callback, common, restore
+from ..storage.records import APPENDABLE, SYMLINK, SYMLINK_TARGET, ObjectRecord
+from . import callback, common, public_grants, restore, symlink
 from .args import CopySource, object_acl, parse_copy, parse_get, parse_put
 
 
@@ -150,12 +150,19 @@ async def get_object(req: Request) -> Response:
     else:
         rec = await common.require_version(req, req.bucket, req.key, version)
         reader = engine.open_version(rec)
+    link = None
+    if rec.type == SYMLINK:  # the target's bytes are read (see ops/symlink.py)
+        reader.close()
+        link = rec
+        rec, reader = await symlink.open_target(req, link)
     try:
         restored = await restore.check_readable(req, rec)  # archived objects: 403 until restored
         check_conditions(req, rec)
         args = parse_get(req)
         headers = common.object_headers(rec, restored)
-        headers.update(common.version_headers(bucket, rec))
+        headers.update(common.version_headers(bucket, link or rec))
+        if link is not None:
+            symlink.apply_link_headers(headers, link, rec)
         headers.update(args.overrides)
         span = parse_range(args.range, rec.size, args.standard_range)
         dkey = await engine.data_key(rec)  # a disabled KMS key refuses the read here
@@ -174,6 +181,9 @@ async def get_object(req: Request) -> Response:
 
 async def head_object(req: Request) -> Response:
     bucket, rec = await common.locate_object(req)
+    link = None
+    if rec.type == SYMLINK:
+        link, rec = rec, await symlink.target_record(req, rec)
     try:
         check_conditions(req, rec)
     except errors.OssError as exc:
@@ -182,7 +192,9 @@ async def head_object(req: Request) -> Response:
         # A 304 is not an error: no x-oss-err header (oss2 maps a bare 304 to NotModified).
         return Response(304, dict(exc.headers), b"")
     headers = common.object_headers(rec, await restore.restore_header(req, rec))
-    headers.update(common.version_headers(bucket, rec))
+    headers.update(common.version_headers(bucket, link or rec))
+    if link is not None:
+        symlink.apply_link_headers(headers, link, rec)
     headers["content-length"] = str(rec.size)
     return Response(200, headers, b"")
 
@@ -209,6 +221,7 @@ async def put_object(req: Request) -> Response:
     bucket = await common.require_bucket(req)
     args = parse_put(req)
     cb = callback.parse_callback(req)
+    await public_grants.refuse_public_object_acl(req, bucket)
     body = args.body
     rec = await req.server.engine.put_object(args.creation.new_object(bucket, req.key),
                                              common.throttled(args.traffic_limit, req.body()),
@@ -285,6 +298,7 @@ def _sse_differs(wanted: dict, rec: ObjectRecord) -> bool:
 async def copy_object(req: Request) -> Response:
     args = await parse_copy(req)
     bucket = await common.require_bucket(req)
+    await public_grants.refuse_public_object_acl(req, bucket)
     template = args.creation.new_object(bucket, req.key)
     engine = req.server.engine
     src, source_version = await load_copy_source(req, args.source)
@@ -295,6 +309,10 @@ async def copy_object(req: Request) -> Response:
         headers = _without_sse(src.headers)
         headers.update(common.sse_response_headers(template))
     tags = list(src.tags) if args.tagging_directive == "COPY" else list(template.tags)
+    if src.type == SYMLINK:
+        # OSS's CopyObject page: a symlink source copies the link, not its target's content;
+        # whatever the metadata directive, the copy keeps pointing at the same target.
+        headers[SYMLINK_TARGET] = src.headers[SYMLINK_TARGET]
 
     # the current version copied onto its own key (a named version copied back is a new version)
     onto_itself = (src.bucket == req.bucket and src.key == req.key
@@ -310,7 +328,7 @@ async def copy_object(req: Request) -> Response:
         # An appendable object's encryption cannot be changed by CopyObject. Other objects get
         # the encryption the request names, by rewriting their bytes under a new key; naming none
         # (e.g. a metadata update) keeps the object's.
-        wanted = creation.sse if src.type != APPENDABLE else {}
+        wanted = creation.sse if src.type not in (APPENDABLE, SYMLINK) else {}  # a link has no bytes
         rewrite = bool(wanted) and _sse_differs(wanted, src)
         if not rewrite:
             headers = _without_sse(headers)
@@ -320,11 +338,16 @@ async def copy_object(req: Request) -> Response:
             changes["storage_class"] = template.storage_class
         if creation.acl is not None:
             changes["acl"] = template.acl
-        if rewrite or common.versioning(bucket) is not None:
+        if src.type == SYMLINK and common.versioning(bucket) is not None:
+            rec = await engine.put_symlink(src.evolve(**changes))  # a new version of the link
+        elif rewrite or common.versioning(bucket) is not None:
             # new bytes under a new key, or (versioned bucket) a new version of the object
             rec = await engine.copy_object(src, src.evolve(**changes, sse_key=None))
         else:
             rec = await engine.update_object(src, **changes)
+    elif src.type == SYMLINK:
+        rec = await engine.put_symlink(template.evolve(headers=headers, tags=tags),
+                                       forbid_overwrite=args.forbid_overwrite)
     else:
         rec = await engine.copy_object(src, template.evolve(headers=headers, tags=tags),
                                        forbid_overwrite=args.forbid_overwrite)
@@ -345,6 +368,7 @@ async def put_object_acl(req: Request) -> Response:
     if acl is None:
         raise errors.InvalidObjectAcl(ArgumentName="x-oss-object-acl", ArgumentValue="")
     rec = await _require_object(req)
+    await public_grants.refuse_public_acl(req, acl, await common.require_bucket(req))
     if rec.acl != acl:
         await req.server.engine.update_object(rec, acl=acl)
     return Response(200, {}, b"")

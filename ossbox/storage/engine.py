@@ -30,7 +30,7 @@ from .errors import BucketNotEmpty, BucketNotFound, ObjectBusy, StorageError, St
 from .iam import Identities
 from .journal import LEASE_TTL, JournalAndGC
 from .locks import ObjectLocks
-from .metadata import MetadataStore, RestoreRecord
+from .metadata import BucketStat, MetadataStore, RestoreRecord
 from .migrate import MIGRATED_TO
 from .multipart import Multipart
 from .newblobs import MAX_OBJECT_SIZE, NewBlobs  # noqa: F401  (ops check sizes against it)
@@ -175,10 +175,21 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart, SegmentWr
     async def list_buckets(self, prefix: str = "", marker: str = "", limit: int = 1000):
         return await self.meta.list_buckets(prefix, marker, limit)
 
+    async def bucket_stat(self, name: str) -> BucketStat:
+        """GetBucketStat's figures, aggregated by the metadata store when asked."""
+        return await self.meta.bucket_stat(name)
+
     # -- server secrets, restore state ----------------------------------------------------------
     async def account_id(self, proposed: str) -> str:
         """The root owner id shared by every process on this store (see server_keys.py)."""
         return await account_id(self.meta, proposed)
+
+    async def service_setting(self, name: str) -> Optional[str]:
+        """A service-wide setting shared by every process on this store (None: never set)."""
+        return await self.meta.get_setting("service:" + name)
+
+    async def set_service_setting(self, name: str, value: str) -> None:
+        await self.meta.write(lambda t: t.set_setting("service:" + name, value))
 
     async def server_secret(self, name: str) -> bytes:
         """A secret shared by every process on this store, created on first use."""

@@ -46,6 +46,48 @@ class Extent:
 
 
 @dataclass
+class BucketStat:
+    """GetBucketStat's figures, counted from the metadata when asked (OSS's own are up to an hour
+    old; these are exact). Every stored object version counts (noncurrent ones too: they are
+    stored and billed), delete markers are counted apart."""
+    # storage class -> (object versions, bytes, billed bytes: each version of under 64 KB counted
+    # as 64 KB, as OSS bills IA and the archive classes)
+    classes: dict[str, tuple[int, int, int]]
+    delete_markers: int
+    uploads: int          # multipart uploads initiated, neither completed nor aborted
+    parts: int            # their uploaded parts
+    part_bytes: int
+
+
+BILLED_MINIMUM = 64 * 1024
+
+
+def bucket_stat_sql(mark: str) -> tuple[str, str]:
+    """The two aggregate queries of BucketStat, in the SQL both drivers speak (`mark` is the
+    driver's parameter marker; each query takes the bucket name once per marker)."""
+    versions = (f"SELECT storage_class, size FROM objects WHERE bucket={mark} AND type <> 'DeleteMarker' "
+                f"UNION ALL SELECT storage_class, size FROM versions WHERE bucket={mark} "
+                "AND type <> 'DeleteMarker'")
+    by_class = (f"SELECT storage_class, count(*), coalesce(sum(size), 0), coalesce(sum(CASE WHEN size < "
+                f"{BILLED_MINIMUM} THEN {BILLED_MINIMUM} ELSE size END), 0) FROM ({versions}) AS v "
+                "GROUP BY storage_class")
+    others = (f"SELECT (SELECT count(*) FROM versions WHERE bucket={mark} AND type = 'DeleteMarker'), "
+              f"(SELECT count(*) FROM uploads WHERE bucket={mark}), "
+              "(SELECT count(*) FROM parts p JOIN uploads u ON p.upload_id = u.upload_id "
+              f"WHERE u.bucket={mark}), "
+              "(SELECT coalesce(sum(p.size), 0) FROM parts p JOIN uploads u ON p.upload_id = u.upload_id "
+              f"WHERE u.bucket={mark})")
+    return by_class, others
+
+
+def bucket_stat_of(class_rows, other_row) -> BucketStat:
+    """BucketStat from the rows of bucket_stat_sql's queries (PostgreSQL sums are Decimals)."""
+    classes = {sc: (int(n), int(size), int(billed)) for sc, n, size, billed in class_rows}
+    markers, uploads, parts, part_bytes = (int(v) for v in other_row)
+    return BucketStat(classes, markers, uploads, parts, part_bytes)
+
+
+@dataclass
 class RestoreRecord:
     """RestoreObject state of one stored blob (a replaced object has a new blob: no state)."""
     blob: str
@@ -244,6 +286,9 @@ class MetadataStore(ABC):
         """Versions in (key, newest first) order starting after the position (after_key,
         before_seq): keys > after_key, and versions of after_key older than before_seq.
         Each as (record, position, is latest)."""
+    @abstractmethod
+    async def bucket_stat(self, bucket: str) -> BucketStat:
+        """GetBucketStat: aggregates over the bucket's versions, uploads and parts (bucket_stat_sql)."""
     @abstractmethod
     async def get_upload(self, upload_id: str) -> Optional[UploadRecord]: ...
     @abstractmethod

@@ -8,7 +8,7 @@ from typing import AsyncIterator, Optional
 
 from .errors import CrcMismatch, ObjectExists, ObjectNotFound, VersionNotFound
 from .newblobs import NewBlob, adds_data
-from .records import DELETE_MARKER, NORMAL, ObjectRecord, new_version_id
+from .records import DELETE_MARKER, NORMAL, SYMLINK, ObjectRecord, new_version_id
 from .versioning import CURRENT, DeleteResult, make_current, retire_current, versioning_state
 
 
@@ -19,8 +19,9 @@ class ObjectWrites:
     async def put_object(self, rec: ObjectRecord, body: AsyncIterator[bytes], *,
                          content_length: Optional[int], content_md5: Optional[bytes],
                          forbid_overwrite: bool = False,
-                         expected_crc64: Optional[int] = None) -> ObjectRecord:
-        """Store a Normal object. `rec` carries bucket, key and the attributes; size/ETag are filled."""
+                         expected_crc64: Optional[int] = None, object_type: str = NORMAL) -> ObjectRecord:
+        """Store a Normal object (or, from put_symlink, a Symlink). `rec` carries bucket, key and
+        the attributes; size/ETag are filled."""
         if forbid_overwrite and await self.meta.get_object(rec.bucket, rec.key) is not None:
             raise ObjectExists(rec.bucket, rec.key)
         dkey, sse_key, headers = await self.sse.create(rec.headers)
@@ -31,9 +32,18 @@ class ObjectWrites:
             if expected_crc64 is not None and expected_crc64 != crc:
                 raise CrcMismatch(expected=expected_crc64, computed=crc)
             now = time.time()
-            new = rec.evolve(type=NORMAL, size=size, crc64=crc, etag=md5hex.upper(), blob=nb.id, mtime=now,
+            new = rec.evolve(type=object_type, size=size, crc64=crc, etag=md5hex.upper(), blob=nb.id, mtime=now,
                              content_md5=base64.b64encode(bytes.fromhex(md5hex)).decode(), sealed=None)
             return await self._replace(new, nb, forbid_overwrite)
+
+    async def put_symlink(self, rec: ObjectRecord, *, forbid_overwrite: bool = False) -> ObjectRecord:
+        """PutSymlink: a new version of rec.key of type Symlink, its target in rec.headers. It
+        is written like an empty object (an empty blob), so versioning, deletes, GC and segment
+        mode treat it as any other version; it carries no encryption (there are no bytes)."""
+        headers = {k: v for k, v in rec.headers.items() if not k.startswith("x-oss-server-side-")}
+        return await self.put_object(rec.evolve(headers=headers), _no_bytes(), content_length=0,
+                                     content_md5=None, forbid_overwrite=forbid_overwrite,
+                                     object_type=SYMLINK)
 
     async def _replace(self, new: ObjectRecord, nb: NewBlob, forbid_overwrite: bool = False) -> ObjectRecord:
         """Commit a whole new object version (its bytes in the new blob nb) over whatever the key
@@ -170,3 +180,8 @@ class ObjectWrites:
             os.close(source)
         else:
             source.close()
+
+
+async def _no_bytes() -> AsyncIterator[bytes]:
+    return
+    yield  # an async generator that yields nothing

@@ -43,7 +43,8 @@ from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool
 
 from .errors import CommitOutcomeLost, MetadataConflict, MetadataUnavailable, StorageFull, UnstorableText
-from .metadata import CURRENT_SEQ, BlobClaims, Extent, MetadataStore, RestoreRecord, T, Txn
+from .metadata import (CURRENT_SEQ, BlobClaims, Extent, MetadataStore, RestoreRecord, T, Txn, bucket_stat_of,
+                       bucket_stat_sql)
 from .records import AccessKeyRecord, KmsKeyRecord, UserRecord
 from .sqlite_store import _OBJ_COLS, _PART_COLS, _UPLOAD_COLS, _bucket, _obj, _obj_row, _part, _to_i64, \
     _upload, prefix_range
@@ -779,6 +780,13 @@ class PostgresStore(MetadataStore):
                f"FROM versions v WHERE {where.format(seq='seq')} ORDER BY key, seq DESC LIMIT %s")
         rows = await self._read(lambda c: c(sql, [*args, *args, limit]).fetchall(), [])
         return [(_obj(r[1:18]), r[0], bool(r[18])) for r in rows if r[2].startswith(prefix)]
+
+    async def bucket_stat(self, bucket):
+        by_class, others = bucket_stat_sql("%s")
+
+        def work(c):
+            return bucket_stat_of(c(by_class, (bucket, bucket)).fetchall(), c(others, (bucket,) * 4).fetchone())
+        return await self._read(work, snapshot=True)
 
     async def get_upload(self, upload_id):
         return await self._read(lambda c: _upload(c(

@@ -10,6 +10,10 @@ from dataclasses import dataclass, field, replace
 
 NORMAL, APPENDABLE, MULTIPART = "Normal", "Appendable", "Multipart"
 DELETE_MARKER = "DeleteMarker"  # a version with no data: the key reads as deleted while it is the latest
+# PutSymlink's object: no bytes of its own (an empty blob, so every blob rule still holds); it names
+# its target object in the stored header below, and reads resolve it (see ops/symlink.py).
+SYMLINK = "Symlink"
+SYMLINK_TARGET = "x-oss-symlink-target"
 
 
 @dataclass

@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
 from .errors import CommitUncertain, StorageFull, WritesRefused
-from .metadata import CURRENT_SEQ, BlobClaims, Extent, MetadataStore, RestoreRecord, T, Txn
+from .metadata import (CURRENT_SEQ, BlobClaims, Extent, MetadataStore, RestoreRecord, T, Txn, bucket_stat_of,
+                       bucket_stat_sql)
 from .records import (AccessKeyRecord, BucketRecord, KmsKeyRecord, ObjectRecord, PartRecord, UploadRecord,
                       UserRecord)
 from .reserve import SHM_PREALLOCATE, is_disk_full, preallocate
@@ -640,6 +641,17 @@ class SqliteStore(MetadataStore):
                f"FROM versions v WHERE {where.format(seq='seq')} ORDER BY key, seq DESC LIMIT ?")
         rows = self._read.execute(sql, [*args, *args, limit]).fetchall()
         return [(_obj(r[1:18]), r[0], bool(r[18])) for r in rows if r[2].startswith(prefix)]
+
+    async def bucket_stat(self, bucket):
+        by_class, others = bucket_stat_sql("?")
+        c = self._read
+        c.execute("BEGIN")  # one snapshot for both queries
+        try:
+            rows = c.execute(by_class, (bucket, bucket)).fetchall()
+            other = c.execute(others, (bucket,) * 4).fetchone()
+        finally:
+            c.execute("COMMIT")
+        return bucket_stat_of(rows, other)
 
     async def get_upload(self, upload_id):
         return _upload(self._read.execute(f"SELECT {_UPLOAD_COLS} FROM uploads WHERE upload_id=?", (upload_id,)).fetchone())

@@ -416,3 +416,31 @@ def test_extents_and_garbage_marks(driver):
             await store.write(lambda t: t.unmark_garbage(["seg-1", "never-marked"]))
             assert (await store.blob_claims()).marks == {"blob-3": 100.0}
     run(go())
+
+
+def test_bucket_stat_aggregates_versions_uploads_and_parts(driver):
+    """GetBucketStat's aggregate: the same figures from every driver, other buckets not counted."""
+    async def scenario():
+        async with opened(driver, bucket="b") as store:
+            await store.write(lambda t: t.insert_bucket(BucketRecord("other", "owner", 1.0, "cn-hangzhou")))
+            empty = await store.bucket_stat("b")
+            assert (empty.classes, empty.delete_markers, empty.uploads, empty.parts, empty.part_bytes) == (
+                {}, 0, 0, 0, 0)
+
+            def fill(t):
+                t.insert_object(obj("s", size=10))
+                t.insert_object(obj("ia", size=70_000, storage_class="IA"))
+                t.insert_object(obj("ia2", size=5, storage_class="IA"))
+                t.insert_object(obj("x", bucket="other", size=999))
+                t.archive_version(obj("s", size=3, version_id="v0"))
+                t.archive_version(obj("s", type="DeleteMarker", blob="", version_id="dm"))
+                t.insert_upload(UploadRecord("u1", "b", "k", 1.0))
+                t.insert_upload(UploadRecord("u2", "other", "k", 1.0))
+                t.put_part(PartRecord("u1", 1, 100, "e", 1, "p1", 1.0))
+                t.put_part(PartRecord("u1", 2, 7, "e", 1, "p2", 1.0))
+                t.put_part(PartRecord("u2", 1, 500, "e", 1, "p3", 1.0))
+            await store.write(fill)
+            stat = await store.bucket_stat("b")
+            assert stat.classes == {"Standard": (2, 13, 2 * 65536), "IA": (2, 70_005, 70_000 + 65536)}
+            assert (stat.delete_markers, stat.uploads, stat.parts, stat.part_bytes) == (1, 1, 2, 107)
+    run(scenario())
