@@ -7,7 +7,7 @@ import oss2
 import pytest
 import requests
 
-from conftest import admin, as_user, put_policy
+from conftest import admin, as_user, make_v2_client, put_policy
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET
 
 
@@ -184,7 +184,7 @@ def test_presigned_url_of_a_user_follows_their_policy(server, bucket, user):
     assert r.status_code == 200 and r.content == b"secret"
 
 
-def test_denied_callers_learn_nothing_about_existence(server, bucket, user):
+def test_denied_callers_learn_nothing_about_object_existence(server, bucket, user):
     b = as_user(server, user, bucket.bucket_name)
     bucket.put_object("exists", b"x")
     codes = set()
@@ -193,10 +193,42 @@ def test_denied_callers_learn_nothing_about_existence(server, bucket, user):
             b.get_object(key)
         codes.add((e.value.status, e.value.code))
     assert codes == {(403, "AccessDenied")}
-    other = as_user(server, user, "no-such-bucket-" + uuid.uuid4().hex[:6])
-    with pytest.raises(oss2.exceptions.OssError) as e:
-        other.get_object("k")
-    assert (e.value.status, e.value.code) == (403, "AccessDenied")
+
+
+def test_missing_bucket_is_answered_before_authentication(server, bucket, user):
+    """OSS checks that the bucket exists before it checks who asks (the v2 SDKs' IsBucketExist
+    tests: an unknown AccessKeyId gets NoSuchBucket for a missing bucket, InvalidAccessKeyId for an
+    existing one); bucket names are global, so a caller without rights learns no more than that."""
+    missing = "no-such-bucket-" + uuid.uuid4().hex[:6]
+    callers = {
+        "no rights": as_user(server, user, missing),
+        "unknown key": oss2.Bucket(oss2.Auth("LTAInosuchkey", "secret"), server.endpoint, missing),
+        "bad signature": oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, "wrong-secret"), server.endpoint, missing),
+        "anonymous": oss2.Bucket(oss2.AnonymousAuth(), server.endpoint, missing),
+    }
+    for who, b in callers.items():
+        with pytest.raises(oss2.exceptions.OssError) as e:
+            b.get_object("k")
+        assert (e.value.status, e.value.code) == (404, "NoSuchBucket"), who
+    with pytest.raises(oss2.exceptions.OssError) as e:  # an existing bucket: the key is what is wrong
+        oss2.Bucket(oss2.Auth("LTAInosuchkey", "secret"), server.endpoint, bucket.bucket_name).get_object("k")
+    assert (e.value.status, e.value.code) == (403, "InvalidAccessKeyId")
+    with pytest.raises(oss2.exceptions.OssError) as e:  # PutBucket needs no bucket: still authenticated
+        oss2.Bucket(oss2.Auth("LTAInosuchkey", "secret"), server.endpoint, missing).create_bucket()
+    assert (e.value.status, e.value.code) == (403, "InvalidAccessKeyId")
+
+
+def test_is_bucket_exist_through_the_v2_sdk(server, bucket, user):
+    import alibabacloud_oss_v2 as oss
+    missing = bucket.bucket_name + "-no-exist"
+    assert make_v2_client(server.endpoint).is_bucket_exist(bucket.bucket_name)
+    assert not make_v2_client(server.endpoint).is_bucket_exist(missing)
+    cfg = oss.config.load_default()  # the SDK's own test uses a client with an invalid key
+    cfg.credentials_provider = oss.credentials.StaticCredentialsProvider("LTAInosuchkey", "secret")
+    cfg.region, cfg.endpoint, cfg.retry_max_attempts = "cn-hangzhou", server.endpoint, 1
+    no_perm = oss.Client(cfg)
+    assert no_perm.is_bucket_exist(bucket.bucket_name)
+    assert not no_perm.is_bucket_exist(missing)
 
 
 def test_root_still_has_everything(server, bucket):
@@ -244,3 +276,30 @@ def test_sts_through_the_v2_sdk(server, bucket, user):
         client = oss.Client(cfg)
         r = client.append_object(oss.AppendObjectRequest(bucket=n, key=f"v2-{version}", position=0, body=b"ok"))
         assert r.next_position == 2
+
+
+def test_bucket_policy_without_principal(server, bucket):
+    """oss2's own test_bucket_policy stores a statement with no Principal; OSS treats an empty
+    Principal as everyone (anonymous callers included), and so does ossbox for a missing one."""
+    n = bucket.bucket_name
+    policy = {"Version": "1", "Statement": [{"Action": ["oss:GetObject"], "Effect": "Allow",
+                                             "Resource": [f"acs:oss:*:*:{n}/pub/*"]}]}
+    bucket.put_bucket_policy(json.dumps(policy))
+    got = json.loads(bucket.get_bucket_policy().policy)
+    assert got["Statement"][0]["Resource"] == policy["Statement"][0]["Resource"]
+    assert "Principal" not in got["Statement"][0]  # kept as written
+    bucket.put_object("pub/a", b"open")
+    bucket.put_object("private/a", b"closed")
+    anonymous = oss2.Bucket(oss2.AnonymousAuth(), server.endpoint, n)
+    assert anonymous.get_object("pub/a").read() == b"open"
+    with pytest.raises(oss2.exceptions.AccessDenied):
+        anonymous.get_object("private/a")
+
+
+def test_bucket_policy_without_principal_is_public_for_block_public_access(bucket):
+    """Everyone is public: while Block Public Access is on, such a statement is refused."""
+    n = bucket.bucket_name
+    bucket.put_bucket_public_access_block(True)
+    with pytest.raises(oss2.exceptions.AccessDenied):
+        bucket.put_bucket_policy(json.dumps({"Version": "1", "Statement": [{
+            "Action": ["oss:GetObject"], "Effect": "Allow", "Resource": [f"acs:oss:*:*:{n}/*"]}]}))

@@ -280,7 +280,17 @@ def test_seal(v2, bucket_name):
     assert h.object_type == "Appendable" and h.headers.get("x-oss-sealed-time") == r.sealed_time
     with pytest.raises(oss.exceptions.OperationError) as e:
         v2.append_object(oss.AppendObjectRequest(bucket=bucket_name, key="s", position=3, body=b"d"))
-    assert (service_error(e.value).status_code, service_error(e.value).code) == (409, "ObjectNotAppendable")
+    se = service_error(e.value)  # the v2 SDK's own test_seal_append_object expects exactly this
+    assert (se.status_code, se.code, se.ec) == (400, "AppendSealedObjectNotAllowed", "0026-00000019")
+
+
+def test_seal_of_a_normal_object(v2, bucket_name):
+    """OSS's SealAppendObject page: 409 AppendSealedObjectNotAllowed on a non-Appendable object."""
+    v2.put_object(oss.PutObjectRequest(bucket=bucket_name, key="n", body=b"abc"))
+    with pytest.raises(oss.exceptions.OperationError) as e:
+        v2.seal_append_object(oss.SealAppendObjectRequest(bucket=bucket_name, key="n", position=3))
+    se = service_error(e.value)
+    assert (se.status_code, se.code, se.ec) == (409, "AppendSealedObjectNotAllowed", "0026-00000020")
 
 
 # -- alibabacloud-oss-v2 ---------------------------------------------------------------------------

@@ -118,6 +118,8 @@ def _check_info_oss2(info, name, server):
     assert info.versioning_status is None
     assert info.bucket_encryption_rule.sse_algorithm is None
     assert oss2.utils.iso8601_to_unixtime(info.creation_date) > 0
+    assert info.comment == ""  # present though empty: oss2's own test_bucket_info asserts it
+    assert info.resource_group_id == "rg-default-id"
 
 
 def test_get_bucket_info_oss2(bucket, bucket_name, server):
@@ -141,6 +143,16 @@ def test_get_bucket_info_v2(v2, bucket_name, server):
     assert info.creation_date is not None and info.creation_date.year >= 2024
     assert info.versioning is None
     assert info.sse_rule.sse_algorithm == "None"
+    assert (info.resource_group_id, info.block_public_access) == ("rg-default-id", False)
+
+
+def test_list_buckets_by_resource_group(server, oss2_auth, bucket_name):
+    """oss2's test_bucket_with_group_id: the group GetBucketInfo names filters ListBuckets."""
+    group = oss2.Bucket(oss2_auth, server.endpoint, bucket_name).get_bucket_info().resource_group_id
+    service = oss2.Service(oss2_auth, server.endpoint)
+    found = service.list_buckets(prefix=bucket_name, headers={"x-oss-resource-group-id": group}).buckets
+    assert [(b.name, b.resource_group_id) for b in found] == [(bucket_name, group)]
+    assert service.list_buckets(prefix=bucket_name, headers={"x-oss-resource-group-id": "rg-other"}).buckets == []
 
 
 def test_get_bucket_info_missing(server, oss2_auth, v2):
@@ -345,3 +357,18 @@ def test_live_channel_missing_bucket(server, oss2_auth):
         b.list_live_channel()
     with pytest.raises(oss2.exceptions.NoSuchBucket):
         b.get_live_channel("ch")
+
+
+def test_describe_regions(server, oss2_auth, v2):
+    """GET /?regions is DescribeRegions (not ListBuckets): this server's one region, at the
+    endpoint the client used; any other region is 404 NoSuchRegion."""
+    host = urlparse(server.endpoint).netloc
+    service = oss2.Service(oss2_auth, server.endpoint)
+    for regions in (service.describe_regions().regions, service.describe_regions("oss-cn-hangzhou").regions):
+        assert [(r.region, r.internet_endpoint, r.internal_endpoint, r.accelerate_endpoint) for r in regions] == \
+            [("oss-cn-hangzhou", host, host, host)]
+    with pytest.raises(oss2.exceptions.ServerError) as e:
+        service.describe_regions("aaa")
+    assert (e.value.status, e.value.code) == (404, "NoSuchRegion")
+    r = v2.describe_regions(oss.DescribeRegionsRequest(regions="oss-cn-hangzhou"))
+    assert [(i.region, i.internet_endpoint) for i in r.region_info] == [("oss-cn-hangzhou", host)]

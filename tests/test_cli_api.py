@@ -802,7 +802,7 @@ def test_seal_append_object(env, bucket, bucket_name):
     r = ok(run_cli(env, "api", "seal-append-object", "--bucket", bucket_name, "--key", "s", "--position", "3",
                    "--output-format", "json", "-q"))
     assert json.loads(r.out)["Header"]["X-Oss-Sealed-Time"][0].endswith("GMT")
-    service_error(append(env, bucket_name, "s", 3, "--body", "more"), "ObjectNotAppendable", 409)
+    service_error(append(env, bucket_name, "s", 3, "--body", "more"), "AppendSealedObjectNotAllowed", 400)
     assert bucket.get_object("s").read() == b"abc"
     usage_error(run_cli(env, "api", "seal-append-object", "--bucket", bucket_name, "--key", "s"))
 

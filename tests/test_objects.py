@@ -403,7 +403,7 @@ def test_get_conditions(bucket):
     assert bucket.get_object("c", headers={"If-Match": r.etag.lower()}).status == 200
     with pytest.raises(oss2.exceptions.PreconditionFailed) as ei:
         bucket.get_object("c", headers={"If-Match": '"0000"'})
-    assert ei.value.status == 412
+    assert ei.value.status == 412 and ei.value.details["Condition"] == "If-Match"
     with pytest.raises(oss2.exceptions.NotModified):
         bucket.get_object("c", headers={"If-None-Match": etag})
     assert bucket.get_object("c", headers={"If-None-Match": '"0000"'}).status == 200
@@ -630,11 +630,13 @@ def test_copy_source_conditions(bucket, v2, bucket_name):
     for i, headers in enumerate(ok):
         bucket.copy_object(bucket.bucket_name, "src", f"ok{i}", headers=headers)
         assert bucket.get_object(f"ok{i}").read() == b"cond"
-    with pytest.raises(oss2.exceptions.PreconditionFailed):
+    with pytest.raises(oss2.exceptions.PreconditionFailed) as failed:
         bucket.copy_object(bucket.bucket_name, "src", "no", headers={"x-oss-copy-source-if-match": '"00"'})
-    with pytest.raises(oss2.exceptions.PreconditionFailed):
+    assert failed.value.details["Condition"] == "x-oss-copy-source-if-match"  # the header OSS documents
+    with pytest.raises(oss2.exceptions.PreconditionFailed) as failed:
         bucket.copy_object(bucket.bucket_name, "src", "no",
                            headers={"x-oss-copy-source-if-unmodified-since": past})
+    assert failed.value.details["Condition"] == "x-oss-copy-source-if-unmodified-since"
     with pytest.raises(oss2.exceptions.NotModified):
         bucket.copy_object(bucket.bucket_name, "src", "no", headers={"x-oss-copy-source-if-none-match": etag})
     with pytest.raises(oss2.exceptions.NotModified):

@@ -154,9 +154,9 @@ class TestParseErrors:
     def test_principal_only_in_bucket_policy(self):
         bad(doc(st(Principal="*")), "Principal is only allowed in a bucket policy")
 
-    def test_bucket_policy_requires_principal(self):
-        bad(doc(st(resource="acs:oss:*:*:mybucket/*")), "Principal is required",
-            bucket_policy=True, bucket="mybucket")
+    def test_bucket_policy_without_principal_is_everyone(self):
+        p = parse_policy(doc(st(resource="acs:oss:*:*:mybucket/*")), bucket_policy=True, bucket="mybucket")
+        assert p.statements[0].principals == ("*",) and p.statements[0].principal_any
 
     def test_bucket_policy_principal_shapes(self):
         r = "acs:oss:*:*:mybucket/*"

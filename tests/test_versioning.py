@@ -457,3 +457,16 @@ def test_encrypted_versions_stay_readable(bucket):
     plain = bucket.copy_object(bucket.bucket_name, "n", "p", params={"versionId": first})
     assert "x-oss-server-side-encryption" not in plain.headers
     assert bucket.get_object("p").read() == b"normal secret"
+
+
+def test_delete_multiple_refuses_a_malformed_version_id(bucket):
+    """A VersionId outside OSS's version-id alphabet is 400 InvalidArgument (OSS EC 0012-00000202,
+    "the versionId is not valid"), and nothing in the request is deleted."""
+    bucket.put_bucket_versioning(BucketVersioningConfig("Enabled"))
+    vid = bucket.put_object("keep", b"x").versionid
+    batch = BatchDeleteObjectVersionList([BatchDeleteObjectVersion("keep", vid),
+                                          BatchDeleteObjectVersion("keep", "%%%QNRiBgICv8ua")])
+    with pytest.raises(oss2.exceptions.OssError) as info:
+        bucket.delete_object_versions(batch)
+    assert (info.value.status, info.value.code, info.value.ec) == (400, "InvalidArgument", "0012-00000202")
+    assert bucket.get_object("keep", params={"versionId": vid}).read() == b"x"

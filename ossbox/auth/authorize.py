@@ -9,8 +9,9 @@
    `default`, else the bucket's. public-read allows reads, public-read-write also writes.
    While Block Public Access is on (the bucket's or the global setting), public ACLs and the
    bucket policy's public Allow statements are ignored (OSS's PutBucketPublicAccessBlock page).
-4. Anything else is denied. A caller that is not allowed learns nothing about whether the bucket
-   or object exists.
+4. Anything else is denied. A caller that is not allowed learns nothing about whether the object
+   exists. (A missing bucket was already answered NoSuchBucket before authentication, as OSS
+   does: docs/architecture.md, "Order of checks".)
 """
 from __future__ import annotations
 

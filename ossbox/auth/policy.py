@@ -8,7 +8,7 @@ Document shape (RAM "Version 1" grammar, as OSS uses it for RAM policies and buc
                     "Action" | "NotAction": str | [str],          # "oss:GetObject", "oss:Get*", "*"
                     "Resource" | "NotResource": str | [str],      # "acs:oss:*:*:bucket/prefix/*", "*"
                     "Condition"?: {Operator: {Key: value | [value]}},
-                    "Principal": "*" | str | [str]}]}             # bucket policies only (required there)
+                    "Principal": "*" | str | [str]}]}             # bucket policies only (absent: "*")
 
 `parse_policy` validates everything up front (any problem -> ``errors.InvalidPolicyDocument`` with a
 message naming the element, e.g. ``Statement[1].Condition.IpAddress.acs:SourceIp[0]: ...``) and
@@ -25,7 +25,7 @@ Matching rules
   not scope by region: a request resource whose region (or account) segment is the literal ``*``
   ("unspecified") matches any pattern in that segment.
 * Principal (bucket policies): ``"*"``, a UID string, or a list of UIDs; ``[]`` means ``["*"]`` (OSS
-  doc). Entries may use wildcards. Only an entry that is all ``*`` matches anonymous callers
+  doc), and so does a statement without Principal. Entries may use wildcards. Only an entry that is all ``*`` matches anonymous callers
   (``principal=None``). OSS's bucket-owner rule is applied when `evaluate` gets ``bucket_owner``: a
   statement that reaches the owner only through ``"*"`` and has no Condition does not apply to him.
 
@@ -533,9 +533,12 @@ def _parse_statement(st: Any, where: str, bucket_policy: bool, bucket: Optional[
 
     principals: Optional[tuple[str, ...]] = None
     if bucket_policy:
-        if "Principal" not in st:
-            raise _bad(f"{where}.Principal is required in a bucket policy (\"*\" or a list of UIDs).")
-        principals = _parse_principal(st["Principal"], f"{where}.Principal")
+        # OSS accepts a bucket-policy statement without Principal (oss2's test_bucket_policy stores
+        # one). OSS documents that an empty Principal list is exactly ["*"] -- everyone, anonymous
+        # callers included -- and warns against reading it as "nobody" (help.aliyun.com/document_detail/85111);
+        # a missing Principal is taken the same way (docs/architecture.md, "Choices where the spec is
+        # uncertain").
+        principals = _parse_principal(st.get("Principal", []), f"{where}.Principal")
     elif "Principal" in st:
         raise _bad(f"{where}.Principal is only allowed in a bucket policy, not in a RAM policy.")
 

@@ -124,12 +124,19 @@ class Server:
         try:
             req = Request(self, scope, receive, request_id)
             self._address(req, scope)
+            try:
+                found, refused = router.route(req), None
+            except OssError as exc:  # answered after authentication, as before
+                found, refused = None, exc
+            if req.bucket is not None and not router.creates_bucket(found):
+                await self._require_bucket_before_auth(req)
             claimed = claimed_access_key(req.headers, req.query)
             cred = await self.credential(claimed, req) if claimed else None
             req.identity = authenticate(
                 SignedRequest(req.method, req.bucket, req.key, req.query_list, req.headers),
                 lambda ak: cred if ak == claimed else None, region=self.config.region)
-            found = router.route(req)
+            if refused is not None:
+                raise refused
             await self.authorizer.check(req, found.action)
             resp = await found.handler(req)
         except OssError as exc:
@@ -144,6 +151,17 @@ class Server:
                 log.exception("internal error on %s %s", scope.get("method"), scope.get("path"))
                 resp = self.error_response(errors.InternalError(), req, scope, request_id)
         await self._send(send, resp, request_id, scope["method"] == "HEAD")
+
+    async def _require_bucket_before_auth(self, req: Request) -> None:
+        """OSS answers 404 NoSuchBucket for a bucket that does not exist before it looks at who is
+        asking: an unknown AccessKeyId, a bad signature or a caller without rights all get it (the
+        SDKs' is_bucket_exist()/IsBucketExist tests rely on it; docs/architecture.md, "Order of
+        checks"). Bucket names are global in OSS, so this tells nobody more than PutBucket would.
+        Whether an *object* exists is still decided only after authorization."""
+        rec = await self.engine.get_bucket(req.bucket)
+        if rec is None:
+            raise errors.NoSuchBucket(BucketName=req.bucket)
+        req.bucket_record = rec  # the authorizer and the operation read the same record
 
     def _address(self, req: Request, scope) -> None:
         """Bucket and key from virtual-hosted (<bucket>.<domain>) or path-style addressing."""

@@ -28,6 +28,7 @@ BY_CLASS: dict[type[storage.StorageError], Callable[..., OssError]] = {
         headers={"x-oss-next-append-position": str(e.next_position)}),
     storage.ObjectNotAppendable: lambda e: errors.ObjectNotAppendable(),
     storage.ObjectSealed: lambda e: errors.ObjectSealed(),
+    storage.NotSealable: lambda e: errors.SealNotAppendable(),
     storage.ObjectExists: lambda e: errors.FileAlreadyExists(),
     storage.BucketNotEmpty: lambda e: errors.BucketNotEmpty(BucketName=e.bucket),
     storage.RestoreInProgress: lambda e: errors.RestoreAlreadyInProgress(),

@@ -91,6 +91,7 @@ _BUCKET_OPS = {
 _SERVICE_OPS = {
     "PUT": [("publicAccessBlock", public_access_block.put_public_access_block, "oss:PutPublicAccessBlock")],
     "GET": [("publicAccessBlock", public_access_block.get_public_access_block, "oss:GetPublicAccessBlock"),
+            ("regions", service.describe_regions, "oss:DescribeRegions"),
             (None, service.list_buckets, "oss:ListBuckets")],
     "DELETE": [("publicAccessBlock", public_access_block.delete_public_access_block,
                 "oss:DeletePublicAccessBlock")],
@@ -118,6 +119,11 @@ def _pick(table, req: Request) -> Optional[Route]:
                 raise errors.NotImplementedOp(f"The {sub} operation is not supported by ossbox.")
             return Route(handler, action)
     return None
+
+
+def creates_bucket(found: Optional[Route]) -> bool:
+    """Whether the operation is PutBucket, the one bucket operation that needs no existing bucket."""
+    return found is not None and found.handler is bucket.put_bucket
 
 
 def route(req: Request) -> Route:

@@ -358,9 +358,7 @@ def sse_headers(req: Request) -> dict[str, str]:
 
 def traffic_limit(req: Request) -> Optional[int]:
     """The validated bandwidth cap in bit/s: the header, else the query parameter (presigned URLs)."""
-    value = req.header("x-oss-traffic-limit")
-    if value is None:
-        value = req.query.get("x-oss-traffic-limit")
+    value = common.header_or_query(req, "x-oss-traffic-limit", "x-oss-traffic-limit")
     if value is None:
         return None
     return numeric.decimal_argument(value, "x-oss-traffic-limit", *TRAFFIC_LIMIT_RANGE,

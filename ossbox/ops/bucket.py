@@ -83,10 +83,14 @@ async def get_bucket_info(req: Request) -> Response:
         ("DataRedundancyType", rec.redundancy),
         ("Name", rec.name),
         ("Region", rec.region),
+        ("ResourceGroupId", common.RESOURCE_GROUP),
         ("Owner", [("DisplayName", rec.owner or owner), ("ID", rec.owner or owner)]),
         ("AccessControlList", [("Grant", rec.acl)]),
         ("ServerSideEncryptionRule", encryption_elements(rec) or [("SSEAlgorithm", "None")]),
         ("BucketPolicy", [("LogBucket", ""), ("LogPrefix", "")]),
+        # OSS sends the element even when the bucket has no comment (oss2's test_bucket_info
+        # asserts it is there); ossbox has no way to set one.
+        ("Comment", ""),
         ("Versioning", rec.config.get("versioning")),
         ("BlockPublicAccess", "true" if rec.config.get(BUCKET_BLOCK) else "false"),
     ]

@@ -3,6 +3,7 @@ Request arguments are parsed in args.py."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from email.utils import formatdate, parsedate_to_datetime
 from typing import AsyncIterator, Optional
@@ -18,6 +19,9 @@ BUCKET_ACLS = ("private", "public-read", "public-read-write")
 STORAGE_CLASSES = ("Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive")
 SSE_ALGORITHMS = (sse.AES256, sse.KMS, sse.SM4)
 MAX_TAGS = 10
+# Every bucket is in the account's default resource group: ossbox has no resource groups, and
+# "rg-default-id" is the id OSS documents for the default one (GetBucketResourceGroup).
+RESOURCE_GROUP = "rg-default-id"
 TAG_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 +-=._:/")
 
 
@@ -35,6 +39,12 @@ def parse_http_date(value: str) -> Optional[float]:
         return parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError):
         return None
+
+
+def header_or_query(req: Request, header: str, param: str) -> Optional[str]:
+    """A setting sent as a header, or as a query parameter (how a presigned URL carries it)."""
+    value = req.header(header)
+    return req.query.get(param) if value is None else value
 
 
 async def require_bucket(req: Request) -> BucketRecord:
@@ -70,11 +80,19 @@ def version_param(req: Request, raw: Optional[str] = None):
     return CURRENT if raw is None else version_id(raw)
 
 
+# OSS's version ids are "CAEQ" + base64 (its samples also hold '.'); EC 0012-00000202 ("the
+# versionId is not valid", e.g. one with '%%%') says a version id holds only letters and digits.
+# Ids are accepted in that alphabet plus base64's punctuation; anything else is malformed.
+_VERSION_ID_CHARS = re.compile(r"[A-Za-z0-9+/=._-]+")
+
+
 def version_id(raw: str):
     """A version id as the engine takes it: None for "null", else the id."""
     if not raw or len(raw) > MAX_VERSION_ID:
         raise errors.InvalidArgument("Invalid version id specified", ArgumentName="versionId",
                                      ArgumentValue=raw[:64])
+    if not _VERSION_ID_CHARS.fullmatch(raw):
+        raise errors.InvalidVersionId(ArgumentName="versionId", ArgumentValue=raw[:64])
     return None if raw == "null" else raw
 
 

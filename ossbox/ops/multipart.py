@@ -12,7 +12,7 @@ from ..wire import xml
 from ..wire.request import Request, Response
 from ..storage.engine import MAX_OBJECT_SIZE
 from ..storage.records import SYMLINK, UploadRecord, new_id
-from . import common, public_grants
+from . import callback, common, public_grants
 from .args import (MAX_PART_NUMBER, parse_complete, parse_initiate, parse_upload_part,
                    parse_upload_part_copy)
 from .listing import encoder
@@ -136,12 +136,10 @@ def _parse_complete(body: bytes) -> list[tuple[int, str]]:
 
 
 async def complete(req: Request) -> Response:
-    if req.header("x-oss-callback") is not None:
-        raise errors.NotImplementedOp("Upload callbacks (x-oss-callback) are not supported by ossbox.",
-                                      ArgumentName="x-oss-callback")
     bucket = await common.require_bucket(req)
     enc, encoding = encoder(req)
     args = parse_complete(req)
+    cb = callback.parse_callback(req)
     await public_grants.refuse_public_object_acl(req, bucket)
     body = await req.read_xml_body(MAX_COMPLETE_BODY)
     upload = await _require_upload(req)
@@ -170,6 +168,8 @@ async def complete(req: Request) -> Response:
     headers = {"etag": _etag_header(rec.etag), "x-oss-hash-crc64ecma": str(rec.crc64)}
     headers.update(common.sse_response_headers(rec))
     headers.update(common.version_headers(await common.require_bucket(req), rec))
+    if cb is not None:
+        return await callback.answer(req, cb, rec, "CompleteMultipartUpload", headers)
     return Response.xml(payload, headers=headers)
 
 

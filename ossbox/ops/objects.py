@@ -12,7 +12,7 @@ from ..wire.request import Request, Response
 from ..storage import sse
 from ..storage.engine import CURRENT
 from ..storage.records import APPENDABLE, SYMLINK, SYMLINK_TARGET, ObjectRecord
-from . import common, public_grants, restore, symlink
+from . import callback, common, public_grants, restore, symlink
 from .args import CopySource, object_acl, parse_copy, parse_get, parse_put
 
 
@@ -34,7 +34,9 @@ def parse_time(value: str) -> Optional[float]:
 def check_conditions(req: Request, rec: ObjectRecord, prefix: str = "") -> None:
     """If-Match / If-Unmodified-Since (412) and If-None-Match / If-Modified-Since (304), evaluated in
     RFC 7232 order. `prefix` is "x-oss-copy-source-" for CopyObject's source conditions. Unparsable
-    dates are ignored, as OSS does."""
+    dates are ignored, as OSS does. A 412's <Condition> names the header that failed: the standard
+    ones as HTTP spells them (If-Match), CopyObject's as OSS's CopyObject page names them, all lower
+    case (x-oss-copy-source-if-match), not S3's mixed x-amz-copy-source-If-Match."""
     etag = f'"{rec.etag}"'
     mtime = int(rec.mtime)
     not_modified = errors.NotModified(headers={"etag": etag,
@@ -42,12 +44,12 @@ def check_conditions(req: Request, rec: ObjectRecord, prefix: str = "") -> None:
     if_match = req.header(prefix + "if-match")
     if if_match is not None:
         if not _etag_matches(if_match, etag):
-            raise errors.PreconditionFailed(Condition=prefix + "If-Match")
+            raise errors.PreconditionFailed(Condition=_condition(prefix, "If-Match"))
     else:
         since = req.header(prefix + "if-unmodified-since")
         ts = parse_time(since) if since is not None else None
         if ts is not None and mtime > ts:
-            raise errors.PreconditionFailed(Condition=prefix + "If-Unmodified-Since")
+            raise errors.PreconditionFailed(Condition=_condition(prefix, "If-Unmodified-Since"))
     if_none = req.header(prefix + "if-none-match")
     if if_none is not None:
         if _etag_matches(if_none, etag):
@@ -57,6 +59,10 @@ def check_conditions(req: Request, rec: ObjectRecord, prefix: str = "") -> None:
         ts = parse_time(since) if since is not None else None
         if ts is not None and mtime <= ts:
             raise not_modified
+
+
+def _condition(prefix: str, name: str) -> str:
+    return (prefix + name).lower() if prefix else name
 
 
 def _etag_matches(header: str, etag: str) -> bool:
@@ -214,6 +220,7 @@ async def put_object(req: Request) -> Response:
         return await copy_object(req)
     bucket = await common.require_bucket(req)
     args = parse_put(req)
+    cb = callback.parse_callback(req)
     await public_grants.refuse_public_object_acl(req, bucket)
     body = args.body
     rec = await req.server.engine.put_object(args.creation.new_object(bucket, req.key),
@@ -226,6 +233,8 @@ async def put_object(req: Request) -> Response:
                "content-md5": rec.content_md5}
     headers.update(common.sse_response_headers(rec))
     headers.update(common.version_headers(bucket, rec))
+    if cb is not None:
+        return await callback.answer(req, cb, rec, "PutObject", headers)
     return Response(200, headers, b"")
 
 

@@ -1,6 +1,7 @@
-"""Service-level operations: ListBuckets (GetService)."""
+"""Service-level operations: ListBuckets (GetService) and DescribeRegions."""
 from __future__ import annotations
 
+from .. import errors
 from ..wire import xml
 from ..wire.request import Request, Response
 from . import common
@@ -12,6 +13,9 @@ async def list_buckets(req: Request) -> Response:
     marker = listing_param(req, "marker")
     limit = max_keys(req, low=1)
     found = await req.server.engine.list_buckets(prefix, marker, limit + 1)
+    group = req.header("x-oss-resource-group-id")
+    if group and group != common.RESOURCE_GROUP:  # only the default group exists here
+        found = []
     truncated = len(found) > limit
     found = found[:limit]
     endpoint = req.host
@@ -23,6 +27,7 @@ async def list_buckets(req: Request) -> Response:
         ("Name", b.name),
         ("Region", b.region),
         ("StorageClass", b.storage_class),
+        ("ResourceGroupId", common.RESOURCE_GROUP),
     ]) for b in found]
     return Response.xml(xml.document("ListAllMyBucketsResult", [
         ("Prefix", prefix), ("Marker", marker), ("MaxKeys", limit), ("IsTruncated", truncated),
@@ -30,3 +35,21 @@ async def list_buckets(req: Request) -> Response:
         common.owner_xml(req),
         ("Buckets", buckets),
     ]))
+
+
+async def describe_regions(req: Request) -> Response:
+    """DescribeRegions (`GET /?regions[=oss-<region>]`): this server serves one region, reachable at
+    the endpoint the client used -- for the public, internal and accelerate endpoints alike, since
+    ossbox has no separate networks. Any other region is 404 NoSuchRegion (oss2's
+    test_describe_regions_exception)."""
+    region = req.server.config.region
+    wanted = req.query.get("regions", "")
+    if wanted and wanted not in (f"oss-{region}", region):
+        raise errors.NoSuchRegion(Region=wanted[:128])
+    endpoint = req.host
+    return Response.xml(xml.document("RegionInfoList", [("RegionInfo", [
+        ("Region", f"oss-{region}"),
+        ("InternetEndpoint", endpoint),
+        ("InternalEndpoint", endpoint),
+        ("AccelerateEndpoint", endpoint),
+    ])]))

@@ -22,8 +22,8 @@ from __future__ import annotations
 import time
 from typing import AsyncIterator, Awaitable, Callable, Optional
 
-from .errors import (AppendTooLarge, CrcMismatch, ObjectChanged, ObjectNotAppendable, ObjectNotFound,
-                     ObjectSealed, PositionMismatch)
+from .errors import (AppendTooLarge, CrcMismatch, NotSealable, ObjectChanged, ObjectNotAppendable,
+                     ObjectNotFound, ObjectSealed, PositionMismatch)
 from .newblobs import MAX_OBJECT_SIZE, adds_data
 from .records import APPENDABLE, ObjectRecord, appendable_etag, new_version_id
 from .versioning import retire_current, versioning_state
@@ -167,7 +167,7 @@ class Appends:
             if cur is None:
                 raise ObjectNotFound(bucket, key)
             if cur.type != APPENDABLE or cur.frozen:
-                raise ObjectNotAppendable(bucket, key)
+                raise NotSealable(bucket, key)
             if cur.size != position:
                 raise PositionMismatch(next_position=cur.size)
             return cur

@@ -81,6 +81,14 @@ class ObjectSealed(StorageError):
 
 
 @dataclass(eq=False)
+class NotSealable(StorageError):
+    """SealAppendObject on an object that is not appendable."""
+    bucket: str
+    key: str
+    text: ClassVar[str] = "object {key!r} in bucket {bucket!r} is not appendable, so it cannot be sealed"
+
+
+@dataclass(eq=False)
 class ObjectExists(StorageError):
     """A write that must not overwrite (x-oss-forbid-overwrite) found the key taken."""
     bucket: str
