@@ -134,8 +134,6 @@ CopySourceDeleteMarker = E(400, "InvalidArgument", "The version of the copy sour
 CopyAppendableVersioned = E(400, "InvalidArgument",
                             "An appendable object in a versioned bucket cannot be a copy source.")
 InvalidVersioningStatus = E(400, "MalformedXML", "The versioning Status must be Enabled or Suspended.")
-CopyToItself = E(400, "InvalidRequest", "The source object of the COPY operation is the same as the "
-                 "target object, and no metadata is being changed.", "0017-00000803")
 InvalidLocationConstraint = E(400, "InvalidLocationConstraint", "The specified location-constraint "
                               "is not valid.", "0015-00000102")
 TooManyBuckets = E(400, "TooManyBuckets", "You have attempted to create more buckets than allowed.",

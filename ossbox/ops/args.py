@@ -130,7 +130,6 @@ class CopyArgs:
     traffic_limit: Optional[int]
     creation: CreationHeaders
     source: CopySource
-    names_sse: bool               # any SSE request header sent (a copy onto itself then changes something)
 
 
 @dataclass(frozen=True)
@@ -216,8 +215,7 @@ async def parse_copy(req: Request) -> CopyArgs:
     limit = traffic_limit(req)
     await common.require_bucket(req)
     creation = parse_creation(req)
-    return CopyArgs(meta_directive, tag_directive, forbid, limit, creation, parse_copy_source(req),
-                    names_sse=any(h in req.headers for h in _SSE_REQUEST_HEADERS))
+    return CopyArgs(meta_directive, tag_directive, forbid, limit, creation, parse_copy_source(req))
 
 
 def parse_get(req: Request) -> GetArgs:
