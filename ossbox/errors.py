@@ -164,6 +164,9 @@ InvalidRestoreDays = E(400, "MalformedXML", "The Days in the RestoreRequest is n
                        "object's storage class.", "0016-00000708")
 InvalidRestoreRequest = E(400, "MalformedXML", "The RestoreRequest contains a node that is not "
                           "supported.", "0016-00000714")
+# OSS's EC page 0016-00000703 (a Tier other than Expedited, Standard, Bulk); oss2's
+# test_restore_object_with_wrong_request expects InvalidArgument
+InvalidRestoreTier = E(400, "InvalidArgument", "The Tier in the RestoreRequest is not valid.", "0016-00000703")
 PreconditionFailed = E(412, "PreconditionFailed", "At least one of the pre-conditions you specified "
                        "did not hold.", "0016-00000204")
 NotModified = E(304, "NotModified", "Not Modified", "")
