@@ -534,6 +534,7 @@ def test_bucket_default_kms_key_v2(server, v2, bucket_name):
 
 @pytest.mark.parametrize("headers,rule", [
     ({ALG: "SM4"}, ("SM4", None, None)),
+    ({ALG: "AES256", DATA_ALG: "SM4"}, ("AES256", None, None)),  # data algorithm ignored without KMS
     ({ALG: "KMS", KEY_ID: "9468da86-3509-4f8d-a61e-6eab1eac"}, ("KMS", "9468da86-3509-4f8d-a61e-6eab1eac", None)),
     ({ALG: "KMS", DATA_ALG: "SM4", KEY_ID: "9468da86-3509-4f8d-a61e-6eab1eac"},
      ("KMS", "9468da86-3509-4f8d-a61e-6eab1eac", "SM4")),
@@ -561,7 +562,7 @@ def test_put_bucket_with_encryption_headers(server, oss2_auth, headers, rule):
 @pytest.mark.parametrize("headers,code", [
     ({ALG: "DES"}, "InvalidEncryptionAlgorithmError"),
     ({ALG: "AES256", KEY_ID: "k"}, "InvalidArgument"),
-    ({ALG: "AES256", DATA_ALG: "SM4"}, "InvalidDataEncryptionAlgorithmError"),
+    ({ALG: "KMS", DATA_ALG: "AES"}, "InvalidDataEncryptionAlgorithmError"),
 ])
 def test_put_bucket_with_bad_encryption_headers(server, oss2_auth, headers, code):
     name = "t-" + uuid.uuid4().hex[:20]
@@ -583,8 +584,6 @@ _RULE = ("<ServerSideEncryptionRule><ApplyServerSideEncryptionByDefault>{}"
     ("not xml", 400, "MalformedXML"),
     (_RULE.format(""), 400, "MalformedXML"),
     (_RULE.format("<SSEAlgorithm>DES</SSEAlgorithm>"), 400, "InvalidEncryptionAlgorithmError"),
-    (_RULE.format("<SSEAlgorithm>AES256</SSEAlgorithm><KMSDataEncryption>SM4</KMSDataEncryption>"),
-     400, "InvalidDataEncryptionAlgorithmError"),
     (_RULE.format("<SSEAlgorithm>KMS</SSEAlgorithm><KMSDataEncryption>AES</KMSDataEncryption>"),
      400, "InvalidDataEncryptionAlgorithmError"),
     (_RULE.format("<SSEAlgorithm>SM4</SSEAlgorithm><KMSMasterKeyID>x</KMSMasterKeyID>"), 400, "InvalidArgument"),
@@ -597,6 +596,20 @@ def test_bad_bucket_encryption(bucket, body, status, code):
     assert (e.value.status, e.value.code) == (status, code)
     with pytest.raises(oss2.exceptions.NoSuchServerSideEncryptionRule):
         bucket.get_bucket_encryption()
+
+
+def test_bucket_encryption_drops_data_algorithm_without_kms(bucket):
+    """oss2's test_put_bucket_encryption: AES256 or SM4 with KMSDataEncryption SM4 is accepted and
+    read back without the data algorithm."""
+    for alg in ("AES256", "SM4"):
+        bucket.put_bucket_encryption(ServerSideEncryptionRule(sse_algorithm=alg, kms_data_encryption="SM4"))
+        got = bucket.get_bucket_encryption()
+        assert (got.sse_algorithm, got.kms_master_keyid, got.kms_data_encryption) == (alg, None, None)
+        assert bucket.get_bucket_info().bucket_encryption_rule.kms_data_encryption is None
+    bucket.put_bucket_encryption(ServerSideEncryptionRule(sse_algorithm="KMS", kms_master_keyid="123",
+                                                          kms_data_encryption="SM4"))
+    got = bucket.get_bucket_encryption()
+    assert (got.sse_algorithm, got.kms_master_keyid, got.kms_data_encryption) == ("KMS", "123", "SM4")
 
 
 def test_bucket_encryption_needs_its_ram_actions(server, bucket, user):
