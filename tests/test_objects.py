@@ -565,6 +565,14 @@ def test_v2_copy_object(v2, bucket_name):
     h = v2.head_object(oss.HeadObjectRequest(bucket=bucket_name, key="dst2"))
     assert h.metadata == {"n": "2"}
     assert h.content_type == "text/csv"
+    # REPLACE without a content type: the source's stays, the other stored headers go (the v2
+    # SDK's test_metadata_tagging_directive_replace)
+    v2.put_object(oss.PutObjectRequest(bucket=bucket_name, key="typed", body=b"t", content_type="text/plain",
+                                       cache_control="no-cache", metadata={"a": "1"}))
+    v2.copy_object(oss.CopyObjectRequest(bucket=bucket_name, key="typed2", source_key="typed",
+                                         metadata_directive="REPLACE"))
+    h = v2.head_object(oss.HeadObjectRequest(bucket=bucket_name, key="typed2"))
+    assert (h.content_type, h.cache_control, h.metadata) == ("text/plain", None, None)
     with pytest.raises(Exception) as ei:
         v2.copy_object(oss.CopyObjectRequest(bucket=bucket_name, key="x", source_key="missing"))
     assert (v2_error(ei).status_code, v2_error(ei).code) == (404, "NoSuchKey")

@@ -245,6 +245,12 @@ def test_restore_flow_v2(rserver, rbucket):
     assert got.body.read() == b"v2 data"
     assert client.restore_object(oss.RestoreObjectRequest(bucket=name, key="v2")).status_code == 200
 
+    # the v2 SDK's test_restore_object_tier / _job_parameters read the priority back
+    client.put_object(oss.PutObjectRequest(bucket=name, key="cold", body=b"c", storage_class="ColdArchive"))
+    r = client.restore_object(oss.RestoreObjectRequest(bucket=name, key="cold", restore_request=oss.RestoreRequest(
+        days=7, job_parameters=oss.JobParameters(tier="Bulk"))))
+    assert r.status_code == 202 and r.restore_priority == "Bulk"
+
     client.put_object(oss.PutObjectRequest(bucket=name, key="plain", body=b"p"))
     err = v2_error(client.restore_object, oss.RestoreObjectRequest(bucket=name, key="plain"))
     assert err.status_code == 400 and err.code == "OperationNotSupported"

@@ -280,8 +280,9 @@ def _sse_differs(wanted: dict, rec: ObjectRecord) -> bool:
 
 def _replaced_metadata(req: Request, src: ObjectRecord, template: ObjectRecord) -> dict:
     """x-oss-metadata-directive REPLACE: the request's metadata, except what OSS keeps from the
-    source: its Content-Type when the request sends none (oss2's CryptoBucket REPLACE-copy test
-    expects the source's type), and the client-side-encryption metadata (see _CSE_META)."""
+    source: its Content-Type when the request sends none (the v2 SDK's
+    test_metadata_tagging_directive_replace: "content-type no change", while Content-Disposition,
+    Cache-Control, ... go), and the client-side-encryption metadata (see _CSE_META)."""
     cse = _cse_metadata(template.headers)
     headers = {k: v for k, v in template.headers.items() if k not in cse}
     if "content-type" not in req.headers:
