@@ -929,7 +929,7 @@ def test_object_tagging_utf8(bucket, v2, bucket_name):
     header = quote(" +/ ", safe="") + "=" + quote("中文", safe="") + "&" + quote("中文", safe="") + "=test%2B%2B%2F"
     bucket.put_object("u", b"x", headers={"x-oss-tagging": header})
     assert tagging_of(bucket, "u") == {" +/ ": "中文", "中文": "test++/"}
-    long_pairs = {"键" * 128: "值" * 256, "Ünïcode": "ñ"}  # 384 and 768 bytes in UTF-8
+    long_pairs = {"键" * 128: "值" * 256, "Ünïcode": "ñ", "हिन्दी": "٣٤"}  # 384 and 768 bytes in UTF-8
     bucket.put_object_tagging("u", make_tagging(long_pairs))
     assert tagging_of(bucket, "u") == long_pairs
     v2.put_object(oss.PutObjectRequest(bucket=bucket_name, key="u2", body=b"x", tagging=quote("标签") + "=" + quote("数据")))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import unicodedata
 from email.utils import formatdate, parsedate_to_datetime
 from typing import AsyncIterator, Optional
 
@@ -19,7 +20,8 @@ STORAGE_CLASSES = ("Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive"
 SSE_ALGORITHMS = (sse.AES256, sse.KMS, sse.SM4)
 MAX_TAGS = 10
 # Besides letters and digits (any script: OSS's tag rules name "letters" and digits, and oss2's own
-# tests store Chinese tag keys and values), a tag may hold spaces and these symbols.
+# tests store Chinese tag keys and values; the combining marks that scripts such as Devanagari
+# write letters with count as letters), a tag may hold spaces and these symbols.
 TAG_SYMBOLS = frozenset(" +-=._:/")
 
 
@@ -116,7 +118,7 @@ async def no_such_key(req: Request, bucket: BucketRecord) -> errors.OssError:
 
 # -- validation ---------------------------------------------------------------------------------
 def _tag_text(text: str) -> bool:
-    return all(c.isalnum() or c in TAG_SYMBOLS for c in text)
+    return all(c in TAG_SYMBOLS or unicodedata.category(c)[0] in "LMN" for c in text)
 
 
 def validate_tags(pairs) -> None:
