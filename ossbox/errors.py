@@ -144,8 +144,6 @@ CopySourceDeleteMarker = E(400, "InvalidArgument", "The version of the copy sour
 CopyAppendableVersioned = E(400, "InvalidArgument",
                             "An appendable object in a versioned bucket cannot be a copy source.")
 InvalidVersioningStatus = E(400, "MalformedXML", "The versioning Status must be Enabled or Suspended.")
-CopyToItself = E(400, "InvalidRequest", "The source object of the COPY operation is the same as the "
-                 "target object, and no metadata is being changed.", "0017-00000803")
 InvalidLocationConstraint = E(400, "InvalidLocationConstraint", "The specified location-constraint "
                               "is not valid.", "0015-00000102")
 TooManyBuckets = E(400, "TooManyBuckets", "You have attempted to create more buckets than allowed.",
@@ -183,6 +181,9 @@ InvalidRestoreDays = E(400, "MalformedXML", "The Days in the RestoreRequest is n
                        "object's storage class.", "0016-00000708")
 InvalidRestoreRequest = E(400, "MalformedXML", "The RestoreRequest contains a node that is not "
                           "supported.", "0016-00000714")
+# OSS's EC page 0016-00000703 (a Tier other than Expedited, Standard, Bulk); oss2's
+# test_restore_object_with_wrong_request expects InvalidArgument
+InvalidRestoreTier = E(400, "InvalidArgument", "The Tier in the RestoreRequest is not valid.", "0016-00000703")
 PreconditionFailed = E(412, "PreconditionFailed", "At least one of the pre-conditions you specified "
                        "did not hold.", "0016-00000204")
 NotModified = E(304, "NotModified", "Not Modified", "")

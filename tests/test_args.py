@@ -140,8 +140,8 @@ def test_put_defaults_come_from_the_bucket():
     ({"content-md5": "AAAA", "x-oss-traffic-limit": "1"}, errors.InvalidDigest),
     ({"x-oss-traffic-limit": "1", "x-oss-meta-m": "v" * 9000}, errors.InvalidArgument),
     ({"x-oss-meta-m": "v" * 9000, "x-oss-server-side-encryption": "DES"}, errors.MetadataTooLarge),
-    ({"x-oss-server-side-data-encryption": "SM4", "x-oss-storage-class": ""},
-     errors.InvalidDataEncryptionAlgorithm),
+    ({"x-oss-server-side-encryption": "KMS", "x-oss-server-side-data-encryption": "AES",
+      "x-oss-storage-class": ""}, errors.InvalidDataEncryptionAlgorithm),
     ({"x-oss-storage-class": "", "x-oss-tagging": "a=%zz%"}, errors.EmptyStorageClass),
     ({"x-oss-tagging": "&".join(f"k{i}=v" for i in range(11)), "x-oss-object-acl": "x"},
      errors.InvalidTagging),
@@ -173,14 +173,14 @@ def test_copy_full_request():
                     "x-oss-object-acl": "private"})
     assert c.source == args.CopySource("src-bucket", "a/b", "v1")
     assert (c.metadata_directive, c.tagging_directive, c.forbid_overwrite) == ("REPLACE", "COPY", True)
-    assert (c.traffic_limit, c.creation.acl, c.creation.storage_class, c.names_sse) == (819200, "private", None, False)
+    assert (c.traffic_limit, c.creation.acl, c.creation.storage_class) == (819200, "private", None)
     assert parse_copy({"x-oss-copy-source": "/src/k?versionId=null"}).source.version is None
     assert parse_copy({"x-oss-copy-source": "/src/k"}).source.version is CURRENT
 
 
-def test_copy_names_sse_even_when_it_asks_for_none():
+def test_copy_key_id_alone_asks_for_no_sse():
     c = parse_copy({"x-oss-copy-source": "/src/k", "x-oss-server-side-encryption-key-id": "x"})
-    assert c.names_sse and c.creation.sse == {}
+    assert c.creation.sse == {}
 
 
 @pytest.mark.parametrize("headers,spec", [

@@ -226,9 +226,15 @@ def test_restore_flow_v2(rserver, rbucket):
     client.put_object(oss.PutObjectRequest(bucket=name, key="v2", body=b"v2 data", storage_class="Archive"))
     err = v2_error(client.get_object, oss.GetObjectRequest(bucket=name, key="v2"))
     assert err.status_code == 403 and err.code == "InvalidObjectState"
-    req = oss.RestoreObjectRequest(bucket=name, key="v2", restore_request=oss.RestoreRequest(
-        days=2, job_parameters=oss.JobParameters(tier="Standard")))
-    assert client.restore_object(req).status_code == 202
+    # an Archive object has no restore tiers: JobParameters is MalformedXML (oss2's
+    # test_restore_archive_object_with_job_parameters)
+    err = v2_error(client.restore_object, oss.RestoreObjectRequest(
+        bucket=name, key="v2", restore_request=oss.RestoreRequest(
+            days=2, job_parameters=oss.JobParameters(tier="Standard"))))
+    assert (err.status_code, err.code) == (400, "MalformedXML")
+    req = oss.RestoreObjectRequest(bucket=name, key="v2", restore_request=oss.RestoreRequest(days=2))
+    r = client.restore_object(req)
+    assert r.status_code == 202 and r.restore_priority is None
     err = v2_error(client.restore_object, req)
     assert err.status_code == 409 and err.code == "RestoreAlreadyInProgress"
     assert client.head_object(oss.HeadObjectRequest(bucket=name, key="v2")).restore == 'ongoing-request="true"'
@@ -238,6 +244,12 @@ def test_restore_flow_v2(rserver, rbucket):
     got = client.get_object(oss.GetObjectRequest(bucket=name, key="v2"))
     assert got.body.read() == b"v2 data"
     assert client.restore_object(oss.RestoreObjectRequest(bucket=name, key="v2")).status_code == 200
+
+    # the v2 SDK's test_restore_object_tier / _job_parameters read the priority back
+    client.put_object(oss.PutObjectRequest(bucket=name, key="cold", body=b"c", storage_class="ColdArchive"))
+    r = client.restore_object(oss.RestoreObjectRequest(bucket=name, key="cold", restore_request=oss.RestoreRequest(
+        days=7, job_parameters=oss.JobParameters(tier="Bulk"))))
+    assert r.status_code == 202 and r.restore_priority == "Bulk"
 
     client.put_object(oss.PutObjectRequest(bucket=name, key="plain", body=b"p"))
     err = v2_error(client.restore_object, oss.RestoreObjectRequest(bucket=name, key="plain"))
@@ -263,11 +275,39 @@ def test_parse_restore_request():
     assert restore.parse_restore_request(body, "ColdArchive") == (5, "Bulk")
     for bad in (b"<RestoreRequest><Days>a</Days></RestoreRequest>",
                 b"<RestoreRequest><Days>2</Days><OutputLocation/></RestoreRequest>",
-                b"<RestoreRequest><JobParameters><Tier>Fast</Tier></JobParameters></RestoreRequest>",
+                b"<RestoreRequest><JobParameters><Tier>Bulk</Tier></JobParameters></RestoreRequest>",
                 b"<Other/>"):
         with pytest.raises(Exception) as e:
             restore.parse_restore_request(bad, "Archive")
         assert getattr(e.value, "code", None) == "MalformedXML"
+    with pytest.raises(Exception) as e:
+        restore.parse_restore_request(
+            b"<RestoreRequest><JobParameters><Tier>Fast</Tier></JobParameters></RestoreRequest>", "ColdArchive")
+    assert getattr(e.value, "code", None) == "InvalidArgument"
+
+
+def test_restore_priority_and_tier_errors_oss2(rbucket):
+    """oss2's test_restore_object_with_config / _with_wrong_request /
+    test_restore_archive_object_with_job_parameters, against ossbox."""
+    from oss2.models import RestoreConfiguration, RestoreJobParameters
+    for i, tier in enumerate(("Expedited", "Standard", "Bulk")):
+        key = f"cold{i}"
+        rbucket.put_object(key, b"123", headers={"x-oss-storage-class": "DeepColdArchive" if i else "ColdArchive"})
+        r = rbucket.restore_object(key, input=RestoreConfiguration(days=5, job_parameters=RestoreJobParameters(tier)))
+        assert r.status == 202 and r.resp.headers.get("x-oss-object-restore-priority") == tier
+    rbucket.put_object("cold-default", b"x", headers={"x-oss-storage-class": "ColdArchive"})
+    r = rbucket.restore_object("cold-default")
+    assert r.resp.headers.get("x-oss-object-restore-priority") == "Standard"
+    with pytest.raises(oss2.exceptions.InvalidArgument) as e:
+        rbucket.restore_object("cold0", input=RestoreConfiguration(
+            days=5, job_parameters=RestoreJobParameters("wrong-tier")))
+    assert e.value.status == 400 and e.value.details.get("EC") == "0016-00000703"
+    _archive_put(rbucket, "arch")
+    with pytest.raises(oss2.exceptions.MalformedXml):
+        rbucket.restore_object("arch", input=RestoreConfiguration(
+            days=5, job_parameters=RestoreJobParameters("Bulk")))
+    r = rbucket.restore_object("arch", input=RestoreConfiguration(days=5))
+    assert r.status == 202 and "x-oss-object-restore-priority" not in r.resp.headers
 
 
 def test_restore_delay_from_environment(tmp_path, auth):

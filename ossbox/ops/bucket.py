@@ -8,8 +8,9 @@ from .. import errors
 from ..auth.authorize import BUCKET_BLOCK
 from ..wire import xml
 from ..wire.request import Request, Response
+from ..storage import sse
 from ..storage.records import BucketRecord
-from . import common, public_grants
+from . import bucket_config, common, public_grants
 from .bucket_config import encryption_elements
 
 
@@ -47,9 +48,17 @@ async def put_bucket(req: Request) -> Response:
         if redundancy not in ("LRS", "ZRS"):
             raise errors.InvalidArgument("Invalid DataRedundancyType.", ArgumentName="DataRedundancyType",
                                          ArgumentValue=redundancy)
+    config = {}
+    algorithm = req.header(sse.H_ALGORITHM)
+    if algorithm is not None:
+        # default encryption at creation: the rule PutBucketEncryption would store (oss2's
+        # test_bucket creates buckets with these headers and reads the rule back)
+        key_id, data_algorithm = (req.header(h) or "" for h in bucket_config.ENCRYPTION_HEADERS[1:])
+        config["encryption"] = await bucket_config.encryption_rule(
+            req, algorithm, key_id.strip(), data_algorithm.strip(), names=bucket_config.ENCRYPTION_HEADERS)
     rec = BucketRecord(name=req.bucket, owner=req.server.owner_id, created=time.time(),
                        region=req.server.config.region, acl=acl, storage_class=storage_class,
-                       redundancy=redundancy)
+                       redundancy=redundancy, config=config)
     created, existing = await req.server.engine.create_bucket(rec)
     if not created:
         if existing.owner != req.server.owner_id:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import unicodedata
 from email.utils import formatdate, parsedate_to_datetime
 from typing import AsyncIterator, Optional
 
@@ -22,7 +23,10 @@ MAX_TAGS = 10
 # Every bucket is in the account's default resource group: ossbox has no resource groups, and
 # "rg-default-id" is the id OSS documents for the default one (GetBucketResourceGroup).
 RESOURCE_GROUP = "rg-default-id"
-TAG_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 +-=._:/")
+# Besides letters and digits (any script: OSS's tag rules name "letters" and digits, and oss2's own
+# tests store Chinese tag keys and values; the combining marks that scripts such as Devanagari
+# write letters with count as letters), a tag may hold spaces and these symbols.
+TAG_SYMBOLS = frozenset(" +-=._:/")
 
 
 def http_date(ts: float) -> str:
@@ -131,13 +135,18 @@ async def no_such_key(req: Request, bucket: BucketRecord) -> errors.OssError:
 
 
 # -- validation ---------------------------------------------------------------------------------
+def _tag_text(text: str) -> bool:
+    return all(c in TAG_SYMBOLS or unicodedata.category(c)[0] in "LMN" for c in text)
+
+
 def validate_tags(pairs) -> None:
-    """At most 10 tags; unique keys of 1..128 and values of 0..256 allowed characters."""
+    """At most 10 tags; unique keys of 1..128 and values of 0..256 allowed characters. Lengths
+    count characters, not UTF-8 bytes (OSS's limits are in characters)."""
     if len(pairs) > MAX_TAGS:
         raise errors.TooManyTags()
     seen = set()
     for k, v in pairs:
-        if not k or len(k) > 128 or len(v) > 256 or not set(k) <= TAG_CHARS or not set(v) <= TAG_CHARS:
+        if not k or len(k) > 128 or len(v) > 256 or not _tag_text(k) or not _tag_text(v):
             raise errors.InvalidTag()
         if k in seen:
             raise errors.DuplicateTagKey()

@@ -238,7 +238,8 @@ class Txn(ABC):
 
     # the built-in KMS (keys that wrap SSE-KMS data keys)
     @abstractmethod
-    def insert_kms_key(self, rec: KmsKeyRecord) -> None: ...
+    def insert_kms_key(self, rec: KmsKeyRecord, if_absent: bool = False) -> None:
+        """Insert a key; with `if_absent`, a key already stored under its id is kept instead."""
     @abstractmethod
     def set_kms_key_status(self, key_id: str, status: str) -> bool: ...
 

@@ -406,8 +406,9 @@ class _PgTxn(Txn):
     def put_restore(self, rec):
         self.c(_PUT_RESTORE, (rec.blob, rec.requested, rec.ready_at, rec.expires_at))
 
-    def insert_kms_key(self, rec):
-        self.c("INSERT INTO kms_keys VALUES (%s,%s,%s,%s,%s)",
+    def insert_kms_key(self, rec, if_absent=False):
+        tail = " ON CONFLICT (key_id) DO NOTHING" if if_absent else ""
+        self.c("INSERT INTO kms_keys VALUES (%s,%s,%s,%s,%s)" + tail,
                (rec.key_id, rec.material, rec.status, rec.description, rec.created))
 
     def set_kms_key_status(self, key_id, status):

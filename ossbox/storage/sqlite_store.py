@@ -394,8 +394,9 @@ class _SqliteTxn(Txn):
         self.c.execute("INSERT OR REPLACE INTO restores VALUES (?,?,?,?)",
                        (rec.blob, rec.requested, rec.ready_at, rec.expires_at))
 
-    def insert_kms_key(self, rec):
-        self.c.execute("INSERT INTO kms_keys VALUES (?,?,?,?,?)",
+    def insert_kms_key(self, rec, if_absent=False):
+        verb = "INSERT OR IGNORE" if if_absent else "INSERT"
+        self.c.execute(f"{verb} INTO kms_keys VALUES (?,?,?,?,?)",
                        (rec.key_id, rec.material, rec.status, rec.description, rec.created))
 
     def set_kms_key_status(self, key_id, status):

@@ -41,6 +41,8 @@ ENABLED, DISABLED = "Enabled", "Disabled"
 MASTER_KEY_SETTING = "sse-master-key"
 DEFAULT_KMS_KEY_SETTING = "kms-default-key"
 DEFAULT_KMS_DESCRIPTION = "Default key managed by ossbox for SSE-KMS"
+NAMED_KMS_DESCRIPTION = "Made by ossbox for the key id a request named"
+MAX_KMS_KEY_ID = 256
 
 # cipher name -> (cryptography algorithm, data key length, largest read chunk). Ciphers run on the
 # event loop like the rest of the data path: AES (AES-NI) at ~3 GB/s costs a 1 MiB read chunk about
@@ -160,13 +162,21 @@ class Keyring:
 
     async def check_kms_key(self, key_id: Optional[str], argument: str = H_KEY_ID) -> KmsKeyRecord:
         """The KMS key to encrypt with: `key_id` (named by `argument` of the request) or the
-        default key; it must exist and be enabled."""
+        default key; it must be enabled. A well-formed id the built-in KMS does not know yet gets
+        a new key made under it: OSS stores the id a client names, and ossbox has no cloud KMS to
+        ask, so the data is encrypted under a real key of that id (docs/architecture.md,
+        "Unknown key id")."""
         if key_id is None:
             rec = await self.default_kms_key()
         else:
             rec = await self.meta.get_kms_key(key_id)
             if rec is None:
-                raise KmsKeyNotFound(key_id, argument)
+                if not valid_kms_key_id(key_id):
+                    raise KmsKeyNotFound(key_id, argument)
+                fresh = new_kms_key(NAMED_KMS_DESCRIPTION, key_id)
+                # Several requests may name the same new id at once: the first insert wins.
+                await self.meta.write(lambda t: t.insert_kms_key(fresh, if_absent=True))
+                rec = await self.meta.get_kms_key(key_id)
         if rec.status != ENABLED:
             raise KmsKeyDisabled(rec.key_id)
         return rec
@@ -238,6 +248,12 @@ class Keyring:
             self._cache.popitem(last=False)
 
 
-def new_kms_key(description: str) -> KmsKeyRecord:
-    return KmsKeyRecord(key_id=str(uuid.uuid4()), material=os.urandom(32), status=ENABLED,
+def new_kms_key(description: str, key_id: Optional[str] = None) -> KmsKeyRecord:
+    return KmsKeyRecord(key_id=key_id or str(uuid.uuid4()), material=os.urandom(32), status=ENABLED,
                         description=description, created=time.time())
+
+
+def valid_kms_key_id(key_id: str) -> bool:
+    """Ids of Alibaba Cloud KMS keys are UUIDs, aliases (alias/...) or ARNs (acs:kms:...): printable
+    ASCII without spaces, well under 256 characters."""
+    return 0 < len(key_id) <= MAX_KMS_KEY_ID and all("!" <= c <= "~" for c in key_id)

@@ -345,6 +345,10 @@ def test_users_keys_signatures_and_kms(driver):
             await store.write(lambda t: t.insert_kms_key(KmsKeyRecord("k1", b"\0" * 32, "Enabled", "", 1.0)))
             assert await store.write(lambda t: t.set_kms_key_status("k1", "Disabled")) is True
             assert [k.status for k in await store.list_kms_keys()] == ["Disabled"]
+            # if_absent keeps the key already stored under the id (two requests naming a new id)
+            await store.write(lambda t: t.insert_kms_key(KmsKeyRecord("k1", b"\1" * 32, "Enabled", "x", 2.0),
+                                                         if_absent=True))
+            assert [(k.material, k.status) for k in await store.list_kms_keys()] == [(b"\0" * 32, "Disabled")]
     run(scenario())
 
 
