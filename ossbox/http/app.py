@@ -23,6 +23,7 @@ from ..auth.identity import claimed_access_key
 from ..auth.sts import STS_KEY_SETTING, StsService
 from ..config import ServerConfig
 from ..errors import OssError
+from ..ops import cors, referer
 from ..storage.drivers import open_storage
 from ..storage.engine import Engine
 from ..storage.errors import StorageError
@@ -131,6 +132,8 @@ class Server:
                 lambda ak: cred if ak == claimed else None, region=self.config.region)
             found = router.route(req)
             await self.authorizer.check(req, found.action)
+            if req.method != "OPTIONS":
+                await referer.check(req)  # hotlink protection (anonymous and presigned requests)
             resp = await found.handler(req)
         except OssError as exc:
             resp = self.error_response(exc, req, scope, request_id)
@@ -143,7 +146,22 @@ class Server:
             else:
                 log.exception("internal error on %s %s", scope.get("method"), scope.get("path"))
                 resp = self.error_response(errors.InternalError(), req, scope, request_id)
+        if req is not None and req.bucket is not None and req.method != "OPTIONS":
+            resp = await self._with_cors(req, resp)
         await self._send(send, resp, request_id, scope["method"] == "HEAD")
+
+    @staticmethod
+    async def _with_cors(req: Request, resp: Response) -> Response:
+        """The response with the CORS headers of the bucket's matching rule (OSS adds them to
+        errors too, so a browser can read why a cross-origin request failed)."""
+        try:
+            extra = await cors.response_headers(req)
+        except Exception:  # the answer itself is decided; failing to decorate it must not change it
+            log.exception("CORS headers for %s %s", req.method, req.scope.get("path"))
+            return resp
+        if not extra:
+            return resp
+        return dataclasses.replace(resp, headers={**resp.headers, **extra})
 
     def _address(self, req: Request, scope) -> None:
         """Bucket and key from virtual-hosted (<bucket>.<domain>) or path-style addressing."""
