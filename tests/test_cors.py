@@ -70,6 +70,12 @@ def test_put_bucket_cors_refuses_bad_rules(bucket):
         with pytest.raises(oss2.exceptions.ServerError) as info:
             bucket.put_bucket_cors(BucketCors(rules))
         assert (info.value.status, info.value.code) == (400, "InvalidArgument"), rules
+    for age in ("-1", "\u00b2", "x", "99999999999"):
+        body = ("<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod>"
+                f"<MaxAgeSeconds>{age}</MaxAgeSeconds></CORSRule></CORSConfiguration>").encode()
+        with pytest.raises(oss2.exceptions.ServerError) as info:
+            bucket.put_bucket_cors(body)
+        assert (info.value.status, info.value.code) == (400, "InvalidArgument"), age
     for body in (b"<CORSConfiguration></CORSConfiguration>", b"<CORSConfiguration><CORSRule>",
                  b"<Other/>"):
         with pytest.raises(oss2.exceptions.ServerError) as info:

@@ -20,6 +20,7 @@ from . import bucket_config, common
 MAX_RULES = 10  # "Up to 10 rules can be configured for a bucket" (GetBucketCors)
 METHODS = ("GET", "PUT", "DELETE", "POST", "HEAD")
 MAX_AGE_LIMIT = 2 ** 31 - 1
+MAX_DOCUMENT = 64 * 1024  # ossbox's bound: the rules are read with every request that has an Origin
 
 
 # -- the configuration ----------------------------------------------------------------------------
@@ -67,7 +68,7 @@ def _parse_rule(node) -> dict:
     if len(ages) > 1:
         raise errors.MalformedXML()
     if ages:
-        if not ages[0].isdigit() or int(ages[0]) > MAX_AGE_LIMIT:
+        if not (ages[0].isascii() and ages[0].isdigit()) or int(ages[0]) > MAX_AGE_LIMIT:
             raise errors.InvalidArgument("MaxAgeSeconds must be a non-negative integer.",
                                          ArgumentName="MaxAgeSeconds", ArgumentValue=ages[0][:64])
         rule["MaxAgeSeconds"] = int(ages[0])
@@ -90,7 +91,7 @@ def parse_configuration(body: bytes) -> dict:
 
 async def put_bucket_cors(req: Request) -> Response:
     rec = await common.require_bucket(req)
-    config = parse_configuration(await req.read_xml_body())
+    config = parse_configuration(await req.read_xml_body(limit=MAX_DOCUMENT))
     await bucket_config.set_config(req, rec, "cors", config)  # overwrites every earlier rule
     return Response(200, {}, b"")
 
