@@ -1,12 +1,14 @@
 """Bucket tags (`?tagging` on a bucket) through oss2 and alibabacloud-oss-v2: Put/Get/DeleteBucketTags,
 OSS's limits (20 tags, 64-byte keys, 128-byte values, reserved prefixes, UTF-8) and RAM actions."""
+import uuid
+
 import pytest
 
 import oss2
 import alibabacloud_oss_v2 as oss
 from oss2.models import Tagging, TaggingRule
 
-from conftest import as_user, put_policy, v2_error
+from conftest import as_user, put_policy, remove_bucket, v2_error
 
 
 def _tagging(pairs):
@@ -88,3 +90,32 @@ def test_bucket_tags_ram_actions(server, bucket, bucket_name, user):
     with pytest.raises(oss2.exceptions.AccessDenied):
         b.delete_bucket_tagging()
     assert bucket.get_bucket_tagging().tag_set.tagging_rule == {"a": "1"}
+
+
+def test_list_buckets_by_tag(server, oss2_auth, bucket, bucket_name):
+    """ListBuckets' tag-key / tag-value filter (oss2's own suite: test_list_bucket_with_tagging)."""
+    others = [f"t-tagged-{uuid.uuid4().hex[:12]}-{i}" for i in range(3)]
+    try:
+        for i, name in enumerate(others):
+            oss2.Bucket(oss2_auth, server.endpoint, name).create_bucket()
+            oss2.Bucket(oss2_auth, server.endpoint, name).put_bucket_tagging(
+                _tagging([("project", "blue" if i < 2 else "green")]))
+        bucket.put_bucket_tagging(_tagging([("project", "blue"), ("x", "1")]))
+        service = oss2.Service(oss2_auth, server.endpoint)
+        names = {b.name for b in service.list_buckets(params={"tag-key": "project", "tag-value": "blue"}).buckets}
+        assert names == {others[0], others[1], bucket_name}
+        names = {b.name for b in service.list_buckets(params={"tag-key": "project"}).buckets}
+        assert names == set(others) | {bucket_name}
+        assert [b.name for b in service.list_buckets(params={"tag-key": "x"}).buckets] == [bucket_name]
+        # paging over the filtered list
+        page = service.list_buckets(max_keys=2, params={"tag-key": "project", "tag-value": "blue"})
+        assert len(page.buckets) == 2 and page.is_truncated
+        rest = service.list_buckets(marker=page.next_marker, params={"tag-key": "project", "tag-value": "blue"})
+        assert {b.name for b in page.buckets + rest.buckets} == {others[0], others[1], bucket_name}
+        assert not rest.is_truncated
+        with pytest.raises(oss2.exceptions.ServerError) as info:
+            service.list_buckets(params={"tag-value": "blue"})
+        assert (info.value.status, info.value.code) == (400, "InvalidArgument")
+    finally:
+        for name in others:
+            remove_bucket(oss2_auth, server.endpoint, name)

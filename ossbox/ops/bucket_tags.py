@@ -7,7 +7,10 @@ semantics); DeleteBucketTags removes all tags, or with `?tagging=k1,k2` only tho
 """
 from __future__ import annotations
 
+from typing import Optional
+
 from .. import errors
+from ..storage.records import BucketRecord
 from ..wire import xml
 from ..wire.request import Request, Response
 from . import bucket_config, common
@@ -59,3 +62,22 @@ async def delete_bucket_tags(req: Request) -> Response:
     else:
         await bucket_config.set_config(req, rec, "tags", None)
     return Response(204, {}, b"")
+
+
+# -- ListBuckets by tag -----------------------------------------------------------------------------
+def tag_filter(req: Request) -> Optional[tuple[str, Optional[str]]]:
+    """ListBuckets' `tag-key` (and optional `tag-value`) filter, or None. A `tag-value` without a
+    `tag-key` filters nothing meaningful: refused (ossbox's choice; OSS documents tag-value as
+    usable only together with tag-key)."""
+    key = req.query.get("tag-key")
+    value = req.query.get("tag-value")
+    if not key:
+        if value is not None:
+            raise errors.InvalidArgument("tag-value needs tag-key.", ArgumentName="tag-value",
+                                         ArgumentValue=value[:128])
+        return None
+    return key, value
+
+
+def has_tag(rec: BucketRecord, key: str, value: Optional[str]) -> bool:
+    return any(k == key and (value is None or v == value) for k, v in rec.config.get("tags") or ())
