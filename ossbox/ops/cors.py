@@ -54,7 +54,8 @@ def _parse_rule(node) -> dict:
         if m not in METHODS:
             raise errors.InvalidArgument(f"Unsupported method is {m}", ArgumentName="AllowedMethod",
                                          ArgumentValue=m[:64])
-    headers = [h for h in _texts(node, "AllowedHeader") if h]
+    # header names are case-insensitive: stored (and answered by GetBucketCors) in lower case, as OSS does
+    headers = [h.lower() for h in _texts(node, "AllowedHeader") if h]
     expose = [h for h in _texts(node, "ExposeHeader") if h]
     _one_wildcard(origins, "AllowedOrigin")
     _one_wildcard(headers, "AllowedHeader")
@@ -119,10 +120,8 @@ async def delete_bucket_cors(req: Request) -> Response:
 
 
 # -- matching -------------------------------------------------------------------------------------
-def _wildcard_match(pattern: str, value: str, *, fold: bool) -> bool:
+def _wildcard_match(pattern: str, value: str) -> bool:
     """`pattern` with at most one '*' (any run of characters) against `value`."""
-    if fold:
-        pattern, value = pattern.lower(), value.lower()
     if "*" not in pattern:
         return pattern == value
     head, _, tail = pattern.partition("*")
@@ -136,11 +135,11 @@ def _requested_headers(value: Optional[str]) -> list[str]:
 def matching_rule(config: dict, origin: str, method: str, headers: list[str]) -> Optional[dict]:
     """The first rule allowing this origin, method and every header (header names ignore case)."""
     for rule in config.get("rules", ()):
-        if not any(_wildcard_match(o, origin, fold=False) for o in rule["AllowedOrigin"]):
+        if not any(_wildcard_match(o, origin) for o in rule["AllowedOrigin"]):
             continue
         if method not in rule["AllowedMethod"]:
             continue
-        if all(any(_wildcard_match(a, h, fold=True) for a in rule["AllowedHeader"]) for h in headers):
+        if all(any(_wildcard_match(a, h.lower()) for a in rule["AllowedHeader"]) for h in headers):
             return rule
     return None
 
