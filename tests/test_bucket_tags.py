@@ -119,3 +119,19 @@ def test_list_buckets_by_tag(server, oss2_auth, bucket, bucket_name):
     finally:
         for name in others:
             remove_bucket(oss2_auth, server.endpoint, name)
+
+
+def test_bucket_tag_condition_in_policies(server, bucket, bucket_name, user):
+    """A RAM policy's oss:BucketTag/<key> condition sees the bucket's tags (PutBucketTags)."""
+    put_policy(server, user, [{"Effect": "Allow", "Action": ["oss:GetObject"],
+                               "Resource": [f"acs:oss:*:*:{bucket_name}/*"],
+                               "Condition": {"StringEquals": {"oss:BucketTag/team": "blue"}}}])
+    bucket.put_object("o", b"data")
+    b = as_user(server, user, bucket_name)
+    with pytest.raises(oss2.exceptions.AccessDenied):
+        b.get_object("o")  # no tags yet
+    bucket.put_bucket_tagging(_tagging([("team", "blue")]))
+    assert b.get_object("o").read() == b"data"
+    bucket.put_bucket_tagging(_tagging([("team", "red")]))
+    with pytest.raises(oss2.exceptions.AccessDenied):
+        b.get_object("o")
