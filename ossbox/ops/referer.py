@@ -130,7 +130,9 @@ async def check(req: Request) -> None:
     """Refuse the request when the bucket's Referer rules deny it (403 AccessDenied)."""
     if not is_checked(req):
         return
-    rec = req.bucket_record or await req.server.engine.get_bucket(req.bucket)
+    rec = req.bucket_record
+    if rec is None:
+        rec = req.bucket_record = await req.server.engine.get_bucket(req.bucket)  # the operation reuses it
     config = rec.config.get("referer") if rec is not None else None
     if not config:
         return
