@@ -207,7 +207,27 @@ MissingSymlinkTarget = E(400, "MissingArgument", "Missing Some Required Argument
 # A symlink to a symlink is never followed; OSS documents the target "cannot be a symlink"
 # (oss2's put_symlink docstring) without naming the read error: ossbox answers this one.
 InvalidTargetType = E(400, "InvalidTargetType", "The symlink target object type is not supported.", "")
+# EC: ossbox's pick in the bucket-configuration range (none found in OSS's EC pages).
+NoSuchCORSConfiguration = E(404, "NoSuchCORSConfiguration", "The CORS configuration does not exist.",
+                             "0015-00000901")
 NoSuchTagSet = E(404, "NoSuchTagSet", "There is no tag set associated with the bucket.", "0015-00000801")
+
+# Bucket tags (PutBucketTags): OSS's own limits, wider than object tags' (UTF-8 allowed).
+InvalidBucketTag = E(400, "InvalidTag", "The TagKey or TagValue you have provided is invalid.", "0010-00000219")
+InvalidBucketTagPrefix = E(400, "InvalidTag", "The tag key must not start with http://, https://, Aliyun "
+                           "or acs:.", "0010-00000207")
+TooManyBucketTags = E(400, "InvalidTag", "Bucket tags cannot be greater than 20.", "0010-00000218")
+# CORS: a preflight (OPTIONS) that no rule allows. Code and message as OSS answers them (OSS's
+# "403 troubleshooting" page); the ECs are ossbox's picks.
+CorsNotEnabled = E(403, "AccessForbidden", "CORSResponse: CORS is not enabled for this bucket.", "0006-00000001")
+CorsNotAllowed = E(403, "AccessForbidden", "CORSResponse: This CORS request is not allowed. This is usually "
+                   "because the evalution of Origin, request method / Access-Control-Request-Method or "
+                   "Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.",
+                   "0006-00000002")
+# Hotlink protection (PutBucketReferer); the ECs are OSS's, one per reason.
+RefererEmptyDenied = E(403, "AccessDenied", "You are denied by bucket referer policy.", "0003-00000501")
+RefererBlacklisted = E(403, "AccessDenied", "You are denied by bucket referer policy.", "0003-00000502")
+RefererNotAllowed = E(403, "AccessDenied", "You are denied by bucket referer policy.", "0003-00000503")
 
 # --- auth --------------------------------------------------------------------------------------
 AccessDenied = E(403, "AccessDenied", "You have no right to access this object because of bucket acl.",

@@ -8,13 +8,14 @@ from __future__ import annotations
 from typing import NamedTuple, Optional
 
 from .. import errors
-from ..ops import (admin, append, bucket, bucket_config, bucket_stat, delete_multiple, listing, live_channel,
-                   multipart, objects, post_object, public_access_block, restore, service, symlink)
+from ..ops import (admin, append, bucket, bucket_config, bucket_stat, bucket_tags, cors, delete_multiple,
+                   listing, live_channel, multipart, objects, post_object, public_access_block, referer,
+                   restore, service, symlink)
 from ..wire.request import Request
 
 # Bucket features ossbox does not (yet) offer: answered 501 NotImplemented, never silently ignored.
-_UNSUPPORTED_BUCKET = {"lifecycle", "cors", "referer", "website", "logging",
-                       "replication", "worm", "inventory", "tagging",
+_UNSUPPORTED_BUCKET = {"lifecycle", "website", "logging",
+                       "replication", "worm", "inventory",
                        "transferAcceleration", "qos", "cname", "style",
                        "accessPoint", "resourceGroup", "httpsConfig"}
 
@@ -45,6 +46,8 @@ _OBJECT_OPS = {
             ("symlink", symlink.get_symlink, "oss:GetObject"), (None, objects.get_object, "oss:GetObject")],
     "HEAD": [("objectMeta", objects.get_object_meta, "oss:GetObject"),
              (None, objects.head_object, "oss:GetObject")],
+    # a CORS preflight: answered from the bucket's CORS rules, without authorization (see ops.cors)
+    "OPTIONS": [(None, cors.preflight, None)],
     "DELETE": [("tagging", objects.delete_object_tagging, "oss:DeleteObjectTagging"),
                ("uploadId", multipart.abort, "oss:AbortMultipartUpload"),
                ("live", live_channel.live_channel_unsupported, "oss:DeleteLiveChannel"),
@@ -59,12 +62,18 @@ _BUCKET_OPS = {
             ("encryption", bucket_config.put_bucket_encryption, "oss:PutBucketEncryption"),
             ("publicAccessBlock", public_access_block.put_bucket_public_access_block,
              "oss:PutBucketPublicAccessBlock"),
+            ("cors", cors.put_bucket_cors, "oss:PutBucketCors"),
+            ("tagging", bucket_tags.put_bucket_tags, "oss:PutBucketTagging"),
+            ("referer", referer.put_bucket_referer, "oss:PutBucketReferer"),
             (None, bucket.put_bucket, "oss:PutBucket")],
     "GET": [("acl", bucket.get_bucket_acl, "oss:GetBucketAcl"),
             ("policy", bucket_config.get_bucket_policy, "oss:GetBucketPolicy"),
             ("requestPayment", bucket_config.get_bucket_request_payment, "oss:GetBucketRequestPayment"),
             ("versioning", bucket_config.get_bucket_versioning, "oss:GetBucketVersioning"),
             ("encryption", bucket_config.get_bucket_encryption, "oss:GetBucketEncryption"),
+            ("cors", cors.get_bucket_cors, "oss:GetBucketCors"),
+            ("tagging", bucket_tags.get_bucket_tags, "oss:GetBucketTagging"),
+            ("referer", referer.get_bucket_referer, "oss:GetBucketReferer"),
             ("location", bucket.get_bucket_location, "oss:GetBucketLocation"),
             ("bucketInfo", bucket.get_bucket_info, "oss:GetBucketInfo"),
             ("stat", bucket_stat.get_bucket_stat, "oss:GetBucketStat"),
@@ -83,8 +92,11 @@ _BUCKET_OPS = {
                ("encryption", bucket_config.delete_bucket_encryption, "oss:DeleteBucketEncryption"),
                ("publicAccessBlock", public_access_block.delete_bucket_public_access_block,
                 "oss:DeleteBucketPublicAccessBlock"),
+               ("cors", cors.delete_bucket_cors, "oss:DeleteBucketCors"),
+               ("tagging", bucket_tags.delete_bucket_tags, "oss:DeleteBucketTagging"),
                (None, bucket.delete_bucket, "oss:DeleteBucket")],
     "HEAD": [(None, bucket.get_bucket_info, "oss:GetBucketInfo")],
+    "OPTIONS": [(None, cors.preflight, None)],
 }
 
 

@@ -10,6 +10,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from typing import AsyncIterator, Optional
 
 from .. import errors
+from ..wire import xml
 from ..wire.request import Request
 from ..storage import sse
 from ..storage.engine import CURRENT
@@ -151,6 +152,22 @@ def validate_tags(pairs) -> None:
         if k in seen:
             raise errors.DuplicateTagKey()
         seen.add(k)
+
+
+def parse_tag_set(body: bytes) -> list[tuple[str, str]]:
+    """The (key, value) pairs of a Tagging/TagSet/Tag document (object and bucket tagging);
+    the caller validates them against its own limits."""
+    root = xml.parse(body, "Tagging")
+    tag_sets = xml.children(root, "TagSet")
+    if len(tag_sets) != 1:
+        raise errors.MalformedXML()
+    pairs = []
+    for tag in xml.children(tag_sets[0], "Tag"):
+        key = xml.child_text(tag, "Key")
+        if key is None:
+            raise errors.InvalidTag()
+        pairs.append((key, xml.child_text(tag, "Value", "")))
+    return pairs
 
 
 def bucket_default_sse(bucket: BucketRecord) -> dict[str, str]:
