@@ -213,6 +213,8 @@ PublicAccessBlocked = E(403, "AccessDenied", "Public access is blocked: public A
 InvalidPolicyDocument = E(400, "InvalidPolicyDocument", "The content of the policy document is invalid.",
                           "0031-00000001")
 NoSuchBucketPolicy = E(404, "NoSuchBucketPolicy", "The bucket policy does not exist.", "0031-00000002")
+# GetBucketLifecycle on a bucket without rules (OSS's message; its EC is not documented)
+NoSuchLifecycle = E(404, "NoSuchLifecycle", "No Row found in Lifecycle Table.")
 InvalidSecurityToken = E(403, "InvalidSecurityToken", "The security token you provided is invalid.",
                          "0002-00000030")
 SecurityTokenExpired = E(403, "SecurityTokenExpired", "The security token you provided has expired.",

@@ -8,12 +8,13 @@ from __future__ import annotations
 from typing import NamedTuple, Optional
 
 from .. import errors
-from ..ops import (admin, append, bucket, bucket_config, bucket_stat, delete_multiple, listing, live_channel,
-                   multipart, objects, post_object, public_access_block, restore, service, symlink)
+from ..ops import (admin, append, bucket, bucket_config, bucket_stat, delete_multiple, lifecycle, listing,
+                   live_channel, multipart, objects, post_object, public_access_block, restore, service,
+                   symlink)
 from ..wire.request import Request
 
 # Bucket features ossbox does not (yet) offer: answered 501 NotImplemented, never silently ignored.
-_UNSUPPORTED_BUCKET = {"lifecycle", "cors", "referer", "website", "logging",
+_UNSUPPORTED_BUCKET = {"cors", "referer", "website", "logging",
                        "replication", "worm", "inventory", "tagging",
                        "transferAcceleration", "qos", "cname", "style",
                        "accessPoint", "resourceGroup", "httpsConfig"}
@@ -59,12 +60,14 @@ _BUCKET_OPS = {
             ("encryption", bucket_config.put_bucket_encryption, "oss:PutBucketEncryption"),
             ("publicAccessBlock", public_access_block.put_bucket_public_access_block,
              "oss:PutBucketPublicAccessBlock"),
+            ("lifecycle", lifecycle.put_bucket_lifecycle, "oss:PutBucketLifecycle"),
             (None, bucket.put_bucket, "oss:PutBucket")],
     "GET": [("acl", bucket.get_bucket_acl, "oss:GetBucketAcl"),
             ("policy", bucket_config.get_bucket_policy, "oss:GetBucketPolicy"),
             ("requestPayment", bucket_config.get_bucket_request_payment, "oss:GetBucketRequestPayment"),
             ("versioning", bucket_config.get_bucket_versioning, "oss:GetBucketVersioning"),
             ("encryption", bucket_config.get_bucket_encryption, "oss:GetBucketEncryption"),
+            ("lifecycle", lifecycle.get_bucket_lifecycle, "oss:GetBucketLifecycle"),
             ("location", bucket.get_bucket_location, "oss:GetBucketLocation"),
             ("bucketInfo", bucket.get_bucket_info, "oss:GetBucketInfo"),
             ("stat", bucket_stat.get_bucket_stat, "oss:GetBucketStat"),
@@ -83,6 +86,7 @@ _BUCKET_OPS = {
                ("encryption", bucket_config.delete_bucket_encryption, "oss:DeleteBucketEncryption"),
                ("publicAccessBlock", public_access_block.delete_bucket_public_access_block,
                 "oss:DeleteBucketPublicAccessBlock"),
+               ("lifecycle", lifecycle.delete_bucket_lifecycle, "oss:DeleteBucketLifecycle"),
                (None, bucket.delete_bucket, "oss:DeleteBucket")],
     "HEAD": [(None, bucket.get_bucket_info, "oss:GetBucketInfo")],
 }
