@@ -11,6 +11,7 @@ from oss2.models import (AbortMultipartUpload, BucketLifecycle, BucketVersioning
 
 from appendkit import wait_until
 from conftest import make_v2_client, remove_bucket, v2_error
+from pgtest import PG_URL, pg_schema, schema_url  # noqa: F401  (pg_schema: a fixture)
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
 
 LIFECYCLE_DAY = 2      # seconds
@@ -366,3 +367,33 @@ def test_disabled_rule_does_nothing(fast):
     fast.put_object("on/a", b"1")   # newer than off/a: once it expired, off/a was due too
     eventually(lambda: keys(fast, "on/") == [], "expire on/a")
     assert keys(fast, "off/") == ["off/a"]
+
+
+# -- several nodes ---------------------------------------------------------------------------------------
+def test_two_nodes_apply_a_rule_once(tmp_path, pg_schema):
+    """Two nodes on one PostgreSQL and one segment store both scan: every expired key of a
+    versioned bucket gets exactly one delete marker (each action is a compare-and-set on its row)."""
+    store = tmp_path / "segments"
+    store.mkdir()
+    args = ["--meta", schema_url(PG_URL, pg_schema), "--data", f"file://{store}",
+            "--lifecycle-day-seconds", str(LIFECYCLE_DAY), "--lifecycle-interval", "0.1"]
+    nodes = [ServerProcess(str(tmp_path / f"n{i}"), extra_args=args).start() for i in (1, 2)]
+    try:
+        auth = oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET)
+        b = oss2.Bucket(auth, nodes[0].endpoint, "lc-multi")
+        b.create_bucket()
+        enable_versioning(b)
+        for i in range(40):
+            b.put_object(f"k/{i:02d}", b"x")
+        put_rules(b, LifecycleRule("k", "k/", status="Enabled", expiration=LifecycleExpiration(days=1)),
+                  LifecycleRule("sentinel", "zz/", status="Enabled", expiration=LifecycleExpiration(days=1)))
+        eventually(lambda: len(_versions(b, "k/")[1]) == 40, "expire every key")
+        b.put_object("zz/x", b"1")   # expires a day after the keys did: many scans of both nodes later
+        eventually(lambda: _versions(b, "zz/")[1], "expire the sentinel")
+        versions, markers = _versions(b, "k/")
+        assert sorted(markers) == [(f"k/{i:02d}", True) for i in range(40)]
+        assert sorted(versions) == [(f"k/{i:02d}", False) for i in range(40)]
+        remove_bucket(auth, nodes[1].endpoint, "lc-multi")
+    finally:
+        for n in nodes:
+            n.stop()
