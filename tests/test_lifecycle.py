@@ -154,6 +154,11 @@ BAD = [
     ("too many rules", config(*(rule_xml("<Expiration><Days>1</Days></Expiration>", f"r{i}", f"p{i}/")
                                 for i in range(1001))), "InvalidArgument"),
     ("not xml", "<LifecycleConfiguration><Rule>", "MalformedXML"),
+    ("tag character", config(rule_xml("<Expiration><Days>1</Days></Expiration>"
+                                      "<Tag><Key>%&amp;</Key><Value>v</Value></Tag>")), "InvalidArgument"),
+    ("days and dates mixed", config(rule_xml("<Expiration><CreatedBeforeDate>2016-12-25T00:00:00.000Z"
+                                             "</CreatedBeforeDate></Expiration><Transition><Days>356</Days>"
+                                             "<StorageClass>IA</StorageClass></Transition>")), "InvalidRequest"),
 ]
 
 
@@ -164,6 +169,28 @@ def test_invalid_configuration(bucket, body, code):
     assert (info.value.status, info.value.code) == (400, code), info.value
     with pytest.raises(oss2.exceptions.NoSuchLifecycle):  # nothing was stored
         bucket.get_bucket_lifecycle()
+
+
+def test_same_action_overlap_message(bucket):
+    """oss2's own test compares OSS's message exactly."""
+    body = config(rule_xml("<Expiration><Days>1</Days></Expiration>", "a", "x"),
+                  rule_xml("<Expiration><Days>2</Days></Expiration>", "b", "x/y"))
+    with pytest.raises(oss2.exceptions.OssError) as info:
+        raw_put(bucket, body)
+    assert info.value.message == "Overlap for same action type Expiration"
+
+
+def test_expiration_date_and_long_tags(bucket):
+    """oss2 still sends Expiration/Date (the older form) and expects it back; long tag keys and
+    values are accepted (oss2's test_lifecycle_object_tagging_exceptions_*)."""
+    tags = TaggingRule()
+    tags.tagging_rule["k" * 129] = "v" * 257   # add() refuses it on the client side
+    bucket.put_bucket_lifecycle(BucketLifecycle([LifecycleRule(
+        "t", "p/", status="Enabled", expiration=LifecycleExpiration(days=3), tagging=Tagging(tags))]))
+    bucket.put_bucket_lifecycle(BucketLifecycle([LifecycleRule(
+        "d", "p/", status="Enabled", expiration=LifecycleExpiration(date=datetime.date(2016, 12, 25)))]))
+    (rule,) = bucket.get_bucket_lifecycle().rules
+    assert (rule.id, rule.expiration.date) == ("d", datetime.date(2016, 12, 25))
 
 
 def test_same_action_overlap_allowed_by_header(bucket):
@@ -230,6 +257,13 @@ def test_created_before_date_expires_at_once(fast):
     put_rules(fast, LifecycleRule("d", "d/", status="Enabled",
                                        expiration=LifecycleExpiration(created_before_date=tomorrow)))
     eventually(lambda: keys(fast) == [], "expire by CreatedBeforeDate")
+
+
+def test_expiration_date_expires_everything_from_that_day(fast):
+    fast.put_object("od/a", b"1")
+    put_rules(fast, LifecycleRule("od", "od/", status="Enabled",
+                                  expiration=LifecycleExpiration(date=datetime.date(2016, 12, 25))))
+    eventually(lambda: keys(fast) == [], "expire by Date")
 
 
 def test_size_and_tag_filters(fast):
@@ -397,3 +431,21 @@ def test_two_nodes_apply_a_rule_once(tmp_path, pg_schema):
     finally:
         for n in nodes:
             n.stop()
+
+
+def test_v2_sdk_transition_without_id(v2, bucket_name):
+    """The v2 SDK's own integration test: a rule without ID, a Transition by CreatedBeforeDate
+    (sent as the date at midnight) and IsAccessTime false, which must come back as sent."""
+    import alibabacloud_oss_v2 as oss
+    when = datetime.datetime(2023, 12, 17, 10, 0, 0)
+    v2.put_bucket_lifecycle(oss.PutBucketLifecycleRequest(
+        bucket=bucket_name, lifecycle_configuration=oss.LifecycleConfiguration(rules=[oss.LifecycleRule(
+            transitions=[oss.LifecycleRuleTransition(created_before_date=when, storage_class="IA",
+                                                     is_access_time=False)],
+            prefix="python-test", status="Enabled")])))
+    (rule,) = v2.get_bucket_lifecycle(oss.GetBucketLifecycleRequest(bucket=bucket_name)
+                                      ).lifecycle_configuration.rules
+    assert rule.id
+    (tr,) = rule.transitions
+    assert tr.created_before_date.strftime("%Y-%m-%d") == "2023-12-17"
+    assert (tr.storage_class, tr.is_access_time) == ("IA", False)

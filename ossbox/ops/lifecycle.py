@@ -129,10 +129,15 @@ def _access_time(node, out: dict) -> None:
 
 
 def _tag(node) -> tuple[str, str]:
-    key, value = _one(node, "Key"), _one(node, "Value")
+    """A Tag's Key and Value. OSS refuses ASCII characters outside the object tag set (oss2's
+    test_lifecycle_object_tagging_exceptions_*: `%&`, `)%` refused) but not long keys or values."""
+    key, value = _one(node, "Key"), _one(node, "Value") or ""
     if not key:
         raise _bad("A lifecycle Tag needs a Key.", "Tag")
-    return key, value or ""
+    for name, text in (("Key", key), ("Value", value)):
+        if any(c < "\x80" and c not in common.TAG_CHARS for c in text):
+            raise _bad(f"The lifecycle Tag {name} has a character that is not allowed.", f"Tag.{name}", text)
+    return key, value
 
 
 def _filter(node, prefix: str) -> Optional[dict]:
@@ -189,13 +194,20 @@ def parse_rule(node) -> dict:
     exp = _single(node, "Expiration")
     if exp is not None:
         marker = _bool(exp, "ExpiredObjectDeleteMarker")
-        days, date = _days(exp, "Days"), _date(exp)
-        if sum(x is not None for x in (days, date)) + bool(marker) != 1:
+        days, date, on = _days(exp, "Days"), _date(exp), _date(exp, "Date")
+        if sum(x is not None for x in (days, date, on)) + bool(marker) != 1:
             raise _bad("Expiration needs exactly one of Days, CreatedBeforeDate or "
                        "ExpiredObjectDeleteMarker true.", "Expiration")
         if marker and tags:
             raise _bad("ExpiredObjectDeleteMarker cannot be used with Tag.", "ExpiredObjectDeleteMarker")
-        rule["expiration"] = {"days": days} if days is not None else date if date else {"delete_marker": True}
+        if days is not None:
+            rule["expiration"] = {"days": days}
+        elif date or on:
+            # Date, the older form oss2 still sends: from that day on, every matching object
+            # expires whatever its age ({"on": text, "from": epoch})
+            rule["expiration"] = date or {"on": on["date"], "from": on["before"]}
+        else:
+            rule["expiration"] = {"delete_marker": True}
     transitions = []
     for t in xml.children(node, "Transition"):
         tr = _when(t, "Transition")
@@ -204,6 +216,11 @@ def parse_rule(node) -> dict:
         transitions.append(tr)
     if transitions:
         rule["transitions"] = transitions
+    kinds = {"days" if t.get("days") is not None else "date" for t in transitions}
+    if exp is not None and not rule["expiration"].get("delete_marker"):
+        kinds.add("days" if rule["expiration"].get("days") is not None else "date")
+    if len(kinds) > 1:
+        raise errors.LifecycleMixedTimes()
     abort = _single(node, "AbortMultipartUpload")
     if abort is not None:
         if tags:
@@ -275,7 +292,8 @@ def validate(rules: list[dict], allow_overlap: bool) -> None:
                                     ("NoncurrentVersionExpiration", "nc_expiration"),
                                     ("NoncurrentVersionTransition", "nc_transitions")):
                     if key in a and key in b:
-                        raise _bad(f"Overlap for same action type {action}.", "Prefix", b["prefix"])
+                        # OSS's message, exactly (oss2's test_lifecycle_overlap_exception compares it)
+                        raise _bad(f"Overlap for same action type {action}", "Prefix", b["prefix"])
 
 
 async def put_bucket_lifecycle(req: Request) -> Response:
@@ -312,7 +330,7 @@ def _rule_xml(r: dict) -> list:
     exp = r.get("expiration")
     if exp:
         out.append(("Expiration", [("ExpiredObjectDeleteMarker", True)] if exp.get("delete_marker")
-                    else _when_xml(exp)))
+                    else [("Date", exp["on"])] if exp.get("on") else _when_xml(exp)))
     for t in r.get("transitions", ()):
         out.append(("Transition", _when_xml(t) + [("StorageClass", t["class"]),
                                                   ("IsAccessTime", t.get("is_access_time"))]))

@@ -3,9 +3,9 @@ multipart uploads, and expiring or transitioning noncurrent versions.
 
 The rules are kept in BucketRecord.config["lifecycle"] (parsed and checked by ops/lifecycle.py):
 each a dict with id, prefix, status, and optionally tags [[k, v]], filter {gt, lt, not:
-[{prefix, tag}]}, expiration {days | before | delete_marker}, transitions [{days | before, class}],
+[{prefix, tag}]}, expiration {days | before | from | delete_marker}, transitions [{days | before, class}],
 abort {days | before}, nc_expiration {days}, nc_transitions [{days, class}] ("before": epoch
-seconds of a CreatedBeforeDate).
+seconds of a CreatedBeforeDate; "from": of an Expiration Date, the older form).
 
 Clock: "a day" is `lifecycle_day` seconds (--lifecycle-day-seconds, 86400 unless sped up for
 tests); an action with Days is due once that many days have passed since the object's last
@@ -51,6 +51,8 @@ WRITABLE_CLASSES = ("Standard", "IA", "Archive")  # what an unsealed appendable 
 def _due(when: dict, since: float, now: float, day: float) -> bool:
     if when.get("days") is not None:
         return since + when["days"] * day <= now
+    if when.get("from") is not None:   # Expiration/Date: everything, from that day on
+        return now >= when["from"]
     return since < when["before"]
 
 
