@@ -97,6 +97,22 @@ def test_round_trip_v2(v2, bucket_name):
     assert (err.status_code, err.code) == (404, "NoSuchLifecycle")
 
 
+def test_oss_documented_example(bucket):
+    """The example of OSS's "Lifecycle configuration elements" page is accepted as it is."""
+    raw_put(bucket, config(
+        "<Rule><ID>rule1</ID><Prefix>logs/</Prefix><Status>Enabled</Status><Filter><Not><Prefix>logs1/</Prefix>"
+        "<Tag><Key>key1</Key><Value>value1</Value></Tag></Not></Filter><Expiration><Days>10</Days></Expiration>"
+        "</Rule>",
+        "<Rule><ID>rule2</ID><Prefix>doc/</Prefix><Status>Disabled</Status><Expiration><CreatedBeforeDate>"
+        "2017-12-31T00:00:00.000Z</CreatedBeforeDate></Expiration></Rule>",
+        "<Rule><ID>rule3</ID><Prefix>logs2/</Prefix><Tag><Key>xx</Key><Value>1</Value></Tag><Status>Enabled"
+        "</Status><Transition><Days>60</Days><StorageClass>Archive</StorageClass></Transition></Rule>"))
+    rules = {r.id: r for r in bucket.get_bucket_lifecycle().rules}
+    assert rules["rule1"].filter.filter_not[0].prefix == "logs1/"
+    assert rules["rule2"].status == "Disabled"
+    assert rules["rule3"].tagging.tag_set.tagging_rule == {"xx": "1"}
+
+
 def test_rule_without_id_gets_one(bucket):
     raw_put(bucket, config("<Rule><Prefix>x/</Prefix><Status>Enabled</Status>"
                            "<Expiration><Days>3</Days></Expiration></Rule>"))
@@ -147,8 +163,8 @@ BAD = [
     ("return without access time", config(rule_xml("<Transition><Days>1</Days><StorageClass>IA</StorageClass>"
                                                    "<ReturnToStdWhenVisit>true</ReturnToStdWhenVisit>"
                                                    "</Transition>")), "InvalidArgument"),
-    ("not outside prefix", config(rule_xml("<Filter><Not><Prefix>q/</Prefix></Not></Filter>"
-                                           "<Expiration><Days>1</Days></Expiration>")), "InvalidArgument"),
+    ("two nots", config(rule_xml("<Filter><Not><Prefix>p/a</Prefix></Not><Not><Prefix>p/b</Prefix></Not></Filter>"
+                                 "<Expiration><Days>1</Days></Expiration>")), "MalformedXML"),
     ("sizes reversed", config(rule_xml("<Filter><ObjectSizeGreaterThan>10</ObjectSizeGreaterThan>"
                                        "<ObjectSizeLessThan>5</ObjectSizeLessThan></Filter>"
                                        "<Expiration><Days>1</Days></Expiration>")), "InvalidArgument"),

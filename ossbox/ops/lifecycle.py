@@ -140,7 +140,7 @@ def _tag(node) -> tuple[str, str]:
     return key, value
 
 
-def _filter(node, prefix: str) -> Optional[dict]:
+def _filter(node) -> Optional[dict]:
     out: dict = {}
     gt, lt = _size(node, "ObjectSizeGreaterThan"), _size(node, "ObjectSizeLessThan")
     if gt is not None:
@@ -149,18 +149,17 @@ def _filter(node, prefix: str) -> Optional[dict]:
         out["lt"] = lt
     if gt is not None and lt is not None and gt >= lt:
         raise _bad("ObjectSizeGreaterThan must be less than ObjectSizeLessThan.", "ObjectSizeGreaterThan", str(gt))
+    # One Not per Filter: oss2's own tests keep a second one commented out "after multiple not nodes
+    # are supported". Its Prefix need not lie under the rule's (OSS's "Lifecycle configuration
+    # elements" example: rule logs/, Not logs1/).
     nots = []
-    for n in xml.children(node, "Not"):
+    n = _single(node, "Not")
+    if n is not None:
         not_prefix = _one(n, "Prefix")
         if not_prefix is None:
             raise errors.MalformedXML("A Not element needs a Prefix.")
-        if not not_prefix.startswith(prefix) or not_prefix == prefix:
-            raise _bad("The Prefix of Not must start with, and be longer than, the rule's Prefix.",
-                       "Prefix", not_prefix)
-        tags = xml.children(n, "Tag")
-        if len(tags) > 1:
-            raise errors.MalformedXML("A Not element may hold one Tag.")
-        nots.append({"prefix": not_prefix, "tag": list(_tag(tags[0])) if tags else None})
+        tag = _single(n, "Tag")
+        nots.append({"prefix": not_prefix, "tag": list(_tag(tag)) if tag is not None else None})
     if nots:
         out["not"] = nots
     return out or None
@@ -185,7 +184,7 @@ def parse_rule(node) -> dict:
     if tags:
         rule["tags"] = tags
     flt = _single(node, "Filter")
-    flt = _filter(flt, rule["prefix"]) if flt is not None else None
+    flt = _filter(flt) if flt is not None else None
     if flt:
         rule["filter"] = flt
     if not any(xml.children(node, a) for a in ACTIONS):
