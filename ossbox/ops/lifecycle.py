@@ -13,6 +13,9 @@ enabled rules. Validation follows OSS's PutBucketLifecycle page and its error-co
   up to 1000 rules; Days and CreatedBeforeDate exclusive; CreatedBeforeDate at 00:00 UTC;
   no two rules with AbortMultipartUpload on overlapping prefixes (OSS user guide, "Limits");
   overlapping prefixes with the same action type only with x-oss-allow-same-action-overlap: true.
+From oss2 2.19.1's own lifecycle tests (which pass): Days and dates mixed in one rule's Expiration
+and Transitions -> InvalidRequest; Expiration/Date (the older form) accepted and echoed; tag keys
+and values with ASCII characters outside the object tag set refused, long ones accepted; one Not.
 Lifecycle rules based on the last access time (IsAccessTime=true) need OSS's access tracking
 (PutBucketAccessMonitor), which ossbox does not have: they are refused with InvalidArgument, as OSS
 refuses them on a bucket without access tracking.
