@@ -249,6 +249,11 @@ PublicAccessBlocked = E(403, "AccessDenied", "Public access is blocked: public A
 InvalidPolicyDocument = E(400, "InvalidPolicyDocument", "The content of the policy document is invalid.",
                           "0031-00000001")
 NoSuchBucketPolicy = E(404, "NoSuchBucketPolicy", "The bucket policy does not exist.", "0031-00000002")
+# GetBucketLifecycle on a bucket without rules (OSS's message; its EC is not documented)
+NoSuchLifecycle = E(404, "NoSuchLifecycle", "No Row found in Lifecycle Table.")
+# one rule whose Expiration and Transitions mix Days with dates (oss2's test_lifecycle_storage_transitions_mixed)
+LifecycleMixedTimes = E(400, "InvalidRequest", "Found mixed CreatedBeforeDate and Days based Expiration and "
+                        "Transition actions in a lifecycle rule.")
 InvalidSecurityToken = E(403, "InvalidSecurityToken", "The security token you provided is invalid.",
                          "0002-00000030")
 SecurityTokenExpired = E(403, "SecurityTokenExpired", "The security token you provided has expired.",

@@ -9,12 +9,12 @@ from typing import NamedTuple, Optional
 
 from .. import errors
 from ..ops import (admin, append, bucket, bucket_config, bucket_stat, bucket_tags, cors, delete_multiple,
-                   listing, live_channel, multipart, objects, post_object, public_access_block, referer,
-                   restore, service, symlink)
+                   lifecycle, listing, live_channel, multipart, objects, post_object, public_access_block,
+                   referer, restore, service, symlink)
 from ..wire.request import Request
 
 # Bucket features ossbox does not (yet) offer: answered 501 NotImplemented, never silently ignored.
-_UNSUPPORTED_BUCKET = {"lifecycle", "website", "logging",
+_UNSUPPORTED_BUCKET = {"website", "logging",
                        "replication", "worm", "inventory",
                        "transferAcceleration", "qos", "cname", "style",
                        "accessPoint", "resourceGroup", "httpsConfig"}
@@ -65,6 +65,7 @@ _BUCKET_OPS = {
             ("cors", cors.put_bucket_cors, "oss:PutBucketCors"),
             ("tagging", bucket_tags.put_bucket_tags, "oss:PutBucketTagging"),
             ("referer", referer.put_bucket_referer, "oss:PutBucketReferer"),
+            ("lifecycle", lifecycle.put_bucket_lifecycle, "oss:PutBucketLifecycle"),
             (None, bucket.put_bucket, "oss:PutBucket")],
     "GET": [("acl", bucket.get_bucket_acl, "oss:GetBucketAcl"),
             ("policy", bucket_config.get_bucket_policy, "oss:GetBucketPolicy"),
@@ -74,6 +75,7 @@ _BUCKET_OPS = {
             ("cors", cors.get_bucket_cors, "oss:GetBucketCors"),
             ("tagging", bucket_tags.get_bucket_tags, "oss:GetBucketTagging"),
             ("referer", referer.get_bucket_referer, "oss:GetBucketReferer"),
+            ("lifecycle", lifecycle.get_bucket_lifecycle, "oss:GetBucketLifecycle"),
             ("location", bucket.get_bucket_location, "oss:GetBucketLocation"),
             ("bucketInfo", bucket.get_bucket_info, "oss:GetBucketInfo"),
             ("stat", bucket_stat.get_bucket_stat, "oss:GetBucketStat"),
@@ -94,6 +96,7 @@ _BUCKET_OPS = {
                 "oss:DeleteBucketPublicAccessBlock"),
                ("cors", cors.delete_bucket_cors, "oss:DeleteBucketCors"),
                ("tagging", bucket_tags.delete_bucket_tags, "oss:DeleteBucketTagging"),
+               ("lifecycle", lifecycle.delete_bucket_lifecycle, "oss:DeleteBucketLifecycle"),
                (None, bucket.delete_bucket, "oss:DeleteBucket")],
     "HEAD": [(None, bucket.get_bucket_info, "oss:GetBucketInfo")],
     "OPTIONS": [(None, cors.preflight, None)],
