@@ -128,7 +128,6 @@ RequestHeaderTooLarge = E(400, "RequestHeaderSectionTooLarge", "Your request hea
                           "maximum allowed size.", "0016-00000108")
 MetadataTooLarge = E(400, "MetadataTooLarge", "Your metadata headers exceed the maximum allowed "
                      "metadata size.", "0016-00000107")
-InvalidTargetType = E(400, "InvalidArgument", "The copy source is not valid.", "0017-00000801")
 InvalidCopySource = E(400, "InvalidArgument", "Copy Source must mention the source bucket and key: "
                       "/sourcebucket/sourcekey.", "0017-00000802")
 # Upload callbacks (ops/callback.py). Messages are OSS's where its pages quote them; OSS's EC is
