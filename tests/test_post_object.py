@@ -523,3 +523,16 @@ def test_ali_oss_signed_form(server, bucket, version):
     assert obj.read() == f"posted by ali-oss {version}".encode()
     assert obj.headers["x-oss-meta-from"] == "ali-oss"
     assert obj.headers["Content-Type"] == "text/plain"
+
+
+def test_public_object_acl_field_is_refused_under_block_public_access(server, bucket):
+    n = bucket.bucket_name
+    bucket.put_bucket_public_access_block(True)
+    r = post(server, n, v1_form(n, "pub", **{"x-oss-object-acl": "public-read"}))
+    assert r.status_code == 403 and error_of(r)[0] == "AccessDenied", r.content
+    assert_missing(bucket, "pub")
+    r = post(server, n, v1_form(n, "priv", **{"x-oss-object-acl": "private"}))
+    assert r.status_code == 204, r.content
+    bucket.delete_bucket_public_access_block()
+    r = post(server, n, v1_form(n, "pub", **{"x-oss-object-acl": "public-read"}))
+    assert r.status_code == 204 and bucket.get_object_acl("pub").acl == "public-read"

@@ -37,7 +37,7 @@ from ..storage.engine import MAX_OBJECT_SIZE
 from ..wire import xml
 from ..wire.names import validate_key
 from ..wire.request import Request, Response
-from . import callback, common
+from . import callback, common, public_grants
 from .args import forbid_overwrite, parse_creation
 from .post_policy import PostPolicy, check_conditions, check_expiration, parse_post_policy, size_error
 
@@ -281,6 +281,8 @@ async def post_object(req: Request) -> Response:
     view = _FormHeaders(form.fields, form.file_type)
     creation = parse_creation(view)
     forbid = forbid_overwrite(view)
+    if "x-oss-object-acl" in fields:  # as PutObject's header: no public object while access is blocked
+        await public_grants.refuse_public_acl(req, fields["x-oss-object-acl"], bucket)
     cb = None
     if "callback" in fields:
         cb = callback.callback_from(fields["callback"], {k: v for k, v in fields.items() if k.startswith("x:")})
