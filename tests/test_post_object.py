@@ -293,6 +293,15 @@ def test_v4_wrong_signature_and_scope(server, bucket):
     fields = v4_form(n, "bad")
     fields["x-oss-credential"] = fields["x-oss-credential"].replace("aliyun_v4_request", "v4")
     assert post(server, n, fields).status_code == 400
+    # a credential scoped to another region: OSS's EC page 0002-00000715 shows this answer
+    fields = v4_form(n, "bad")
+    fields["x-oss-credential"] = fields["x-oss-credential"].replace(f"/{REGION}/", "/cn-beijing/")
+    r = post(server, n, fields)
+    assert r.status_code == 400
+    assert error_of(r) == ("InvalidArgument", "The signing region in credential is invalid.", "0002-00000715")
+    root = ElementTree.fromstring(r.content)
+    assert (root.findtext("ArgumentName"), root.findtext("ArgumentValue")) == (
+        "x-oss-credential", fields["x-oss-credential"])
     old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=8)
     fields = v4_form(n, "bad", **v4_fields(now=old))
     fields["x-oss-signature"] = sign_v4(fields["policy"], f"{old:%Y%m%d}")

@@ -32,7 +32,14 @@ def check_post_v1(cred: Credential, policy: str, signature: str) -> None:
 
 def parse_post_v4(credential: str, date: str, region: str, now: float) -> tuple[str, str]:
     """(AccessKeyId, yyyymmdd) of a V4 form, once its credential scope and date are valid."""
-    ak, date8, _reg, _product, _scope = _v4_parse_credential(credential, region, False)
+    try:
+        ak, date8, _reg, _product, _scope = _v4_parse_credential(credential, region, False)
+    except errors.OssError as exc:
+        if exc.ec != errors.InvalidSigningRegionQuery.ec:
+            raise
+        # the form's own EC, naming the field as OSS's page for it shows (0002-00000715)
+        raise errors.InvalidSigningRegionPost(ArgumentName="x-oss-credential",
+                                              ArgumentValue=_show(credential[:256])) from None
     ts = _parse_iso_basic(date.strip())
     if ts is None:
         raise errors.InvalidArgument("x-oss-date must be in the form yyyymmddTHHMMSSZ.",

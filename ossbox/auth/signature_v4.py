@@ -93,7 +93,8 @@ def _v4_parse_credential(value: str, region: str, header: bool):
     if len(date8) != 8 or not (date8.isdigit() and date8.isascii()) or term != _V4_TERM:
         raise bad("Invalid credential: expected <AccessKeyId>/<yyyymmdd>/<region>/oss/aliyun_v4_request.")
     if reg != region:
-        raise errors.InvalidSigningRegion(Region=_show(reg[:128]), ExpectedRegion=region)
+        refusal = errors.InvalidSigningRegion if header else errors.InvalidSigningRegionQuery
+        raise refusal(Region=_show(reg[:128]), ExpectedRegion=region)
     if product != _V4_PRODUCT:
         raise bad("Invalid credential: the signing product must be 'oss'.")
     return ak, date8, reg, product, value.strip()[len(ak) + 1:]

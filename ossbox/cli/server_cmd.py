@@ -185,6 +185,14 @@ def register(sub) -> None:
                    help="disk space kept back in the data dir (file space.reserve) so that start-up "
                         "and deletes work on a full disk; bytes or KiB/MiB/GiB, 0 disables "
                         "(default 16MiB)")
+    p.add_argument("--certfile", type=_not_empty, default=_env("CERTFILE"), metavar="PEM",
+                   help="serve HTTPS with this certificate (chain) in PEM: on --port, or on "
+                        "--https-port beside plain HTTP on --port")
+    p.add_argument("--keyfile", type=_not_empty, default=_env("KEYFILE"), metavar="PEM",
+                   help="the certificate's private key in PEM (default: read from --certfile)")
+    p.add_argument("--https-port", type=_port, default=_env("HTTPS_PORT"), metavar="PORT",
+                   help="with --certfile: serve HTTPS on this port and plain HTTP on --port "
+                        "(0 picks a free port); without it, --port serves HTTPS only")
     p.add_argument("--log-level", type=_one_of("debug", "info", "warning", "error"),
                    default=_env("LOG_LEVEL", "warning"), metavar="{debug,info,warning,error}")
     p.set_defaults(func=run_server, needs_settings=False)
@@ -205,12 +213,67 @@ def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        exc.filename = port  # which of the two ports failed, for the message
+        raise
     # Listen now: the ready line is printed during startup, and a client that connects before
     # uvicorn starts accepting must wait in the backlog rather than be refused.
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def tls_context(certfile, keyfile, https_port):
+    """The server-side TLS context of --certfile/--keyfile, or None without them. A certificate
+    or key that cannot be loaded is a usage error at start, not a failed handshake later."""
+    from .settings import UsageError
+
+    if certfile is None:
+        if keyfile is not None or https_port is not None:
+            raise UsageError("--keyfile and --https-port (OSSBOX_KEYFILE, OSSBOX_HTTPS_PORT) need "
+                             "--certfile (OSSBOX_CERTFILE)\nRun 'ossbox server --help' for usage.")
+        return None
+    import ssl
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)  # TLS 1.2+, no client certificates
+    try:
+        ctx.load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        what = f"{certfile}" + (f" and {keyfile}" if keyfile else "")
+        raise UsageError(f"cannot load the TLS certificate and key from {what}: "
+                         f"{getattr(exc, 'strerror', None) or exc}")
+    return ctx
+
+
+def _tls_server_class():
+    import asyncio
+
+    import uvicorn
+
+    class TlsServer(uvicorn.Server):
+        """uvicorn's server with HTTPS listeners of its own TLS context beside the plain ones
+        (uvicorn applies one `ssl` to every socket it is given)."""
+        tls_sockets: list = []
+        tls_context = None
+
+        async def startup(self, sockets=None):
+            await super().startup(sockets=sockets)
+            if self.should_exit or not self.tls_sockets:
+                return
+            loop = asyncio.get_running_loop()
+            for sock in self.tls_sockets:
+                # the same protocol class and shared state as uvicorn's own listeners, so graceful
+                # shutdown waits for these connections too; scope["scheme"] is "https" on them
+                server = await loop.create_server(
+                    lambda: self.config.http_protocol_class(config=self.config, server_state=self.server_state,
+                                                            app_state=self.lifespan.state),
+                    sock=sock, ssl=self.tls_context, backlog=self.config.backlog)
+                self.servers.append(server)
+
+    return TlsServer
 
 
 def show_credentials(data_dir: str) -> int:
@@ -247,13 +310,17 @@ def run_server(args, _settings=None) -> int:
     if bool(args.access_key_id) != bool(args.access_key_secret):
         raise UsageError("--access-key-id and --access-key-secret (OSSBOX_ACCESS_KEY_ID and "
                          "OSSBOX_ACCESS_KEY_SECRET) go together\nRun 'ossbox server --help' for usage.")
+    tls = tls_context(args.certfile, args.keyfile, args.https_port)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         sock = _bind(args.host, args.port)
+        tls_sock = None if args.https_port is None else _bind(args.host, args.https_port)
     except OSError as exc:
-        print(f"ossbox: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        print(f"ossbox: cannot listen on {args.host}:{exc.filename}: {exc.strerror}", file=sys.stderr)
         return 1
     port = sock.getsockname()[1]
+    if tls is not None and tls_sock is None:  # --port itself serves HTTPS
+        sock, tls_sock = None, sock
     cfg = ServerConfig(host=args.host, port=port, data_dir=args.data_dir, region=args.region,
                        access_key_id=args.access_key_id, access_key_secret=args.access_key_secret,
                        domains=domains, durability=args.durability)
@@ -280,7 +347,11 @@ def run_server(args, _settings=None) -> int:
         elif cfg.replaced_access_key_id:
             print(f"ossbox keeps the given root key pair (AccessKeyId {cfg.access_key_id}) in {kept}; "
                   f"it replaces the pair of AccessKeyId {cfg.replaced_access_key_id}", flush=True)
-        print(f"ossbox listening on http://{shown_host}:{port}", flush=True)
+        if tls_sock is not None and sock is not None:
+            # before the ready line (the last one): whoever waits for it can read both addresses
+            print(f"ossbox serving HTTPS on https://{shown_host}:{tls_sock.getsockname()[1]}", flush=True)
+        print(f"ossbox listening on {'http' if sock is not None else 'https'}://{shown_host}:{port}",
+              flush=True)
 
     app.startup = announce
     # The app sends its own Date (taken per response); uvicorn's is refreshed once a second.
@@ -288,10 +359,11 @@ def run_server(args, _settings=None) -> int:
                             ws="none", lifespan="on", access_log=False, server_header=False,
                             date_header=False, log_level=args.log_level,
                             timeout_keep_alive=args.idle_timeout, timeout_graceful_shutdown=10)
-    server = uvicorn.Server(config)
+    server = _tls_server_class()(config)
+    server.tls_sockets, server.tls_context = ([tls_sock], tls) if tls_sock is not None else ([], None)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the handler
     # that was installed before it; a no-op one makes a clean stop exit with status 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    server.run(sockets=[sock])
+    server.run(sockets=[sock] if sock is not None else [])
     return 0 if server.started else 1

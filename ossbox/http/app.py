@@ -182,6 +182,8 @@ class Server:
             return resp
         if not extra:
             return resp
+        if "vary" in extra and "vary" in resp.headers:  # e.g. a gzip answer's Accept-Encoding
+            extra = dict(extra, vary=f"{resp.headers['vary']}, {extra['vary']}")
         return dataclasses.replace(resp, headers={**resp.headers, **extra})
 
     def _address(self, req: Request, scope) -> None:

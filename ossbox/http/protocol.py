@@ -82,6 +82,12 @@ class OssHttpProtocol(HttpToolsProtocol):
     def shutdown(self) -> None:
         if self._linger_timer is not None:
             self.transport.close()
+        elif (self.scheme == "https" and (self.cycle is None or self.cycle.response_complete)
+              and not self.transport.get_write_buffer_size()):
+            # An idle TLS connection: close() sends close_notify and then waits for the client's,
+            # which a client idling in its connection pool never sends, so a graceful stop would
+            # wait out its whole timeout. Nothing is in flight: cut the connection.
+            self.transport.abort()
         else:
             super().shutdown()
 

@@ -12,7 +12,7 @@ from ..wire.request import Request, Response
 from ..storage import sse
 from ..storage.engine import CURRENT
 from ..storage.records import APPENDABLE, SYMLINK, SYMLINK_TARGET, ObjectRecord
-from . import callback, common, public_grants, restore, symlink
+from . import callback, common, gzip_encoding, public_grants, restore, symlink
 from .args import CopySource, object_acl, parse_copy, parse_get, parse_put
 
 
@@ -181,7 +181,11 @@ async def get_object(req: Request) -> Response:
         status = 206
         headers["content-range"] = f"bytes {start}-{end - 1}/{rec.size}"
     body = await common.primed(reader.stream(start, end, dkey))
-    return Response(status, headers, common.throttled(args.traffic_limit, body), length=end - start)
+    body = common.throttled(args.traffic_limit, body)
+    if gzip_encoding.applies(req.header("accept-encoding"), headers, rec.size, args.range is not None):
+        # no length: the compressed size is known only at the end, so the answer goes chunked
+        return Response(status, gzip_encoding.encoded_headers(headers), gzip_encoding.compressed(body))
+    return Response(status, headers, body, length=end - start)
 
 
 async def head_object(req: Request) -> Response:
@@ -200,6 +204,9 @@ async def head_object(req: Request) -> Response:
     headers.update(common.version_headers(bucket, link or rec))
     if link is not None:
         symlink.apply_link_headers(headers, link, rec)
+    if gzip_encoding.applies(req.header("accept-encoding"), headers, rec.size, False):
+        # what a GET with the same headers would answer (OSS's FAQ: HeadObject too)
+        return Response(200, gzip_encoding.encoded_headers(headers), gzip_encoding.nothing())
     headers["content-length"] = str(rec.size)
     return Response(200, headers, b"")
 
