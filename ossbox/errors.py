@@ -272,13 +272,14 @@ MissingDate = E(403, "AccessDenied", "AWS authentication requires a valid Date o
 InvalidAuthorization = E(400, "InvalidArgument", "Authorization header is invalid.", "0002-00000001")
 MissingQueryAuth = E(403, "AccessDenied", "Query string authentication requires the Signature, Expires "
                      "and OSSAccessKeyId parameters.", "0002-00000222")
-# OSS's message for a V4 scope region that is empty (oss2's test_sign_v4_no_region), unknown or not
-# this endpoint's; the EC pages: 0002-00000228 (Credential in the Authorization header),
-# 0002-00000226 (x-oss-credential of a presigned URL).
-InvalidSigningRegion = E(400, "InvalidArgument", "The signing region in credential is invalid.",
-                         "0002-00000228")
+# A V4 scope region that is empty, unknown or not this endpoint's. In an Authorization header:
+# oss2's test_exception_ec expects exactly this message and EC 0002-00000226. In a presigned URL's
+# x-oss-credential: oss2's test_sign_v4_no_region expects "The signing region in credential is
+# invalid."; EC 0002-00000228 is the page for a region invalid in a URL signature's Credential.
+InvalidSigningRegion = E(400, "InvalidArgument", "Invalid signing region in Authorization header.",
+                         "0002-00000226")
 InvalidSigningRegionQuery = E(400, "InvalidArgument", "The signing region in credential is invalid.",
-                              "0002-00000226")
+                              "0002-00000228")
 InvalidSigningRegionPost = E(400, "InvalidArgument", "The signing region in credential is invalid.",
                              "0002-00000715")  # a PostObject form's x-oss-credential
 InvalidContentSha256 = E(400, "InvalidArgument", "Invalid x-oss-content-sha256 header.",

@@ -756,18 +756,19 @@ def test_missing_date():
 
 def test_wrong_region():
     e = expect(errors.InvalidSigningRegion, _v4_req(region="cn-beijing"))
-    assert (e.status, e.code, e.ec) == (400, "InvalidArgument", "0002-00000228")
+    assert (e.status, e.code, e.ec) == (400, "InvalidArgument", "0002-00000226")
     req = oss2_capture(oss2_auths()["v4"], OSS2_OPS["append0"])
     expect(errors.InvalidSigningRegion, req, region="cn-shanghai")
     req = oss2_presign(oss2_auths()["v4"], "GET", "k")
     e = expect(errors.InvalidSigningRegionQuery, req, region="cn-shanghai")
-    assert (e.status, e.code, e.ec) == (400, "InvalidArgument", "0002-00000226")
+    assert (e.status, e.code, e.ec) == (400, "InvalidArgument", "0002-00000228")
 
 
 def test_v4_without_region_through_the_server(server, bucket):
     """oss2's test_sign_v4_no_region: a V4 URL signed without a region (scope `<date>//oss/...`)
-    gets OSS's 400 InvalidArgument 'The signing region in credential is invalid.' (EC 0002-00000226
-    for x-oss-credential); the same in an Authorization header has EC 0002-00000228."""
+    gets OSS's 400 InvalidArgument 'The signing region in credential is invalid.' (EC
+    0002-00000228); in an Authorization header, the message and EC oss2's test_exception_ec
+    expects for a wrong region (0002-00000226)."""
     import xml.etree.ElementTree as ET
     from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET
     no_region = oss2.Bucket(oss2.AuthV4(ACCESS_KEY_ID, ACCESS_KEY_SECRET), server.endpoint, bucket.bucket_name)
@@ -778,7 +779,7 @@ def test_v4_without_region_through_the_server(server, bucket):
         no_region.put_object_with_url(url, "Hello OSS", headers=headers)
     e = info.value
     assert (e.status, e.code, e.message) == (400, "InvalidArgument", "The signing region in credential is invalid.")
-    assert e.ec == "0002-00000226"
+    assert e.ec == "0002-00000228"
 
     date = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     r = requests.get(f"{server.endpoint}/{bucket.bucket_name}/k", headers={
@@ -786,9 +787,9 @@ def test_v4_without_region_through_the_server(server, bucket):
         "Authorization": f"OSS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/{date[:8]}//oss/aliyun_v4_request,"
                          f"Signature={'0' * 64}"}, timeout=20)
     doc = ET.fromstring(r.content)
-    assert r.status_code == 400 and r.headers["x-oss-ec"] == "0002-00000228"
+    assert r.status_code == 400 and r.headers["x-oss-ec"] == "0002-00000226"
     assert (doc.findtext("Code"), doc.findtext("Message")) == (
-        "InvalidArgument", "The signing region in credential is invalid.")
+        "InvalidArgument", "Invalid signing region in Authorization header.")
 
 
 def test_v4_scope_date_and_payload_hash():
