@@ -65,6 +65,13 @@ MalformedXML = E(400, "MalformedXML", "The XML you provided was not well-formed 
                  "against our published schema.", "0016-00000608")
 # A JSON input (admin body, policy document) nested deeper than ossbox parses; OSS documents no EC
 # for it, so this one is ossbox's pick.
+# SelectObject (ops/select): refused before the response starts; a data error found after output
+# was sent travels in the end frame instead, as "Code.Message" with the same status.
+SelectEmptyExpression = E(400, "InvalidArgument", "The Expression of the SelectRequest is empty.",
+                          "0016-00000823")
+SelectInvalidSql = E(400, "InvalidArgument", "The SQL statement is invalid.", "0016-00000803")
+SelectDataError = E(400, "InvalidArgument", "The object's data does not match the request.",
+                    "0016-00000801")
 JsonTooDeep = E(400, "InvalidArgument", "The JSON document is nested too deeply.", "0016-00000510")
 MissingContentMD5 = E(400, "InvalidDigest", "Missing required header for this request: Content-MD5.",
                       "0016-00000606")

@@ -37,7 +37,11 @@ UNSIGNED_BY_DESIGN = {
     # a read of the server's one region and the Host the client used -- nothing private
     "regions": "DescribeRegions reveals nothing",
     # only ever leads to a refusal
-    "select": "501 NotImplemented", "x-oss-process": "ignored on GET, 501 on POST",
+    "select": "501 NotImplemented",
+    # ignored on GET; on POST it names SelectObject / CreateSelectObjectMeta (reads, authorized as
+    # GetObject) only when no other sub-resource does, and an object POST without a sub-resource
+    # is never a valid request, so adding it cannot turn a captured request into another one
+    "x-oss-process": "only a lone POST sub-resource: no signed request to convert",
     # the admin API binds its action in the signed x-oss-ossbox-admin header
     "x-ossbox-admin": "admin action is taken from a signed header",
     # the signature and credential parameters themselves

@@ -10,7 +10,7 @@ from typing import NamedTuple, Optional
 from .. import errors
 from ..ops import (admin, append, bucket, bucket_config, bucket_stat, bucket_tags, cors, delete_multiple,
                    lifecycle, listing, live_channel, multipart, objects, post_object, public_access_block,
-                   referer, restore, service, symlink)
+                   referer, restore, select, service, symlink)
 from ..wire.request import Request
 
 # Bucket features ossbox does not (yet) offer: answered 501 NotImplemented, never silently ignored.
@@ -33,7 +33,8 @@ _OBJECT_OPS = {
              ("uploads", multipart.initiate, "oss:PutObject"),
              ("uploadId", multipart.complete, "oss:PutObject"),
              ("restore", restore.restore_object, "oss:RestoreObject"), ("select", _NOT_SUPPORTED, None),
-             ("x-oss-process", _NOT_SUPPORTED, None)],
+             # SelectObject / CreateSelectObjectMeta read the object: authorized as GetObject
+             ("x-oss-process", select.process, "oss:GetObject")],
     "PUT": [("acl", objects.put_object_acl, "oss:PutObjectAcl"),
             ("tagging", objects.put_object_tagging, "oss:PutObjectTagging"),
             ("uploadId", multipart.upload_part, "oss:PutObject"),
