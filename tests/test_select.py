@@ -84,15 +84,10 @@ def test_output_options_and_meta(bucket):
     assert (meta.rows, meta.splits, meta.select_resp.columns) == (5, 1, 3)
 
 
-def test_frames_version_crc_and_end_frame(server, bucket):
-    """The framed body byte for byte: version 1, the frame types, CRC-32 of each payload, the end
-    frame's scanned size and status."""
-    bucket.put_object("people.csv", CSV_DATA)
-    body = ("<SelectRequest><Expression>%s</Expression><InputSerialization><CSV><FileHeaderInfo>Use"
-            "</FileHeaderInfo></CSV></InputSerialization><OutputSerialization><EnablePayloadCrc>true"
-            "</EnablePayloadCrc></OutputSerialization></SelectRequest>"
-            % base64.b64encode(b"select name from ossobject where name = 'bob'").decode())
-    url = bucket.sign_url("POST", "people.csv", 60, params={"x-oss-process": "csv/select"})
+def _frames(bucket, key, body):
+    """POST a SelectRequest body by hand; the response's frames as (version, type, payload), each
+    payload's CRC-32 checked."""
+    url = bucket.sign_url("POST", key, 60, params={"x-oss-process": "csv/select"})
     resp = requests.post(url, data=body)
     assert resp.status_code == 206
     data, frames = resp.content, []
@@ -102,6 +97,44 @@ def test_frames_version_crc_and_end_frame(server, bucket):
         assert crc == zlib.crc32(payload)
         frames.append((ftype >> 24, ftype & 0xFFFFFF, payload))
         data = data[16 + length:]
+    return frames
+
+
+def _select_xml(sql: bytes, csv_input: str = "") -> str:
+    return ("<SelectRequest><Expression>%s</Expression><InputSerialization><CSV>%s</CSV>"
+            "</InputSerialization></SelectRequest>" % (base64.b64encode(sql).decode(), csv_input))
+
+
+def test_long_scan_without_output_sends_continuous_frames(bucket):
+    data = (b"x" * 125 + b",1\n") * (96 * 1024)      # 12 MiB, no row matches
+    bucket.put_object("quiet.csv", data)
+    frames = _frames(bucket, "quiet.csv", _select_xml(b"select _1 from ossobject where _2 = '2'"))
+    kinds = [t for _, t, _ in frames]
+    assert kinds[-1] == 0x800005 and 0x800004 in kinds and 0x800001 not in kinds
+    offsets = [struct.unpack(">Q", p[:8])[0] for _, _, p in frames]
+    assert offsets == sorted(offsets) and offsets[-1] == len(data)
+
+
+def test_quoted_record_delimiters_and_crlf(bucket):
+    bucket.put_object("q.csv", b'id,text\r\n1,"two\r\nlines"\r\n2,"say ""hi"""\r\n')
+    p = {"CsvHeaderInfo": "Use", "RecordDelimiter": "\r\n"}
+    r = bucket.select_object("q.csv", "select text from ossobject where id = 1", select_params=p)
+    assert _read(r) == b'"two\r\nlines"\n'
+    r = bucket.select_object("q.csv", "select id, text from ossobject where text like '%hi%'", select_params=p)
+    assert _read(r) == b'2,"say ""hi"""\n'
+    r = bucket.select_object("q.csv", "select count(*) from ossobject", select_params=p)
+    assert _read(r) == b"2\n"
+
+
+def test_frames_version_crc_and_end_frame(server, bucket):
+    """The framed body byte for byte: version 1, the frame types, CRC-32 of each payload, the end
+    frame's scanned size and status."""
+    bucket.put_object("people.csv", CSV_DATA)
+    body = ("<SelectRequest><Expression>%s</Expression><InputSerialization><CSV><FileHeaderInfo>Use"
+            "</FileHeaderInfo></CSV></InputSerialization><OutputSerialization><EnablePayloadCrc>true"
+            "</EnablePayloadCrc></OutputSerialization></SelectRequest>"
+            % base64.b64encode(b"select name from ossobject where name = 'bob'").decode())
+    frames = _frames(bucket, "people.csv", body)
     assert [(v, t) for v, t, _ in frames] == [(1, 0x800001), (1, 0x800005)]
     assert frames[0][2][8:] == b"bob\n"
     offset, scanned, status = struct.unpack(">QQI", frames[1][2][:20])
@@ -179,8 +212,14 @@ def test_json_lines(bucket):
     assert json.loads(_read(r)) == {"_1": 30, "_2": 3}
     meta = bucket.create_select_object_meta("l.json", {"Json_Type": "LINES"})
     assert (meta.rows, meta.splits) == (3, 1)
-    r = bucket.select_object("l.json", "select id from ossobject", select_params={"Json_Type": "LINES", "LineRange": (1, 2)})
+    r = bucket.select_object("l.json", "select id from ossobject",
+                             select_params={"Json_Type": "LINES", "LineRange": (1, 2)})
     assert _read(r) == b'{"id":2}\n{"id":3}\n'
+    # records may span lines and be separated by commas; LIMIT; gzip
+    bucket.put_object("l2.json.gz", gzip.compress(b'{"a": 1,\n "b": [1, 2]},\n{"a": 2}\n{"a": 3}'))
+    r = bucket.select_object("l2.json.gz", "select a from ossobject where a > 1 limit 1",
+                             select_params={"Json_Type": "LINES", "CompressionType": "GZIP"})
+    assert _read(r) == b'{"a":2}\n'
 
 
 def test_json_document_gzip_and_numbers_as_strings(bucket):

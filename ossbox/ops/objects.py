@@ -145,21 +145,8 @@ _CSE_META = "x-oss-meta-client-side-encryption-"
 
 # -- GetObject / HeadObject / GetObjectMeta ------------------------------------------------------
 async def get_object(req: Request) -> Response:
-    bucket = await common.require_bucket(req)
-    version = common.version_param(req)
     engine = req.server.engine
-    if version is CURRENT:
-        rec, reader = await engine.open_object(req.bucket, req.key)
-        if rec is None:
-            raise await common.no_such_key(req, bucket)
-    else:
-        rec = await common.require_version(req, req.bucket, req.key, version)
-        reader = engine.open_version(rec)
-    link = None
-    if rec.type == SYMLINK:  # the target's bytes are read (see ops/symlink.py)
-        reader.close()
-        link = rec
-        rec, reader = await symlink.open_target(req, link)
+    bucket, link, rec, reader = await symlink.open_readable(req)   # a symlink reads its target
     try:
         restored = await restore.check_readable(req, rec)  # archived objects: 403 until restored
         check_conditions(req, rec)

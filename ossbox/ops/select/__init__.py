@@ -12,9 +12,7 @@ from typing import AsyncIterator, Optional
 
 from ... import errors
 from ...wire.request import Request, Response
-from ...storage.engine import CURRENT
-from ...storage.records import SYMLINK
-from .. import common, restore, symlink
+from .. import restore, symlink
 from . import frames
 from .job import Job, SPLIT_SIZE
 from .request import CSV, JSON, parse_meta, parse_select
@@ -45,22 +43,10 @@ async def process(req: Request) -> Response:
 
 
 async def _open(req: Request):
-    bucket = await common.require_bucket(req)
-    version = common.version_param(req)
-    engine = req.server.engine
-    if version is CURRENT:
-        rec, reader = await engine.open_object(req.bucket, req.key)
-        if rec is None:
-            raise await common.no_such_key(req, bucket)
-    else:
-        rec = await common.require_version(req, req.bucket, req.key, version)
-        reader = engine.open_version(rec)
-    if rec.type == SYMLINK:
-        reader.close()
-        rec, reader = await symlink.open_target(req, rec)
+    _bucket, _link, rec, reader = await symlink.open_readable(req)
     try:
         await restore.check_readable(req, rec)
-        dkey = await engine.data_key(rec)
+        dkey = await req.server.engine.data_key(rec)  # a disabled KMS key refuses the read
     except BaseException:
         reader.close()
         raise

@@ -190,22 +190,15 @@ def evaluate(e, lookup):
         return lookup(e)
     if isinstance(e, Binary):
         op = e.op
-        if op == "and":
+        if op in ("and", "or"):
+            decisive = op == "or"        # the value that decides alone: True for OR, False for AND
             a = truth(evaluate(e.left, lookup))
-            if a is False:
-                return False
+            if a is decisive:
+                return decisive
             b = truth(evaluate(e.right, lookup))
-            if b is False:
-                return False
-            return True if a and b else None
-        if op == "or":
-            a = truth(evaluate(e.left, lookup))
-            if a is True:
-                return True
-            b = truth(evaluate(e.right, lookup))
-            if b is True:
-                return True
-            return False if a is False and b is False else None
+            if b is decisive:
+                return decisive
+            return None if a is None or b is None else not decisive
         a, b = evaluate(e.left, lookup), evaluate(e.right, lookup)
         if op == "||":
             if _is_null(a) or _is_null(b):

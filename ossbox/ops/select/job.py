@@ -74,6 +74,7 @@ class Job:
         self.header_names: Optional[list] = None
         self.header_written = False
         self.col_index: dict = {}
+        self.col_cache: dict = {}     # id(Column) -> field index, once resolved
         self.aggs = collect_aggregates(query) if query is not None and query.aggregate else {}
         # meta counters
         self.rows = 0
@@ -193,8 +194,12 @@ class Job:
                          + ("" if self.args.header == "USE" else " (name columns with FileHeaderInfo USE)"))
 
     def _csv_lookup(self, fields):
+        cache = self.col_cache
+
         def lookup(col):
-            i = self._resolve(col)
+            i = cache.get(id(col))
+            if i is None:
+                i = cache[id(col)] = self._resolve(col)
             return fields[i] if i < len(fields) else MISSING
         return lookup
 
