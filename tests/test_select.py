@@ -265,3 +265,24 @@ def test_v2_sdk_select(v2, bucket_name, bucket):
         bucket=bucket_name, key="people.csv", process="csv/meta",
         select_meta_request=m.CSVMetaRequest(input_serialization=m.InputSerialization(csv=m.CSVInput()))))
     assert (meta.rows_count, meta.cols_count, meta.splits_count) == (5, 3, 1)
+
+
+def test_hostile_input_is_a_400_not_a_crash(bucket):
+    """Deep nesting, NaN cells, LIKE patterns that would make a backtracking regex crawl."""
+    bucket.put_object("n.csv", b"NaN,x\n1,%s\n" % (b"a" * 50000))
+    for sql in ["select * from ossobject where " + "(" * 100 + "true" + ")" * 100,
+                "select * from ossobject where " + "- " * 5000 + "1 = 1"]:
+        with pytest.raises(ServerError) as info:
+            bucket.select_object("n.csv", sql)
+        assert info.value.status == 400 and info.value.ec == "0016-00000803"
+    r = bucket.select_object("n.csv", "select _1 from ossobject where _1 > 0 or cast(_1 as decimal) < 5")
+    assert _read(r) == b"1\n"
+    r = bucket.select_object("n.csv", "select _1 from ossobject where _2 like '%a%a%a%a%a%a%a%a%a%a%b'")
+    assert _read(r) == b""
+    r = bucket.select_object("n.csv", "select _1 from ossobject where _2 like 'a%a_a'")
+    assert _read(r) == b"1\n"
+    deep = b'{"a":' * 100000 + b"1" + b"}" * 100000
+    bucket.put_object("deep.json", deep)
+    with pytest.raises(ServerError) as info:
+        bucket.select_object("deep.json", "select * from ossobject", select_params={"Json_Type": "DOCUMENT"})
+    assert info.value.status == 400 and info.value.ec == "0016-00000801"

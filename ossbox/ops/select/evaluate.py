@@ -7,6 +7,7 @@ known to be absent: SkipPartialDataRecord and JSON output treat it apart from a 
 """
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -57,10 +58,12 @@ def to_number(v, like=None):
             return None
         try:
             if isinstance(like, Decimal) or isinstance(v, RawNumber):
-                return Decimal(s)
+                n = Decimal(s)
+                return n if n.is_finite() else None    # NaN would make comparisons raise
             if re.fullmatch(r"[+-]?\d+", s):
                 return int(s)
-            return float(s)
+            n = float(s)
+            return n if math.isfinite(n) else None
         except (ValueError, InvalidOperation):
             return None
     return None
@@ -113,17 +116,48 @@ def _to_bool(v):
 
 
 @lru_cache(maxsize=256)
-def _like_regex(pattern: str, escape: str | None):
-    out, i = [], 0
+def _like_parts(pattern: str, escape: str | None) -> tuple:
+    """A LIKE pattern as its %-separated segments, each a regex of literals and `_` (any one
+    character). Matching segment by segment, leftmost first, is exact for LIKE and never
+    backtracks across `%` (a regex of `.*` runs can take polynomial time on long values)."""
+    parts, cur, i = [], [], 0
     while i < len(pattern):
         c = pattern[i]
         if escape and c == escape and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
+            cur.append(re.escape(pattern[i + 1]))
             i += 2
             continue
-        out.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
+        if c == "%":
+            parts.append(re.compile("".join(cur), re.S))
+            cur = []
+        else:
+            cur.append("." if c == "_" else re.escape(c))
         i += 1
-    return re.compile("".join(out), re.S)
+    parts.append(re.compile("".join(cur), re.S))
+    return tuple(parts)
+
+
+def like(value: str, pattern: str, escape: str | None) -> bool:
+    parts = _like_parts(pattern, escape)
+    if len(parts) == 1:
+        return parts[0].fullmatch(value) is not None
+    first, last = parts[0], parts[-1]
+    m = first.match(value)
+    if m is None:
+        return False
+    pos = m.end()
+    for part in parts[1:-1]:
+        m = part.search(value, pos)
+        if m is None:
+            return False
+        pos = m.end()
+    # the last segment must end the value, after everything matched so far
+    for start in range(len(value), pos - 1, -1):
+        if last.fullmatch(value, start):
+            return True
+        if last.pattern == "":
+            break
+    return False
 
 
 def text(v) -> str:
@@ -221,7 +255,7 @@ def evaluate(e, lookup):
         if _is_null(v) or _is_null(p):
             return None
         esc = evaluate(e.escape, lookup) if e.escape is not None else None
-        hit = _like_regex(text(p), text(esc) if esc is not None else None).fullmatch(text(v)) is not None
+        hit = like(text(v), text(p), text(esc) if esc is not None else None)
         return hit != e.negated
     if isinstance(e, InList):
         v = evaluate(e.arg, lookup)

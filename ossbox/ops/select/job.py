@@ -97,6 +97,8 @@ class Job:
             self._records(self.splitter.feed(data))
         except DataError as exc:
             self._fail(exc)
+        except RecursionError:
+            self._fail(DataError("a record is nested too deeply"))
 
     def _fail(self, exc: DataError) -> None:
         self.error = str(exc)
@@ -115,6 +117,8 @@ class Job:
                 self._write(values, None, None)
         except DataError as exc:
             self._fail(exc)
+        except RecursionError:
+            self._fail(DataError("a record is nested too deeply"))
 
     def take(self) -> bytes:
         out = bytes(self.out)

@@ -13,6 +13,14 @@ from typing import Optional
 
 from .evaluate import DataError, RawNumber
 
+# The longest record ossbox holds to parse (a whole JSON DOCUMENT is one record): beyond it the
+# run fails with a data error rather than grow without bound.
+MAX_RECORD = 256 * 1024 * 1024
+
+
+def _too_long() -> DataError:
+    return DataError(f"a record is longer than {MAX_RECORD} bytes")
+
 
 class CsvSplitter:
     """Cuts a CSV byte stream into records: (start offset, record bytes without its delimiter).
@@ -47,6 +55,8 @@ class CsvSplitter:
             start = m.end()
         del self.buf[:start]
         self.base += start
+        if len(self.buf) > MAX_RECORD:
+            raise _too_long()
         # a delimiter may straddle two chunks: rescan its possible first bytes next time (the quote
         # state up to there is already known, so only unscanned bytes are looked at again)
         self.scan = max(len(self.buf) - len(self.rd) + 1, 0) if not self.in_quote else len(self.buf)
@@ -196,6 +206,8 @@ class JsonSplitter:
         if self.start is not None:
             self.start -= keep
         self.pos = max(i - keep, 0)
+        if len(self.buf) > MAX_RECORD:
+            raise _too_long()
         return out
 
     def finish(self) -> list:

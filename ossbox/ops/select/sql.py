@@ -165,6 +165,8 @@ class Func:
     star: bool = False   # COUNT(*)
 
 
+# Parentheses nest at most this deep (parsing and evaluating recurse once per level).
+MAX_DEPTH = 64
 AGGREGATES = frozenset(("count", "sum", "avg", "min", "max"))
 SCALARS = {  # name: (min args, max args)
     "lower": (1, 1), "upper": (1, 1), "trim": (1, 1), "ltrim": (1, 1), "rtrim": (1, 1),
@@ -210,6 +212,7 @@ class _Parser:
     def __init__(self, sql: str):
         self.toks = tokenize(sql)
         self.i = 0
+        self.depth = 0
         self.alias: Optional[str] = None
 
     # token helpers
@@ -424,8 +427,12 @@ class _Parser:
         if t.kind == "str":
             return Literal(t.text)
         if t.kind == "op" and t.text == "(":
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise SqlError(f"the statement nests parentheses deeper than {MAX_DEPTH}")
             e = self.expr()
             self.expect_op(")")
+            self.depth -= 1
             return e
         if t.kind == "qname":
             return self.path(t.text)
@@ -577,7 +584,11 @@ def _check(q: Query) -> None:
 
 def parse(sql: str) -> Query:
     p = _Parser(sql)
-    q = p.query()
+    try:
+        q = p.query()
+    except RecursionError:
+        # long chains of unary operators (`- - - x`, `not not ...`) recurse without parentheses
+        raise SqlError("the statement is nested too deeply")
     if p.alias is not None:
         # `s.field` with `FROM ossobject s`: the alias names the record itself
         strip = lambda c: Column(c.path[1:], c.text.split(".", 1)[1] if "." in c.text else c.text) \
