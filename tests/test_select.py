@@ -286,3 +286,16 @@ def test_hostile_input_is_a_400_not_a_crash(bucket):
     with pytest.raises(ServerError) as info:
         bucket.select_object("deep.json", "select * from ossobject", select_params={"Json_Type": "DOCUMENT"})
     assert info.value.status == 400 and info.value.ec == "0016-00000801"
+
+
+def test_raw_output_cut_off_by_a_late_error(bucket):
+    """OutputRawData has no end frame: a data error after output began ends the response early
+    (the client sees a broken transfer, never a clean end), the output before it intact."""
+    good = b"a,1\n" * 200000                        # 800 KB of output before the bad record
+    bucket.put_object("late.csv", good + b'"x"y,2\n')
+    r = bucket.select_object("late.csv", "select * from ossobject", select_params={"OutputRawData": "true"})
+    got = b""
+    with pytest.raises(requests.exceptions.RequestException):
+        for chunk in r:
+            got += chunk
+    assert good.startswith(got) and len(got) >= 256 * 1024
