@@ -11,6 +11,8 @@ import pytest
 import requests
 from oss2.exceptions import SelectOperationFailed, ServerError
 
+from conftest import as_user, put_policy
+
 CSV_DATA = (b"name,age,city\n"
             b"alice,30,Hangzhou\n"
             b"bob,25,\"Beijing, CN\"\n"
@@ -299,3 +301,20 @@ def test_raw_output_cut_off_by_a_late_error(bucket):
         for chunk in r:
             got += chunk
     assert good.startswith(got) and len(got) >= 256 * 1024
+
+
+def test_ram_user_needs_get_object(server, user, bucket, bucket_name):
+    """A RAM user may select exactly when it may GetObject the object."""
+    bucket.put_object("people.csv", CSV_DATA)
+    bucket.put_object("other.csv", CSV_DATA)
+    put_policy(server, user, [{"Effect": "Allow", "Action": ["oss:GetObject"],
+                               "Resource": [f"acs:oss:*:*:{bucket_name}/people.csv"]},
+                              {"Effect": "Allow", "Action": ["oss:PutObject", "oss:ListObjects"],
+                               "Resource": [f"acs:oss:*:*:{bucket_name}/*"]}])
+    ub = as_user(server, user, bucket_name)
+    assert _read(ub.select_object("people.csv", "select count(*) from ossobject")) == b"5\n"
+    assert ub.create_select_object_meta("people.csv").rows == 5
+    for call in (lambda: ub.select_object("other.csv", "select * from ossobject"),
+                 lambda: ub.create_select_object_meta("other.csv")):
+        with pytest.raises(oss2.exceptions.AccessDenied):
+            call()
