@@ -12,7 +12,7 @@ from typing import AsyncIterator, Optional
 
 from ... import errors
 from ...wire.request import Request, Response
-from .. import restore, symlink
+from .. import common, restore, symlink
 from . import frames
 from .job import Job, SPLIT_SIZE
 from .request import CSV, JSON, parse_meta, parse_select
@@ -89,10 +89,12 @@ async def select_object(req: Request, fmt: str) -> Response:
     except BaseException:
         reader.close()
         raise
+    # primed: an error found before any output (a bad column name, data that is not JSON, a GZIP
+    # object that is not) is still an HTTP error, not a 206 whose end frame carries it
     body = _run(job, reader.stream(0, rec.size, dkey), reader, raw=args.raw)
     headers = {"content-type": "application/octet-stream",
                "x-oss-select-output-raw": "true" if args.raw else "false"}
-    return Response(206, headers, await _started(body))
+    return Response(206, headers, await common.primed(body))
 
 
 async def create_select_object_meta(req: Request, fmt: str) -> Response:
@@ -104,23 +106,7 @@ async def create_select_object_meta(req: Request, fmt: str) -> Response:
         raise
     job = Job(args, None, counting=True)
     body = _run(job, reader.stream(0, rec.size, dkey), reader, raw=False)
-    return Response(200, {"content-type": "application/octet-stream"}, await _started(body))
-
-
-async def _started(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The body with its first frame already produced: an error found before any output (a bad
-    column name, data that is not JSON, a GZIP object that is not) is still an HTTP error."""
-    it = body.__aiter__()
-    try:
-        first = await it.__anext__()
-    except StopAsyncIteration:
-        first = b""
-
-    async def rest():
-        yield first
-        async for chunk in it:
-            yield chunk
-    return rest()
+    return Response(200, {"content-type": "application/octet-stream"}, await common.primed(body))
 
 
 async def _run(job: Job, chunks: AsyncIterator[bytes], reader, raw: bool) -> AsyncIterator[bytes]:
