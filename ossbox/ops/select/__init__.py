@@ -114,21 +114,21 @@ async def _run(job: Job, chunks: AsyncIterator[bytes], reader, raw: bool) -> Asy
     quiet = 0          # bytes scanned since the last frame
     try:
         async for chunk in chunks:
-            # parsing and evaluating are CPU work: off the event loop, one chunk at a time
-            await asyncio.to_thread(job.consume, chunk)
-            if job.error:
-                break
+            job.feed(chunk)
             quiet += len(chunk)
-            if len(job.out) >= _FRAME_DATA:
-                sent = True
-                quiet = 0
-                yield _data(job, raw)
-            elif quiet >= _CONTINUOUS_EVERY and not raw and not job.counting:
+            # parsing and evaluating are CPU work: off the event loop, a bounded piece at a time,
+            # the output drained between pieces (memory stays bounded even for GZIP bombs)
+            while await asyncio.to_thread(job.step):
+                if len(job.out) >= _FRAME_DATA:
+                    sent = True
+                    quiet = 0
+                    yield _data(job, raw)
+            if job.error or job.done:
+                break
+            if quiet >= _CONTINUOUS_EVERY and not raw and not job.counting:
                 sent = True
                 quiet = 0
                 yield frames.continuous(job.scanned)
-            if job.done:
-                break
         if not job.error:
             await asyncio.to_thread(job.finish)
     finally:

@@ -12,7 +12,7 @@ import re
 import zlib
 from typing import Optional
 
-from .evaluate import (MISSING, Aggregator, DataError, aggregate_value, collect_aggregates, evaluate,
+from .evaluate import (MISSING, DataError, aggregate_value, collect_aggregates, evaluate,
                        text, truth)
 from .readers import CsvSplitter, JsonSplitter, csv_quote, decode_json, json_dump, split_fields
 from .request import CSV, SelectArgs
@@ -25,23 +25,35 @@ SPLIT_SIZE = 256 * 1024
 _POSITIONAL = re.compile(r"^_(\d+)$")
 
 
+# Decompressed bytes handled per step: a small GZIP object can expand a thousandfold, so its
+# output is taken in bounded pieces and the pending result drained between them.
+_PIECE = 4 * 1024 * 1024
+
+
 class _Gunzip:
     def __init__(self):
         self.d = zlib.decompressobj(16 + zlib.MAX_WBITS)
         self.fed = False
+        self.input = b""
 
-    def feed(self, data: bytes) -> bytes:
+    def push(self, data: bytes) -> None:
         self.fed = self.fed or bool(data)
-        out = []
+        self.input = data
+
+    def pull(self) -> Optional[bytes]:
+        """The next piece of decompressed bytes (at most _PIECE), or None when the input pushed
+        so far is used up."""
         try:
-            while data:
+            while self.input:
                 if self.d.eof:     # concatenated gzip members: the next one starts here
                     self.d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                out.append(self.d.decompress(data))
-                data = self.d.unused_data if self.d.eof else b""
+                out = self.d.decompress(self.input, _PIECE)
+                self.input = self.d.unused_data if self.d.eof else self.d.unconsumed_tail
+                if out:
+                    return out
         except zlib.error as exc:
             raise DataError(f"the object is not valid GZIP data: {exc}")
-        return b"".join(out)
+        return None
 
     def finish(self) -> None:
         if self.fed and not self.d.eof:
@@ -64,6 +76,7 @@ class Job:
         else:
             self.splitter = JsonSplitter()
         self.scanned = 0          # object bytes consumed (compressed, when the object is)
+        self.pending = b""
         self.index = 0            # records seen (a CSV header is record 0)
         self.out = bytearray()
         self.emitted = 0
@@ -88,17 +101,36 @@ class Job:
                     raise SqlError(str(exc))
 
     # -- input ---------------------------------------------------------------------------------
-    def consume(self, chunk: bytes) -> None:
-        if self.done or self.error:
-            return
+    def feed(self, chunk: bytes) -> None:
+        """Take the next chunk of the object; `step()` then works through it."""
         self.scanned += len(chunk)
+        if self.gunzip:
+            self.gunzip.push(chunk)
+        else:
+            self.pending = chunk
+
+    def step(self) -> bool:
+        """Work through a bounded piece of the fed chunk; False once it is used up (or the run
+        ended: done, or an error)."""
+        if self.done or self.error:
+            return False
         try:
-            data = self.gunzip.feed(chunk) if self.gunzip else chunk
+            if self.gunzip:
+                data = self.gunzip.pull()
+                if data is None:
+                    return False
+            else:
+                data, self.pending = self.pending, b""
+                if not data:
+                    return False
             self._records(self.splitter.feed(data))
+            return True
         except DataError as exc:
             self._fail(exc)
         except RecursionError:
             self._fail(DataError("a record is nested too deeply"))
+        return False
+
 
     def _fail(self, exc: DataError) -> None:
         self.error = str(exc)
@@ -342,5 +374,3 @@ def _from_path(value, steps):
     elif isinstance(step, int) and isinstance(value, list) and step < len(value):
         yield from _from_path(value[step], rest)
 
-
-__all__ = ["Job", "SPLIT_SIZE", "SqlError", "Aggregator"]

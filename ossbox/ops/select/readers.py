@@ -43,7 +43,7 @@ class CsvSplitter:
         self.buf += data
         out = []
         start = 0
-        buf = bytes(self.buf)
+        buf = self.buf         # searched in place: a long record is not copied on every chunk
         pos = self.scan
         for m in self.re.finditer(buf, pos):
             if m.group() == self.quote and self.quote != self.rd:
@@ -62,8 +62,7 @@ class CsvSplitter:
         self.scan = max(len(self.buf) - len(self.rd) + 1, 0) if not self.in_quote else len(self.buf)
         if self.scan and not self.in_quote:
             # quotes in the rescanned tail must not be toggled twice: stop before the last quote seen
-            tail = bytes(self.buf[self.scan:])
-            if self.quote and self.quote in tail:
+            if self.quote and self.quote in self.buf[self.scan:]:
                 self.scan = len(self.buf)
         return out
 
@@ -78,7 +77,7 @@ class CsvSplitter:
     def _emit(self, out: list, record: bytes, offset: int) -> None:
         if self.comment and record.startswith(self.comment):
             return
-        out.append((offset, record))
+        out.append((offset, bytes(record)))
 
 
 def split_fields(record: bytes, delim: bytes, quote: bytes) -> list:
@@ -152,7 +151,7 @@ class JsonSplitter:
     def feed(self, data: bytes) -> list:
         self.buf += data
         out = []
-        buf = bytes(self.buf)
+        buf = self.buf
         n = len(buf)
         i = self.pos
         while i < n:
@@ -170,7 +169,7 @@ class JsonSplitter:
                 if j >= n:
                     i = self.start
                     break
-                out.append((self.base + self.start, buf[self.start:j]))
+                out.append((self.base + self.start, bytes(buf[self.start:j])))
                 self.start = None
                 i = j
                 continue
@@ -198,7 +197,7 @@ class JsonSplitter:
                 self.depth -= 1
                 if self.depth <= 0:
                     self.depth = 0
-                    out.append((self.base + self.start, buf[self.start:i]))
+                    out.append((self.base + self.start, bytes(buf[self.start:i])))
                     self.start = None
         keep = self.start if self.start is not None else min(i, n)
         del self.buf[:keep]
