@@ -318,3 +318,12 @@ def test_ram_user_needs_get_object(server, user, bucket, bucket_name):
                  lambda: ub.create_select_object_meta("other.csv")):
         with pytest.raises(oss2.exceptions.AccessDenied):
             call()
+
+
+def test_other_processes_stay_not_implemented(bucket):
+    bucket.put_object("people.csv", CSV_DATA)
+    with pytest.raises(ServerError) as info:
+        bucket.process_object("people.csv", "image/resize,w_10")
+    assert info.value.status == 501
+    url = bucket.sign_url("POST", "people.csv", 60, params={"x-oss-process": "xml/select"})
+    assert requests.post(url, data=_select_xml(b"select * from ossobject")).status_code == 501
