@@ -327,3 +327,19 @@ def test_other_processes_stay_not_implemented(bucket):
     assert info.value.status == 501
     url = bucket.sign_url("POST", "people.csv", 60, params={"x-oss-process": "xml/select"})
     assert requests.post(url, data=_select_xml(b"select * from ossobject")).status_code == 501
+
+
+def test_json_document_streams_the_records_of_its_array(bucket):
+    """FROM ossobject.objects[*] reads the array's elements one by one: results are sent before
+    the document is complete, so damage at its end arrives in the end frame after them (a reader
+    that loaded the whole document first would fail before any output)."""
+    items = b",".join(b'{"i":%d,"pad":"%s"}' % (i, b"x" * 100) for i in range(20000))
+    bucket.put_object("doc.json", b'{"meta": {"n": 1}, "objects": [' + items + b', {"i": oops}]}')
+    r = bucket.select_object("doc.json", "select i from ossobject.objects[*] where i < 5 or i >= 19990",
+                             select_params={"Json_Type": "DOCUMENT"})
+    assert r.status == 206
+    got = b""
+    with pytest.raises(SelectOperationFailed):
+        for chunk in r:
+            got += chunk
+    assert got.startswith(b'{"i":0}\n{"i":1}\n') and got.endswith(b'{"i":19999}\n')

@@ -3,7 +3,7 @@
 `Job.consume(chunk)` takes the object's bytes as they stream (possibly gzip-compressed) and
 appends finished output to an internal buffer that the operation drains into frames, so memory
 holds one chunk, one partial record and the pending output, never the object (a JSON DOCUMENT is
-the exception: it is one record, see docs/select.md). A data error stops the run and is kept in
+walked to the values its FROM path names, see readers.JsonPathSplitter). A data error stops the run and is kept in
 `error`; the operation decides whether it can still be an HTTP error or must go in the end frame.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Optional
 
 from .evaluate import (MISSING, DataError, aggregate_value, collect_aggregates, evaluate,
                        text, truth)
-from .readers import CsvSplitter, JsonSplitter, csv_quote, decode_json, json_dump, split_fields
+from .readers import CsvSplitter, JsonPathSplitter, JsonSplitter, csv_quote, decode_json, json_dump, split_fields
 from .request import CSV, SelectArgs
 from .sql import Column, Query, SqlError
 
@@ -67,14 +67,20 @@ class Job:
         self.counting = counting
         self.byte_range = byte_range          # (first, last) byte of an HTTP Range, inclusive
         self.gunzip = _Gunzip() if args.gzip else None
+        self.record_path: tuple = ()
         if args.fmt == CSV:
             self.splitter = CsvSplitter(args.record_delim.encode(), args.quote.encode(),
                                         args.allow_quoted_rd and byte_range is None,
                                         args.comment.encode() if args.comment else None)
             self.fd = args.field_delim.encode()
             self.qc = args.quote.encode()
+        elif query is not None and args.json_type == "DOCUMENT":
+            # the walk finds the FROM path's values itself: only they are held, one at a time
+            self.splitter = JsonPathSplitter(query.source_path)
+            self.record_path = ()
         else:
             self.splitter = JsonSplitter()
+            self.record_path = query.source_path if query is not None else ()
         self.scanned = 0          # object bytes consumed (compressed, when the object is)
         self.pending = b""
         self.index = 0            # records seen (a CSV header is record 0)
@@ -177,7 +183,7 @@ class Job:
                 self._row(fields, self._csv_lookup(fields))
             else:
                 value = decode_json(raw, self.args.numbers_as_strings)
-                for rec in _from_path(value, self.q.source_path):
+                for rec in _from_path(value, self.record_path):
                     self._row(rec, _json_lookup(rec))
                     if self.done:
                         return

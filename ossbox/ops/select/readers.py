@@ -254,3 +254,216 @@ def json_dump(value) -> str:
     # Decimal
     from_text = format(value, "f")
     return from_text
+
+
+_WS = b" \t\r\n"
+_SCALAR_END = re.compile(rb'[ \t\r\n,\]}]')
+_SCALAR = re.compile(rb'-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null')
+
+
+class _NeedMore(Exception):
+    pass
+
+
+class JsonPathSplitter:
+    """A JSON DOCUMENT cut into the values at a FROM path (`objects[*]`, `a.b[0]`, none: the
+    document itself): only those values are held and returned, one at a time, so a document
+    whose records sit in one big array streams. Containers off the path are skipped by bracket
+    matching (not validated); containers on it are walked key by key.
+
+    A resumable generator does the walking: it yields when it needs more bytes, and `feed`
+    resumes it."""
+
+    def __init__(self, steps: tuple):
+        self.steps = steps
+        self.buf = bytearray()
+        self.base = 0
+        self.i = 0
+        self.keep: Optional[int] = None    # start of the value being captured
+        self.eof = False
+        self.out: list = []
+        self.gen = self._document()
+        next(self.gen)
+
+    def feed(self, data: bytes) -> list:
+        self.buf += data
+        return self._resume()
+
+    def finish(self) -> list:
+        self.eof = True
+        out = self._resume()
+        if self.gen is not None:
+            raise DataError("invalid JSON: the document ends early")
+        return out
+
+    def _resume(self) -> list:
+        self.out = []
+        if self.gen is not None:
+            try:
+                self.gen.send(None)
+            except StopIteration:
+                self.gen = None
+        # drop consumed bytes (all of them unless a value is being captured)
+        cut = self.i if self.keep is None else self.keep
+        if cut:
+            del self.buf[:cut]
+            self.base += cut
+            self.i -= cut
+            if self.keep is not None:
+                self.keep -= cut
+        if len(self.buf) > MAX_RECORD:
+            raise _too_long()
+        return self.out
+
+    # -- the walk (generators: `yield` = wait for more bytes) ----------------------------------
+    def _more(self):
+        if self.eof:
+            raise DataError("invalid JSON: the document ends early")
+        yield
+
+    def _ws(self):
+        while True:
+            buf, n = self.buf, len(self.buf)
+            while self.i < n and buf[self.i] in _WS:
+                self.i += 1
+            if self.i < n:
+                return
+            yield from self._more()
+
+    def _document(self):
+        yield                              # primed: wait for the first bytes
+        while True:
+            while True:
+                buf, n = self.buf, len(self.buf)
+                while self.i < n and buf[self.i] in b" \t\r\n,":
+                    self.i += 1
+                if self.i < n or self.eof:
+                    break
+                yield
+            if self.i >= len(self.buf):
+                return
+            yield from self._value(0, True)
+
+    def _value(self, depth: int, on_path: bool):
+        yield from self._ws()
+        if on_path and depth == len(self.steps):
+            self.keep = self.i
+            yield from self._skip()
+            self.out.append((self.base + self.keep, bytes(self.buf[self.keep:self.i])))
+            self.keep = None
+            return
+        c = self.buf[self.i]
+        if not on_path or c not in b"{[":
+            yield from self._skip()
+            return
+        step = self.steps[depth]
+        self.i += 1
+        index = 0
+        close = b"}"[0] if c == b"{"[0] else b"]"[0]
+        while True:
+            yield from self._ws()
+            if self.buf[self.i] == close:
+                self.i += 1
+                return
+            if c == b"{"[0]:
+                key = yield from self._key()
+                yield from self._ws()
+                if self.buf[self.i] != b":"[0]:
+                    raise DataError("invalid JSON: ':' expected after an object key")
+                self.i += 1
+                yield from self._value(depth + 1, isinstance(step, str) and step != "*" and step == key)
+            else:
+                yield from self._value(depth + 1, step == "*" or step == index)
+                index += 1
+            yield from self._ws()
+            d = self.buf[self.i]
+            if d == b","[0]:
+                self.i += 1
+            elif d != close:
+                raise DataError("invalid JSON: ',' or the container's end expected")
+
+    def _mark(self) -> tuple:
+        """Hold the bytes from here on while the walk waits for more (compaction keeps everything
+        from `keep`); the position is kept relative to `keep`, which compaction moves."""
+        own = self.keep is None
+        if own:
+            self.keep = self.i
+        return own, self.i - self.keep
+
+    def _release(self, mark: tuple) -> int:
+        own, rel = mark
+        start = self.keep + rel
+        if own:
+            self.keep = None
+        return start
+
+    def _key(self):
+        if self.buf[self.i] != b'"'[0]:
+            raise DataError("invalid JSON: an object key must be a string")
+        mark = self._mark()
+        yield from self._skip()
+        start = self._release(mark)
+        try:
+            return json.loads(bytes(self.buf[start:self.i]))
+        except ValueError as exc:
+            raise DataError(f"invalid JSON: {exc}")
+
+    def _skip(self):
+        """Past one value: a container by bracket matching, a string, or a scalar token."""
+        c = self.buf[self.i]
+        if c in b"{[":
+            depth, in_str, esc = 0, False, False
+            while True:
+                buf, n = self.buf, len(self.buf)
+                while self.i < n:
+                    if esc:
+                        esc = False
+                        self.i += 1
+                        continue
+                    m = _STRUCT.search(buf, self.i)
+                    if m is None:
+                        self.i = n
+                        break
+                    ch = buf[m.start()]
+                    self.i = m.end()
+                    if in_str:
+                        if ch == 0x5C:          # backslash
+                            esc = True
+                        elif ch == 0x22:        # quote
+                            in_str = False
+                    elif ch == 0x22:
+                        in_str = True
+                    elif ch in b"{[":
+                        depth += 1
+                    else:
+                        depth -= 1
+                        if depth == 0:
+                            return
+                yield from self._more()
+        if c == 0x22:
+            self.i += 1
+            esc = False
+            while True:
+                buf, n = self.buf, len(self.buf)
+                while self.i < n:
+                    ch = buf[self.i]
+                    self.i += 1
+                    if esc:
+                        esc = False
+                    elif ch == 0x5C:
+                        esc = True
+                    elif ch == 0x22:
+                        return
+                yield from self._more()
+        mark = self._mark()
+        while True:
+            m = _SCALAR_END.search(self.buf, self.i)
+            if m is not None or self.eof:
+                start = self._release(mark)
+                end = m.start() if m is not None else len(self.buf)
+                if not _SCALAR.fullmatch(self.buf, start, end):
+                    raise DataError("invalid JSON: unexpected "
+                                    + repr(bytes(self.buf[start:min(end, start + 20)]).decode("utf-8", "replace")))
+                self.i = end
+                return
+            yield                  # the token may go on in the next chunk: look again from its start
