@@ -343,3 +343,12 @@ def test_json_document_streams_the_records_of_its_array(bucket):
         for chunk in r:
             got += chunk
     assert got.startswith(b'{"i":0}\n{"i":1}\n') and got.endswith(b'{"i":19999}\n')
+
+
+def test_expression_base64_may_be_wrapped(bucket):
+    bucket.put_object("people.csv", CSV_DATA)
+    b64 = base64.b64encode(b"select _1 from ossobject where _2 = '41'").decode()
+    body = _select_xml(b"").replace("<Expression></Expression>",
+                                    "<Expression>%s\n%s</Expression>" % (b64[:20], b64[20:]))
+    frames = _frames(bucket, "people.csv", body)
+    assert frames[0][2][8:] == b"carol\n"

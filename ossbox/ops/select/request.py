@@ -112,7 +112,8 @@ def parse_select(body: bytes, fmt: str) -> SelectArgs:
     if expr is None or not expr.strip():
         raise errors.SelectEmptyExpression()
     try:
-        sql = base64.b64decode(expr.strip(), validate=True).decode("utf-8")
+        # line breaks inside the base64 (MIME-style wrapping) are not part of it
+        sql = base64.b64decode("".join(expr.split()), validate=True).decode("utf-8")
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise errors.InvalidArgument("Expression must be a base64-encoded SQL statement.",
                                      ArgumentName="Expression")
