@@ -137,7 +137,8 @@ async def no_such_key(req: Request, bucket: BucketRecord) -> errors.OssError:
 
 
 # -- validation ---------------------------------------------------------------------------------
-def _tag_text(text: str) -> bool:
+def tag_text_ok(text: str) -> bool:
+    """Only the characters OSS allows in tag keys and values (object, bucket and lifecycle tags)."""
     return all(c in TAG_SYMBOLS or unicodedata.category(c)[0] in "LMN" for c in text)
 
 
@@ -148,7 +149,7 @@ def validate_tags(pairs) -> None:
         raise errors.TooManyTags()
     seen = set()
     for k, v in pairs:
-        if not k or len(k) > 128 or len(v) > 256 or not _tag_text(k) or not _tag_text(v):
+        if not k or len(k) > 128 or len(v) > 256 or not tag_text_ok(k) or not tag_text_ok(v):
             raise errors.InvalidTag()
         if k in seen:
             raise errors.DuplicateTagKey()

@@ -139,13 +139,13 @@ def _access_time(node, out: dict, tracking: bool) -> None:
 
 
 def _tag(node) -> tuple[str, str]:
-    """A Tag's Key and Value. OSS refuses ASCII characters outside the object tag set (oss2's
+    """A Tag's Key and Value. OSS refuses characters outside the object tag set (oss2's
     test_lifecycle_object_tagging_exceptions_*: `%&`, `)%` refused) but not long keys or values."""
     key, value = _one(node, "Key"), _one(node, "Value") or ""
     if not key:
         raise _bad("A lifecycle Tag needs a Key.", "Tag")
     for name, text in (("Key", key), ("Value", value)):
-        if any(c < "\x80" and c not in common.TAG_CHARS for c in text):
+        if not common.tag_text_ok(text):
             raise _bad(f"The lifecycle Tag {name} has a character that is not allowed.", f"Tag.{name}", text)
     return key, value
 
