@@ -78,7 +78,10 @@ _ALL_SUB = _OSS2_SUB | _PYV2_SUB | _JAVA_SUB
 # oss2, Java and Go v2 sign them; python v2 sends them as headers, never in the query.
 # (x-oss-process is not among them: python v2 sends it unsigned on GetObject, and ossbox ignores it
 # there and refuses POST ?x-oss-process with 501, so it cannot turn a request into another one.)
-_V1_INTERPRETED = frozenset(("x-oss-traffic-limit", "x-oss-request-payer"))
+# x-oss-target-redundancy-type / x-oss-redundancy-transition-taskid (data redundancy transitions)
+# are in oss2's and python v2's lists, and Go v2 signs every x-oss-* key.
+_V1_INTERPRETED = frozenset(("x-oss-traffic-limit", "x-oss-request-payer", "x-oss-target-redundancy-type",
+                             "x-oss-redundancy-transition-taskid"))
 _CORE_SUB = frozenset(k for k in _ALL_SUB if not k.startswith("x-oss-")) | _V1_INTERPRETED
 
 

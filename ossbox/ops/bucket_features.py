@@ -37,7 +37,7 @@ TLS_VERSIONS = ("TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 
 async def put_bucket_https_config(req: Request) -> Response:
     """HttpsConfiguration/TLS: Enable, and with Enable=true at least one TLSVersion of TLS_VERSIONS
-    (duplicates collapse); CipherSuit (Enable, StrongCipherSuite, CustomCipherSuite,
+    (duplicates collapse); CipherSuite (Enable, StrongCipherSuite, CustomCipherSuite,
     TLS13CustomCipherSuite) is kept as sent. Anything else is MalformedXML (oss2's tests)."""
     rec = await common.require_bucket(req)
     root = xml.parse(await req.read_xml_body(), "HttpsConfiguration")
@@ -54,7 +54,7 @@ async def put_bucket_https_config(req: Request) -> Response:
     if enabled and not versions:
         raise errors.MalformedXML()
     config = {"enabled": enabled, "versions": versions if enabled else []}
-    suites = xml.children(root, "CipherSuit")
+    suites = xml.children(root, "CipherSuite")
     if len(suites) > 1:
         raise errors.MalformedXML()
     if suites:
@@ -76,7 +76,7 @@ async def get_bucket_https_config(req: Request) -> Response:
     out = [("TLS", [("Enable", config["enabled"])] + [("TLSVersion", v) for v in config["versions"]])]
     c = config.get("ciphers")
     if c:
-        out.append(("CipherSuit", [("Enable", c["enabled"]), ("StrongCipherSuite", c["strong"])]
+        out.append(("CipherSuite", [("Enable", c["enabled"]), ("StrongCipherSuite", c["strong"])]
                     + [("CustomCipherSuite", s) for s in c["custom"]]
                     + [("TLS13CustomCipherSuite", s) for s in c["tls13"]]))
     return Response.xml(xml.document("HttpsConfiguration", out))
