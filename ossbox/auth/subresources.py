@@ -80,7 +80,10 @@ _ALL_SUB = _OSS2_SUB | _PYV2_SUB | _JAVA_SUB
 # it. On POST it selects SelectObject / CreateSelectObjectMeta, but only when no other sub-resource
 # is present, and a POST to an object with no sub-resource is never a valid request: adding it to a
 # captured request cannot turn that request into another one.)
-_V1_INTERPRETED = frozenset(("x-oss-traffic-limit", "x-oss-request-payer"))
+# x-oss-target-redundancy-type / x-oss-redundancy-transition-taskid (data redundancy transitions)
+# are in oss2's and python v2's lists, and Go v2 signs every x-oss-* key.
+_V1_INTERPRETED = frozenset(("x-oss-traffic-limit", "x-oss-request-payer", "x-oss-target-redundancy-type",
+                             "x-oss-redundancy-transition-taskid"))
 _CORE_SUB = frozenset(k for k in _ALL_SUB if not k.startswith("x-oss-")) | _V1_INTERPRETED
 
 

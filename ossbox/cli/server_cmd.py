@@ -166,6 +166,10 @@ def register(sub) -> None:
                    default=_env("LIFECYCLE_DAY_SECONDS", "86400"), metavar="SECONDS",
                    help="how long one day of a bucket lifecycle rule (Days, NoncurrentDays) lasts; "
                         "shorten it to watch rules run (default 86400)")
+    p.add_argument("--worm-day-seconds", type=_positive_seconds,
+                   default=_env("WORM_DAY_SECONDS", "86400"), metavar="SECONDS",
+                   help="how long one day of a bucket retention policy (WORM) lasts: its retention "
+                        "period and the one-day InProgress window; shorten it for tests (default 86400)")
     p.add_argument("--lifecycle-interval", type=_positive_seconds, default=_env("LIFECYCLE_INTERVAL", "3600"),
                    metavar="SECONDS",
                    help="seconds between scans that apply bucket lifecycle rules (default 3600; OSS "
@@ -260,6 +264,7 @@ def run_server(args, _settings=None) -> int:
     cfg.restore_delay = args.restore_delay
     cfg.lifecycle_day_seconds = args.lifecycle_day_seconds
     cfg.lifecycle_interval = args.lifecycle_interval
+    cfg.worm_day_seconds = args.worm_day_seconds
     cfg.body_timeout = args.body_timeout
     cfg.disk_reserve = args.disk_reserve
     cfg.meta = args.meta

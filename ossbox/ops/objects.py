@@ -12,7 +12,8 @@ from ..wire.request import Request, Response
 from ..storage import sse
 from ..storage.engine import CURRENT
 from ..storage.records import APPENDABLE, SYMLINK, SYMLINK_TARGET, ObjectRecord
-from . import callback, common, public_grants, restore, symlink
+from ..storage.lifecycle import LAST_ACCESS
+from . import access_tracking, callback, common, public_grants, restore, symlink
 from .args import CopySource, object_acl, parse_copy, parse_get, parse_put
 
 
@@ -155,9 +156,11 @@ async def get_object(req: Request) -> Response:
         headers.update(common.version_headers(bucket, link or rec))
         if link is not None:
             symlink.apply_link_headers(headers, link, rec)
+        headers.update(access_tracking.header(bucket, rec))
         headers.update(args.overrides)
         span = parse_range(args.range, rec.size, args.standard_range)
         dkey = await engine.data_key(rec)  # a disabled KMS key refuses the read here
+        await access_tracking.note_read(req, bucket, rec)
     except BaseException:
         reader.close()
         raise
@@ -185,6 +188,7 @@ async def head_object(req: Request) -> Response:
         return Response(304, dict(exc.headers), b"")
     headers = common.object_headers(rec, await restore.restore_header(req, rec))
     headers.update(common.version_headers(bucket, link or rec))
+    headers.update(access_tracking.header(bucket, rec))
     if link is not None:
         symlink.apply_link_headers(headers, link, rec)
     headers["content-length"] = str(rec.size)
@@ -199,6 +203,7 @@ async def get_object_meta(req: Request) -> Response:
         "content-length": str(rec.size),
         "x-oss-hash-crc64ecma": str(rec.crc64),
         **common.version_headers(bucket, rec),
+        **access_tracking.header(bucket, rec),
     }
     restore_state = await restore.restore_header(req, rec)
     if restore_state is not None:
@@ -276,7 +281,8 @@ async def load_copy_source(req: Request, source: CopySource) -> tuple[ObjectReco
 
 
 def _without_sse(headers: dict) -> dict:
-    return {k: v for k, v in headers.items() if not k.startswith("x-oss-server-side-")}
+    """A copy's headers: not the source's encryption, nor its last access (a copy is new)."""
+    return {k: v for k, v in headers.items() if not k.startswith("x-oss-server-side-") and k != LAST_ACCESS}
 
 
 def _sse_differs(wanted: dict, rec: ObjectRecord) -> bool:

@@ -46,6 +46,7 @@ from .segments import SegmentStore
 from .server_keys import account_id, server_secret
 from .sse import DataKey
 from .versioning import CURRENT  # noqa: F401  (delete_object/version argument: no versionId)
+from .worm import Retention
 
 log = logging.getLogger("ossbox.engine")
 
@@ -62,7 +63,7 @@ async def _cancelled(task: Optional[asyncio.Task]) -> None:
 
 
 class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart, SegmentWrites, SegmentUpkeep,
-             LifecycleRunner):
+             LifecycleRunner, Retention):
     """The storage API: the one thing ops/, http/ and auth/ call (see docs/architecture.md).
     Its drivers -- metadata store, blob store, lock service -- are built by storage/drivers.py
     and handed in; the engine never constructs one."""
