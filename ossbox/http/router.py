@@ -8,13 +8,14 @@ from __future__ import annotations
 from typing import NamedTuple, Optional
 
 from .. import errors
-from ..ops import (admin, append, bucket, bucket_config, bucket_stat, delete_multiple, listing, live_channel,
-                   multipart, objects, post_object, public_access_block, restore, service, symlink)
+from ..ops import (admin, append, bucket, bucket_config, bucket_logging, bucket_stat, delete_multiple, inventory,
+                   listing, live_channel, multipart, objects, post_object, public_access_block, restore, service,
+                   symlink, website)
 from ..wire.request import Request
 
 # Bucket features ossbox does not (yet) offer: answered 501 NotImplemented, never silently ignored.
-_UNSUPPORTED_BUCKET = {"lifecycle", "cors", "referer", "website", "logging",
-                       "replication", "worm", "inventory", "tagging",
+_UNSUPPORTED_BUCKET = {"lifecycle", "cors", "referer",
+                       "replication", "worm", "tagging",
                        "transferAcceleration", "qos", "cname", "style",
                        "accessPoint", "resourceGroup", "httpsConfig"}
 
@@ -59,6 +60,9 @@ _BUCKET_OPS = {
             ("encryption", bucket_config.put_bucket_encryption, "oss:PutBucketEncryption"),
             ("publicAccessBlock", public_access_block.put_bucket_public_access_block,
              "oss:PutBucketPublicAccessBlock"),
+            ("website", website.put_bucket_website, "oss:PutBucketWebsite"),
+            ("logging", bucket_logging.put_bucket_logging, "oss:PutBucketLogging"),
+            ("inventory", inventory.put_bucket_inventory, "oss:PutBucketInventory"),
             (None, bucket.put_bucket, "oss:PutBucket")],
     "GET": [("acl", bucket.get_bucket_acl, "oss:GetBucketAcl"),
             ("policy", bucket_config.get_bucket_policy, "oss:GetBucketPolicy"),
@@ -70,6 +74,10 @@ _BUCKET_OPS = {
             ("stat", bucket_stat.get_bucket_stat, "oss:GetBucketStat"),
             ("publicAccessBlock", public_access_block.get_bucket_public_access_block,
              "oss:GetBucketPublicAccessBlock"),
+            ("website", website.get_bucket_website, "oss:GetBucketWebsite"),
+            ("logging", bucket_logging.get_bucket_logging, "oss:GetBucketLogging"),
+            ("inventoryId", inventory.get_bucket_inventory, "oss:GetBucketInventory"),
+            ("inventory", inventory.list_bucket_inventory, "oss:ListBucketInventory"),
             ("uploads", multipart.list_uploads, "oss:ListMultipartUploads"),
             ("versions", listing.list_object_versions, "oss:ListObjectVersions"),
             ("live", live_channel.list_live_channels, "oss:ListLiveChannel"),
@@ -83,6 +91,9 @@ _BUCKET_OPS = {
                ("encryption", bucket_config.delete_bucket_encryption, "oss:DeleteBucketEncryption"),
                ("publicAccessBlock", public_access_block.delete_bucket_public_access_block,
                 "oss:DeleteBucketPublicAccessBlock"),
+               ("website", website.delete_bucket_website, "oss:DeleteBucketWebsite"),
+               ("logging", bucket_logging.delete_bucket_logging, "oss:DeleteBucketLogging"),
+               ("inventory", inventory.delete_bucket_inventory, "oss:DeleteBucketInventory"),
                (None, bucket.delete_bucket, "oss:DeleteBucket")],
     "HEAD": [(None, bucket.get_bucket_info, "oss:GetBucketInfo")],
 }
@@ -119,6 +130,14 @@ def _pick(table, req: Request) -> Optional[Route]:
                 raise errors.NotImplementedOp(f"The {sub} operation is not supported by ossbox.")
             return Route(handler, action)
     return None
+
+
+def website_handler(req: Request, found: Route):
+    """GetObject or HeadObject when the bucket's static website configuration decides the answer
+    (ops/website.py: an anonymous GET of the bucket root reads the index document), else None."""
+    if not website.applies(req, found.handler, (objects.get_object, objects.head_object), listing.list_objects):
+        return None
+    return objects.head_object if found.handler is objects.head_object else objects.get_object
 
 
 def creates_bucket(found: Optional[Route]) -> bool:
