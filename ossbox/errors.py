@@ -128,7 +128,6 @@ RequestHeaderTooLarge = E(400, "RequestHeaderSectionTooLarge", "Your request hea
                           "maximum allowed size.", "0016-00000108")
 MetadataTooLarge = E(400, "MetadataTooLarge", "Your metadata headers exceed the maximum allowed "
                      "metadata size.", "0016-00000107")
-InvalidTargetType = E(400, "InvalidArgument", "The copy source is not valid.", "0017-00000801")
 InvalidCopySource = E(400, "InvalidArgument", "Copy Source must mention the source bucket and key: "
                       "/sourcebucket/sourcekey.", "0017-00000802")
 # Upload callbacks (ops/callback.py). Messages are OSS's where its pages quote them; OSS's EC is
@@ -207,7 +206,27 @@ MissingSymlinkTarget = E(400, "MissingArgument", "Missing Some Required Argument
 # A symlink to a symlink is never followed; OSS documents the target "cannot be a symlink"
 # (oss2's put_symlink docstring) without naming the read error: ossbox answers this one.
 InvalidTargetType = E(400, "InvalidTargetType", "The symlink target object type is not supported.", "")
+# EC: ossbox's pick in the bucket-configuration range (none found in OSS's EC pages).
+NoSuchCORSConfiguration = E(404, "NoSuchCORSConfiguration", "The CORS configuration does not exist.",
+                             "0015-00000901")
 NoSuchTagSet = E(404, "NoSuchTagSet", "There is no tag set associated with the bucket.", "0015-00000801")
+
+# Bucket tags (PutBucketTags): OSS's own limits, wider than object tags' (UTF-8 allowed).
+InvalidBucketTag = E(400, "InvalidTag", "The TagKey or TagValue you have provided is invalid.", "0010-00000219")
+InvalidBucketTagPrefix = E(400, "InvalidTag", "The tag key must not start with http://, https://, Aliyun "
+                           "or acs:.", "0010-00000207")
+TooManyBucketTags = E(400, "InvalidTag", "Bucket tags cannot be greater than 20.", "0010-00000218")
+# CORS: a preflight (OPTIONS) that no rule allows. Code and message as OSS answers them (OSS's
+# "403 troubleshooting" page); the ECs are ossbox's picks.
+CorsNotEnabled = E(403, "AccessForbidden", "CORSResponse: CORS is not enabled for this bucket.", "0006-00000001")
+CorsNotAllowed = E(403, "AccessForbidden", "CORSResponse: This CORS request is not allowed. This is usually "
+                   "because the evalution of Origin, request method / Access-Control-Request-Method or "
+                   "Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.",
+                   "0006-00000002")
+# Hotlink protection (PutBucketReferer); the ECs are OSS's, one per reason.
+RefererEmptyDenied = E(403, "AccessDenied", "You are denied by bucket referer policy.", "0003-00000501")
+RefererBlacklisted = E(403, "AccessDenied", "You are denied by bucket referer policy.", "0003-00000502")
+RefererNotAllowed = E(403, "AccessDenied", "You are denied by bucket referer policy.", "0003-00000503")
 
 # --- auth --------------------------------------------------------------------------------------
 AccessDenied = E(403, "AccessDenied", "You have no right to access this object because of bucket acl.",
@@ -238,6 +257,11 @@ NoSuchInventory = E(404, "NoSuchInventory", "The inventory configuration does no
 InventoryAlreadyExist = E(409, "InventoryAlreadyExist", "The inventory configuration with this Id "
                           "already exists.", "0020-00000042")
 TooManyInventory = E(400, "InvalidArgument", "A bucket has at most 1000 inventory configurations.", "")
+# GetBucketLifecycle on a bucket without rules (OSS's message; its EC is not documented)
+NoSuchLifecycle = E(404, "NoSuchLifecycle", "No Row found in Lifecycle Table.")
+# one rule whose Expiration and Transitions mix Days with dates (oss2's test_lifecycle_storage_transitions_mixed)
+LifecycleMixedTimes = E(400, "InvalidRequest", "Found mixed CreatedBeforeDate and Days based Expiration and "
+                        "Transition actions in a lifecycle rule.")
 InvalidSecurityToken = E(403, "InvalidSecurityToken", "The security token you provided is invalid.",
                          "0002-00000030")
 SecurityTokenExpired = E(403, "SecurityTokenExpired", "The security token you provided has expired.",

@@ -1,4 +1,6 @@
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
@@ -134,3 +136,31 @@ def put_policy(server, user, statements, name="p"):
 def as_user(server, user, bucket_name):
     import oss2
     return oss2.Bucket(oss2.Auth(user["ak"], user["sk"]), server.endpoint, bucket_name)
+
+
+# -- a callback server for upload callbacks (tests/test_callback.py, PostObject) ----------------------
+class _Handler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.server.received.append((self.path, dict(self.headers), body))
+        status, answer = self.server.answer
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def callback_server():
+    srv = HTTPServer(("127.0.0.1", 0), _Handler)
+    srv.received, srv.answer = [], (200, b'{"Status":"OK"}')
+    srv.url = f"http://127.0.0.1:{srv.server_address[1]}/notify?from=oss"
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()

@@ -3,8 +3,6 @@ the server POSTs the rendered callbackBody after storing the object and answers 
 server's JSON (200), or 203 CallbackFailed with the object still stored."""
 import base64
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs
 
 import oss2
@@ -15,33 +13,6 @@ from oss2.models import PartInfo
 
 def b64json(doc) -> str:
     return base64.b64encode(json.dumps(doc).encode()).decode()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("content-length", 0)))
-        self.server.received.append((self.path, dict(self.headers), body))
-        status, answer = self.server.answer
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def callback_server():
-    srv = HTTPServer(("127.0.0.1", 0), _Handler)
-    srv.received, srv.answer = [], (200, b'{"Status":"OK"}')
-    srv.url = f"http://127.0.0.1:{srv.server_address[1]}/notify?from=oss"
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
 
 
 def test_put_object_callback_form_body(bucket, callback_server):

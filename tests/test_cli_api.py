@@ -893,3 +893,32 @@ def test_versioning_commands(env, bucket, bucket_name):
     assert [(v["Type"], v["IsLatest"]) for v in listed["Version"]] == [("Normal", "true"), ("Appendable", "false")]
     service_error(run_cli(env, "api", "put-bucket-versioning", "--bucket", B,
                           "--versioning-configuration", '{"Status": "Off"}'), "MalformedXML", 400)
+
+
+def test_bucket_cors_tags_referer_commands(env, bucket, bucket_name):
+    B = bucket_name
+    ok(run_cli(env, "api", "put-bucket-cors", "--bucket", B, "--cors-configuration",
+               '{"CORSRule": {"AllowedOrigin": "*", "AllowedMethod": ["GET", "PUT"], "MaxAgeSeconds": "60"}}'))
+    r = ok(run_cli(env, "api", "get-bucket-cors", "--bucket", B, "--output-format", "json", "-q"))
+    rule = json.loads(r.out)["CORSRule"]
+    assert rule["AllowedMethod"] == ["GET", "PUT"] and rule["MaxAgeSeconds"] == "60"
+    r = ok(run_cli(env, "api", "option-object", "--bucket", B, "--key", "k", "--origin", "http://a.test",
+                   "--access-control-request-method", "PUT", "--output-format", "json", "-q"))
+    assert "http://a.test" in r.out
+    ok(run_cli(env, "api", "delete-bucket-cors", "--bucket", B, "-q"))
+    service_error(run_cli(env, "api", "get-bucket-cors", "--bucket", B), "NoSuchCORSConfiguration", 404)
+
+    ok(run_cli(env, "api", "put-bucket-tags", "--bucket", B, "--tagging",
+               '{"TagSet": {"Tag": [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}]}}'))
+    assert bucket.get_bucket_tagging().tag_set.tagging_rule == {"a": "1", "b": "2"}
+    r = ok(run_cli(env, "api", "get-bucket-tags", "--bucket", B, "-q", "--output-query", "TagSet.Tag[0].Key"))
+    assert json.loads(r.out) == "a"
+    ok(run_cli(env, "api", "delete-bucket-tags", "--bucket", B, "-q"))
+    assert bucket.get_bucket_tagging().tag_set.tagging_rule == {}
+
+    ok(run_cli(env, "api", "put-bucket-referer", "--bucket", B, "--referer-configuration",
+               '{"AllowEmptyReferer": "false", "RefererList": {"Referer": ["http://*.example.com"]}}'))
+    got = bucket.get_bucket_referer()
+    assert got.allow_empty_referer is False and got.referers == ["http://*.example.com"]
+    r = ok(run_cli(env, "api", "get-bucket-referer", "--bucket", B, "-q", "--output-query", "AllowEmptyReferer"))
+    assert json.loads(r.out) == "false"

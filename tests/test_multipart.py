@@ -538,3 +538,39 @@ def test_v2_uploader(v2, bucket_name, tmp_path):
     head = v2.head_object(v2oss.HeadObjectRequest(bucket=bucket_name, key="v2/uploaded.bin"))
     assert int(head.hash_crc64) == crc64(data)
     assert head.content_length == len(data)
+
+
+def test_list_parts_returns_the_client_encryption_envelope(v2, bucket_name):
+    """alibabacloud-oss-v2's encryption client resumes a client-side-encrypted multipart upload from
+    ListParts' ClientEncryption* elements: they are the envelope sent with InitiateMultipartUpload."""
+    import alibabacloud_oss_v2 as oss
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    enc = oss.EncryptionClient(v2, oss.crypto.MasterRsaCipher({"who": "test"}, public, private))
+    part = 100 * 1024
+    data = os.urandom(2 * part)
+    init = enc.initiate_multipart_upload(oss.InitiateMultipartUploadRequest(
+        bucket=bucket_name, key="cse", cse_part_size=part, cse_data_size=len(data)))
+    ctx = init.cse_multipart_context
+    done = []
+    for n in (1, 2):
+        r = enc.upload_part(oss.UploadPartRequest(bucket=bucket_name, key="cse", upload_id=init.upload_id,
+                                                  part_number=n, body=data[(n - 1) * part:n * part],
+                                                  cse_multipart_context=ctx))
+        done.append(oss.UploadPart(part_number=n, etag=r.etag))
+    listed = v2.list_parts(oss.ListPartsRequest(bucket=bucket_name, key="cse", upload_id=init.upload_id))
+    assert listed.client_encryption_cek_alg == "AES/CTR/NoPadding"
+    assert listed.client_encryption_wrap_alg == "RSA/NONE/PKCS1Padding"
+    assert (listed.client_encryption_data_size, listed.client_encryption_part_size) == (len(data), part)
+    enc.complete_multipart_upload(oss.CompleteMultipartUploadRequest(
+        bucket=bucket_name, key="cse", upload_id=init.upload_id,
+        complete_multipart_upload=oss.CompleteMultipartUpload(parts=done)))
+    head = v2.head_object(oss.HeadObjectRequest(bucket=bucket_name, key="cse")).headers
+    assert listed.client_encryption_key == head["x-oss-meta-client-side-encryption-key"]
+    assert listed.client_encryption_start == head["x-oss-meta-client-side-encryption-start"]
+    assert enc.get_object(oss.GetObjectRequest(bucket=bucket_name, key="cse")).body.read() == data

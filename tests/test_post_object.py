@@ -194,11 +194,31 @@ def test_forbid_overwrite(server, bucket):
     assert bucket.get_object("taken").read() == b"old"
 
 
-def test_callback_field_is_refused_not_ignored(server, bucket):
+def test_callback_field_is_delivered_with_form_variables(server, bucket, callback_server):
     n = bucket.bucket_name
-    cb = base64.b64encode(b'{"callbackUrl":"http://127.0.0.1:1/","callbackBody":"x"}').decode()
-    r = post(server, n, v1_form(n, "cb", callback=cb))
-    assert r.status_code == 501 and error_of(r)[0] == "NotImplemented"
+    cb = base64.b64encode(json.dumps({
+        "callbackUrl": callback_server.url,
+        "callbackBody": "object=${object}&size=${size}&op=${operation}&who=${x:who}"}).encode()).decode()
+    r = post(server, n, v1_form(n, "cb", callback=cb, **{"x:who": "form"}), content=b"called")
+    assert r.status_code == 200 and r.content == b'{"Status":"OK"}'
+    [(_, _, body)] = callback_server.received
+    assert parse_qs(body.decode()) == {"object": ["cb"], "size": ["6"], "op": ["PostObject"], "who": ["form"]}
+    assert bucket.get_object("cb").read() == b"called"
+
+
+def test_failed_callback_is_203_and_the_object_stays(server, bucket, callback_server):
+    n = bucket.bucket_name
+    callback_server.answer = (500, b"no")
+    cb = base64.b64encode(json.dumps({"callbackUrl": callback_server.url, "callbackBody": "x"}).encode()).decode()
+    r = post(server, n, v1_form(n, "cb", callback=cb), content=b"kept")
+    assert r.status_code == 203 and error_of(r)[0] == "CallbackFailed"
+    assert bucket.get_object("cb").read() == b"kept"
+
+
+def test_malformed_callback_field_is_refused_before_storing(server, bucket):
+    n = bucket.bucket_name
+    r = post(server, n, v1_form(n, "cb", callback="not base64 json"))
+    assert r.status_code == 400 and error_of(r)[0] == "InvalidArgument"
     assert_missing(bucket, "cb")
 
 
@@ -503,3 +523,16 @@ def test_ali_oss_signed_form(server, bucket, version):
     assert obj.read() == f"posted by ali-oss {version}".encode()
     assert obj.headers["x-oss-meta-from"] == "ali-oss"
     assert obj.headers["Content-Type"] == "text/plain"
+
+
+def test_public_object_acl_field_is_refused_under_block_public_access(server, bucket):
+    n = bucket.bucket_name
+    bucket.put_bucket_public_access_block(True)
+    r = post(server, n, v1_form(n, "pub", **{"x-oss-object-acl": "public-read"}))
+    assert r.status_code == 403 and error_of(r)[0] == "AccessDenied", r.content
+    assert_missing(bucket, "pub")
+    r = post(server, n, v1_form(n, "priv", **{"x-oss-object-acl": "private"}))
+    assert r.status_code == 204, r.content
+    bucket.delete_bucket_public_access_block()
+    r = post(server, n, v1_form(n, "pub", **{"x-oss-object-acl": "public-read"}))
+    assert r.status_code == 204 and bucket.get_object_acl("pub").acl == "public-read"

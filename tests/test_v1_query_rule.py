@@ -31,6 +31,7 @@ UNSIGNED_BY_DESIGN = {
     "encoding-type": "listing", "start-after": "listing", "fetch-owner": "listing",
     "key-marker": "listing", "upload-id-marker": "listing", "max-uploads": "listing",
     "max-parts": "listing", "part-number-marker": "listing", "version-id-marker": "listing",
+    "tag-key": "listing (ListBuckets filter)", "tag-value": "listing (ListBuckets filter)",
     "list-type": "ListObjects V1 or V2: both are the same read (oss:ListObjects)",
     # no SDK signs it in V1 (OSS's neither): it turns a captured ListBuckets into DescribeRegions,
     # a read of the server's one region and the Host the client used -- nothing private

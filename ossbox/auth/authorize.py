@@ -117,6 +117,9 @@ class Authorizer:
                 req.bucket_record = bucket_rec  # the operation reads the same record: read it once
         if bucket_rec is not None and principal != owner:
             self._check_request_payer(req, bucket_rec)
+        if bucket_rec is not None:
+            for k, v in bucket_rec.config.get("tags") or ():  # PutBucketTags: oss:BucketTag/<key> conditions
+                context[context_key(f"oss:BucketTag/{k}")] = v
 
         decisions = []
         denied_by = None

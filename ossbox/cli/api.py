@@ -32,6 +32,15 @@ class ApiCommand:
     stream_response: bool = False      # the response body is object data (GetObject)
 
 
+def _bucket_setting(name: str, op: str, sub: str, what: str, delete: bool = True) -> list[ApiCommand]:
+    """put-/get-[/delete-]<name> for a bucket setting kept under the `?<sub>` sub-resource."""
+    verbs = [("put", "PUT", f"set a bucket's {what}"), ("get", "GET", f"a bucket's {what}")]
+    if delete:
+        verbs.append(("delete", "DELETE", f"remove a bucket's {what}"))
+    return [ApiCommand(f"{verb}-{name}", f"{verb.capitalize()}{op}", method, f"{verb.capitalize()}{op}Request",
+                       {sub: ""}, summary) for verb, method, summary in verbs]
+
+
 COMMANDS = [
     ApiCommand("append-object", "AppendObject", "POST", "AppendObjectRequest", {"append": ""},
                "append data to an appendable object at --position"),
@@ -66,6 +75,11 @@ COMMANDS = [
     ApiCommand("list-objects", "ListObjects", "GET", "ListObjectsRequest", {}, "list objects (v1)"),
     ApiCommand("list-objects-v2", "ListObjectsV2", "GET", "ListObjectsV2Request", {"list-type": "2"},
                "list objects (v2)"),
+    *_bucket_setting("bucket-cors", "BucketCors", "cors", "CORS rules"),
+    ApiCommand("option-object", "OptionObject", "OPTIONS", "OptionObjectRequest", {},
+               "send a CORS preflight for an object"),
+    *_bucket_setting("bucket-tags", "BucketTags", "tagging", "tags"),
+    *_bucket_setting("bucket-referer", "BucketReferer", "referer", "hotlink protection", delete=False),
 ]
 BY_NAME = {c.name: c for c in COMMANDS}
 
@@ -84,6 +98,7 @@ class Flag:
 
 def _kebab(name: str) -> str:
     name = re.sub(r"(?<=[a-z0-9])([A-Z])", r"-\1", name)
+    name = re.sub(r"(?<=[A-Z])([A-Z][a-z])", r"-\1", name)  # an acronym: CORSConfiguration -> cors-configuration
     return name.replace("_", "-").lower()
 
 

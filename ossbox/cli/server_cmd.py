@@ -170,6 +170,14 @@ def register(sub) -> None:
                    metavar="SECONDS",
                    help="seconds between reports of a Daily bucket inventory; Weekly ones run every "
                         "seventh time (default 86400)")
+    p.add_argument("--lifecycle-day-seconds", type=_positive_seconds,
+                   default=_env("LIFECYCLE_DAY_SECONDS", "86400"), metavar="SECONDS",
+                   help="how long one day of a bucket lifecycle rule (Days, NoncurrentDays) lasts; "
+                        "shorten it to watch rules run (default 86400)")
+    p.add_argument("--lifecycle-interval", type=_positive_seconds, default=_env("LIFECYCLE_INTERVAL", "3600"),
+                   metavar="SECONDS",
+                   help="seconds between scans that apply bucket lifecycle rules (default 3600; OSS "
+                        "runs its rules once a day)")
     p.add_argument("--idle-timeout", type=_positive_seconds, default=_env("IDLE_TIMEOUT", "75"),
                    metavar="SECONDS",
                    help="close a connection that sends no request for this long (default 75)")
@@ -260,6 +268,8 @@ def run_server(args, _settings=None) -> int:
     cfg.restore_delay = args.restore_delay
     cfg.logging_interval = args.logging_interval
     cfg.inventory_interval = args.inventory_interval
+    cfg.lifecycle_day_seconds = args.lifecycle_day_seconds
+    cfg.lifecycle_interval = args.lifecycle_interval
     cfg.body_timeout = args.body_timeout
     cfg.disk_reserve = args.disk_reserve
     cfg.meta = args.meta

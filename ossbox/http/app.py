@@ -23,7 +23,7 @@ from ..auth.identity import claimed_access_key
 from ..auth.sts import STS_KEY_SETTING, StsService
 from ..config import ServerConfig
 from ..errors import OssError
-from ..ops import website
+from ..ops import cors, referer, website
 from ..storage.access_log import AccessLogWriter, format_line
 from ..storage.drivers import open_storage
 from ..storage.inventory import InventoryRunner
@@ -136,20 +136,25 @@ class Server:
         try:
             req = Request(self, scope, receive, request_id)
             self._address(req, scope)
+            # A CORS preflight is answered from the bucket's rules alone: OSS ignores any signature
+            # on it (alibabacloud-oss-v2's tests: OPTIONS with an unknown key gets AccessForbidden).
+            preflight = req.method == "OPTIONS"
             try:
                 found, refused = router.route(req), None
             except OssError as exc:  # answered after authentication, as before
                 found, refused = None, exc
             if req.bucket is not None and not router.creates_bucket(found):
                 await self._require_bucket_before_auth(req)
-            claimed = claimed_access_key(req.headers, req.query)
+            claimed = None if preflight else claimed_access_key(req.headers, req.query)
             cred = await self.credential(claimed, req) if claimed else None
-            req.identity = authenticate(
+            req.identity = None if preflight else authenticate(
                 SignedRequest(req.method, req.bucket, req.key, req.query_list, req.headers),
                 lambda ak: cred if ak == claimed else None, region=self.config.region)
             if refused is not None:
                 raise refused
             await self.authorizer.check(req, found.action)
+            if not preflight:
+                await referer.check(req)  # hotlink protection (anonymous and presigned requests)
             site = router.website_handler(req, found)
             resp = await (website.serve(req, site) if site is not None else found.handler(req))
         except OssError as exc:
@@ -166,6 +171,8 @@ class Server:
             else:
                 log.exception("internal error on %s %s", scope.get("method"), scope.get("path"))
                 resp = self.error_response(errors.InternalError(), req, scope, request_id)
+        if req is not None and req.bucket is not None and req.method != "OPTIONS":
+            resp = await self._with_cors(req, resp)
         await self._send(send, resp, request_id, scope["method"] == "HEAD")
         if req is not None and req.bucket_record is not None and req.bucket_record.config.get("logging"):
             self._log_access(req, scope, found, resp, error_code, started)
@@ -201,6 +208,19 @@ class Server:
         if rec is None:
             raise errors.NoSuchBucket(BucketName=req.bucket)
         req.bucket_record = rec  # the authorizer and the operation read the same record
+
+    @staticmethod
+    async def _with_cors(req: Request, resp: Response) -> Response:
+        """The response with the CORS headers of the bucket's matching rule (OSS adds them to
+        errors too, so a browser can read why a cross-origin request failed)."""
+        try:
+            extra = await cors.response_headers(req)
+        except Exception:  # the answer itself is decided; failing to decorate it must not change it
+            log.exception("CORS headers for %s %s", req.method, req.scope.get("path"))
+            return resp
+        if not extra:
+            return resp
+        return dataclasses.replace(resp, headers={**resp.headers, **extra})
 
     def _address(self, req: Request, scope) -> None:
         """Bucket and key from virtual-hosted (<bucket>.<domain>) or path-style addressing."""

@@ -8,14 +8,13 @@ from __future__ import annotations
 from typing import NamedTuple, Optional
 
 from .. import errors
-from ..ops import (admin, append, bucket, bucket_config, bucket_logging, bucket_stat, delete_multiple, inventory,
-                   listing, live_channel, multipart, objects, post_object, public_access_block, restore, service,
-                   symlink, website)
+from ..ops import (admin, append, bucket, bucket_config, bucket_logging, bucket_stat, bucket_tags, cors,
+                   delete_multiple, inventory, lifecycle, listing, live_channel, multipart, objects, post_object,
+                   public_access_block, referer, restore, service, symlink, website)
 from ..wire.request import Request
 
 # Bucket features ossbox does not (yet) offer: answered 501 NotImplemented, never silently ignored.
-_UNSUPPORTED_BUCKET = {"lifecycle", "cors", "referer",
-                       "replication", "worm", "tagging",
+_UNSUPPORTED_BUCKET = {"replication", "worm",
                        "transferAcceleration", "qos", "cname", "style",
                        "accessPoint", "resourceGroup", "httpsConfig"}
 
@@ -46,6 +45,8 @@ _OBJECT_OPS = {
             ("symlink", symlink.get_symlink, "oss:GetObject"), (None, objects.get_object, "oss:GetObject")],
     "HEAD": [("objectMeta", objects.get_object_meta, "oss:GetObject"),
              (None, objects.head_object, "oss:GetObject")],
+    # a CORS preflight: answered from the bucket's CORS rules, without authorization (see ops.cors)
+    "OPTIONS": [(None, cors.preflight, None)],
     "DELETE": [("tagging", objects.delete_object_tagging, "oss:DeleteObjectTagging"),
                ("uploadId", multipart.abort, "oss:AbortMultipartUpload"),
                ("live", live_channel.live_channel_unsupported, "oss:DeleteLiveChannel"),
@@ -60,6 +61,10 @@ _BUCKET_OPS = {
             ("encryption", bucket_config.put_bucket_encryption, "oss:PutBucketEncryption"),
             ("publicAccessBlock", public_access_block.put_bucket_public_access_block,
              "oss:PutBucketPublicAccessBlock"),
+            ("cors", cors.put_bucket_cors, "oss:PutBucketCors"),
+            ("tagging", bucket_tags.put_bucket_tags, "oss:PutBucketTagging"),
+            ("referer", referer.put_bucket_referer, "oss:PutBucketReferer"),
+            ("lifecycle", lifecycle.put_bucket_lifecycle, "oss:PutBucketLifecycle"),
             ("website", website.put_bucket_website, "oss:PutBucketWebsite"),
             ("logging", bucket_logging.put_bucket_logging, "oss:PutBucketLogging"),
             ("inventory", inventory.put_bucket_inventory, "oss:PutBucketInventory"),
@@ -69,6 +74,10 @@ _BUCKET_OPS = {
             ("requestPayment", bucket_config.get_bucket_request_payment, "oss:GetBucketRequestPayment"),
             ("versioning", bucket_config.get_bucket_versioning, "oss:GetBucketVersioning"),
             ("encryption", bucket_config.get_bucket_encryption, "oss:GetBucketEncryption"),
+            ("cors", cors.get_bucket_cors, "oss:GetBucketCors"),
+            ("tagging", bucket_tags.get_bucket_tags, "oss:GetBucketTagging"),
+            ("referer", referer.get_bucket_referer, "oss:GetBucketReferer"),
+            ("lifecycle", lifecycle.get_bucket_lifecycle, "oss:GetBucketLifecycle"),
             ("location", bucket.get_bucket_location, "oss:GetBucketLocation"),
             ("bucketInfo", bucket.get_bucket_info, "oss:GetBucketInfo"),
             ("stat", bucket_stat.get_bucket_stat, "oss:GetBucketStat"),
@@ -91,11 +100,15 @@ _BUCKET_OPS = {
                ("encryption", bucket_config.delete_bucket_encryption, "oss:DeleteBucketEncryption"),
                ("publicAccessBlock", public_access_block.delete_bucket_public_access_block,
                 "oss:DeleteBucketPublicAccessBlock"),
+               ("cors", cors.delete_bucket_cors, "oss:DeleteBucketCors"),
+               ("tagging", bucket_tags.delete_bucket_tags, "oss:DeleteBucketTagging"),
+               ("lifecycle", lifecycle.delete_bucket_lifecycle, "oss:DeleteBucketLifecycle"),
                ("website", website.delete_bucket_website, "oss:DeleteBucketWebsite"),
                ("logging", bucket_logging.delete_bucket_logging, "oss:DeleteBucketLogging"),
                ("inventory", inventory.delete_bucket_inventory, "oss:DeleteBucketInventory"),
                (None, bucket.delete_bucket, "oss:DeleteBucket")],
     "HEAD": [(None, bucket.get_bucket_info, "oss:GetBucketInfo")],
+    "OPTIONS": [(None, cors.preflight, None)],
 }
 
 

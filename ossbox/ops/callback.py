@@ -20,7 +20,8 @@ import base64
 import binascii
 import json
 import re
-import ssl
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from typing import Optional
 from urllib.parse import quote, urlsplit
@@ -59,6 +60,20 @@ def parse_callback(req: Request) -> Optional[Callback]:
     raw = common.header_or_query(req, "x-oss-callback", "callback")
     if raw is None:
         return None
+    raw_vars = common.header_or_query(req, "x-oss-callback-var", "callback-var")
+    variables = {}
+    if raw_vars is not None:
+        decoded = _decode_json(raw_vars, "callback-var")
+        if not isinstance(decoded, dict) or not all(isinstance(k, str) and k.startswith("x:") for k in decoded):
+            raise errors.InvalidCallback("The callback-var must be a json object whose keys start with x:.",
+                                         ArgumentName="callback-var")
+        variables = {k: v if isinstance(v, str) else json.dumps(v) for k, v in decoded.items()}
+    return callback_from(raw, variables)
+
+
+def callback_from(raw: str, variables: dict) -> Callback:
+    """The callback of a Base64 JSON parameter and its custom x:... variables (PostObject sends
+    them as form fields, the other uploads as x-oss-callback-var)."""
     doc = _decode_json(raw, "callback")
     if not isinstance(doc, dict):
         raise errors.InvalidCallback("The callback configuration is not json format.")
@@ -77,14 +92,6 @@ def parse_callback(req: Request) -> Optional[Callback]:
     urls = tuple(u.strip() for u in url.split(";") if u.strip())[:MAX_URLS]
     for u in urls:
         _split_url(u)  # refused now, before anything is stored
-    raw_vars = common.header_or_query(req, "x-oss-callback-var", "callback-var")
-    variables = {}
-    if raw_vars is not None:
-        decoded = _decode_json(raw_vars, "callback-var")
-        if not isinstance(decoded, dict) or not all(isinstance(k, str) and k.startswith("x:") for k in decoded):
-            raise errors.InvalidCallback("The callback-var must be a json object whose keys start with x:.",
-                                         ArgumentName="callback-var")
-        variables = {k: v if isinstance(v, str) else json.dumps(v) for k, v in decoded.items()}
     return Callback(urls, host or None, body, body_type.strip().lower(), variables)
 
 
@@ -111,53 +118,32 @@ def _render(cb: Callback, values: dict) -> bytes:
     return _VARIABLE.sub(one, cb.body).encode("utf-8")
 
 
-async def _post(url: str, host: Optional[str], content_type: str, body: bytes) -> tuple[int, bytes]:
-    """One HTTP/1.1 POST; (status, body). Raises OSError/ValueError/asyncio.TimeoutError."""
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A callback answer of 3xx is a failed callback (OSS does not follow redirects for it)."""
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+# No proxies from the environment: the callback goes where callbackUrl says, as OSS sends it.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+
+
+def _post(url: str, host: Optional[str], content_type: str, body: bytes) -> tuple[int, bytes]:
+    """One POST with the standard library's HTTP client (blocking: run in a thread);
+    (status, body). Raises OSError/ValueError."""
     parts = _split_url(url)
-    https = parts.scheme == "https"
-    port = parts.port or (443 if https else 80)
-    reader, writer = await asyncio.open_connection(
-        parts.hostname, port, ssl=ssl.create_default_context() if https else None)
+    headers = {"Content-Type": content_type, "User-Agent": "aliyun-oss-callback"}
+    if host:
+        headers["Host"] = host
+    request = urllib.request.Request(parts.geturl(), data=body, headers=headers, method="POST")
     try:
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        head = (f"POST {target} HTTP/1.1\r\nHost: {host or parts.netloc}\r\n"
-                f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
-                "User-Agent: aliyun-oss-callback\r\nConnection: close\r\n\r\n")
-        writer.write(head.encode("latin-1", "replace") + body)
-        await writer.drain()
-        raw = await reader.read(MAX_RESPONSE + 65536)
-        while True:
-            more = await reader.read(65536)
-            if not more:
-                break
-            raw += more
-            if len(raw) > MAX_RESPONSE + 65536:
-                raise ValueError("callback response too large")
-    finally:
-        writer.close()
-    head_bytes, sep, rest = raw.partition(b"\r\n\r\n")
-    if not sep:
-        raise ValueError("malformed callback response")
-    lines = head_bytes.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ", 2)[1])
-    fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-    if "chunked" in fields.get("transfer-encoding", "").lower():
-        rest = _unchunk(rest)
-    elif "content-length" in fields:
-        rest = rest[: int(fields["content-length"])]
-    return status, rest
-
-
-def _unchunk(data: bytes) -> bytes:
-    out = bytearray()
-    while data:
-        size_line, _, data = data.partition(b"\r\n")
-        size = int(size_line.split(b";")[0].strip() or b"0", 16)
-        if size == 0:
-            break
-        out += data[:size]
-        data = data[size + 2:]
-    return bytes(out)
+        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as resp:
+            status, answer = resp.status, resp.read(MAX_RESPONSE + 1)
+    except urllib.error.HTTPError as exc:  # a non-2xx answer: its status decides, not an exception
+        status, answer = exc.code, b""
+    if len(answer) > MAX_RESPONSE:
+        raise ValueError("callback response too large")
+    return status, answer
 
 
 async def answer(req: Request, cb: Callback, rec: ObjectRecord, operation: str,
@@ -174,7 +160,8 @@ async def answer(req: Request, cb: Callback, rec: ObjectRecord, operation: str,
     failure = "The callback could not be delivered."
     for url in cb.urls:
         try:
-            status, body = await asyncio.wait_for(_post(url, cb.host, cb.body_type, payload), TIMEOUT_SECONDS)
+            status, body = await asyncio.wait_for(asyncio.to_thread(_post, url, cb.host, cb.body_type, payload),
+                                                  TIMEOUT_SECONDS + 1)
         except asyncio.TimeoutError:
             failure = f"Error status : -1. Callback to {url[:256]} timed out after {TIMEOUT_SECONDS:g}s."
             continue

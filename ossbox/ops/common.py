@@ -10,6 +10,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from typing import AsyncIterator, Optional
 
 from .. import errors
+from ..wire import xml
 from ..wire.request import Request
 from ..storage import sse
 from ..storage.engine import CURRENT
@@ -135,7 +136,8 @@ async def no_such_key(req: Request, bucket: BucketRecord) -> errors.OssError:
 
 
 # -- validation ---------------------------------------------------------------------------------
-def _tag_text(text: str) -> bool:
+def tag_text_ok(text: str) -> bool:
+    """Only the characters OSS allows in tag keys and values (object, bucket and lifecycle tags)."""
     return all(c in TAG_SYMBOLS or unicodedata.category(c)[0] in "LMN" for c in text)
 
 
@@ -146,11 +148,27 @@ def validate_tags(pairs) -> None:
         raise errors.TooManyTags()
     seen = set()
     for k, v in pairs:
-        if not k or len(k) > 128 or len(v) > 256 or not _tag_text(k) or not _tag_text(v):
+        if not k or len(k) > 128 or len(v) > 256 or not tag_text_ok(k) or not tag_text_ok(v):
             raise errors.InvalidTag()
         if k in seen:
             raise errors.DuplicateTagKey()
         seen.add(k)
+
+
+def parse_tag_set(body: bytes) -> list[tuple[str, str]]:
+    """The (key, value) pairs of a Tagging/TagSet/Tag document (object and bucket tagging);
+    the caller validates them against its own limits."""
+    root = xml.parse(body, "Tagging")
+    tag_sets = xml.children(root, "TagSet")
+    if len(tag_sets) != 1:
+        raise errors.MalformedXML()
+    pairs = []
+    for tag in xml.children(tag_sets[0], "Tag"):
+        key = xml.child_text(tag, "Key")
+        if key is None:
+            raise errors.InvalidTag()
+        pairs.append((key, xml.child_text(tag, "Value", "")))
+    return pairs
 
 
 def bucket_default_sse(bucket: BucketRecord) -> dict[str, str]:

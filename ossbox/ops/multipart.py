@@ -268,6 +268,21 @@ async def list_uploads(req: Request) -> Response:
 
 
 # -- ListParts -------------------------------------------------------------------------------------
+# The envelope a client-side-encrypting SDK sent with InitiateMultipartUpload, returned by ListParts
+# so that it can resume the upload (alibabacloud-oss-v2's encryption client reads these elements).
+_CLIENT_ENCRYPTION = (("ClientEncryptionKey", "key"), ("ClientEncryptionStart", "start"),
+                      ("ClientEncryptionCekAlg", "cek-alg"), ("ClientEncryptionWrapAlg", "wrap-alg"),
+                      ("ClientEncryptionDataSize", "data-size"), ("ClientEncryptionPartSize", "part-size"))
+
+
+def _client_encryption(upload) -> list:
+    headers = upload.headers
+    if "x-oss-meta-client-side-encryption-key" not in headers:
+        return []
+    return [(element, headers[f"x-oss-meta-client-side-encryption-{suffix}"])
+            for element, suffix in _CLIENT_ENCRYPTION if f"x-oss-meta-client-side-encryption-{suffix}" in headers]
+
+
 async def list_parts(req: Request) -> Response:
     await common.require_bucket(req)
     enc, encoding = encoder(req)
@@ -288,6 +303,7 @@ async def list_parts(req: Request) -> Response:
         ("MaxParts", max_parts),
         ("IsTruncated", truncated),
     ]
+    children += _client_encryption(upload)
     for p in parts:
         children.append(("Part", [
             ("PartNumber", p.part_number),

@@ -406,16 +406,7 @@ async def get_object_acl(req: Request) -> Response:
 
 # -- tagging -------------------------------------------------------------------------------------
 def _parse_tagging(body: bytes) -> list[tuple[str, str]]:
-    root = xml.parse(body, "Tagging")
-    tag_sets = xml.children(root, "TagSet")
-    if len(tag_sets) != 1:
-        raise errors.MalformedXML()
-    pairs = []
-    for tag in xml.children(tag_sets[0], "Tag"):
-        key = xml.child_text(tag, "Key")
-        if key is None:
-            raise errors.InvalidTag()
-        pairs.append((key, xml.child_text(tag, "Value", "")))
+    pairs = common.parse_tag_set(body)
     common.validate_tags(pairs)
     return pairs
 

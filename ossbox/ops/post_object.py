@@ -17,8 +17,9 @@ signatures for PostObject):
 `x-oss-security-token` carries the token of an STS key. The upload is then authorized as
 oss:PutObject on the object for that identity (bucket policy, RAM policies, ACLs).
 
-Not supported: the `callback` field (upload callbacks) is answered 501 NotImplemented before
-anything is stored, as ossbox's other operations answer x-oss-callback.
+A `callback` field (Base64 JSON, as x-oss-callback) with its custom variables as `x:...` fields
+is checked before anything is stored and delivered after it (ops/callback.py): the answer is then
+the callback server's JSON (200) or 203 CallbackFailed, not success_action_status/redirect.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ from ..storage.engine import MAX_OBJECT_SIZE
 from ..wire import xml
 from ..wire.names import validate_key
 from ..wire.request import Request, Response
-from . import common
+from . import callback, common, public_grants
 from .args import forbid_overwrite, parse_creation
 from .post_policy import PostPolicy, check_conditions, check_expiration, parse_post_policy, size_error
 
@@ -280,9 +281,11 @@ async def post_object(req: Request) -> Response:
     view = _FormHeaders(form.fields, form.file_type)
     creation = parse_creation(view)
     forbid = forbid_overwrite(view)
+    if "x-oss-object-acl" in fields:  # as PutObject's header: no public object while access is blocked
+        await public_grants.refuse_public_acl(req, fields["x-oss-object-acl"], bucket)
+    cb = None
     if "callback" in fields:
-        raise errors.NotImplementedOp("Upload callbacks (the callback form field) are not supported by ossbox.",
-                                      ArgumentName="callback")
+        cb = callback.callback_from(fields["callback"], {k: v for k, v in fields.items() if k.startswith("x:")})
     rec = await req.server.engine.put_object(
         creation.new_object(bucket, key), form.file_data(_length_range(policy)),
         content_length=None, content_md5=None, forbid_overwrite=forbid)
@@ -290,6 +293,8 @@ async def post_object(req: Request) -> Response:
                "content-md5": rec.content_md5}
     headers.update(common.sse_response_headers(rec))
     headers.update(common.version_headers(bucket, rec))
+    if cb is not None:
+        return await callback.answer(req, cb, rec, "PostObject", headers)
     return _success(req, fields, key, rec.etag, headers)
 
 

@@ -4,15 +4,28 @@ from __future__ import annotations
 from .. import errors
 from ..wire import xml
 from ..wire.request import Request, Response
-from . import common
+from . import bucket_tags, common
 from .listing import listing_param, max_keys
+
+_PAGE = 1000
 
 
 async def list_buckets(req: Request) -> Response:
     prefix = listing_param(req, "prefix")
     marker = listing_param(req, "marker")
     limit = max_keys(req, low=1)
-    found = await req.server.engine.list_buckets(prefix, marker, limit + 1)
+    tag = bucket_tags.tag_filter(req)
+    if tag is None:
+        found = await req.server.engine.list_buckets(prefix, marker, limit + 1)
+    else:  # filtered after reading: page through until limit + 1 buckets carry the tag
+        found, after = [], marker
+        while len(found) <= limit:
+            page = await req.server.engine.list_buckets(prefix, after, _PAGE)
+            found += [b for b in page if bucket_tags.has_tag(b, *tag)]
+            if len(page) < _PAGE:
+                break
+            after = page[-1].name
+        found = found[:limit + 1]
     group = req.header("x-oss-resource-group-id")
     if group and group != common.RESOURCE_GROUP:  # only the default group exists here
         found = []

@@ -78,9 +78,12 @@ def segment_store(url: str, environ: Optional[Mapping[str, str]] = None) -> Segm
 
 def open_storage(config) -> Engine:
     """The engine a server configuration asks for (ServerConfig: data_dir, durability,
-    disk_reserve, meta -- the metadata URL, None for the embedded SQLite default -- and data -- the
+    disk_reserve, lifecycle_day_seconds, lifecycle_interval, meta -- the metadata URL, None for the embedded SQLite default -- and data -- the
     segment store URL, None to keep the bytes in data_dir)."""
     segments = segment_store(config.data) if config.data else None
-    return open_engine(config.data_dir, durability=config.durability,
-                       meta=metadata_store(config.meta, config.durability),
-                       disk_reserve=config.disk_reserve, segments=segments)
+    engine = open_engine(config.data_dir, durability=config.durability,
+                         meta=metadata_store(config.meta, config.durability),
+                         disk_reserve=config.disk_reserve, segments=segments)
+    engine.lifecycle_day = getattr(config, "lifecycle_day_seconds", engine.lifecycle_day)
+    engine.lifecycle_interval = getattr(config, "lifecycle_interval", engine.lifecycle_interval)
+    return engine

@@ -11,6 +11,7 @@
   streams.py        blob-to-blob byte movement (pwrite, copy_file_range, SSE transcoding)
   segment_writes.py segment mode (--data URL): writes and appends as immutable segments
   segment_upkeep.py segment mode: compaction, garbage marks and sweeps
+  lifecycle.py      bucket lifecycle rules: the scanner that expires, transitions and aborts
 This module holds the lifecycle, buckets, reads, listing, restore state and server secrets, and
 the drivers it is given (metadata store, blob store, lock service: see drivers.py).
 """
@@ -29,6 +30,7 @@ from .blobs import BlobReader, BlobStore
 from .errors import BucketNotEmpty, BucketNotFound, ObjectBusy, StorageError, StorageFull, VersionNotFound
 from .iam import Identities
 from .journal import LEASE_TTL, JournalAndGC
+from .lifecycle import LifecycleRunner
 from .locks import ObjectLocks
 from .metadata import BucketStat, MetadataStore, RestoreRecord
 from .migrate import MIGRATED_TO
@@ -48,7 +50,19 @@ from .versioning import CURRENT  # noqa: F401  (delete_object/version argument: 
 log = logging.getLogger("ossbox.engine")
 
 
-class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart, SegmentWrites, SegmentUpkeep):
+async def _cancelled(task: Optional[asyncio.Task]) -> None:
+    """Cancel a background task and wait until it has stopped."""
+    if task is None:
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+
+
+class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart, SegmentWrites, SegmentUpkeep,
+             LifecycleRunner):
     """The storage API: the one thing ops/, http/ and auth/ call (see docs/architecture.md).
     Its drivers -- metadata store, blob store, lock service -- are built by storage/drivers.py
     and handed in; the engine never constructs one."""
@@ -78,6 +92,7 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart, SegmentWr
         # on the journal is never retired and writes that add data are refused until a restart.
         self._blob_sync_failed: Optional[BaseException] = None
         self._background_task: Optional[asyncio.Task] = None
+        self._lifecycle_task: Optional[asyncio.Task] = None
         # Owner of this engine's in-flight blobs, unique across processes and hosts; its lease
         # row in the metadata store (renewed every LEASE_RENEW s) tells collectors it is alive.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:12]}"
@@ -99,15 +114,14 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart, SegmentWr
             await self.recover()
         self.space.start()
         self._background_task = asyncio.get_running_loop().create_task(self._background())
+        self._lifecycle_task = asyncio.get_running_loop().create_task(self._lifecycle_loop())
 
     async def stop(self) -> None:
         await self.space.stop()
+        await _cancelled(self._lifecycle_task)
+        self._lifecycle_task = None
         if self._background_task is not None:
-            self._background_task.cancel()
-            try:
-                await self._background_task
-            except asyncio.CancelledError:
-                pass
+            await _cancelled(self._background_task)
             self._background_task = None
             # Stopping never fails on the store: writes refused (failed fsync), a full disk or a
             # metadata database that is away all leave a state the next start handles (the

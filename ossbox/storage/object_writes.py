@@ -81,14 +81,21 @@ class ObjectWrites:
         async with self.locks.hold(read.bucket, read.key):
             return await self.meta.write(txn)
 
-    async def delete_object(self, bucket: str, key: str, version_id=CURRENT) -> DeleteResult:
+    async def delete_object(self, bucket: str, key: str, version_id=CURRENT,
+                            expect: Optional[ObjectRecord] = None, sole: bool = False) -> DeleteResult:
         """DeleteObject. Without a version id: removes the object, or in a versioned bucket makes a
         delete marker the current version. With one (None is "null"): removes that version for
-        good; if it was current, the newest remaining version becomes current again."""
+        good; if it was current, the newest remaining version becomes current again.
+        With `expect` (the lifecycle scanner's compare-and-set): only if the version is still the
+        one read -- still current (no version id), or still noncurrent (a version id) -- else nothing
+        happens and the result names no version; so a rule applied by several nodes acts once.
+        `sole`: remove the version only if it is the key's last one (an expired delete marker)."""
         garbage: list[str] = []
 
         def txn(t):
             garbage.clear()  # a retry (after a full disk, or a PostgreSQL conflict) starts over
+            if expect is not None and not _still(t, bucket, key, version_id, expect):
+                return DeleteResult(None, False, None)
             status = versioning_state(t, bucket)
             if version_id is CURRENT:
                 if status is None:
@@ -113,6 +120,8 @@ class ObjectWrites:
                     return DeleteResult(version_id, False, None)
                 t.delete_noncurrent(found[0])
                 removed = found[1]
+                if sole and (t.get_object(bucket, key) is not None or t.newest_noncurrent(bucket, key) is not None):
+                    raise _NotSole()  # rolls this function's changes back
                 if removed.blob:
                     t.release_blob(removed.blob)
             if removed.blob:
@@ -124,7 +133,10 @@ class ObjectWrites:
                     t.insert_object(newest[1])
             return DeleteResult(version_id, removed.is_delete_marker, removed)
         async with self.locks.hold(bucket, key):
-            result = await self._write_freeing(txn)
+            try:
+                result = await self._write_freeing(txn)
+            except _NotSole:
+                return DeleteResult(None, False, None)
         self._discard(garbage)
         if self.space.full:  # accept writes again as soon as enough is freed
             await self._run(self.space.refresh)
@@ -185,3 +197,20 @@ class ObjectWrites:
 async def _no_bytes() -> AsyncIterator[bytes]:
     return
     yield  # an async generator that yields nothing
+
+
+class _NotSole(Exception):
+    """delete_object(sole=True) found other versions of the key: nothing is removed."""
+
+
+def _still(t, bucket: str, key: str, version_id, expect: ObjectRecord) -> bool:
+    """Whether the version `expect` was read from is unchanged: the current one (version_id is
+    CURRENT) or a noncurrent one, with the same bytes and time."""
+    cur = t.get_object(bucket, key)
+    if version_id is CURRENT:
+        return cur is not None and (cur.blob, cur.version_id, cur.mtime) == (expect.blob, expect.version_id,
+                                                                             expect.mtime)
+    if cur is not None and cur.version_id == version_id:
+        return False
+    found = t.get_noncurrent(bucket, key, version_id)
+    return found is not None and (found[1].blob, found[1].mtime) == (expect.blob, expect.mtime)
