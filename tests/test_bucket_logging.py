@@ -10,8 +10,8 @@ import pytest
 import requests
 
 import alibabacloud_oss_v2 as v2oss
-from conftest import make_v2_client, remove_bucket, v2_error
-from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+from conftest import bucket_pair, make_v2_client, v2_error
+from serverproc import ACCESS_KEY_ID, ServerProcess
 
 
 @pytest.fixture(scope="module")
@@ -24,14 +24,7 @@ def log_server(tmp_path_factory):
 
 @pytest.fixture
 def buckets(log_server):
-    auth = oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET)
-    names = ["s-" + uuid.uuid4().hex[:16], "l-" + uuid.uuid4().hex[:16]]
-    made = [oss2.Bucket(auth, log_server.endpoint, n) for n in names]
-    for b in made:
-        b.create_bucket()
-    yield made
-    for n in names:
-        remove_bucket(auth, log_server.endpoint, n)
+    yield from bucket_pair(log_server.endpoint)
 
 
 def wait_for_logs(target, prefix, count=1, timeout=20.0):

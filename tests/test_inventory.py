@@ -7,7 +7,6 @@ import hashlib
 import io
 import json
 import time
-import uuid
 from urllib.parse import unquote
 
 import oss2
@@ -18,8 +17,8 @@ from oss2.models import (INVENTORY_FORMAT_CSV, INVENTORY_FREQUENCY_DAILY, INVENT
                          InventoryFilter, InventorySchedule, InventoryServerSideEncryptionKMS)
 
 import alibabacloud_oss_v2 as v2oss
-from conftest import make_v2_client, remove_bucket, v2_error
-from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+from conftest import bucket_pair, make_v2_client, v2_error
+from serverproc import ServerProcess
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +31,7 @@ def inv_server(tmp_path_factory):
 
 @pytest.fixture
 def buckets(inv_server):
-    auth = oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET)
-    names = ["s-" + uuid.uuid4().hex[:16], "d-" + uuid.uuid4().hex[:16]]
-    made = [oss2.Bucket(auth, inv_server.endpoint, n) for n in names]
-    for b in made:
-        b.create_bucket()
-    yield made
-    for n in names:
-        remove_bucket(auth, inv_server.endpoint, n)
+    yield from bucket_pair(inv_server.endpoint)
 
 
 def config(inv_id, dest, *, prefix="dest", versions=INVENTORY_INCLUDED_OBJECT_VERSIONS_CURRENT,

@@ -13,7 +13,6 @@ A buffer holds at most MAX_BUFFERED lines; beyond that, lines are dropped and co
 """
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import os
@@ -22,6 +21,7 @@ from typing import Optional
 from urllib.parse import quote
 
 from .errors import StorageError
+from .periodic import Periodic
 from .records import NORMAL, ObjectRecord
 
 log = logging.getLogger("ossbox.access_log")
@@ -61,15 +61,16 @@ def format_line(*, remote_ip: str, when: float, method: str, uri: str, status: i
     return " ".join(fields)
 
 
-class AccessLogWriter:
+class AccessLogWriter(Periodic):
     """Buffers access-log lines and writes them to the target buckets every `interval` seconds."""
 
+    name = "writing access logs"
+
     def __init__(self, engine, interval: float = DEFAULT_INTERVAL):
+        super().__init__(interval)
         self.engine = engine
-        self.interval = interval
         self._buffers: dict[tuple[str, str, str], list[str]] = {}
         self._dropped = 0
-        self._task: Optional[asyncio.Task] = None
         self._node = os.urandom(6).hex().upper()   # per process: nodes never pick the same name
         self._seq = itertools.count(1)
 
@@ -80,26 +81,12 @@ class AccessLogWriter:
             return
         buf.append(line)
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop())
-
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await super().stop()
         await self.flush()   # a clean shutdown delivers what it collected
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.flush()
-            except Exception:  # keep delivering: the next round has new lines
-                log.exception("writing access logs failed")
+    async def tick(self) -> None:
+        await self.flush()
 
     def object_name(self, prefix: str, source: str, when: float) -> str:
         stamp = time.strftime("%Y-%m-%d-%H-%M-%S", time.gmtime(when))

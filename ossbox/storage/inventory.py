@@ -17,7 +17,6 @@ names them. A data file holds at most ROWS_PER_FILE rows.
 """
 from __future__ import annotations
 
-import asyncio
 import csv
 import gzip
 import hashlib
@@ -32,6 +31,7 @@ from urllib.parse import quote
 from .access_log import write_object
 from .errors import StorageError
 from .metadata import CURRENT_SEQ
+from .periodic import Periodic, claim_slot
 from .records import MULTIPART, ObjectRecord
 
 log = logging.getLogger("ossbox.inventory")
@@ -97,53 +97,18 @@ def schema(cfg: dict) -> list[str]:
     return cols + list(cfg["fields"])
 
 
-class InventoryRunner:
+class InventoryRunner(Periodic):
     """Runs every `interval` seconds while the server runs (started by http.app.Server)."""
 
+    name = "inventory run"
+
     def __init__(self, engine, interval: float = DEFAULT_INTERVAL):
+        super().__init__(interval)
         self.engine = engine
-        self.interval = interval
-        self._task: Optional[asyncio.Task] = None
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                if await self._claim():
-                    await self.run()
-            except StorageError as exc:
-                log.warning("inventory run waits for the store: %s", exc)
-            except Exception:  # keep going: the next run reports again
-                log.exception("inventory run failed")
-
-    async def _claim(self) -> bool:
-        """Take the next run slot in the shared metadata (False: another node has it)."""
-        interval = self.interval
-
-        def txn(t):
-            now = time.time()
-            nxt = t.get_setting(RUN_CLAIM)
-            try:
-                if nxt and float(nxt) > now:
-                    return False
-            except ValueError:
-                pass
-            # a little less than the interval: the claimer's own next tick must find it free
-            t.set_setting(RUN_CLAIM, repr(now + interval * 0.9))
-            return True
-        return await self.engine.meta.write(txn, durable=False)
+    async def tick(self) -> None:
+        if await claim_slot(self.engine.meta, RUN_CLAIM, self.interval):
+            await self.run()
 
     async def run(self, now: Optional[float] = None) -> int:
         """Write the reports that are due; the number written."""
