@@ -11,7 +11,11 @@ import requests
 
 import alibabacloud_oss_v2 as v2oss
 from conftest import bucket_pair, make_v2_client, v2_error
+import pgtest
+from pgtest import PG_URL, schema_url
 from serverproc import ACCESS_KEY_ID, ServerProcess
+
+pg_schema = pgtest.pg_schema   # a fixture: a fresh PostgreSQL schema
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +122,34 @@ def test_logs_stop_after_delete(buckets):
     text = "".join(target.get_object(o.key).read().decode() for o in oss2.ObjectIterator(target))
     assert marker.request_id in text
     assert unlogged.request_id not in text
+
+
+# -- several nodes ---------------------------------------------------------------------------------------
+def test_two_nodes_each_deliver_their_lines(tmp_path, pg_schema):
+    """Two nodes on one PostgreSQL and one segment store: each writes the lines of the requests it
+    served as its own objects (names never collide), and every line arrives exactly once."""
+    store = tmp_path / "segments"
+    store.mkdir()
+    args = ["--meta", schema_url(PG_URL, pg_schema), "--data", f"file://{store}", "--logging-interval", "0.3"]
+    nodes = [ServerProcess(str(tmp_path / f"n{i}"), extra_args=args).start() for i in (1, 2)]
+    try:
+        pair = bucket_pair(nodes[0].endpoint)
+        source, target = next(pair)
+        source.put_bucket_logging(oss2.models.BucketLogging(target.bucket_name, "multi/"))
+        ids = []
+        for i in range(10):
+            b = oss2.Bucket(source.auth, nodes[i % 2].endpoint, source.bucket_name)
+            ids.append(b.put_object(f"k{i}", b"v").request_id)
+        deadline = time.monotonic() + 20
+        while True:
+            text = "".join(target.get_object(k).read().decode() for k in wait_for_logs(target, "multi/"))
+            if all(i in text for i in ids) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert [text.count(f'"{i}"') for i in ids] == [1] * len(ids)
+        names = [k for k in wait_for_logs(target, "multi/")]
+        assert len({n.rsplit("-", 1)[1][:12] for n in names}) == 2   # one writer id per node
+        next(pair, None)   # removes the buckets
+    finally:
+        for n in nodes:
+            n.stop()

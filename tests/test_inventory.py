@@ -18,6 +18,8 @@ from oss2.models import (INVENTORY_FORMAT_CSV, INVENTORY_FREQUENCY_DAILY, INVENT
 
 import alibabacloud_oss_v2 as v2oss
 from conftest import bucket_pair, make_v2_client, v2_error
+import pgtest
+from pgtest import PG_URL, schema_url
 from serverproc import ServerProcess
 
 
@@ -225,3 +227,47 @@ def test_disabled_configuration_writes_nothing(buckets):
     src.put_bucket_inventory_configuration(config("on", dst.bucket_name, prefix="on"))
     wait_for_manifest(dst, f"on/{src.bucket_name}/on/")   # a run happened after both were stored
     assert [o.key for o in oss2.ObjectIterator(dst, prefix="off/")] == []
+
+
+def data_files(dst, prefix):
+    return [o.key for o in oss2.ObjectIterator(dst, prefix=prefix) if o.key.endswith(".csv.gz")]
+
+
+def test_weekly_reports_seven_times_less_often(buckets):
+    src, dst = buckets
+    src.put_object("a", b"1")
+    src.put_bucket_inventory_configuration(config("w", dst.bucket_name, prefix="w",
+                                                  frequency=INVENTORY_FREQUENCY_WEEKLY))
+    src.put_bucket_inventory_configuration(config("d", dst.bucket_name, prefix="d"))
+    deadline = time.monotonic() + 30
+    while len(data_files(dst, "d/")) < 9 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    daily, weekly = len(data_files(dst, "d/")), len(data_files(dst, "w/"))
+    # every run reports the Daily one; the Weekly one is due again only 7 runs after its last
+    assert daily >= 9 and 1 <= weekly <= 2, (daily, weekly)
+
+
+# -- several nodes ---------------------------------------------------------------------------------------
+pg_schema = pgtest.pg_schema   # a fixture: a fresh PostgreSQL schema
+
+
+def test_two_nodes_share_the_schedule(tmp_path, pg_schema):
+    """Two nodes on one PostgreSQL and one segment store: one claims each run (the shared
+    inventory-next-run slot); the report lists every object once, its files all readable."""
+    store = tmp_path / "segments"
+    store.mkdir()
+    args = ["--meta", schema_url(PG_URL, pg_schema), "--data", f"file://{store}", "--inventory-interval", "0.3"]
+    nodes = [ServerProcess(str(tmp_path / f"n{i}"), extra_args=args).start() for i in (1, 2)]
+    try:
+        pair = bucket_pair(nodes[0].endpoint)
+        src, dst = next(pair)
+        for i in range(5):
+            oss2.Bucket(src.auth, nodes[i % 2].endpoint, src.bucket_name).put_object(f"k{i}", b"v")
+        src.put_bucket_inventory_configuration(config("multi", dst.bucket_name, prefix="m", fields=("Size",)))
+        other = oss2.Bucket(dst.auth, nodes[1].endpoint, dst.bucket_name)
+        manifest, rows = read_report(other, wait_for_manifest(other, f"m/{src.bucket_name}/multi/"))
+        assert sorted(rows) == [[src.bucket_name, f"k{i}", "1"] for i in range(5)]
+        next(pair, None)   # removes the buckets
+    finally:
+        for n in nodes:
+            n.stop()
