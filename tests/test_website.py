@@ -8,7 +8,7 @@ import requests
 from oss2.models import BucketWebsite, Condition, ConditionInlcudeHeader, Redirect, RoutingRule
 
 import alibabacloud_oss_v2 as v2oss
-from conftest import make_v2_client, v2_error
+from conftest import as_user, make_v2_client, put_policy, v2_error
 
 INDEX = b"<html>root index</html>"
 SUB_INDEX = b"<html>docs index</html>"
@@ -240,3 +240,25 @@ def test_subresource_requests_are_not_website_requests(site):
     site.put_bucket_website(BucketWebsite("index.html", "error.html"))
     with pytest.raises(oss2.exceptions.NoSuchKey):
         site.get_object_acl("missing")
+
+
+def test_ram_actions(server, bucket, user):
+    bucket.put_bucket_website(BucketWebsite("index.html", "error.html"))
+    put_policy(server, user, [{"Effect": "Allow", "Action": ["oss:GetBucketWebsite"],
+                               "Resource": [f"acs:oss:*:*:{bucket.bucket_name}"]}])
+    other = as_user(server, user, bucket.bucket_name)
+    assert other.get_bucket_website().index_file == "index.html"
+    for call in (lambda: other.put_bucket_website(BucketWebsite("i.html", "e.html")), other.delete_bucket_website,
+                 other.get_bucket_logging, lambda: other.get_bucket_inventory_configuration("x"),
+                 other.list_bucket_inventory_configurations):
+        with pytest.raises(oss2.exceptions.AccessDenied):
+            call()
+    put_policy(server, user, [{"Effect": "Allow", "Action": ["oss:PutBucketWebsite", "oss:DeleteBucketWebsite",
+                                                             "oss:GetBucketLogging", "oss:ListBucketInventory"],
+                               "Resource": [f"acs:oss:*:*:{bucket.bucket_name}"]}], name="p2")
+    other.put_bucket_website(BucketWebsite("i.html", "e.html"))
+    assert bucket.get_bucket_website().index_file == "i.html"
+    other.delete_bucket_website()
+    assert other.get_bucket_logging().target_bucket == ""
+    with pytest.raises(oss2.exceptions.NoSuchInventory):
+        other.list_bucket_inventory_configurations()
