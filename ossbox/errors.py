@@ -297,6 +297,15 @@ PublicAccessBlocked = E(403, "AccessDenied", "Public access is blocked: public A
 InvalidPolicyDocument = E(400, "InvalidPolicyDocument", "The content of the policy document is invalid.",
                           "0031-00000001")
 NoSuchBucketPolicy = E(404, "NoSuchBucketPolicy", "The bucket policy does not exist.", "0031-00000002")
+# bucket website, logging and inventory (ops/website.py, ops/bucket_logging.py, ops/inventory.py)
+NoSuchWebsite = E(404, "NoSuchWebsiteConfiguration", "The specified bucket does not have a website "
+                  "configuration.", "")
+InvalidTargetBucketForLogging = E(400, "InvalidTargetBucketForLogging", "The target bucket for logging "
+                                  "does not exist, is not owned by you or is not in the same region.", "")
+NoSuchInventory = E(404, "NoSuchInventory", "The inventory configuration does not exist.", "")
+InventoryAlreadyExist = E(409, "InventoryAlreadyExist", "The inventory configuration with this Id "
+                          "already exists.", "0020-00000042")
+TooManyInventory = E(400, "InvalidArgument", "A bucket has at most 1000 inventory configurations.", "")
 # GetBucketLifecycle on a bucket without rules (OSS's message; its EC is not documented)
 NoSuchLifecycle = E(404, "NoSuchLifecycle", "No Row found in Lifecycle Table.")
 # one rule whose Expiration and Transitions mix Days with dates (oss2's test_lifecycle_storage_transitions_mixed)

@@ -8,13 +8,15 @@ from __future__ import annotations
 from typing import NamedTuple, Optional
 
 from .. import errors
-from ..ops import (admin, append, bucket, bucket_config, bucket_features, bucket_stat, bucket_tags, cname,
-                   cors, delete_multiple, lifecycle, listing, live_channel, multipart, objects, post_object,
-                   public_access_block, qos, redundancy, referer, restore, select, service, symlink, worm)
+from ..ops import (admin, append, bucket, bucket_config, bucket_features, bucket_logging, bucket_stat,
+                   bucket_tags, cname, cors, delete_multiple, inventory, lifecycle, listing, live_channel,
+                   multipart, objects, post_object, public_access_block, qos, redundancy, referer, restore,
+                   select, service, symlink, website, worm)
 from ..wire.request import Request
 
-# Bucket features ossbox does not (yet) offer: answered 501 NotImplemented, never silently ignored.
-_UNSUPPORTED_BUCKET = {"website", "logging", "replication", "inventory", "style", "accessPoint"}
+# Bucket features ossbox does not offer (they need Alibaba Cloud itself): answered 501
+# NotImplemented, never silently ignored.
+_UNSUPPORTED_BUCKET = {"replication", "style", "accessPoint"}
 
 
 class Route(NamedTuple):
@@ -76,6 +78,9 @@ _BUCKET_OPS = {
             ("tagging", bucket_tags.put_bucket_tags, "oss:PutBucketTagging"),
             ("referer", referer.put_bucket_referer, "oss:PutBucketReferer"),
             ("lifecycle", lifecycle.put_bucket_lifecycle, "oss:PutBucketLifecycle"),
+            ("website", website.put_bucket_website, "oss:PutBucketWebsite"),
+            ("logging", bucket_logging.put_bucket_logging, "oss:PutBucketLogging"),
+            ("inventory", inventory.put_bucket_inventory, "oss:PutBucketInventory"),
             (None, bucket.put_bucket, "oss:PutBucket")],
     "GET": [("acl", bucket.get_bucket_acl, "oss:GetBucketAcl"),
             (("policy", "comp=callback"), bucket_features.get_bucket_callback_policy,
@@ -112,6 +117,10 @@ _BUCKET_OPS = {
             ("stat", bucket_stat.get_bucket_stat, "oss:GetBucketStat"),
             ("publicAccessBlock", public_access_block.get_bucket_public_access_block,
              "oss:GetBucketPublicAccessBlock"),
+            ("website", website.get_bucket_website, "oss:GetBucketWebsite"),
+            ("logging", bucket_logging.get_bucket_logging, "oss:GetBucketLogging"),
+            ("inventoryId", inventory.get_bucket_inventory, "oss:GetBucketInventory"),
+            ("inventory", inventory.list_bucket_inventory, "oss:ListBucketInventory"),
             ("uploads", multipart.list_uploads, "oss:ListMultipartUploads"),
             ("versions", listing.list_object_versions, "oss:ListObjectVersions"),
             ("live", live_channel.list_live_channels, "oss:ListLiveChannel"),
@@ -141,6 +150,9 @@ _BUCKET_OPS = {
                ("tagging", bucket_tags.delete_bucket_tags, "oss:DeleteBucketTagging"),
                ("lifecycle", lifecycle.delete_bucket_lifecycle, "oss:DeleteBucketLifecycle"),
                ("worm", worm.abort_bucket_worm, "oss:AbortBucketWorm"),
+               ("website", website.delete_bucket_website, "oss:DeleteBucketWebsite"),
+               ("logging", bucket_logging.delete_bucket_logging, "oss:DeleteBucketLogging"),
+               ("inventory", inventory.delete_bucket_inventory, "oss:DeleteBucketInventory"),
                (None, bucket.delete_bucket, "oss:DeleteBucket")],
     "HEAD": [(None, bucket.get_bucket_info, "oss:GetBucketInfo")],
     "OPTIONS": [(None, cors.preflight, None)],
@@ -191,6 +203,14 @@ def _pick(table, req: Request) -> Optional[Route]:
                 raise errors.NotImplementedOp(f"The {sub} operation is not supported by ossbox.")
             return Route(handler, action)
     return None
+
+
+def website_handler(req: Request, found: Route):
+    """GetObject or HeadObject when the bucket's static website configuration decides the answer
+    (ops/website.py: an anonymous GET of the bucket root reads the index document), else None."""
+    if not website.applies(req, found.handler, (objects.get_object, objects.head_object), listing.list_objects):
+        return None
+    return objects.head_object if found.handler is objects.head_object else objects.get_object
 
 
 def creates_bucket(found: Optional[Route]) -> bool:

@@ -36,6 +36,7 @@ from typing import Optional
 
 from .errors import ObjectNotFound, ObjectRetained, StorageError, VersionNotFound
 from .metadata import CURRENT_SEQ
+from .periodic import claim_slot
 from .records import APPENDABLE, ObjectRecord
 
 log = logging.getLogger("ossbox.lifecycle")
@@ -142,20 +143,7 @@ class LifecycleRunner:
 
     async def _claim_scan(self) -> bool:
         """Take the next scan slot in the shared metadata (False: another node has it)."""
-        interval = self.lifecycle_interval
-
-        def txn(t):
-            now = time.time()
-            nxt = t.get_setting(SCAN_CLAIM)
-            try:
-                if nxt and float(nxt) > now:
-                    return False
-            except ValueError:
-                pass
-            # a little less than the interval: the claimer's own next tick must find it free
-            t.set_setting(SCAN_CLAIM, repr(now + interval * 0.9))
-            return True
-        return await self.meta.write(txn, durable=False)
+        return await claim_slot(self.meta, SCAN_CLAIM, self.lifecycle_interval)
 
     async def run_lifecycle(self, now: Optional[float] = None) -> int:
         """Apply every bucket's enabled rules once; the number of actions taken."""
