@@ -51,8 +51,10 @@ def fetch_sdist(cache_dir: str) -> str:
     os.makedirs(cache_dir, exist_ok=True)
     archive = os.path.join(cache_dir, f"oss2-{OSS2_VERSION}.tar.gz")
     if not os.path.isfile(archive):
+        # pip reads the sdist's metadata in an isolated build environment (setuptools and wheel
+        # fetched for it): the venv itself may have no `wheel` ("invalid command 'bdist_wheel'")
         run = subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-                              "--no-build-isolation", f"oss2=={OSS2_VERSION}", "-d", cache_dir],
+                              f"oss2=={OSS2_VERSION}", "-d", cache_dir],
                              capture_output=True, text=True, timeout=600)
         if run.returncode != 0 or not os.path.isfile(archive):
             raise RuntimeError(f"pip download oss2=={OSS2_VERSION} failed:\n{run.stdout}\n{run.stderr}")
