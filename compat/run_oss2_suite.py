@@ -51,8 +51,10 @@ def fetch_sdist(cache_dir: str) -> str:
     os.makedirs(cache_dir, exist_ok=True)
     archive = os.path.join(cache_dir, f"oss2-{OSS2_VERSION}.tar.gz")
     if not os.path.isfile(archive):
+        # pip reads the sdist's metadata in an isolated build environment (setuptools and wheel
+        # fetched for it): the venv itself may have no `wheel` ("invalid command 'bdist_wheel'")
         run = subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-                              "--no-build-isolation", f"oss2=={OSS2_VERSION}", "-d", cache_dir],
+                              f"oss2=={OSS2_VERSION}", "-d", cache_dir],
                              capture_output=True, text=True, timeout=600)
         if run.returncode != 0 or not os.path.isfile(archive):
             raise RuntimeError(f"pip download oss2=={OSS2_VERSION} failed:\n{run.stdout}\n{run.stderr}")
@@ -247,9 +249,11 @@ def run_version(sdist: str, shim: str, files: list[str], auth_version: str, time
     from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET
     junit = os.path.join(work, "junit.xml")
     log_path = os.path.join(work, "pytest.log")
+    # Buckets named as the SDK's own CI names them (tests/common.py's default): test_bucket_with_group_id
+    # lists buckets by the prefix "oss-python-sdk-".
     env = dict(os.environ,
                OSS_TEST_ACCESS_KEY_ID=ACCESS_KEY_ID, OSS_TEST_ACCESS_KEY_SECRET=ACCESS_KEY_SECRET,
-               OSS_TEST_ENDPOINT=server.endpoint, OSS_TEST_BUCKET="oss2-suite-", OSS_TEST_REGION=REGION,
+               OSS_TEST_ENDPOINT=server.endpoint, OSS_TEST_BUCKET="oss-python-sdk-", OSS_TEST_REGION=REGION,
                OSS_TEST_AUTH_VERSION=auth_version)
     # the cloud-only identities (an STS role, an auth server) stay unset: the tests that need them
     # are listed in oss2_cloud_only.py

@@ -24,8 +24,11 @@ class ServerConfig:
     domains: list = field(default_factory=list)   # virtual-hosted style: <bucket>.<domain>
     durability: str = "fsync"                     # fsync: a 200 is on stable storage; none: page cache
     restore_delay: float = 60.0                   # seconds a RestoreObject takes to complete
+    logging_interval: float = 300.0               # seconds between writes of bucket access logs
+    inventory_interval: float = 86400.0           # seconds between Daily inventory reports (Weekly: 7x)
     lifecycle_day_seconds: float = 86400.0        # how long "a day" of a lifecycle rule lasts
     lifecycle_interval: float = 3600.0            # seconds between lifecycle scans
+    worm_day_seconds: float = 86400.0             # how long "a day" of a bucket retention policy lasts
     body_timeout: float = 60.0                    # seconds a request body may pause (RequestTimeout)
     disk_reserve: int = 16 * 1024 * 1024          # bytes kept back for start-up and deletes on a full disk
     meta: Optional[str] = None                    # postgresql:// URL of the metadata; None: SQLite in data_dir

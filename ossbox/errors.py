@@ -65,6 +65,13 @@ MalformedXML = E(400, "MalformedXML", "The XML you provided was not well-formed 
                  "against our published schema.", "0016-00000608")
 # A JSON input (admin body, policy document) nested deeper than ossbox parses; OSS documents no EC
 # for it, so this one is ossbox's pick.
+# SelectObject (ops/select): refused before the response starts; a data error found after output
+# was sent travels in the end frame instead, as "Code.Message" with the same status.
+SelectEmptyExpression = E(400, "InvalidArgument", "The Expression of the SelectRequest is empty.",
+                          "0016-00000823")
+SelectInvalidSql = E(400, "InvalidArgument", "The SQL statement is invalid.", "0016-00000803")
+SelectDataError = E(400, "InvalidArgument", "The object's data does not match the request.",
+                    "0016-00000801")
 JsonTooDeep = E(400, "InvalidArgument", "The JSON document is nested too deeply.", "0016-00000510")
 MissingContentMD5 = E(400, "InvalidDigest", "Missing required header for this request: Content-MD5.",
                       "0016-00000606")
@@ -186,6 +193,48 @@ InvalidRestoreTier = E(400, "InvalidArgument", "The Tier in the RestoreRequest i
 PreconditionFailed = E(412, "PreconditionFailed", "At least one of the pre-conditions you specified "
                        "did not hold.", "0016-00000204")
 NotModified = E(304, "NotModified", "Not Modified", "")
+# Bucket retention policy (WORM). Codes: oss2's exceptions (NoSuchWORMConfiguration 404,
+# WORMConfigurationLocked 403, InvalidWORMConfiguration 400) and Java's OSSErrorCode.FILE_IMMUTABLE;
+# ECs: OSS's EC pages 0026-00000005 (a protected object), 0027-00000009 (no policy), 0027-00000003
+# (versioning enabled), 0012-00000006 (PutBucketVersioning with a policy). The others are ossbox's
+# picks in the 0027- (WORM) series; docs/bucket-configs.md.
+FileImmutable = E(409, "FileImmutable", "The object you specified is immutable.", "0026-00000005")
+NoSuchWORMConfiguration = E(404, "NoSuchWORMConfiguration", "The WORM Configuration does not exist.",
+                            "0027-00000009")
+WORMConfigurationLocked = E(403, "WORMConfigurationLocked", "The WORM Configuration is locked.",
+                            "0027-00000010")
+InvalidWORMConfiguration = E(400, "InvalidWORMConfiguration", "The WORM Configuration is invalid.",
+                             "0027-00000011")
+WormWithVersioning = E(400, "InvalidWORMConfiguration", "A retention policy cannot be configured for a "
+                       "bucket that has versioning enabled.", "0027-00000003")
+VersioningWithWorm = E(409, "InvalidBucketState", "Versioning cannot be enabled for a bucket that has a "
+                       "retention policy.", "0012-00000006")
+# The other bucket settings (docs/bucket-configs.md). Codes from oss2's tests and exceptions
+# (NoSuchTransferAccelerationConfiguration, BucketCallbackPolicyNotExist, NeedVerifyDomainOwnership,
+# ResourceGroupIdPreCheckError, the resource pool message); OSS documents no EC for these: the ECs
+# are ossbox's picks.
+NoSuchTransferAccelerationConfiguration = E(404, "NoSuchTransferAccelerationConfiguration",
+                                            "The bucket transfer acceleration configuration does not exist.",
+                                            "0048-00000001")
+BucketCallbackPolicyNotExist = E(404, "BucketCallbackPolicyNotExist", "The bucket callback policy does not "
+                                 "exist.", "0049-00000001")
+NeedVerifyDomainOwnership = E(409, "NeedVerifyDomainOwnership", "You need to verify the domain ownership. "
+                              "Publish the token of CreateCnameToken as the TXT record _dnsauth.<domain>.",
+                              "0047-00000001")
+CnameTokenNotFound = E(404, "NoSuchCnameToken", "The cname token does not exist.", "0047-00000002")
+ResourceGroupIdPreCheckError = E(400, "ResourceGroupIdPreCheckError", "The resource group does not exist "
+                                 "in this account.", "0050-00000001")
+AccessMonitorInUse = E(409, "AccessMonitorDisableNotAllowed", "Access tracking cannot be disabled while a "
+                       "lifecycle rule of the bucket uses last access times.", "0051-00000001")
+NoSuchResourcePool = E(404, "NoSuchResourcePool", "The specified resource pool does not exist.",
+                       "0052-00000001")
+RedundancyTransitionExists = E(409, "BucketDataRedundancyTransitionTaskAlreadyExist", "The bucket already "
+                               "has a data redundancy transition task.", "0053-00000001")
+NoSuchRedundancyTransition = E(404, "BucketDataRedundancyTransitionTaskNotExist", "The data redundancy "
+                               "transition task does not exist.", "0053-00000002")
+RedundancyTransitionNotDeletable = E(409, "BucketDataRedundancyTransitionTaskCannotDelete", "Only a "
+                                     "queueing data redundancy transition task can be deleted.",
+                                     "0053-00000003")
 
 # --- missing things ----------------------------------------------------------------------------
 NoSuchBucket = E(404, "NoSuchBucket", "The specified bucket does not exist.", "0015-00000101")
@@ -248,6 +297,15 @@ PublicAccessBlocked = E(403, "AccessDenied", "Public access is blocked: public A
 InvalidPolicyDocument = E(400, "InvalidPolicyDocument", "The content of the policy document is invalid.",
                           "0031-00000001")
 NoSuchBucketPolicy = E(404, "NoSuchBucketPolicy", "The bucket policy does not exist.", "0031-00000002")
+# bucket website, logging and inventory (ops/website.py, ops/bucket_logging.py, ops/inventory.py)
+NoSuchWebsite = E(404, "NoSuchWebsiteConfiguration", "The specified bucket does not have a website "
+                  "configuration.", "")
+InvalidTargetBucketForLogging = E(400, "InvalidTargetBucketForLogging", "The target bucket for logging "
+                                  "does not exist, is not owned by you or is not in the same region.", "")
+NoSuchInventory = E(404, "NoSuchInventory", "The inventory configuration does not exist.", "")
+InventoryAlreadyExist = E(409, "InventoryAlreadyExist", "The inventory configuration with this Id "
+                          "already exists.", "0020-00000042")
+TooManyInventory = E(400, "InvalidArgument", "A bucket has at most 1000 inventory configurations.", "")
 # GetBucketLifecycle on a bucket without rules (OSS's message; its EC is not documented)
 NoSuchLifecycle = E(404, "NoSuchLifecycle", "No Row found in Lifecycle Table.")
 # one rule whose Expiration and Transitions mix Days with dates (oss2's test_lifecycle_storage_transitions_mixed)

@@ -164,3 +164,15 @@ def callback_server():
     yield srv
     srv.shutdown()
     srv.server_close()
+
+
+def bucket_pair(endpoint: str):
+    """Two fresh oss2 buckets (a source and a target: logging, inventory), removed afterwards."""
+    import oss2
+    auth = oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET)
+    made = [oss2.Bucket(auth, endpoint, p + uuid.uuid4().hex[:16]) for p in ("s-", "t-")]
+    for b in made:
+        b.create_bucket()
+    yield made
+    for b in made:
+        remove_bucket(auth, endpoint, b.bucket_name)

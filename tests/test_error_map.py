@@ -18,7 +18,7 @@ def _all_subclasses(cls):
 
 
 DOMAIN_ERRORS = sorted(set(_all_subclasses(storage.StorageError)), key=lambda c: c.__name__)
-_SAMPLES = {str: "some-name", int: 5, bytes: b"\x01\x02", typing.Optional[str]: None}
+_SAMPLES = {str: "some-name", int: 5, float: 1.5, bytes: b"\x01\x02", typing.Optional[str]: None}
 
 
 def _sample(cls):

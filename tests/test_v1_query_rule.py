@@ -36,8 +36,17 @@ UNSIGNED_BY_DESIGN = {
     # no SDK signs it in V1 (OSS's neither): it turns a captured ListBuckets into DescribeRegions,
     # a read of the server's one region and the Host the client used -- nothing private
     "regions": "DescribeRegions reveals nothing",
+    # oss2 2.19.1 sends PutBucketAccessMonitor/GetBucketAccessMonitor as "?accessmonitor" (lowercase;
+    # Bucket.ACCESS_MONITOR) and does not sign it in V1 (not in its sub-resource list), so it cannot be
+    # required. Added to a captured request it selects a bucket read of one flag (Get), or a PUT whose
+    # body must be an AccessMonitorConfiguration -- which only a PutBucketAccessMonitor request carries
+    "accessmonitor": "oss2 does not sign it; a captured request cannot become a different write",
     # only ever leads to a refusal
-    "select": "501 NotImplemented", "x-oss-process": "ignored on GET, 501 on POST",
+    "select": "501 NotImplemented",
+    # ignored on GET; on POST it names SelectObject / CreateSelectObjectMeta (reads, authorized as
+    # GetObject) only when no other sub-resource does, and an object POST without a sub-resource
+    # is never a valid request, so adding it cannot turn a captured request into another one
+    "x-oss-process": "only a lone POST sub-resource: no signed request to convert",
     # the admin API binds its action in the signed x-oss-ossbox-admin header
     "x-ossbox-admin": "admin action is taken from a signed header",
     # the signature and credential parameters themselves
@@ -61,9 +70,11 @@ def interpreted_query_keys() -> set[str]:
             continue
         for m in _USES.finditer(path.read_text()):
             keys.update(g for g in m.groups() if g)
-    for table in (router._OBJECT_OPS, router._BUCKET_OPS):
+    for table in (router._OBJECT_OPS, router._BUCKET_OPS, router._SERVICE_OPS):
         for entries in table.values():
-            keys.update(sub for sub, _h, _a in entries if sub)
+            for sub, _h, _a in entries:
+                if sub:  # a key, or a tuple of keys and key=value conditions
+                    keys.update(c.partition("=")[0] for c in (sub if isinstance(sub, tuple) else (sub,)))
     keys.update(router._UNSUPPORTED_BUCKET)
     from ossbox.ops.args import RESPONSE_OVERRIDES
     keys.update(RESPONSE_OVERRIDES)

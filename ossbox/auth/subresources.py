@@ -76,9 +76,14 @@ _ALL_SUB = _OSS2_SUB | _PYV2_SUB | _JAVA_SUB
 # into a different one by adding it. The keys that select operations are sub-resources every SDK
 # signs (core).  Of the x-oss-* keys, those the server interprets are required to be signed too:
 # oss2, Java and Go v2 sign them; python v2 sends them as headers, never in the query.
-# (x-oss-process is not among them: python v2 sends it unsigned on GetObject, and ossbox ignores it
-# there and refuses POST ?x-oss-process with 501, so it cannot turn a request into another one.)
-_V1_INTERPRETED = frozenset(("x-oss-traffic-limit", "x-oss-request-payer"))
+# (x-oss-process is not among them: python v2 sends it unsigned on GetObject, where ossbox ignores
+# it. On POST it selects SelectObject / CreateSelectObjectMeta, but only when no other sub-resource
+# is present, and a POST to an object with no sub-resource is never a valid request: adding it to a
+# captured request cannot turn that request into another one.)
+# x-oss-target-redundancy-type / x-oss-redundancy-transition-taskid (data redundancy transitions)
+# are in oss2's and python v2's lists, and Go v2 signs every x-oss-* key.
+_V1_INTERPRETED = frozenset(("x-oss-traffic-limit", "x-oss-request-payer", "x-oss-target-redundancy-type",
+                             "x-oss-redundancy-transition-taskid"))
 _CORE_SUB = frozenset(k for k in _ALL_SUB if not k.startswith("x-oss-")) | _V1_INTERPRETED
 
 

@@ -162,10 +162,22 @@ def register(sub) -> None:
                    metavar="SECONDS",
                    help="seconds a RestoreObject of an Archive/ColdArchive/DeepColdArchive object "
                         "takes to complete (default 60)")
+    p.add_argument("--logging-interval", type=_positive_seconds, default=_env("LOGGING_INTERVAL", "300"),
+                   metavar="SECONDS",
+                   help="seconds between writes of bucket access logs (PutBucketLogging) into their "
+                        "target buckets (default 300)")
+    p.add_argument("--inventory-interval", type=_positive_seconds, default=_env("INVENTORY_INTERVAL", "86400"),
+                   metavar="SECONDS",
+                   help="seconds between reports of a Daily bucket inventory; Weekly ones run every "
+                        "seventh time (default 86400)")
     p.add_argument("--lifecycle-day-seconds", type=_positive_seconds,
                    default=_env("LIFECYCLE_DAY_SECONDS", "86400"), metavar="SECONDS",
                    help="how long one day of a bucket lifecycle rule (Days, NoncurrentDays) lasts; "
                         "shorten it to watch rules run (default 86400)")
+    p.add_argument("--worm-day-seconds", type=_positive_seconds,
+                   default=_env("WORM_DAY_SECONDS", "86400"), metavar="SECONDS",
+                   help="how long one day of a bucket retention policy (WORM) lasts: its retention "
+                        "period and the one-day InProgress window; shorten it for tests (default 86400)")
     p.add_argument("--lifecycle-interval", type=_positive_seconds, default=_env("LIFECYCLE_INTERVAL", "3600"),
                    metavar="SECONDS",
                    help="seconds between scans that apply bucket lifecycle rules (default 3600; OSS "
@@ -325,8 +337,11 @@ def run_server(args, _settings=None) -> int:
                        access_key_id=args.access_key_id, access_key_secret=args.access_key_secret,
                        domains=domains, durability=args.durability)
     cfg.restore_delay = args.restore_delay
+    cfg.logging_interval = args.logging_interval
+    cfg.inventory_interval = args.inventory_interval
     cfg.lifecycle_day_seconds = args.lifecycle_day_seconds
     cfg.lifecycle_interval = args.lifecycle_interval
+    cfg.worm_day_seconds = args.worm_day_seconds
     cfg.body_timeout = args.body_timeout
     cfg.disk_reserve = args.disk_reserve
     cfg.meta = args.meta

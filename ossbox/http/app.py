@@ -23,8 +23,10 @@ from ..auth.identity import claimed_access_key
 from ..auth.sts import STS_KEY_SETTING, StsService
 from ..config import ServerConfig
 from ..errors import OssError
-from ..ops import cors, referer
+from ..ops import cors, referer, website
+from ..storage.access_log import AccessLogWriter, format_line
 from ..storage.drivers import open_storage
+from ..storage.inventory import InventoryRunner
 from ..storage.engine import Engine
 from ..storage.errors import StorageError
 from ..storage.reserve import is_disk_full
@@ -61,6 +63,8 @@ class Server:
         self.sts = None
         self.authorizer = Authorizer(self)
         self.domains = tuple("." + d.lower().strip(".") for d in config.domains)
+        self.access_logs = AccessLogWriter(self.engine, config.logging_interval)
+        self.inventory = InventoryRunner(self.engine, config.inventory_interval)
 
     @property
     def owner_id(self) -> str:
@@ -72,8 +76,12 @@ class Server:
         # one account across nodes: the owner id lives in the shared metadata, not on a node
         self.root = dataclasses.replace(root, principal=await self.engine.account_id(root.principal))
         self.sts = StsService(await self.engine.server_secret(STS_KEY_SETTING))
+        self.access_logs.start()
+        self.inventory.start()
 
     async def shutdown(self) -> None:
+        await self.inventory.stop()
+        await self.access_logs.stop()
         await self.engine.stop()
 
     async def credential(self, access_key_id: str, req: Request,
@@ -121,7 +129,10 @@ class Server:
 
     async def _http(self, scope, receive, send):
         request_id = new_request_id()
+        started = time.time()
         req: Optional[Request] = None
+        found: Optional[router.Route] = None
+        error_code = ""
         try:
             req = Request(self, scope, receive, request_id)
             self._address(req, scope)
@@ -144,11 +155,15 @@ class Server:
             await self.authorizer.check(req, found.action)
             if not preflight:
                 await referer.check(req)  # hotlink protection (anonymous and presigned requests)
-            resp = await found.handler(req)
+            site = router.website_handler(req, found)
+            resp = await (website.serve(req, site) if site is not None else found.handler(req))
         except OssError as exc:
+            error_code = exc.code
             resp = self.error_response(exc, req, scope, request_id)
         except StorageError as exc:  # storage speaks its own terms: the one mapping decides the answer
-            resp = self.error_response(to_oss_error(exc), req, scope, request_id)
+            mapped = to_oss_error(exc)
+            error_code = mapped.code
+            resp = self.error_response(mapped, req, scope, request_id)
         except Exception as exc:
             if is_disk_full(exc):  # a path the storage layer did not map: still the OSS error, not a 500
                 log.warning("disk full on %s %s: %s", scope.get("method"), scope.get("path"), exc)
@@ -159,6 +174,29 @@ class Server:
         if req is not None and req.bucket is not None and req.method != "OPTIONS":
             resp = await self._with_cors(req, resp)
         await self._send(send, resp, request_id, scope["method"] == "HEAD")
+        if req is not None and req.bucket_record is not None and req.bucket_record.config.get("logging"):
+            self._log_access(req, scope, found, resp, error_code, started)
+
+    def _log_access(self, req: Request, scope, found, resp: Response, error_code: str, started: float) -> None:
+        """One access-log line for a bucket with logging on (storage/access_log.py writes them)."""
+        target = req.bucket_record.config["logging"]
+        raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+        uri = raw.decode("latin-1") + ("?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else "")
+        body = resp.body
+        sent = len(body) if isinstance(body, (bytes, bytearray)) else (resp.length or 0)
+        action = found.action if found is not None and found.action else ""
+        ident = req.identity
+        client = scope.get("client") or ("-", 0)
+        line = format_line(
+            remote_ip=client[0], when=started, method=req.method, uri=uri, status=resp.status, sent=sent,
+            elapsed_ms=int((time.time() - started) * 1000), referer=req.headers.get("referer", ""),
+            user_agent=req.headers.get("user-agent", ""), host=req.host, request_id=req.request_id,
+            requester=ident.principal if ident is not None else None, operation=action.replace("oss:", ""),
+            bucket=req.bucket, key=req.key, object_size=None, error_code=error_code,
+            request_length=int(req.headers.get("content-length") or 0), owner=req.bucket_record.owner,
+            storage_class=req.bucket_record.storage_class,
+            access_key_id=ident.access_key_id if ident is not None else None)
+        self.access_logs.record(req.bucket, target["bucket"], target["prefix"], line)
 
     async def _require_bucket_before_auth(self, req: Request) -> None:
         """OSS answers 404 NoSuchBucket for a bucket that does not exist before it looks at who is

@@ -30,6 +30,7 @@ BY_CLASS: dict[type[storage.StorageError], Callable[..., OssError]] = {
     storage.ObjectSealed: lambda e: errors.ObjectSealed(),
     storage.NotSealable: lambda e: errors.SealNotAppendable(),
     storage.ObjectExists: lambda e: errors.FileAlreadyExists(),
+    storage.ObjectRetained: lambda e: errors.FileImmutable(),
     storage.BucketNotEmpty: lambda e: errors.BucketNotEmpty(BucketName=e.bucket),
     storage.RestoreInProgress: lambda e: errors.RestoreAlreadyInProgress(),
     storage.RestoreNotApplicable: lambda e: errors.RestoreNotSupported(),

@@ -10,7 +10,8 @@ from ..wire import xml
 from ..wire.request import Request, Response
 from ..storage import sse
 from ..storage.records import BucketRecord
-from . import bucket_config, common, public_grants
+from . import bucket_config, bucket_features, common, public_grants, redundancy
+from .restore import _delay as restore_delay_of
 from .bucket_config import encryption_elements
 
 
@@ -81,18 +82,18 @@ async def get_bucket_info(req: Request) -> Response:
     ep = endpoint(req)
     owner = req.server.owner_id
     info = [
-        ("AccessMonitor", "Disabled"),
+        ("AccessMonitor", bucket_features.access_monitor(rec)),
         ("CreationDate", common.iso8601(rec.created)),
         ("ExtranetEndpoint", ep),
         ("IntranetEndpoint", ep),
         ("Location", f"oss-{rec.region}"),
         ("StorageClass", rec.storage_class),
-        ("TransferAcceleration", "Disabled"),
+        ("TransferAcceleration", "Enabled" if rec.config.get("transfer_acceleration") else "Disabled"),
         ("CrossRegionReplication", "Disabled"),
-        ("DataRedundancyType", rec.redundancy),
+        ("DataRedundancyType", redundancy.redundancy(rec, time.time(), restore_delay_of(req))),
         ("Name", rec.name),
         ("Region", rec.region),
-        ("ResourceGroupId", common.RESOURCE_GROUP),
+        ("ResourceGroupId", bucket_features.resource_group(rec)),
         ("Owner", [("DisplayName", rec.owner or owner), ("ID", rec.owner or owner)]),
         ("AccessControlList", [("Grant", rec.acl)]),
         ("ServerSideEncryptionRule", encryption_elements(rec) or [("SSEAlgorithm", "None")]),

@@ -3,6 +3,7 @@ encryption."""
 from __future__ import annotations
 
 import dataclasses
+import time
 
 from .. import errors
 from ..auth.policy import parse_policy
@@ -10,6 +11,7 @@ from ..wire import xml
 from ..wire.request import Request, Response
 from ..storage import sse
 from ..storage.records import BucketRecord
+from ..storage.worm import active_policy
 from . import common, public_grants
 
 
@@ -84,6 +86,10 @@ async def put_bucket_versioning(req: Request) -> Response:
     """Enabled or Suspended; a bucket never returns to unversioned (as in OSS)."""
     rec, status = await read_choice(req, "VersioningConfiguration", "Status", VERSIONING_STATES,
                                     errors.InvalidVersioningStatus)
+    # versioning and a retention policy exclude each other (OSS EC 0012-00000006); an expired
+    # InProgress policy no longer counts
+    if not rec.config.get("versioning") and active_policy(rec.config, time.time(), req.server.engine.worm_day):
+        raise errors.VersioningWithWorm(BucketName=req.bucket)
     await set_config(req, rec, "versioning", status)
     return Response(200, {}, b"")
 

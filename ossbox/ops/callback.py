@@ -67,16 +67,35 @@ def parse_callback(req: Request) -> Optional[Callback]:
         if not isinstance(decoded, dict) or not all(isinstance(k, str) and k.startswith("x:") for k in decoded):
             raise errors.InvalidCallback("The callback-var must be a json object whose keys start with x:.",
                                          ArgumentName="callback-var")
-        variables = {k: v if isinstance(v, str) else json.dumps(v) for k, v in decoded.items()}
-    return callback_from(raw, variables)
+        variables = _variables(decoded)
+    bucket = req.bucket_record
+    return callback_from(raw, variables, bucket.config.get("callback_policy") if bucket else None)
 
 
-def callback_from(raw: str, variables: dict) -> Callback:
+def _variables(decoded) -> dict:
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in decoded.items()}
+
+
+def callback_from(raw: str, variables: dict, policies=None) -> Callback:
     """The callback of a Base64 JSON parameter and its custom x:... variables (PostObject sends
-    them as form fields, the other uploads as x-oss-callback-var)."""
+    them as form fields, the other uploads as x-oss-callback-var). A parameter {"callbackPolicy":
+    name} stands for the bucket's callback policy of that name (PutBucketCallbackPolicy,
+    ops/bucket_features.py; `policies` its items): its Callback, and its CallbackVar under the
+    request's own variables."""
     doc = _decode_json(raw, "callback")
     if not isinstance(doc, dict):
         raise errors.InvalidCallback("The callback configuration is not json format.")
+    if "callbackPolicy" in doc and "callbackUrl" not in doc:
+        item = next((p for p in policies or () if p["name"] == doc["callbackPolicy"]), None)
+        if item is None:
+            raise errors.InvalidCallback("The callbackPolicy names no callback policy of the bucket.")
+        doc = _decode_json(item["callback"], "callback")
+        if not isinstance(doc, dict):
+            raise errors.InvalidCallback("The callback configuration is not json format.")
+        if item.get("callback_var"):
+            stored = _decode_json(item["callback_var"], "callback-var")
+            if isinstance(stored, dict):
+                variables = {**_variables(stored), **variables}
     url, body = doc.get("callbackUrl"), doc.get("callbackBody")
     if not isinstance(url, str) or not url.strip():
         raise errors.InvalidCallback("The callbackUrl of the callback configuration is missing or invalid.")

@@ -14,6 +14,7 @@ from ..wire import xml
 from ..wire.request import Request
 from ..storage import sse
 from ..storage.engine import CURRENT
+from ..storage.lifecycle import LAST_ACCESS
 from ..storage.records import APPENDABLE, NORMAL, BucketRecord, ObjectRecord
 
 OBJECT_ACLS = ("default", "private", "public-read", "public-read-write")
@@ -260,6 +261,7 @@ def object_headers(rec: ObjectRecord, restore: Optional[str] = None) -> dict[str
     """Metadata headers of GET/HEAD (not Content-Length: callers decide that). `restore` is the
     object's x-oss-restore value, when a RestoreObject was requested (see ops.restore)."""
     h = dict(rec.headers)
+    h.pop(LAST_ACCESS, None)  # access tracking's own record, not a header (ops/access_tracking.py)
     h["etag"] = f'"{rec.etag}"'
     h["last-modified"] = http_date(rec.mtime)
     h["accept-ranges"] = "bytes"

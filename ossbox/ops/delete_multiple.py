@@ -75,6 +75,11 @@ async def delete_multiple_objects(req: Request) -> Response:
 
     engine = req.server.engine
     bucket = req.bucket
+    # A retention policy (WORM) protecting any of the objects refuses the whole request before
+    # anything is deleted (OSS's DeleteResult has no per-key error; each delete checks again)
+    if any(v is CURRENT for k, v in targets) and (await common.require_bucket(req)).config.get("worm"):
+        for key in dict.fromkeys(k for k, v in targets if v is CURRENT):
+            await engine.check_retention(await engine.get_object(bucket, key))
     gate = asyncio.Semaphore(_DELETE_CONCURRENCY)
     outcomes: dict = {}
 

@@ -16,9 +16,9 @@ enabled rules. Validation follows OSS's PutBucketLifecycle page and its error-co
 From oss2 2.19.1's own lifecycle tests (which pass): Days and dates mixed in one rule's Expiration
 and Transitions -> InvalidRequest; Expiration/Date (the older form) accepted and echoed; tag keys
 and values with ASCII characters outside the object tag set refused, long ones accepted; one Not.
-Lifecycle rules based on the last access time (IsAccessTime=true) need OSS's access tracking
-(PutBucketAccessMonitor), which ossbox does not have: they are refused with InvalidArgument, as OSS
-refuses them on a bucket without access tracking.
+Lifecycle rules based on the last access time (IsAccessTime=true) need the bucket's access tracking
+(PutBucketAccessMonitor, ops/bucket_features.py): without it they are refused with InvalidArgument,
+as OSS refuses them; with it the scanner counts their days from the object's last access.
 """
 from __future__ import annotations
 
@@ -119,16 +119,23 @@ def _storage_class(node, what: str) -> str:
     return text
 
 
-def _access_time(node, out: dict) -> None:
-    """IsAccessTime / ReturnToStdWhenVisit (0014-00000052); last-access-time rules are refused."""
+def _access_time(node, out: dict, tracking: bool) -> None:
+    """IsAccessTime / ReturnToStdWhenVisit / AllowSmallFile (0014-00000052). Rules on the last
+    access time need the bucket's access tracking (PutBucketAccessMonitor): refused without it."""
     atime, back = _bool(node, "IsAccessTime"), _bool(node, "ReturnToStdWhenVisit")
-    if back is not None and not atime:
-        raise _bad("ReturnToStdWhenVisit is only allowed with IsAccessTime true.", "ReturnToStdWhenVisit")
-    if atime:
+    small = _bool(node, "AllowSmallFile")
+    if (back is not None or small is not None) and not atime:
+        raise _bad("ReturnToStdWhenVisit and AllowSmallFile are only allowed with IsAccessTime true.",
+                   "ReturnToStdWhenVisit" if back is not None else "AllowSmallFile")
+    if atime and not tracking:
         raise _bad("Lifecycle rules based on the last access time need access tracking, which this "
                    "bucket does not have.", "IsAccessTime", "true")
     if atime is not None:
         out["is_access_time"] = atime
+    if back is not None:
+        out["return_to_std"] = back
+    if small is not None:
+        out["allow_small_file"] = small
 
 
 def _tag(node) -> tuple[str, str]:
@@ -172,7 +179,7 @@ def _size(node, tag: str) -> Optional[int]:
     return _number(node, tag, 0, 2 ** 63 - 1)
 
 
-def parse_rule(node) -> dict:
+def parse_rule(node, tracking: bool = False) -> dict:
     rule: dict = {}
     rid = _one(node, "ID")
     if rid is not None and len(rid.encode("utf-8")) > MAX_ID:
@@ -214,7 +221,7 @@ def parse_rule(node) -> dict:
     for t in xml.children(node, "Transition"):
         tr = _when(t, "Transition")
         tr["class"] = _storage_class(t, "Transition")
-        _access_time(t, tr)
+        _access_time(t, tr, tracking)
         transitions.append(tr)
     if transitions:
         rule["transitions"] = transitions
@@ -240,7 +247,7 @@ def parse_rule(node) -> dict:
         if days is None:
             raise _bad("NoncurrentVersionTransition needs NoncurrentDays.", "NoncurrentDays")
         tr = {"days": days, "class": _storage_class(t, "NoncurrentVersionTransition")}
-        _access_time(t, tr)
+        _access_time(t, tr, tracking)
         nctr.append(tr)
     if nctr:
         rule["nc_transitions"] = nctr
@@ -307,7 +314,7 @@ async def put_bucket_lifecycle(req: Request) -> Response:
     if len(nodes) > MAX_RULES:
         raise _bad("One bucket not allow exceed one thousand items of LifecycleRules.", "Rule",
                    str(len(nodes)))
-    rules = [parse_rule(n) for n in nodes]
+    rules = [parse_rule(n, bool(rec.config.get("access_monitor"))) for n in nodes]
     allow = (req.header("x-oss-allow-same-action-overlap") or "").strip().lower() == "true"
     validate(rules, allow)
     await set_config(req, rec, "lifecycle", rules)
@@ -318,6 +325,11 @@ def _when_xml(when: dict, days_tag: str = "Days") -> list:
     if when.get("days") is not None:
         return [(days_tag, when["days"])]
     return [("CreatedBeforeDate", when["date"])]
+
+
+def _access_xml(t: dict) -> list:
+    return [("IsAccessTime", t.get("is_access_time")), ("ReturnToStdWhenVisit", t.get("return_to_std")),
+            ("AllowSmallFile", t.get("allow_small_file"))]
 
 
 def _rule_xml(r: dict) -> list:
@@ -334,8 +346,7 @@ def _rule_xml(r: dict) -> list:
         out.append(("Expiration", [("ExpiredObjectDeleteMarker", True)] if exp.get("delete_marker")
                     else [("Date", exp["on"])] if exp.get("on") else _when_xml(exp)))
     for t in r.get("transitions", ()):
-        out.append(("Transition", _when_xml(t) + [("StorageClass", t["class"]),
-                                                  ("IsAccessTime", t.get("is_access_time"))]))
+        out.append(("Transition", _when_xml(t) + [("StorageClass", t["class"])] + _access_xml(t)))
     if r.get("abort"):
         out.append(("AbortMultipartUpload", _when_xml(r["abort"])))
     for k, v in r.get("tags", ()):
@@ -343,8 +354,8 @@ def _rule_xml(r: dict) -> list:
     if r.get("nc_expiration"):
         out.append(("NoncurrentVersionExpiration", [("NoncurrentDays", r["nc_expiration"]["days"])]))
     for t in r.get("nc_transitions", ()):
-        out.append(("NoncurrentVersionTransition", [("NoncurrentDays", t["days"]), ("StorageClass", t["class"]),
-                                                    ("IsAccessTime", t.get("is_access_time"))]))
+        out.append(("NoncurrentVersionTransition", [("NoncurrentDays", t["days"]), ("StorageClass", t["class"])]
+                    + _access_xml(t)))
     return out
 
 

@@ -12,7 +12,8 @@ from ..wire.request import Request, Response
 from ..storage import sse
 from ..storage.engine import CURRENT
 from ..storage.records import APPENDABLE, SYMLINK, SYMLINK_TARGET, ObjectRecord
-from . import callback, common, gzip_encoding, public_grants, restore, symlink
+from ..storage.lifecycle import LAST_ACCESS
+from . import access_tracking, callback, common, gzip_encoding, public_grants, restore, symlink
 from .args import CopySource, object_acl, parse_copy, parse_get, parse_put
 
 
@@ -145,21 +146,8 @@ _CSE_META = "x-oss-meta-client-side-encryption-"
 
 # -- GetObject / HeadObject / GetObjectMeta ------------------------------------------------------
 async def get_object(req: Request) -> Response:
-    bucket = await common.require_bucket(req)
-    version = common.version_param(req)
     engine = req.server.engine
-    if version is CURRENT:
-        rec, reader = await engine.open_object(req.bucket, req.key)
-        if rec is None:
-            raise await common.no_such_key(req, bucket)
-    else:
-        rec = await common.require_version(req, req.bucket, req.key, version)
-        reader = engine.open_version(rec)
-    link = None
-    if rec.type == SYMLINK:  # the target's bytes are read (see ops/symlink.py)
-        reader.close()
-        link = rec
-        rec, reader = await symlink.open_target(req, link)
+    bucket, link, rec, reader = await symlink.open_readable(req)   # a symlink reads its target
     try:
         restored = await restore.check_readable(req, rec)  # archived objects: 403 until restored
         check_conditions(req, rec)
@@ -168,9 +156,11 @@ async def get_object(req: Request) -> Response:
         headers.update(common.version_headers(bucket, link or rec))
         if link is not None:
             symlink.apply_link_headers(headers, link, rec)
+        headers.update(access_tracking.header(bucket, rec))
         headers.update(args.overrides)
         span = parse_range(args.range, rec.size, args.standard_range)
         dkey = await engine.data_key(rec)  # a disabled KMS key refuses the read here
+        await access_tracking.note_read(req, bucket, rec)
     except BaseException:
         reader.close()
         raise
@@ -202,6 +192,7 @@ async def head_object(req: Request) -> Response:
         return Response(304, dict(exc.headers), b"")
     headers = common.object_headers(rec, await restore.restore_header(req, rec))
     headers.update(common.version_headers(bucket, link or rec))
+    headers.update(access_tracking.header(bucket, rec))
     if link is not None:
         symlink.apply_link_headers(headers, link, rec)
     if gzip_encoding.applies(req.header("accept-encoding"), headers, rec.size, False):
@@ -219,6 +210,7 @@ async def get_object_meta(req: Request) -> Response:
         "content-length": str(rec.size),
         "x-oss-hash-crc64ecma": str(rec.crc64),
         **common.version_headers(bucket, rec),
+        **access_tracking.header(bucket, rec),
     }
     restore_state = await restore.restore_header(req, rec)
     if restore_state is not None:
@@ -296,7 +288,8 @@ async def load_copy_source(req: Request, source: CopySource) -> tuple[ObjectReco
 
 
 def _without_sse(headers: dict) -> dict:
-    return {k: v for k, v in headers.items() if not k.startswith("x-oss-server-side-")}
+    """A copy's headers: not the source's encryption, nor its last access (a copy is new)."""
+    return {k: v for k, v in headers.items() if not k.startswith("x-oss-server-side-") and k != LAST_ACCESS}
 
 
 def _sse_differs(wanted: dict, rec: ObjectRecord) -> bool:

@@ -285,7 +285,8 @@ async def post_object(req: Request) -> Response:
         await public_grants.refuse_public_acl(req, fields["x-oss-object-acl"], bucket)
     cb = None
     if "callback" in fields:
-        cb = callback.callback_from(fields["callback"], {k: v for k, v in fields.items() if k.startswith("x:")})
+        cb = callback.callback_from(fields["callback"], {k: v for k, v in fields.items() if k.startswith("x:")},
+                                    req.bucket_record.config.get("callback_policy") if req.bucket_record else None)
     rec = await req.server.engine.put_object(
         creation.new_object(bucket, key), form.file_data(_length_range(policy)),
         content_length=None, content_md5=None, forbid_overwrite=forbid)

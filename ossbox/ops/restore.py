@@ -65,6 +65,11 @@ async def check_readable(req: Request, obj: ObjectRecord) -> Optional[str]:
     rec = await req.server.engine.get_restore(obj)
     now = time.time()
     if state(rec, now) != RESTORED:
+        # PutBucketArchiveDirectRead: an Archive (not Cold/Deep Cold Archive) object of such a
+        # bucket is read directly, without a restore (OSS, "Real-time access of Archive objects")
+        bucket = req.bucket_record
+        if obj.storage_class == "Archive" and bucket is not None and bucket.config.get("archive_direct_read"):
+            return header_value(rec, now) if rec is not None else None
         raise errors.InvalidObjectState()
     return header_value(rec, now)
 

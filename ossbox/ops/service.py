@@ -4,7 +4,7 @@ from __future__ import annotations
 from .. import errors
 from ..wire import xml
 from ..wire.request import Request, Response
-from . import bucket_tags, common
+from . import bucket_features, bucket_tags, common
 from .listing import listing_param, max_keys
 
 _PAGE = 1000
@@ -15,20 +15,22 @@ async def list_buckets(req: Request) -> Response:
     marker = listing_param(req, "marker")
     limit = max_keys(req, low=1)
     tag = bucket_tags.tag_filter(req)
-    if tag is None:
+    group = req.header("x-oss-resource-group-id")  # the buckets of one resource group
+
+    def wanted(b) -> bool:
+        return ((tag is None or bucket_tags.has_tag(b, *tag))
+                and (not group or bucket_features.resource_group(b) == group))
+    if tag is None and not group:
         found = await req.server.engine.list_buckets(prefix, marker, limit + 1)
-    else:  # filtered after reading: page through until limit + 1 buckets carry the tag
+    else:  # filtered after reading: page through until limit + 1 buckets pass
         found, after = [], marker
         while len(found) <= limit:
             page = await req.server.engine.list_buckets(prefix, after, _PAGE)
-            found += [b for b in page if bucket_tags.has_tag(b, *tag)]
+            found += [b for b in page if wanted(b)]
             if len(page) < _PAGE:
                 break
             after = page[-1].name
         found = found[:limit + 1]
-    group = req.header("x-oss-resource-group-id")
-    if group and group != common.RESOURCE_GROUP:  # only the default group exists here
-        found = []
     truncated = len(found) > limit
     found = found[:limit]
     endpoint = req.host
@@ -40,7 +42,7 @@ async def list_buckets(req: Request) -> Response:
         ("Name", b.name),
         ("Region", b.region),
         ("StorageClass", b.storage_class),
-        ("ResourceGroupId", common.RESOURCE_GROUP),
+        ("ResourceGroupId", bucket_features.resource_group(b)),
     ]) for b in found]
     return Response.xml(xml.document("ListAllMyBucketsResult", [
         ("Prefix", prefix), ("Marker", marker), ("MaxKeys", limit), ("IsTruncated", truncated),

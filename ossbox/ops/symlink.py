@@ -11,6 +11,7 @@ from typing import Optional
 from urllib.parse import quote, unquote
 
 from .. import errors
+from ..storage.engine import CURRENT
 from ..storage.records import SYMLINK, SYMLINK_TARGET, ObjectRecord
 from ..wire.names import validate_key
 from ..wire.request import Request, Response
@@ -67,6 +68,28 @@ async def target_record(req: Request, link: ObjectRecord) -> ObjectRecord:
     """The current version of the link's target (HeadObject through a symlink)."""
     target = await _readable_target(req, link)
     return _followable(await req.server.engine.get_object(link.bucket, target), target)
+
+
+async def open_readable(req: Request):
+    """(bucket, link, rec, reader) for a read of the object the request names (`?versionId=` or
+    the current version): through a symlink, `link` is the symlink and rec/reader its target's
+    (the target's bytes are read); otherwise `link` is None. The caller closes the reader."""
+    bucket = await common.require_bucket(req)
+    version = common.version_param(req)
+    engine = req.server.engine
+    if version is CURRENT:
+        rec, reader = await engine.open_object(req.bucket, req.key)
+        if rec is None:
+            raise await common.no_such_key(req, bucket)
+    else:
+        rec = await common.require_version(req, req.bucket, req.key, version)
+        reader = engine.open_version(rec)
+    link = None
+    if rec.type == SYMLINK:
+        reader.close()
+        link = rec
+        rec, reader = await open_target(req, link)
+    return bucket, link, rec, reader
 
 
 async def open_target(req: Request, link: ObjectRecord):

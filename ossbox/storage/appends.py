@@ -100,6 +100,7 @@ class Appends:
             cur = await self.meta.get_object(bucket, key)
             template = await creation() if cur is None else None
             self._check_append(cur, position)
+            await self.check_retention(cur)  # OSS: no append to an object a retention policy protects
             return cur, template
 
         # A busy lock may be held by a writer whose body has stalled: decide() on the committed

@@ -86,4 +86,5 @@ def open_storage(config) -> Engine:
                          disk_reserve=config.disk_reserve, segments=segments)
     engine.lifecycle_day = getattr(config, "lifecycle_day_seconds", engine.lifecycle_day)
     engine.lifecycle_interval = getattr(config, "lifecycle_interval", engine.lifecycle_interval)
+    engine.worm_day = getattr(config, "worm_day_seconds", engine.worm_day)
     return engine

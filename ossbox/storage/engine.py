@@ -34,6 +34,7 @@ from .lifecycle import LifecycleRunner
 from .locks import ObjectLocks
 from .metadata import BucketStat, MetadataStore, RestoreRecord
 from .migrate import MIGRATED_TO
+from .periodic import cancelled
 from .multipart import Multipart
 from .newblobs import MAX_OBJECT_SIZE, NewBlobs  # noqa: F401  (ops check sizes against it)
 from .object_writes import ObjectWrites
@@ -46,23 +47,13 @@ from .segments import SegmentStore
 from .server_keys import account_id, server_secret
 from .sse import DataKey
 from .versioning import CURRENT  # noqa: F401  (delete_object/version argument: no versionId)
+from .worm import Retention
 
 log = logging.getLogger("ossbox.engine")
 
 
-async def _cancelled(task: Optional[asyncio.Task]) -> None:
-    """Cancel a background task and wait until it has stopped."""
-    if task is None:
-        return
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
-
-
 class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart, SegmentWrites, SegmentUpkeep,
-             LifecycleRunner):
+             LifecycleRunner, Retention):
     """The storage API: the one thing ops/, http/ and auth/ call (see docs/architecture.md).
     Its drivers -- metadata store, blob store, lock service -- are built by storage/drivers.py
     and handed in; the engine never constructs one."""
@@ -118,10 +109,10 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart, SegmentWr
 
     async def stop(self) -> None:
         await self.space.stop()
-        await _cancelled(self._lifecycle_task)
+        await cancelled(self._lifecycle_task)
         self._lifecycle_task = None
         if self._background_task is not None:
-            await _cancelled(self._background_task)
+            await cancelled(self._background_task)
             self._background_task = None
             # Stopping never fails on the store: writes refused (failed fsync), a full disk or a
             # metadata database that is away all leave a state the next start handles (the

@@ -97,6 +97,15 @@ class ObjectExists(StorageError):
 
 
 @dataclass(eq=False)
+class ObjectRetained(StorageError):
+    """The bucket's retention policy (WORM) forbids deleting or replacing this object yet."""
+    bucket: str
+    key: str
+    until: float
+    text: ClassVar[str] = "object {key!r} in bucket {bucket!r} is protected by a retention policy until {until}"
+
+
+@dataclass(eq=False)
 class BucketNotEmpty(StorageError):
     bucket: str
     text: ClassVar[str] = "bucket {bucket!r} still holds objects or uploads"

@@ -34,8 +34,9 @@ import logging
 import time
 from typing import Optional
 
-from .errors import ObjectNotFound, StorageError, VersionNotFound
+from .errors import ObjectNotFound, ObjectRetained, StorageError, VersionNotFound
 from .metadata import CURRENT_SEQ
+from .periodic import claim_slot
 from .records import APPENDABLE, ObjectRecord
 
 log = logging.getLogger("ossbox.lifecycle")
@@ -46,6 +47,20 @@ SCAN_CLAIM = "lifecycle-next-scan"   # setting: wall time before which no node s
 PAGE = 1000
 COLDNESS = ("Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive")
 WRITABLE_CLASSES = ("Standard", "IA", "Archive")  # what an unsealed appendable object may become
+# Access tracking (PutBucketAccessMonitor): an object's last access time, epoch seconds, kept in its
+# stored headers under this name (never sent to clients: ops/common.object_headers drops it).
+LAST_ACCESS = "x-ossbox-last-access"
+SMALL_FILE = 64 * 1024  # OSS: access-time rules leave objects under 64 KB in place unless AllowSmallFile
+
+
+def last_access(rec: ObjectRecord, tracking_since: float) -> float:
+    """When `rec` was last read (GetObject), counting tracking's start for objects not read since
+    (OSS: "the last access time of objects is the time access tracking was enabled")."""
+    try:
+        stored = float(rec.headers.get(LAST_ACCESS) or 0)
+    except ValueError:
+        stored = 0.0
+    return max(rec.mtime, tracking_since, stored)
 
 
 def _due(when: dict, since: float, now: float, day: float) -> bool:
@@ -87,14 +102,22 @@ def matches(rule: dict, rec: ObjectRecord) -> bool:
     return True
 
 
-def _target_class(transitions, rec: ObjectRecord, since: float, now: float, day: float) -> Optional[str]:
-    """The coldest class a due transition moves `rec` to, if colder than its own (never warmer)."""
+def _target_class(transitions, rec: ObjectRecord, since: float, now: float, day: float,
+                  tracking: Optional[float] = None) -> Optional[str]:
+    """The coldest class a due transition moves `rec` to, if colder than its own (never warmer).
+    An IsAccessTime transition counts from the last access (`tracking`: when the bucket's access
+    tracking began; None: it is off, and such rules do nothing)."""
     best = None
     for t in transitions:
         cls = t["class"]
         if rec.type == APPENDABLE and rec.sealed is None and cls not in WRITABLE_CLASSES:
             continue  # still appendable: OSS transitions it to ColdArchive only once sealed
-        if not _due(t, since, now, day):
+        start = since
+        if t.get("is_access_time"):
+            if tracking is None or (rec.size < SMALL_FILE and not t.get("allow_small_file")):
+                continue
+            start = max(since, last_access(rec, tracking))
+        if not _due(t, start, now, day):
             continue
         if COLDNESS.index(cls) > COLDNESS.index(best or rec.storage_class):
             best = cls
@@ -120,20 +143,7 @@ class LifecycleRunner:
 
     async def _claim_scan(self) -> bool:
         """Take the next scan slot in the shared metadata (False: another node has it)."""
-        interval = self.lifecycle_interval
-
-        def txn(t):
-            now = time.time()
-            nxt = t.get_setting(SCAN_CLAIM)
-            try:
-                if nxt and float(nxt) > now:
-                    return False
-            except ValueError:
-                pass
-            # a little less than the interval: the claimer's own next tick must find it free
-            t.set_setting(SCAN_CLAIM, repr(now + interval * 0.9))
-            return True
-        return await self.meta.write(txn, durable=False)
+        return await claim_slot(self.meta, SCAN_CLAIM, self.lifecycle_interval)
 
     async def run_lifecycle(self, now: Optional[float] = None) -> int:
         """Apply every bucket's enabled rules once; the number of actions taken."""
@@ -144,17 +154,20 @@ class LifecycleRunner:
             for b in buckets:
                 rules = [r for r in b.config.get("lifecycle") or () if r.get("status") == "Enabled"]
                 if rules:
-                    done += await self._lifecycle_bucket(b.name, rules, time.time() if now is None else now)
+                    tracking = (b.config.get("access_monitor") or {}).get("since")
+                    done += await self._lifecycle_bucket(b.name, rules, time.time() if now is None else now,
+                                                         tracking)
             if len(buckets) < PAGE:
                 return done
             marker = buckets[-1].name
 
-    async def _lifecycle_bucket(self, bucket: str, rules: list, now: float) -> int:
+    async def _lifecycle_bucket(self, bucket: str, rules: list, now: float, tracking: Optional[float] = None
+                                ) -> int:
         done = 0
         if any(r.get("expiration") or r.get("transitions") or r.get("nc_expiration") or r.get("nc_transitions")
                for r in rules):
             async for versions in self._key_versions(bucket):
-                done += await self._lifecycle_key(bucket, versions, rules, now)
+                done += await self._lifecycle_key(bucket, versions, rules, now, tracking)
         aborts = [r for r in rules if r.get("abort")]
         if aborts:
             done += await self._abort_uploads(bucket, aborts, now)
@@ -177,13 +190,14 @@ class LifecycleRunner:
         if group:
             yield group
 
-    async def _lifecycle_key(self, bucket: str, versions: list, rules: list, now: float) -> int:
+    async def _lifecycle_key(self, bucket: str, versions: list, rules: list, now: float,
+                             tracking: Optional[float] = None) -> int:
         done = 0
         newer_mtime = None   # when the version before this one (newer) was written
         for rec, latest in versions:
             since_noncurrent, newer_mtime = newer_mtime, rec.mtime
             if latest and not rec.is_delete_marker:
-                done += await self._current(rec, [r for r in rules if matches(r, rec)], now)
+                done += await self._current(rec, [r for r in rules if matches(r, rec)], now, tracking)
             elif latest:  # a delete marker that is the current version
                 if len(versions) == 1 and any((r.get("expiration") or {}).get("delete_marker")
                                               for r in rules if matches(r, rec)):
@@ -191,22 +205,25 @@ class LifecycleRunner:
                                                                  expect=rec, sole=True))
                     done += res is not None and res.removed is not None
             elif since_noncurrent is not None:
-                done += await self._noncurrent(rec, [r for r in rules if matches(r, rec)], since_noncurrent, now)
+                done += await self._noncurrent(rec, [r for r in rules if matches(r, rec)], since_noncurrent, now,
+                                               tracking)
         return done
 
-    async def _current(self, rec: ObjectRecord, rules: list, now: float) -> int:
+    async def _current(self, rec: ObjectRecord, rules: list, now: float, tracking: Optional[float] = None) -> int:
         day = self.lifecycle_day
         for r in rules:
             exp = r.get("expiration")
             if exp and not exp.get("delete_marker") and _due(exp, rec.mtime, now, day):
                 res = await self._guarded(self.delete_object(rec.bucket, rec.key, expect=rec))
                 return int(res is not None and res.removed is not None)
-        target = _target_class([t for r in rules for t in r.get("transitions", ())], rec, rec.mtime, now, day)
+        target = _target_class([t for r in rules for t in r.get("transitions", ())], rec, rec.mtime, now, day,
+                               tracking)
         if target is None:
             return 0
         return int(await self._guarded(self.update_object(rec, storage_class=target)) is not None)
 
-    async def _noncurrent(self, rec: ObjectRecord, rules: list, since: float, now: float) -> int:
+    async def _noncurrent(self, rec: ObjectRecord, rules: list, since: float, now: float,
+                          tracking: Optional[float] = None) -> int:
         day = self.lifecycle_day
         for r in rules:
             exp = r.get("nc_expiration")
@@ -215,7 +232,8 @@ class LifecycleRunner:
                 return int(res is not None and res.removed is not None)
         if rec.is_delete_marker:
             return 0
-        target = _target_class([t for r in rules for t in r.get("nc_transitions", ())], rec, since, now, day)
+        target = _target_class([t for r in rules for t in r.get("nc_transitions", ())], rec, since, now, day,
+                               tracking)
         if target is None:
             return 0
         return int(await self._guarded(self.update_object(rec, storage_class=target)) is not None)
@@ -236,8 +254,10 @@ class LifecycleRunner:
 
     @staticmethod
     async def _guarded(action):
-        """Run a compare-and-set action; None when its row changed meanwhile (left for the next scan)."""
+        """Run a compare-and-set action; None when its row changed meanwhile (left for the next scan)
+        or a retention policy (WORM) still protects it: lifecycle rules may transition protected
+        objects but not expire them (OSS, "Retention policies"; storage/worm.py)."""
         try:
             return await action
-        except (ObjectNotFound, VersionNotFound):
+        except (ObjectNotFound, VersionNotFound, ObjectRetained):
             return None

@@ -186,7 +186,7 @@ class Multipart:
             if forbid_overwrite and t.get_object(new.bucket, new.key) is not None:
                 raise ObjectExists(new.bucket, new.key)
             garbage.extend(p.blob for p in t.delete_upload(upload.upload_id))
-            return make_current(t, new, garbage)
+            return make_current(t, new, garbage, self.worm_day)
         async with self.locks.hold(new.bucket, new.key):
             new = await self._commit(commit, nb)
         self._discard(garbage)

@@ -9,7 +9,8 @@ from typing import AsyncIterator, Optional
 from .errors import CrcMismatch, ObjectExists, ObjectNotFound, VersionNotFound
 from .newblobs import NewBlob, adds_data
 from .records import DELETE_MARKER, NORMAL, SYMLINK, ObjectRecord, new_version_id
-from .versioning import CURRENT, DeleteResult, make_current, retire_current, versioning_state
+from .versioning import CURRENT, DeleteResult, bucket_of, make_current, retire_current
+from .worm import check_changeable
 
 
 class ObjectWrites:
@@ -54,7 +55,7 @@ class ObjectWrites:
             garbage.clear()  # a retried transaction (PostgreSQL conflict) starts over
             if forbid_overwrite and t.get_object(new.bucket, new.key) is not None:
                 raise ObjectExists(new.bucket, new.key)
-            return make_current(t, new, garbage)
+            return make_current(t, new, garbage, self.worm_day)
         async with self.locks.hold(new.bucket, new.key):
             new = await self._commit(commit, nb)
         self._discard(garbage)
@@ -67,6 +68,8 @@ class ObjectWrites:
         def txn(t):
             cur = t.get_object(read.bucket, read.key)
             if cur is not None and cur.blob == read.blob and cur.version_id == read.version_id:
+                if "mtime" in changes:  # a rewrite (CopyObject onto itself): a retention policy forbids it
+                    check_changeable(t, bucket_of(t, read.bucket), read.key, self.worm_day, cur)
                 new = cur.evolve(**changes)
                 t.update_object(new)
                 return new
@@ -96,9 +99,11 @@ class ObjectWrites:
             garbage.clear()  # a retry (after a full disk, or a PostgreSQL conflict) starts over
             if expect is not None and not _still(t, bucket, key, version_id, expect):
                 return DeleteResult(None, False, None)
-            status = versioning_state(t, bucket)
+            brec = bucket_of(t, bucket)
+            status = brec.config.get("versioning")
             if version_id is CURRENT:
                 if status is None:
+                    check_changeable(t, brec, key, self.worm_day)  # a retention policy may forbid it
                     old = t.delete_object(bucket, key)
                     if old is not None:
                         garbage.append(old.blob)
@@ -113,6 +118,7 @@ class ObjectWrites:
                 return DeleteResult(marker.version_id, True, old)
             cur = t.get_object(bucket, key)
             if cur is not None and cur.version_id == version_id:
+                check_changeable(t, brec, key, self.worm_day, cur)
                 removed = t.delete_object(bucket, key)
             else:
                 found = t.get_noncurrent(bucket, key, version_id)

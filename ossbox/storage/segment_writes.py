@@ -189,6 +189,7 @@ class SegmentWrites:
         cur = await self.meta.get_object(bucket, key)
         template = await creation() if cur is None else None
         self._check_append(cur, position)
+        await self.check_retention(cur)  # OSS: no append to an object a retention policy protects
         dkey, template = await self._append_key(cur, template, position, content_length)
         created = cur is None
         blob = new_id() if created else cur.blob

@@ -7,6 +7,7 @@ from typing import Optional
 
 from .errors import BucketNotFound
 from .records import APPENDABLE, ObjectRecord, new_version_id
+from .worm import DAY, check_changeable
 
 CURRENT = object()  # delete_object(version_id=CURRENT): no versionId given
 
@@ -18,12 +19,16 @@ class DeleteResult:
     removed: Optional[ObjectRecord]    # the version whose data went away or became noncurrent
 
 
-def versioning_state(t, bucket: str) -> Optional[str]:
-    """The bucket's versioning state: None (never enabled), "Enabled" or "Suspended"."""
+def bucket_of(t, bucket: str):
     rec = t.get_bucket(bucket)
     if rec is None:
         raise BucketNotFound(bucket)
-    return rec.config.get("versioning")
+    return rec
+
+
+def versioning_state(t, bucket: str) -> Optional[str]:
+    """The bucket's versioning state: None (never enabled), "Enabled" or "Suspended"."""
+    return bucket_of(t, bucket).config.get("versioning")
 
 
 def forget_version(t, rec: ObjectRecord, garbage: list) -> None:
@@ -50,10 +55,14 @@ def retire_current(t, bucket: str, key: str, successor_version: Optional[str], g
             forget_version(t, found[1], garbage)
 
 
-def make_current(t, new: ObjectRecord, garbage: list) -> ObjectRecord:
-    """Commit `new` as its key's current version; returns it with its version id."""
-    status = versioning_state(t, new.bucket)
+def make_current(t, new: ObjectRecord, garbage: list, worm_day: float = DAY) -> ObjectRecord:
+    """Commit `new` as its key's current version; returns it with its version id. In an
+    unversioned bucket this overwrites: refused (ObjectRetained) while a retention policy
+    protects the current object. (A bucket with a retention policy is never versioned.)"""
+    bucket = bucket_of(t, new.bucket)
+    status = bucket.config.get("versioning")
     if status is None:
+        check_changeable(t, bucket, new.key, worm_day)
         old = t.put_object(new)
         if old is not None and old.blob != new.blob:
             garbage.append(old.blob)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from contextlib import asynccontextmanager
 
@@ -448,3 +449,24 @@ def test_bucket_stat_aggregates_versions_uploads_and_parts(driver):
             assert stat.classes == {"Standard": (2, 13, 2 * 65536), "IA": (2, 70_005, 70_000 + 65536)}
             assert (stat.delete_markers, stat.uploads, stat.parts, stat.part_bytes) == (1, 1, 2, 107)
     run(scenario())
+
+
+def test_bucket_settings_round_trip(driver):
+    """The bucket settings ops/ keep in BucketRecord.config (WORM, QoS, CNAME tokens, callback
+    policies, access tracking...): nested dicts, lists, floats and booleans come back as written."""
+    config = {"worm": {"id": "ABC", "state": "Locked", "days": 25550, "created": 1700000000.125},
+              "qos": {"TotalUploadBandwidth": -1, "TotalQps": 10000},
+              "https": {"enabled": True, "versions": ["TLSv1.2", "TLSv1.3"],
+                        "ciphers": {"enabled": False, "strong": None, "custom": [], "tls13": ["x"]}},
+              "cname_tokens": {"www.example.com": {"token": "t" * 32, "expires": 1.5}},
+              "callback_policy": [{"name": "p\u00e9", "callback": "e30=", "callback_var": ""}],
+              "access_monitor": {"since": 2.75}, "archive_direct_read": True, "storage_capacity": 0,
+              "redundancy_tasks": [{"id": "t1", "created": 3.0}], "resource_group": "rg-abc"}
+
+    async def go():
+        async with opened(driver, "b") as store:
+            rec = await store.get_bucket("b")
+            await store.write(lambda t: t.update_bucket(dataclasses.replace(rec, config=config)))
+        async with opened(driver) as store:
+            assert (await store.get_bucket("b")).config == config
+    run(go())
