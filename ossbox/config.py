@@ -6,9 +6,11 @@ import os
 import secrets
 import string
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from .auth import Credential
+if TYPE_CHECKING:  # imported where used: `ossbox --version` loads this module, not the auth layer
+    from .auth import Credential
+
 
 CREDENTIALS_FILE = "credentials.json"
 
@@ -36,7 +38,7 @@ class ServerConfig:
     generated_credentials: bool = False           # set when a key pair was generated on this start
     replaced_access_key_id: Optional[str] = None  # the kept key id that given keys replaced on this start
 
-    def root_credential(self) -> Credential:
+    def root_credential(self) -> "Credential":
         """The root key pair of this data dir, kept in credentials.json (mode 0600).
 
         Given keys (flags or OSSBOX_ACCESS_KEY_*) are the ones kept, so a later start without them
@@ -63,6 +65,7 @@ class ServerConfig:
                                                    access_key_secret=self.access_key_secret), replace=True)
         self.access_key_id = stored["access_key_id"]
         self.access_key_secret = stored["access_key_secret"]
+        from .auth import Credential
         return Credential(self.access_key_id, self.access_key_secret, stored["owner_id"])
 
 

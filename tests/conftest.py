@@ -1,3 +1,4 @@
+import signal
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -23,6 +24,20 @@ def server(tmp_path_factory):
     proc = ServerProcess(str(tmp_path_factory.mktemp("ossbox-data"))).start()
     yield proc
     assert proc.stop() == 0, "".join(proc.output)
+
+
+@pytest.fixture(params=["sigint-default", "sigint-ignored"])
+def runner_sigint(request):
+    """Runs a test twice: as usual, and with SIGINT ignored in the test process, as when the test
+    runner was started under `trap '' INT` (children then inherit the ignored disposition)."""
+    if request.param == "sigint-default":
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 @pytest.fixture

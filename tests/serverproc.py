@@ -21,6 +21,14 @@ TEST_META = os.environ.get("OSSBOX_TEST_META", "")
 META_SESSION = os.environ.setdefault("OSSBOX_TEST_META_SESSION", "ossbox_t" + secrets.token_hex(4) + "_")
 
 
+def default_sigint() -> None:
+    """preexec_fn for a child that a test stops with SIGINT: restore SIGINT's default action in
+    the child, as a shell does for the commands it runs, so the test also works when the test
+    runner itself was started with SIGINT ignored (`trap '' INT`, some CI runners), a disposition
+    every child would otherwise inherit (and Python then installs no KeyboardInterrupt handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def meta_args(data_dir: str) -> list[str]:
     """`--meta URL` for a server on data_dir in whole-suite mode, else nothing."""
     if not TEST_META:

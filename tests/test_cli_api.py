@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from conftest import remove_bucket
-from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET
+from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, default_sigint
 
 crc64 = crcmod.mkCrcFun(0x142F0E1EBA9EA3693, initCrc=0, xorOut=0xFFFFFFFFFFFFFFFF, rev=True)
 ELAPSED = re.compile(r"^\d+\.\d+\(s\) elapsed$")
@@ -503,10 +503,11 @@ def test_dry_run_sends_nothing(env, bucket, bucket_name):
     assert state(bucket, "new") is NO_OBJECT
 
 
-def test_sigint_during_stdin_append_exits_5(env, bucket, bucket_name):
+def test_sigint_during_stdin_append_exits_5(env, bucket, bucket_name, runner_sigint):
     p = subprocess.Popen([sys.executable, "-m", "ossbox", "api", "append-object", "--bucket", bucket_name,
                           "--key", "sig", "--position", "0", "--body", "-"],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                         preexec_fn=default_sigint)
     try:
         p.stdin.write(os.urandom(256 * 1024))
         p.stdin.flush()

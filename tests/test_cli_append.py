@@ -18,7 +18,7 @@ import oss2
 import pytest
 
 from faultproxy import DELAY_REQUEST, DROP_REQUEST, DROP_RESPONSE, FaultProxy
-from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess, default_sigint
 
 crc64 = crcmod.mkCrcFun(0x142F0E1EBA9EA3693, initCrc=0, xorOut=0xFFFFFFFFFFFFFFFF, rev=True)
 TIMEOUT = 60
@@ -391,10 +391,11 @@ def test_tail_follow(env, bucket, bucket_name, tmp_path):
     assert bytes(out.data) == expected
 
 
-def test_tail_follow_interrupted_by_sigint(env, bucket, bucket_name):
+def test_tail_follow_interrupted_by_sigint(env, bucket, bucket_name, runner_sigint):
     bucket.append_object("i.log", 0, b"a\n")
     proc = subprocess.Popen([sys.executable, "-m", "ossbox", "tail", "-f", "--interval", "0.2",
-                             f"oss://{bucket_name}/i.log"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             f"oss://{bucket_name}/i.log"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=default_sigint)
     out = _Reader(proc.stdout)
     out.start()
     try:

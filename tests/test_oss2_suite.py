@@ -28,7 +28,9 @@ def test_oss2_suite_has_no_failure_of_ours(tmp_path):
         cmd += ["--cache-dir", os.environ["OSSBOX_COMPAT_CACHE"]]
     if os.environ.get("OSSBOX_OSS2_FILES"):
         cmd += ["--files", os.environ["OSSBOX_OSS2_FILES"]]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=3500)
+    # its work dirs (server data, a copy of the sdist) land in this test's tmp_path, removed with it
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=3500,
+                         env=dict(os.environ, TMPDIR=str(tmp_path)))
     if run.returncode == 2 and "cannot get the oss2 sdist" in run.stderr:
         pytest.skip("the oss2==2.19.1 sdist cannot be downloaded (pip download --no-binary :all:): "
                     + run.stderr.strip().splitlines()[-1])

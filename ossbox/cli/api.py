@@ -158,6 +158,31 @@ def _model_class(name: str):
     return getattr(oss.models, name)
 
 
+def command_flags(cmd: ApiCommand) -> list[Flag]:
+    """The flags of an API command, from the table generated out of the SDK's request models
+    (api_flags.py), so that building the parser (`ossbox --version`, `ossbox api ... --help`) does
+    not import the SDK (~120 ms). tests/test_cli_startup.py checks the table against the SDK."""
+    from .api_flags import FLAGS
+    return [Flag(*row) for row in FLAGS[cmd.model]]
+
+
+def flag_table_source() -> str:
+    """The text of api_flags.py, introspected from the installed SDK's request models."""
+    lines = ['"""Generated from alibabacloud_oss_v2\'s request models by api.flag_table_source(); do not edit.',
+             "",
+             "Regenerate after an SDK upgrade (tests/test_cli_startup.py fails when it is stale):",
+             "    python -c 'from ossbox.cli.api import flag_table_source as s; "
+             "open(\"ossbox/cli/api_flags.py\", \"w\").write(s())'",
+             '"""', "", "FLAGS = {"]
+    for model in sorted({c.model for c in COMMANDS}):
+        lines.append(f"    {model!r}: [")
+        for f in model_flags(_model_class(model)):
+            lines.append(f"        {(f.field, f.dest, f.flag, f.position, f.kind, f.required, f.xml_root, f.http)!r},")
+        lines.append("    ],")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
 def register(sub, add_globals) -> None:
     api = sub.add_parser("api", help="API-level commands: one per OSS operation",
                          description="API-level commands. Flags follow ossutil 2: x-oss-* headers without "
@@ -167,7 +192,7 @@ def register(sub, add_globals) -> None:
     api_sub.required = True
     for cmd in COMMANDS:
         p = api_sub.add_parser(cmd.name, help=cmd.summary, description=cmd.summary)
-        for f in model_flags(_model_class(cmd.model)):
+        for f in command_flags(cmd):
             if f.kind == "bool":  # `--flag`, `--flag true|false` or `--flag=false`
                 p.add_argument(f.flag, dest=f.dest, nargs="?", const="true", type=_bool_value,
                                default=None, metavar="true|false", help=_help(f) + "; alone means true")
@@ -279,7 +304,7 @@ def build_input(cmd: ApiCommand, args: argparse.Namespace):
     kwargs: dict[str, Any] = {}
     xml_payload = None
     opened = None
-    for f in model_flags(model_cls):
+    for f in command_flags(cmd):
         value = getattr(args, f.dest, None)
         if value is None:
             continue

@@ -191,7 +191,10 @@ def register(sub, add_globals) -> None:
     t = sub.add_parser(
         "tail", help="print the end of an object; -f follows appends",
         description="Print the last lines (default 10) or bytes of an object. With -f, keep polling and print "
-                    "what gets appended. Ctrl-C or SIGTERM stops following with exit status 0.")
+                    "what gets appended. Ctrl-C or SIGTERM stops following with exit status 0.",
+        epilog="-c and -n are tail(1)'s: bytes and lines. After `tail`, give the global config file and dry "
+               "run by their long names (--config-file FILE, --dry-run), or as -c/-n before the command: "
+               "ossbox -c FILE -n tail -c 100 oss://bucket/key")
     t.add_argument("url", metavar="oss://bucket/key")
     t.add_argument("-f", "--follow", action="store_true", help="keep printing appended data")
     g = t.add_mutually_exclusive_group()
@@ -815,7 +818,7 @@ class Tail:
 def run_tail(args: argparse.Namespace, settings: Settings) -> int:
     bucket, key = parse_oss_url(args.url, args.encoding_type)
     if settings.dry_run:
-        what = "bytes" if args.bytes is not None else "lines"
+        what = f"{args.bytes} bytes" if args.bytes is not None else f"{10 if args.lines is None else args.lines} lines"
         return dry_run(Printer(settings), f"print the last {what} of oss://{bucket}/{key}"
                                           + (" and follow it" if args.follow else ""))
     client = make_client(settings)

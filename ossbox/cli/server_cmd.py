@@ -206,7 +206,8 @@ def register(sub) -> None:
                    help="with --certfile: serve HTTPS on this port and plain HTTP on --port "
                         "(0 picks a free port); without it, --port serves HTTPS only")
     p.add_argument("--log-level", type=_one_of("debug", "info", "warning", "error"),
-                   default=_env("LOG_LEVEL", "warning"), metavar="{debug,info,warning,error}")
+                   default=_env("LOG_LEVEL", "warning"), metavar="{debug,info,warning,error}",
+                   help="print the server's log messages of this level and above on stderr (default warning)")
     p.set_defaults(func=run_server, needs_settings=False)
 
 
