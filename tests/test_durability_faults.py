@@ -313,6 +313,7 @@ def test_failed_blob_fsync_keeps_the_journal_of_acknowledged_appends(tmp_path, t
         srv.kill()
 
 
+@pytest.mark.slow  # two server processes and a fault each (~8 s); one process is in the default suite
 @pytest.mark.skipif(bool(TEST_DATA), reason="the embedded mode's blob files and journal; segment mode has neither")
 def test_a_failed_blob_fsync_holds_the_journal_for_every_process(tmp_path):
     """Two servers share a data dir. Server A's flusher meets the failed fdatasync; server B's

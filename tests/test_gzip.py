@@ -191,6 +191,7 @@ def _peak_rss_kib(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
+@pytest.mark.slow  # a large object through gzip (~6 s)
 def test_big_object_streams_with_flat_memory(tmp_path):
     """A 256 MiB text object compressed on the way out: the server's peak memory grows by far less
     than the object (it compresses chunk by chunk, never the whole object)."""

@@ -103,6 +103,7 @@ def test_list_pages_with_continuation_token_v2(inv_server, buckets):
     assert got == ids
 
 
+@pytest.mark.slow  # 1,000 PUTs (~15 s)
 def test_at_most_1000_configurations(buckets):
     src, dst = buckets
     for i in range(1000):

@@ -439,6 +439,7 @@ def test_disabled_rule_does_nothing(fast):
 
 
 # -- several nodes ---------------------------------------------------------------------------------------
+@pytest.mark.slow  # two nodes on PostgreSQL waiting for a scan (~7 s)
 def test_two_nodes_apply_a_rule_once(tmp_path, pg_schema):
     """Two nodes on one PostgreSQL and one segment store both scan: every expired key of a
     versioned bucket gets exactly one delete marker (each action is a compare-and-set on its row)."""

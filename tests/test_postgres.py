@@ -74,6 +74,9 @@ def test_metadata_lives_in_postgres_and_survives_a_restart(tmp_path, pg_schema):
         assert srv.stop() == 0, "".join(srv.output)
 
 
+# slow (~20 s of outage and reconnects); tests/conformance/test_postgres_only.py keeps the store's
+# own 503-and-back in the default suite
+@pytest.mark.slow
 def test_a_database_that_goes_away_answers_503_and_then_recovers(tmp_path, pg_schema):
     import oss2
     relay = TcpRelay()
@@ -142,6 +145,7 @@ def test_two_server_processes_sharing_postgres_race_appends_500_rounds(tmp_path,
     _race(tmp_path, pg_schema, 500)
 
 
+@pytest.mark.slow  # ~10 s of connection timeouts
 def test_a_server_whose_database_is_away_still_stops_cleanly(tmp_path, pg_schema):
     relay = TcpRelay()
     srv = ServerProcess(str(tmp_path / "d"), extra_args=["--meta", schema_url(relay.url(PG_URL), pg_schema)]).start()

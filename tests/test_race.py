@@ -288,34 +288,42 @@ def two_servers(tmp_path):
 
 
 # -- one server process --------------------------------------------------------------------------
-# The whole module takes ~25 s on a 2-CPU machine, so nothing here is marked slow.
+# Each race runs small in the default suite (a few seconds) and at full size with `-m slow`
+# (~45 s together on a 2-CPU machine).
+SMALL = pytest.param(False, id="small")
+FULL = pytest.param(True, id="full", marks=pytest.mark.slow)
 
-def test_race_same_position(server, fresh_bucket):
-    st = race_rounds([server.endpoint], fresh_bucket, "race", nthreads=32, rounds=200,
+
+@pytest.mark.parametrize("full", [SMALL, FULL])
+def test_race_same_position(server, fresh_bucket, full):
+    st = race_rounds([server.endpoint], fresh_bucket, "race", nthreads=32, rounds=200 if full else 30,
                      big_every=20)
     # the winner is not always the same thread (the barrier really releases them together)
     assert len(set(st["winners"])) > 1, st["winners"]
 
 
-def test_creation_race(server, fresh_bucket):
-    creation_race([server.endpoint], fresh_bucket, nthreads=32, keys=30)
+@pytest.mark.parametrize("full", [SMALL, FULL])
+def test_creation_race(server, fresh_bucket, full):
+    creation_race([server.endpoint], fresh_bucket, nthreads=32 if full else 16, keys=30 if full else 8)
 
 
-def test_free_running_race(server, fresh_bucket):
-    st = free_running_race([server.endpoint], fresh_bucket, "free", nthreads=16, successes=600)
+@pytest.mark.parametrize("full", [SMALL, FULL])
+def test_free_running_race(server, fresh_bucket, full):
+    st = free_running_race([server.endpoint], fresh_bucket, "free", nthreads=16, successes=600 if full else 80)
     assert st["conflicts"] > 0, st
 
 
 # -- two server processes sharing a data directory ----------------------------------------------
 
-def test_race_two_processes(two_servers):
+@pytest.mark.parametrize("full", [SMALL, FULL])
+def test_race_two_processes(two_servers, full):
     a, b = two_servers
     name = "race2-" + uuid.uuid4().hex[:16]
     new_bucket(a.endpoint, name).create_bucket()
-    st = race_rounds([a.endpoint, b.endpoint], name, "race2", nthreads=32, rounds=60,
-                     big_every=12)
+    st = race_rounds([a.endpoint, b.endpoint], name, "race2", nthreads=32 if full else 16,
+                     rounds=60 if full else 16, big_every=12)
     # both processes must have won rounds, or the test did not exercise the cross-process lock
     assert {w % 2 for w in st["winners"]} == {0, 1}, st["winners"]
-    creation_race([a.endpoint, b.endpoint], name, nthreads=32, keys=20)
-    st = free_running_race([a.endpoint, b.endpoint], name, "free2", nthreads=16, successes=400)
+    creation_race([a.endpoint, b.endpoint], name, nthreads=32 if full else 16, keys=20 if full else 6)
+    st = free_running_race([a.endpoint, b.endpoint], name, "free2", nthreads=16, successes=400 if full else 60)
     assert st["conflicts"] > 0, st

@@ -59,6 +59,7 @@ def test_a_database_that_goes_away_is_503_and_comes_back_by_itself(pg):
         relay.close()
 
 
+@pytest.mark.slow  # ~10 s of connection retries before the start gives up
 def test_an_unreachable_database_stops_the_start(pg):
     from ossbox.storage.postgres_store import PostgresStore
     relay = TcpRelay()
