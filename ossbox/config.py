@@ -6,11 +6,9 @@ import os
 import secrets
 import string
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
-if TYPE_CHECKING:  # imported where used: `ossbox --version` loads this module, not the auth layer
-    from .auth import Credential
-
+from .auth import Credential
 
 CREDENTIALS_FILE = "credentials.json"
 
@@ -35,10 +33,13 @@ class ServerConfig:
     disk_reserve: int = 16 * 1024 * 1024          # bytes kept back for start-up and deletes on a full disk
     meta: Optional[str] = None                    # postgresql:// URL of the metadata; None: SQLite in data_dir
     data: Optional[str] = None                    # segment store URL (file:///, s3://); None: bytes in data_dir
+    access_log: Optional[str] = None              # --access-log: "-" (stdout) or a file path; None: off
+    log_format: str = "text"                      # --log-format of the access log: text or json
+    metrics_port: Optional[int] = None            # serve /-/metrics on this port only (None: on the main one)
     generated_credentials: bool = False           # set when a key pair was generated on this start
     replaced_access_key_id: Optional[str] = None  # the kept key id that given keys replaced on this start
 
-    def root_credential(self) -> "Credential":
+    def root_credential(self) -> Credential:
         """The root key pair of this data dir, kept in credentials.json (mode 0600).
 
         Given keys (flags or OSSBOX_ACCESS_KEY_*) are the ones kept, so a later start without them
@@ -65,7 +66,6 @@ class ServerConfig:
                                                    access_key_secret=self.access_key_secret), replace=True)
         self.access_key_id = stored["access_key_id"]
         self.access_key_secret = stored["access_key_secret"]
-        from .auth import Credential
         return Credential(self.access_key_id, self.access_key_secret, stored["owner_id"])
 
 

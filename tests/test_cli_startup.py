@@ -48,6 +48,12 @@ def test_api_flag_table_matches_the_sdk_models():
             "ossbox/cli/api_flags.py is stale: regenerate it (its docstring says how)"
 
 
+def test_server_help_names_the_credentials_file():
+    from ossbox import config
+    from ossbox.cli import server_cmd
+    assert server_cmd.CREDENTIALS_FILE == config.CREDENTIALS_FILE
+
+
 def usage_error(capsys, *argv: str) -> str:
     assert main(list(argv)) == 1
     out, err = capsys.readouterr()

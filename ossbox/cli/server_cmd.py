@@ -10,7 +10,9 @@ import signal
 import socket
 import sys
 
-from ..config import CREDENTIALS_FILE, ServerConfig, read_credentials
+# ossbox.config.CREDENTIALS_FILE, named here for the help text: ossbox.config loads the auth layer,
+# which `ossbox --help` does not need (tests/test_cli_startup.py checks the two agree)
+CREDENTIALS_FILE = "credentials.json"
 
 _ENV = "OSSBOX_"
 
@@ -301,6 +303,7 @@ def show_credentials(data_dir: str, form: str = "text") -> int:
     from .settings import UsageError
 
     try:
+        from ..config import read_credentials
         stored = read_credentials(data_dir)
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read {os.path.join(data_dir, CREDENTIALS_FILE)}: {exc}")
@@ -344,6 +347,7 @@ def run_server(args, _settings=None) -> int:
     port = sock.getsockname()[1]
     if tls is not None and tls_sock is None:  # --port itself serves HTTPS
         sock, tls_sock = None, sock
+    from ..config import ServerConfig
     cfg = ServerConfig(host=args.host, port=port, data_dir=args.data_dir, region=args.region,
                        access_key_id=args.access_key_id, access_key_secret=args.access_key_secret,
                        domains=domains, durability=args.durability)
