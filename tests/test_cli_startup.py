@@ -23,7 +23,7 @@ HEAVY = ("alibabacloud_oss_v2", "uvicorn", "ossbox.http", "ossbox.storage", "oss
 def imported_modules(*args: str) -> set[str]:
     """Every module `python -X importtime -m ossbox ARGS` imported."""
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "ossbox", *args], env=env,
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "ossbox", *args], env=env, cwd=REPO,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr[-2000:]
     names = {line.rsplit("|", 1)[1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
@@ -120,7 +120,7 @@ def test_entry_point_reports_unknown_flag():
     """The same message from a real `python -m ossbox` process, exit status 1."""
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     r = subprocess.run([sys.executable, "-m", "ossbox", "api", "seal-append-object", "--bucket", "b", "--key", "k",
-                        "--postion", "1"], env=env, capture_output=True, text=True, timeout=60)
+                        "--postion", "1"], env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
     assert r.stderr == ("Error: unknown flag --postion (did you mean --position?)\n"
                         "Run 'ossbox api seal-append-object --help' for usage.\n")
