@@ -33,6 +33,9 @@ class ServerConfig:
     disk_reserve: int = 16 * 1024 * 1024          # bytes kept back for start-up and deletes on a full disk
     meta: Optional[str] = None                    # postgresql:// URL of the metadata; None: SQLite in data_dir
     data: Optional[str] = None                    # segment store URL (file:///, s3://); None: bytes in data_dir
+    access_log: Optional[str] = None              # --access-log: "-" (stdout) or a file path; None: off
+    log_format: str = "text"                      # --log-format of the access log: text or json
+    metrics_port: Optional[int] = None            # serve /-/metrics on this port only (None: on the main one)
     generated_credentials: bool = False           # set when a key pair was generated on this start
     replaced_access_key_id: Optional[str] = None  # the kept key id that given keys replaced on this start
 

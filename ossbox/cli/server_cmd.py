@@ -205,6 +205,14 @@ def register(sub) -> None:
     p.add_argument("--https-port", type=_port, default=_env("HTTPS_PORT"), metavar="PORT",
                    help="with --certfile: serve HTTPS on this port and plain HTTP on --port "
                         "(0 picks a free port); without it, --port serves HTTPS only")
+    p.add_argument("--access-log", type=_not_empty, default=_env("ACCESS_LOG"), metavar="-|PATH",
+                   help="write one line per request to PATH (appended) or to stdout with '-'; "
+                        "written by a thread of its own, never on the request path (default: off)")
+    p.add_argument("--log-format", type=_one_of("text", "json"), default=_env("LOG_FORMAT", "text"),
+                   metavar="{text,json}", help="format of --access-log lines (default text)")
+    p.add_argument("--metrics-port", type=_port, default=_env("METRICS_PORT"), metavar="PORT",
+                   help="serve the Prometheus metrics (GET /metrics) on this port of --host only, "
+                        "instead of GET /-/metrics on --port (default: on --port)")
     p.add_argument("--log-level", type=_one_of("debug", "info", "warning", "error"),
                    default=_env("LOG_LEVEL", "warning"), metavar="{debug,info,warning,error}")
     p.set_defaults(func=run_server, needs_settings=False)
@@ -346,6 +354,14 @@ def run_server(args, _settings=None) -> int:
     cfg.disk_reserve = args.disk_reserve
     cfg.meta = args.meta
     cfg.data = args.data
+    cfg.access_log = args.access_log
+    cfg.log_format = args.log_format
+    cfg.metrics_port = args.metrics_port
+    if cfg.access_log not in (None, "-"):
+        try:
+            open(cfg.access_log, "a").close()
+        except OSError as exc:
+            raise UsageError(f"cannot write the access log {cfg.access_log}: {exc.strerror}")
     app = Server(cfg)
     shown_host = f"[{args.host}]" if ":" in args.host else args.host
 
@@ -381,4 +397,4 @@ def run_server(args, _settings=None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     server.run(sockets=[sock] if sock is not None else [])
-    return 0 if server.started else 1
+    return 0 if server.started and app.start_error is None else 1
