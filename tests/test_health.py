@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from appendkit import det_bytes, new_bucket, wait_until
-from pgtest import PG_URL, TcpRelay, pg_schema, schema_url  # noqa: F401 (pg_schema: a fixture)
-from serverproc import TEST_DATA, ServerProcess
+from pgtest import PG_URL, PrivateCluster, TcpRelay, pg_schema, schema_url  # noqa: F401 (pg_schema: a fixture)
+from serverproc import TEST_DATA, TEST_META, ServerProcess
 
 FAULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "faults")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -122,3 +122,32 @@ def test_ready_is_503_while_postgresql_is_unreachable(tmp_path, pg_schema):
         rc = srv.stop()
         relay.close()
         assert rc == 0, "".join(srv.output)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.skipif(bool(TEST_META), reason="runs a PostgreSQL cluster of its own; run in the SQLite pass")
+def test_ready_is_503_while_postgresql_is_stopped(tmp_path):
+    """The same with the database really stopped (`pg_ctl stop`) and started again: a private
+    cluster (tests/pgtest.py)."""
+    reason = PrivateCluster.unavailable()
+    if reason:
+        pytest.skip(f"cannot make a private PostgreSQL cluster: {reason}")
+    cluster = PrivateCluster()
+    try:
+        cluster.init()
+        cluster.start()
+        srv = ServerProcess(str(tmp_path / "d"), extra_args=["--meta", schema_url(cluster.url, "ossbox_health")]).start()
+        try:
+            wait_ready(srv.endpoint)
+            cluster.stop()
+            status, body = health(srv.endpoint, "ready")
+            assert (status, body["status"]) == (503, "metadata unavailable")
+            assert health(srv.endpoint, "live")[0] == 200
+            cluster.start()
+            wait_until(lambda: health(srv.endpoint, "ready")[0] == 200, 60, interval=0.5,
+                       what="ready once the database is back")
+        finally:
+            assert srv.stop() == 0, "".join(srv.output)
+    finally:
+        cluster.destroy()

@@ -172,11 +172,17 @@ class Server:
         if scope["path"].startswith(observe.PREFIX) and self._service_request(scope):
             await self._serve_service(scope, send)
             return
+        in_flight = self.metrics.in_flight
+        in_flight.inc()
+        try:  # also when the request is cancelled (a shutdown that times out)
+            await self._answer(scope, receive, send)
+        finally:
+            in_flight.dec()
+
+    async def _answer(self, scope, receive, send):
         request_id = new_request_id()
         started = time.time()
         clock = time.perf_counter()
-        metrics = self.metrics
-        metrics.in_flight.inc()
         req: Optional[Request] = None
         found: Optional[router.Route] = None
         error_code = error_ec = ""
@@ -225,12 +231,9 @@ class Server:
                 mapped = errors.InternalError()
             error_code, error_ec = mapped.code, mapped.ec
             resp = self.error_response(mapped, req, scope, request_id)
-        try:
-            if req is not None and req.bucket is not None and req.method != "OPTIONS":
-                resp = await self._with_cors(req, resp)
-            sent = await self._send(send, resp, request_id, scope["method"] == "HEAD")
-        finally:
-            metrics.in_flight.dec()
+        if req is not None and req.bucket is not None and req.method != "OPTIONS":
+            resp = await self._with_cors(req, resp)
+        sent = await self._send(send, resp, request_id, scope["method"] == "HEAD")
         # One record of the request, for the metrics, --access-log and bucket logging alike.
         ident = req.identity if req is not None else None
         rec = RequestRecord(
@@ -243,7 +246,7 @@ class Server:
             bucket=req.bucket if req is not None else None, key=req.key if req is not None else None,
             status=resp.status, code=error_code, ec=error_ec,
             bytes_in=req.bytes_in if req is not None else 0, bytes_out=sent)
-        metrics.observe(rec)
+        self.metrics.observe(rec)
         if self.access_log is not None:
             self.access_log.record(rec)
         if req is not None and req.bucket_record is not None and req.bucket_record.config.get("logging"):
