@@ -149,7 +149,8 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart, SegmentWr
         cannot reach it raises MetadataUnavailable after the store's retry window)."""
         try:
             await self.meta.get_setting(MIGRATED_TO)
-        except StorageError:
+        except Exception:  # a health probe: any failure to read means "not reachable"
+            log.debug("metadata store probe failed", exc_info=True)
             return False
         return True
 
