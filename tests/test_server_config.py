@@ -247,3 +247,29 @@ def test_server_help_names_the_config_file(clean_env):
                        text=True, timeout=30, env=clean_env)
     assert r.returncode == 0
     assert "--config TOML" in r.stdout and "--shutdown-timeout SECONDS" in r.stdout
+
+
+def test_a_new_flag_gets_its_key_with_its_checks(tmp_path, clean_env):
+    """Keys come from the parser: a flag added later (plain argparse: type=int, choices,
+    store_true) is a key at once, checked as the flag is."""
+    from ossbox.cli.settings import UsageError
+
+    parser = server_parser()
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--flavour", choices=["a", "b"], default="a")
+    parser.add_argument("--verbose-stop", action="store_true")
+    conf = tmp_path / "new.toml"
+
+    def parsed(text, argv=()):
+        conf.write_text(text)
+        args = parser.parse_args(["--config", str(conf), *argv])
+        apply_config_file(args, clean_env)
+        return args
+    args = parsed("workers = 4\nflavour = 'b'\nverbose-stop = true\n")
+    assert (args.workers, args.flavour, args.verbose_stop) == (4, "b", True)
+    assert parsed("workers = 4\n", ["--workers", "2"]).workers == 2
+    for text, message in (("workers = '4'\n", "key 'workers' must be an integer, not a string"),
+                          ("flavour = 'c'\n", "key 'flavour' must be one of a, b"),
+                          ("verbose-stop = 1\n", "key 'verbose-stop' must be a boolean")):
+        with pytest.raises(UsageError, match=re.escape(message)):
+            parsed(text)

@@ -140,6 +140,7 @@ def register(sub) -> None:
                                    "the environment, which wins over the file (docs/server-config.md). "
                                    f"The root key pair is kept in <data-dir>/{CREDENTIALS_FILE}; "
                                    "--show-credentials prints it.")
+    _record_given_flags(p)
     p.add_argument("--config", type=_not_empty, default=_env("CONFIG"), metavar="TOML",
                    help="read settings from this TOML file: one key per flag, named as the flag "
                         "without its dashes (data-dir = \"/srv/ossbox\"); flags and OSSBOX_* "
@@ -229,10 +230,6 @@ def register(sub) -> None:
                    default=_env("LOG_LEVEL", "warning"), metavar="{debug,info,warning,error}",
                    help="the least severe server log messages shown, on stderr (default warning)")
     p.set_defaults(func=run_server, needs_settings=False, server_parser=p)
-    # Remember which flags the command line gave: those win over the config file, and argparse
-    # alone cannot tell a flag given with its default value from no flag.
-    for action in p._actions:
-        action.__class__ = _recording(type(action))
 
 
 _RECORDING: dict = {}
@@ -250,6 +247,19 @@ def _recording(cls: type) -> type:
             return cls.__call__(self, parser, namespace, values, option_string)
         _RECORDING[cls] = type(cls.__name__, (cls,), {"__call__": __call__})
     return _RECORDING[cls]
+
+
+def _record_given_flags(parser: argparse.ArgumentParser) -> None:
+    """Every flag added to parser from now on records in namespace._given that the command line
+    gave it: those win over the config file, and argparse alone cannot tell a flag given with its
+    default value from no flag."""
+    add = parser.add_argument
+
+    def add_argument(*args, **kwargs):
+        action = add(*args, **kwargs)
+        action.__class__ = _recording(type(action))
+        return action
+    parser.add_argument = add_argument
 
 
 # -- the config file (--config / OSSBOX_CONFIG) ----------------------------------------------------
@@ -284,7 +294,8 @@ def _toml_kinds(action) -> tuple:
         return (list, str)
     if action.nargs == 0:  # store_true and the like
         return (bool,)
-    return getattr(action.type, "toml_kinds", (str,))
+    builtin = {int: (int,), float: (int, float)}.get(action.type)  # a plain type=int / type=float
+    return builtin or getattr(action.type, "toml_kinds", (str,))
 
 
 def env_variable(action) -> str:
@@ -313,12 +324,16 @@ def _file_value(path: str, key: str, action, value):
     if isinstance(action, argparse._AppendAction):
         items = value if kind is list else [d for d in value.split(",") if d.strip()]
         return [_file_value(path, key, argparse.Action([], action.dest, type=action.type), v) for v in items]
-    if action.type is None:
-        return value
     try:
-        return action.type(repr(value) if kind is float else str(value))
+        converted = value if action.type is None else action.type(repr(value) if kind is float else str(value))
     except argparse.ArgumentTypeError as exc:
         raise UsageError(f"config file {path}: key '{key}' {exc}") from None
+    except (TypeError, ValueError):  # a plain type=int / type=float converter
+        raise UsageError(f"config file {path}: key '{key}': invalid value {value!r}") from None
+    if action.choices is not None and converted not in action.choices:
+        raise UsageError(f"config file {path}: key '{key}' must be one of "
+                         f"{', '.join(map(str, action.choices))} (got {value!r})")
+    return converted
 
 
 def read_config_file(path: str) -> dict:
