@@ -57,6 +57,10 @@ TABLE: list[tuple[str, str | None, str, str]] = [
     # --- services of the cloud's image and data-indexing platform ---
     ("test_bucket_style.py::*", None, CLOUD, "image-processing styles (x-oss-process=style/...: IMM)"),
     ("test_bucket_meta_query.py::*", None, CLOUD, "MetaQuery: the cloud's data-indexing service"),
+    # --- the cloud's own catalogue: DescribeRegions answers ossbox's one region (--region) ---
+    ("test_bucket_describe_regions.py::*::test_describe_regions_normal", r"AssertionError: False is not true",
+     CLOUD, "expects Alibaba Cloud's region catalogue (oss-cn-chengdu); a local server describes its own"
+     " region only (DescribeRegions of an unknown region is still tested: test_describe_regions_exception)"),
     # --- tests of the SDK that cannot pass against any local endpoint ---
     ("test_api_base.py::TestApiBase::test_ip", None, CLIENT,
      "resolves OSS_TEST_ENDPOINT as a bare host name: a host:port endpoint never resolves"),

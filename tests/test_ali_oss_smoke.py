@@ -20,14 +20,6 @@ STEPS = ["putBucket", "append", "appendWrongPosition", "head", "get", "rangeGet"
          "bucketAcl", "objectTagging", "list", "listV2", "multipart", "signatureUrl", "postObject",
          "corsPreflight", "deleteMulti", "deleteBucket"]
 
-# Features being added under issue 12 by other work: documented here as failing until they land
-# (strict=False so that the test turns green by itself when they do; then drop the mark).
-NOT_YET = {
-    "postObject": "PostObject (browser form upload) is not implemented yet (issue 12)",
-    "corsPreflight": "bucket CORS and OPTIONS preflight are not implemented yet (issue 12)",
-}
-
-
 pytestmark = pytest.mark.skipif(bool(_ali_oss_missing()), reason=_ali_oss_missing() or "-")
 
 
@@ -45,9 +37,7 @@ def smoke(server):
     return result["steps"]
 
 
-@pytest.mark.parametrize("step", [
-    pytest.param(s, marks=pytest.mark.xfail(reason=NOT_YET[s], strict=False)) if s in NOT_YET else s
-    for s in STEPS])
+@pytest.mark.parametrize("step", STEPS)
 def test_ali_oss_step(smoke, step):
     assert step in smoke, f"the script ran no step {step!r}: {sorted(smoke)}"
     assert smoke[step] == "ok", f"{step}: {smoke[step]}"

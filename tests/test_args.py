@@ -168,10 +168,10 @@ def parse_copy(headers):
 
 
 def test_copy_full_request():
-    c = parse_copy({"x-oss-copy-source": "/src-bucket/a%2Fb?versionId=v1", "x-oss-metadata-directive": "replace",
+    c = parse_copy({"x-oss-copy-source": "/src-bucket/a%2Fb?versionId=CAEQv1", "x-oss-metadata-directive": "replace",
                     "x-oss-forbid-overwrite": "true", "x-oss-traffic-limit": "819200",
                     "x-oss-object-acl": "private"})
-    assert c.source == args.CopySource("src-bucket", "a/b", "v1")
+    assert c.source == args.CopySource("src-bucket", "a/b", "CAEQv1")
     assert (c.metadata_directive, c.tagging_directive, c.forbid_overwrite) == ("REPLACE", "COPY", True)
     assert (c.traffic_limit, c.creation.acl, c.creation.storage_class) == (819200, "private", None)
     assert parse_copy({"x-oss-copy-source": "/src/k?versionId=null"}).source.version is None

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import select
+import shlex
 import signal
 import socket
 import stat
@@ -136,6 +137,22 @@ def test_generated_pair_is_shown_again_and_replaced_by_given_keys(tmp_path):
         assert (refused.value.status, refused.value.code) == (403, "InvalidAccessKeyId")
     finally:
         stop(proc)
+
+
+def test_show_credentials_env_is_eval_able_by_a_shell(tmp_path):
+    """`eval "$(ossbox server --show-credentials env)"` (the README tour's second terminal) exports
+    the kept pair as the client-side OSS_* variables, quoted for the shell whatever the secret holds."""
+    data = tmp_path / "data"
+    secret = "it's $HOME `x` a b"
+    stop(start_server(data, "--access-key-id", "tourid", "--access-key-secret", secret)[0])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OSS_")}
+    script = (f'eval "$({shlex.quote(sys.executable)} -m ossbox server --show-credentials env '
+              f'--data-dir {shlex.quote(str(data))})"; printf "%s\\n%s\\n" "$OSS_ACCESS_KEY_ID" "$OSS_ACCESS_KEY_SECRET"')
+    r = subprocess.run(["sh", "-ec", script], capture_output=True, text=True, env=env, timeout=30)
+    assert r.returncode == 0 and r.stderr == "", r
+    assert r.stdout == f"tourid\n{secret}\n"
+    # the default form is still the human one
+    assert show_credentials(data) == ("tourid", secret.split()[0])
 
 
 def test_server_help_names_the_credentials_file():

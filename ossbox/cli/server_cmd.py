@@ -5,6 +5,7 @@ import argparse
 import logging
 import os
 import re
+import shlex
 import signal
 import socket
 import sys
@@ -158,8 +159,11 @@ def register(sub) -> None:
                    help=f"root access key id, kept in <data-dir>/{CREDENTIALS_FILE} for later starts "
                         "(default: the kept pair; on the first start, a generated one)")
     p.add_argument("--access-key-secret", default=_env("ACCESS_KEY_SECRET"), help="root access key secret")
-    p.add_argument("--show-credentials", action="store_true",
-                   help=f"print the root key pair kept in <data-dir>/{CREDENTIALS_FILE} and exit")
+    p.add_argument("--show-credentials", nargs="?", const="text", choices=("text", "env"), default=None,
+                   help=f"print the root key pair kept in <data-dir>/{CREDENTIALS_FILE} and exit; "
+                        "`--show-credentials env` prints it as shell `export OSS_ACCESS_KEY_ID=... "
+                        "OSS_ACCESS_KEY_SECRET=...` lines for the client commands and SDKs, as in "
+                        "`eval \"$(ossbox server --show-credentials env)\"`")
     p.add_argument("--domain", action="append", default=None,
                    help="domain for virtual-hosted style <bucket>.<domain> (repeatable; "
                         "OSSBOX_DOMAIN takes a comma-separated list)")
@@ -531,9 +535,11 @@ def _server_class():
     return OssUvicornServer
 
 
-def show_credentials(data_dir: str) -> int:
-    """`ossbox server --show-credentials`: the kept root pair, read from the data dir (no server
-    needs to run, and nothing is created)."""
+def show_credentials(data_dir: str, form: str = "text") -> int:
+    """`ossbox server --show-credentials [text|env]`: the kept root pair, read from the data dir (no
+    server needs to run, and nothing is created). `env` gives the client-side variables (OSS_*, what
+    `ossbox` client commands and the SDKs' environment providers read) as `export` lines, so that a
+    new user's second terminal gets the keys with one `eval` instead of copying them by hand."""
     from .settings import UsageError
 
     try:
@@ -543,6 +549,10 @@ def show_credentials(data_dir: str) -> int:
     if stored is None:
         raise UsageError(f"no root key pair in {os.path.abspath(data_dir)} yet: `ossbox server "
                          f"--data-dir {data_dir}` generates one on its first start")
+    if form == "env":
+        print(f"export OSS_ACCESS_KEY_ID={shlex.quote(stored['access_key_id'])}\n"
+              f"export OSS_ACCESS_KEY_SECRET={shlex.quote(stored['access_key_secret'])}", flush=True)
+        return 0
     print(f"root key pair of {os.path.abspath(data_dir)} (kept in {CREDENTIALS_FILE}):\n"
           f"  AccessKeyId:     {stored['access_key_id']}\n  AccessKeySecret: {stored['access_key_secret']}",
           flush=True)
@@ -554,7 +564,7 @@ def run_server(args, _settings=None) -> int:
 
     apply_config_file(args)
     if args.show_credentials:
-        return show_credentials(args.data_dir)
+        return show_credentials(args.data_dir, args.show_credentials)
 
     import uvicorn
 
