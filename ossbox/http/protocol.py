@@ -82,6 +82,10 @@ class OssHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def shutdown(self) -> None:
+        # uvicorn's shutdown() clears cycle.keep_alive, which on_message_complete would restore
+        # from _keep_alive for a request whose body is still arriving: the connection would then
+        # stay open after its response and hold the graceful stop up to its end.
+        self._keep_alive = False
         if self._linger_timer is not None:
             self.transport.close()
         elif (self.scheme == "https" and (self.cycle is None or self.cycle.response_complete)
