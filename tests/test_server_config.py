@@ -103,6 +103,7 @@ SAMPLES = {
     "idle-timeout": 5, "header-timeout": 6, "body-timeout": 9, "disk-reserve": "1MiB",
     "certfile": "/etc/ossbox/cert.pem", "keyfile": "/etc/ossbox/key.pem", "https-port": 9443,
     "shutdown-timeout": 0, "log-level": "debug",
+    "access-log": "/var/log/ossbox/access.log", "log-format": "json", "metrics-port": 9100,
 }
 
 
@@ -149,7 +150,7 @@ def test_every_key_of_the_file_is_overridden_by_its_flag_and_variable(tmp_path, 
         if key not in SAMPLES or key == "domain":
             continue
         flag_value = {"port": 9999, "https-port": 9998, "durability": "fsync", "log-level": "error",
-                      "disk-reserve": "2MiB"}.get(key, SAMPLES[key] + 1 if not isinstance(SAMPLES[key], str)
+                      "disk-reserve": "2MiB", "log-format": "text", "metrics-port": 9101}.get(key, SAMPLES[key] + 1 if not isinstance(SAMPLES[key], str)
                                                     else SAMPLES[key] + "x")
         if key in ("meta",):
             flag_value = "postgresql://other@db:5432/other"
