@@ -320,6 +320,64 @@ def run_postgres(url: str, workdir: str, pool, cfg: dict, log, settings: tuple =
         drop_schema(url, schema)
 
 
+def access_log_cost(workdir: str, pool, cfg: dict, log, rounds: int) -> dict:
+    """Durable 4 KiB appends (1 and N clients) against a server without --access-log (the baseline)
+    and one with --access-log to a file on the same disk, alternated ABBA per round so drift on
+    the shared machine falls on both sides alike: the ratio (with / without) per round."""
+    import oss2
+
+    def phase(with_log: bool, clients: int, tag: str) -> float:
+        data_dir = os.path.join(workdir, f"alog-{tag}")
+        log_path = os.path.join(workdir, f"alog-{tag}.log")
+        srv = ServerProcess(data_dir, extra_args=["--durability", "fsync"]
+                            + (["--access-log", log_path] if with_log else [])).start()
+        r = None
+        try:
+            name = "bench-" + uuid.uuid4().hex[:12]
+            oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), srv.endpoint, name).create_bucket()
+            opts = {"host": "127.0.0.1", "port": srv.port, "ak": ACCESS_KEY_ID, "secret": ACCESS_KEY_SECRET,
+                    "bucket": name, "clients": clients, "size": cfg["small_size"], "seconds": cfg["small_s"],
+                    "prefix": f"alog{clients}"}
+            r = pool.submit(osswire.small_appends, opts).result()
+            if r["fail"] or r["crc_bad"]:
+                raise RuntimeError(f"access-log phase {tag}: {r['fail']} failed, {r['crc_bad']} bad CRC")
+            return r["ok"] / r["wall"]
+        finally:
+            if srv.stop() != 0:
+                raise RuntimeError(f"access-log phase {tag}: unclean server exit")
+            if with_log and r is not None:  # every acknowledged append has its line
+                with open(log_path) as f:
+                    lines = sum(1 for _ in f)
+                if lines < r["ok"]:
+                    raise RuntimeError(f"access log has {lines} lines for {r['ok']} appends")
+                os.unlink(log_path)
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+    out = {}
+    for clients in (1, cfg["clients"]):
+        ratios, pairs = [], []
+        for i in range(rounds):
+            order = (False, True) if i % 2 == 0 else (True, False)
+            got = {}
+            for with_log in order:
+                log(f"  access log {'on ' if with_log else 'off'}: {clients} client(s), round {i + 1}/{rounds}")
+                got[with_log] = phase(with_log, clients, f"{clients}-{i}-{int(with_log)}")
+            pairs.append((got[False], got[True]))
+            ratios.append(got[True] / got[False])
+        out[f"small_{clients}"] = {"ops_s_without_with": pairs, "ratios": ratios}
+    return out
+
+
+def render_access_log(res: dict) -> str:
+    rows = [("4 KiB durable appends", "without (ops/s)", "with --access-log (ops/s)", "ratio range")]
+    for name, r in res.items():
+        pairs = r["ops_s_without_with"]
+        rows.append((name.replace("small_", "") + " client(s)", " / ".join(f"{a:.0f}" for a, _ in pairs),
+                     " / ".join(f"{b:.0f}" for _, b in pairs),
+                     f"{min(r['ratios']):.2f}-{max(r['ratios']):.2f}"))
+    return _table(rows)
+
+
 def large_object(base: dict, pool, pid: int, cfg: dict, log, out: dict, tag: str, spy_dir, spy_name: str):
     """The large object as 8 MiB appends on one connection, then one GetObject of it: (large, get)."""
     key = "large-object"
@@ -495,6 +553,11 @@ def main(argv=None) -> int:
                                                    "the concurrent and large phases (needs py-spy)")
     p.add_argument("--py-spy-format", default="flamegraph", choices=("flamegraph", "raw", "speedscope"),
                    help="py-spy output format (raw = collapsed stacks, good for grep)")
+    p.add_argument("--access-log-rounds", type=int, default=0, metavar="N",
+                   help="also measure durable 4 KiB appends without and with --access-log to a file, "
+                        "N alternating rounds (ratio with/without per round)")
+    p.add_argument("--access-log-only", action="store_true",
+                   help="with --access-log-rounds: run only that comparison")
     args = p.parse_args(argv)
 
     quick = args.quick
@@ -520,6 +583,15 @@ def main(argv=None) -> int:
         pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         warm = pool.submit(osswire.cpu_seconds)
 
+        if args.access_log_only:
+            warm.result()
+            res["access_log"] = access_log_cost(workdir, pool, cfg, log, max(args.access_log_rounds, 1))
+            pool.shutdown()
+            print(render_access_log(res["access_log"]))
+            if args.json:
+                with open(args.json, "w") as f:
+                    json.dump(res, f, indent=2)
+            return 0
         log("baseline: raw disk and loopback")
         b = res["baseline"] = {}
         b["fsync_1"] = baselines.fsync_appends(workdir, cfg["baseline_fsync_s"])
@@ -541,11 +613,15 @@ def main(argv=None) -> int:
             for variant in args.pg_setting:
                 settings = tuple(x.strip() for x in variant.split(",") if x.strip())
                 res["runs"].append(run_postgres(args.meta, workdir, pool, cfg, log, settings))
+        if args.access_log_rounds:
+            res["access_log"] = access_log_cost(workdir, pool, cfg, log, args.access_log_rounds)
         pool.shutdown()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     res["elapsed_s"] = time.perf_counter() - t_start
     print(render(res))
+    if "access_log" in res:
+        print(render_access_log(res["access_log"]))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=2)

@@ -113,7 +113,7 @@ def test_tail_short_options_are_tails_and_globals_go_before_the_command(capsys, 
 def test_server_log_level_has_help(capsys):
     assert main(["server", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "--log-level {debug,info,warning,error} print the server's log messages" in out
+    assert "--log-level {debug,info,warning,error} the least severe server log messages shown" in out
 
 
 def test_entry_point_reports_unknown_flag():

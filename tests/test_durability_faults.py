@@ -9,7 +9,7 @@ the fdatasync of the SQLite WAL fails (EIO) after a commit, the commit may or ma
   * the server then refuses every write with 503 (PostgreSQL's fsync-panic rule) while reads work;
   * after a restart every listed object reads back exactly.
 
-And SIGTERM while a write waits for its WAL fsync (uvicorn cancels the request when its graceful
+And SIGTERM while a write waits for its WAL fsync (the server cancels the request when its graceful
 shutdown times out) leaves the committed state consistent.
 """
 from __future__ import annotations
@@ -164,9 +164,11 @@ def test_sigterm_while_a_write_waits_for_its_fsync(tmp_path):
             return rows == {"k": len(new), "new": len(new), "log": len(old) + len(new)}
         wait_until(committed, 30, what="the three writes to commit (and wait for the fsync)")
         srv.proc.send_signal(signal.SIGTERM)
-        # uvicorn waits 10 s for the requests, then cancels them while they wait for the fsync
-        wait_until(lambda: any("timeout graceful shutdown exceeded" in line for line in srv.output), 60,
-                   interval=0.1, what="uvicorn to cancel the waiting requests")
+        # the server waits --shutdown-timeout (30 s) for the requests, then cuts (cancels) them
+        # while they wait for the fsync
+        wait_until(lambda: any(line.startswith("ossbox stopped serving") and " cut (" in line
+                               for line in srv.output), 90,
+                   interval=0.1, what="the server to cut the waiting requests")
         (triggers / "wal-hang").unlink()
         srv.proc.wait(60)
         for th in t:

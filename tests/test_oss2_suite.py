@@ -20,14 +20,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600),
               pytest.mark.skipif(bool(TEST_META), reason="starts its own embedded servers; run in the SQLite pass")]
 
 
-@pytest.mark.xfail(reason="issue 12 in progress", strict=False)
-def test_oss2_suite_has_no_failure_of_ours(tmp_path):
-    out = tmp_path / "oss2.json"
-    cmd = [sys.executable, SCRIPT, "--auth-version", "both", "--json", str(out)]
+def _run(tmp_path, name, auth_version, files=""):
+    out = tmp_path / f"{name}.json"
+    cmd = [sys.executable, SCRIPT, "--auth-version", auth_version, "--json", str(out)]
     if os.environ.get("OSSBOX_COMPAT_CACHE"):
         cmd += ["--cache-dir", os.environ["OSSBOX_COMPAT_CACHE"]]
-    if os.environ.get("OSSBOX_OSS2_FILES"):
-        cmd += ["--files", os.environ["OSSBOX_OSS2_FILES"]]
+    files = files or os.environ.get("OSSBOX_OSS2_FILES", "")
+    if files:
+        cmd += ["--files", files]
     # its work dirs (server data, a copy of the sdist) land in this test's tmp_path, removed with it
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=3500,
                          env=dict(os.environ, TMPDIR=str(tmp_path)))
@@ -36,10 +36,25 @@ def test_oss2_suite_has_no_failure_of_ours(tmp_path):
                     + run.stderr.strip().splitlines()[-1])
     assert out.exists(), (run.returncode, run.stdout[-4000:], run.stderr[-4000:])
     result = json.loads(out.read_text())
-    ours = [f"{r['auth_version']} {x['id']}: {x['detail']}" for r in result["runs"] for x in r["results"]
-            if x.get("class") == "ours"]
+    ours = {(r["auth_version"], x["id"]): x["detail"] for r in result["runs"] for x in r["results"]
+            if x.get("class") == "ours"}
+    return run, result, ours
+
+
+def test_oss2_suite_has_no_failure_of_ours(tmp_path):
+    run, result, ours = _run(tmp_path, "oss2", "both")
     if ours:
-        listing = "\n".join(ours)
-        warnings.warn(f"oss2 suite: {len(ours)} failures are ours ({result['seconds']} s):\n{listing}")
-    assert not ours, f"{len(ours)} failures of oss2's suite are ours:\n" + "\n".join(ours)
-    assert run.returncode == 0, run.stdout[-4000:]
+        # A failure of ours must happen again: a few of oss2's tests pick a random bucket type or
+        # race their own threads. The files with failures run once more, per auth version; what
+        # fails in both runs is ours, what passes the second time is reported as flaky.
+        again = {}
+        for version in sorted({v for v, _ in ours}):
+            files = ",".join(sorted({i.split("::")[0].removesuffix(".py") for v, i in ours if v == version}))
+            again.update(_run(tmp_path, f"again-{version}", version, files)[2])
+        flaky = sorted(set(ours) - set(again))
+        if flaky:
+            warnings.warn("oss2 suite: failed once, passed when run again: "
+                          + ", ".join(f"{v} {i}" for v, i in flaky))
+        ours = {k: d for k, d in ours.items() if k in again}
+    listing = "\n".join(f"{v} {i}: {d}" for (v, i), d in sorted(ours.items()))
+    assert not ours, f"{len(ours)} failures of oss2's suite are ours ({result['seconds']} s):\n{listing}"

@@ -75,7 +75,7 @@ def interpreted_query_keys() -> set[str]:
             for sub, _h, _a in entries:
                 if sub:  # a key, or a tuple of keys and key=value conditions
                     keys.update(c.partition("=")[0] for c in (sub if isinstance(sub, tuple) else (sub,)))
-    keys.update(router._UNSUPPORTED_BUCKET)
+    keys.update(router._UNSUPPORTED_BUCKET | router._UNSUPPORTED_OBJECT)
     from ossbox.ops.args import RESPONSE_OVERRIDES
     keys.update(RESPONSE_OVERRIDES)
     return keys

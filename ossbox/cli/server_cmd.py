@@ -53,6 +53,9 @@ def _port(text: str) -> int:
     return int(text)
 
 
+_port.toml_kinds = (int,)  # the TOML types a config file may give this flag (default: strings)
+
+
 def _seconds_at_least_zero(text: str) -> float:
     try:
         value = float(text)
@@ -64,6 +67,7 @@ def _seconds_at_least_zero(text: str) -> float:
 
 
 _seconds = _validated(_seconds_at_least_zero)
+_seconds.toml_kinds = (int, float)
 
 
 def _one_of(*choices):
@@ -83,12 +87,18 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+_positive_seconds.toml_kinds = (int, float)
+
+
 @_validated
 def _size(text: str) -> int:
     size = parse_size(text)
     if size is None:
         raise ValueError("must be a size such as 16MiB, 512KiB or 0")
     return size
+
+
+_size.toml_kinds = (int, str)  # bytes, or a string with a unit
 
 
 @_validated
@@ -128,9 +138,16 @@ def _meta_url(text: str) -> str:
 def register(sub) -> None:
     p = sub.add_parser("server", help="run the OSS-compatible HTTP server",
                        description="Run an OSS-compatible server. Every flag can also be set with "
-                                   "the OSSBOX_<FLAG> environment variable (e.g. OSSBOX_PORT). The root "
-                                   f"key pair is kept in <data-dir>/{CREDENTIALS_FILE}; "
+                                   "the OSSBOX_<FLAG> environment variable (e.g. OSSBOX_PORT) or as a key "
+                                   "of a TOML config file (--config; e.g. port = 9000); flags win over "
+                                   "the environment, which wins over the file (docs/server-config.md). "
+                                   f"The root key pair is kept in <data-dir>/{CREDENTIALS_FILE}; "
                                    "--show-credentials prints it.")
+    _record_given_flags(p)
+    p.add_argument("--config", type=_not_empty, default=_env("CONFIG"), metavar="TOML",
+                   help="read settings from this TOML file: one key per flag, named as the flag "
+                        "without its dashes (data-dir = \"/srv/ossbox\"); flags and OSSBOX_* "
+                        "variables win over it")
     p.add_argument("--host", type=_not_empty, default=_env("HOST", "127.0.0.1"),
                    help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=_port, default=_env("PORT", "9000"),
@@ -211,10 +228,199 @@ def register(sub) -> None:
     p.add_argument("--https-port", type=_port, default=_env("HTTPS_PORT"), metavar="PORT",
                    help="with --certfile: serve HTTPS on this port and plain HTTP on --port "
                         "(0 picks a free port); without it, --port serves HTTPS only")
+    p.add_argument("--shutdown-timeout", type=_seconds, default=_env("SHUTDOWN_TIMEOUT", "30"),
+                   metavar="SECONDS",
+                   help="on SIGTERM/SIGINT, stop accepting connections and give the requests in flight "
+                        "this long to finish; those still running then are cut (default 30)")
+    p.add_argument("--access-log", type=_not_empty, default=_env("ACCESS_LOG"), metavar="-|PATH",
+                   help="write one line per request to PATH (appended) or to stdout with '-'; "
+                        "written by a thread of its own, never on the request path (default: off)")
+    p.add_argument("--log-format", type=_one_of("text", "json"), default=_env("LOG_FORMAT", "text"),
+                   metavar="{text,json}", help="format of --access-log lines (default text)")
+    p.add_argument("--metrics-port", type=_port, default=_env("METRICS_PORT"), metavar="PORT",
+                   help="serve the Prometheus metrics (GET /metrics) on this port of --host only, "
+                        "instead of GET /-/metrics on --port (default: on --port)")
     p.add_argument("--log-level", type=_one_of("debug", "info", "warning", "error"),
                    default=_env("LOG_LEVEL", "warning"), metavar="{debug,info,warning,error}",
-                   help="print the server's log messages of this level and above on stderr (default warning)")
-    p.set_defaults(func=run_server, needs_settings=False)
+                   help="the least severe server log messages shown, on stderr (default warning)")
+    p.set_defaults(func=run_server, needs_settings=False, server_parser=p)
+
+
+_RECORDING: dict = {}
+
+
+def _recording(cls: type) -> type:
+    """cls, recording in namespace._given the dest of every flag the command line gives."""
+    if cls not in _RECORDING:
+        def __call__(self, parser, namespace, values, option_string=None):
+            given = getattr(namespace, "_given", None)
+            if given is None:
+                given = set()
+                setattr(namespace, "_given", given)
+            given.add(self.dest)
+            return cls.__call__(self, parser, namespace, values, option_string)
+        _RECORDING[cls] = type(cls.__name__, (cls,), {"__call__": __call__})
+    return _RECORDING[cls]
+
+
+def _record_given_flags(parser: argparse.ArgumentParser) -> None:
+    """Every flag added to parser from now on records in namespace._given that the command line
+    gave it: those win over the config file, and argparse alone cannot tell a flag given with its
+    default value from no flag."""
+    add = parser.add_argument
+
+    def add_argument(*args, **kwargs):
+        action = add(*args, **kwargs)
+        action.__class__ = _recording(type(action))
+        return action
+    parser.add_argument = add_argument
+
+
+# -- the config file (--config / OSSBOX_CONFIG) ----------------------------------------------------
+# Flags that are no setting: --help, --config itself, and --show-credentials (an action, not a
+# way to run the server).
+_NOT_IN_FILE = {"help", "config", "show_credentials"}
+_TOML_KIND_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
+                    list: "an array", dict: "a table"}
+
+
+def server_parser() -> argparse.ArgumentParser:
+    """A fresh `ossbox server` parser (for the config keys outside a command line)."""
+    sub = argparse.ArgumentParser(prog="ossbox").add_subparsers()
+    register(sub)
+    return sub.choices["server"]
+
+
+def config_keys(parser: argparse.ArgumentParser) -> dict:
+    """Config file key -> the argparse action of its flag: every long flag of `ossbox server` but
+    _NOT_IN_FILE, named as the flag without its leading dashes. Derived from the parser so that a
+    new flag gets its key (and its validation) without anything else to change."""
+    keys = {}
+    for action in parser._actions:
+        longs = [o for o in action.option_strings if o.startswith("--")]
+        if action.dest not in _NOT_IN_FILE and longs:
+            keys[longs[0][2:]] = action
+    return keys
+
+
+def _toml_kinds(action) -> tuple:
+    if isinstance(action, argparse._AppendAction):
+        return (list, str)
+    if action.nargs == 0:  # store_true and the like
+        return (bool,)
+    builtin = {int: (int,), float: (int, float)}.get(action.type)  # a plain type=int / type=float
+    return builtin or getattr(action.type, "toml_kinds", (str,))
+
+
+def env_variable(action) -> str:
+    return _ENV + action.dest.upper()
+
+
+def _kinds_text(kinds) -> str:
+    if kinds == (int, float):
+        return "a number"
+    names = [("an array of strings" if k is list else _TOML_KIND_NAMES[k]) for k in kinds]
+    return " or ".join(names)
+
+
+def _file_value(path: str, key: str, action, value):
+    """The flag value of config file entry key = value, checked as the flag's own value is."""
+    from .settings import UsageError
+
+    kinds = _toml_kinds(action)
+    kind = type(value)
+    if kind not in kinds or (kind is list and not all(isinstance(v, str) for v in value)):
+        got = "an array with a non-string" if kind is list else _TOML_KIND_NAMES.get(kind, kind.__name__)
+        raise UsageError(f"config file {path}: key '{key}' must be {_kinds_text(kinds)}, "
+                         f"not {got} ({value!r})")
+    if kind is bool:
+        return value
+    if isinstance(action, argparse._AppendAction):
+        items = value if kind is list else [d for d in value.split(",") if d.strip()]
+        return [_file_value(path, key, argparse.Action([], action.dest, type=action.type), v) for v in items]
+    try:
+        converted = value if action.type is None else action.type(repr(value) if kind is float else str(value))
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"config file {path}: key '{key}' {exc}") from None
+    except (TypeError, ValueError):  # a plain type=int / type=float converter
+        raise UsageError(f"config file {path}: key '{key}': invalid value {value!r}") from None
+    if action.choices is not None and converted not in action.choices:
+        raise UsageError(f"config file {path}: key '{key}' must be one of "
+                         f"{', '.join(map(str, action.choices))} (got {value!r})")
+    return converted
+
+
+def read_config_file(path: str) -> dict:
+    from .settings import UsageError
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise UsageError(f"cannot read the config file {path}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def apply_config_file(args, environ=None) -> None:
+    """Fill args from the --config file, for every setting neither a flag nor its OSSBOX_*
+    variable gave (flags > environment > file > defaults). Every key is checked, also those a
+    flag overrides: a mistake in the file is reported the first time it is read."""
+    from .settings import UsageError
+
+    path = args.config
+    if path is None:
+        return
+    env = os.environ if environ is None else environ
+    keys = config_keys(args.server_parser)
+    given = getattr(args, "_given", set())
+    values = {}
+    for key, value in read_config_file(path).items():
+        action = keys.get(key)
+        if action is None:
+            import difflib
+
+            near = difflib.get_close_matches(key.replace("_", "-"), keys, n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            raise UsageError(f"config file {path}: unknown key '{key}'{hint}; the keys are the "
+                             "flags of 'ossbox server --help' without their dashes "
+                             "(docs/server-config.md)")
+        values[action.dest] = _file_value(path, key, action, value)
+    for dest, value in values.items():
+        action = next(a for a in keys.values() if a.dest == dest)
+        if dest not in given and env_variable(action) not in env:
+            setattr(args, dest, value)
+
+
+def config_reference() -> str:
+    """The Markdown table of every config file key (docs/server-config.md embeds it; a test
+    checks that the two agree). Defaults are those of an empty environment."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith(_ENV)}
+    for k in saved:
+        del os.environ[k]
+    try:
+        keys = config_keys(server_parser())
+    finally:
+        os.environ.update(saved)
+    rows = ["| key | environment | TOML type | default | what it sets |",
+            "| --- | --- | --- | --- | --- |"]
+    for key, action in keys.items():
+        kinds = _toml_kinds(action)
+        if action.default is None:
+            default = "(none)"
+        elif kinds == (bool,):
+            default = f"`{str(action.default).lower()}`"
+        elif kinds[0] in (int, float) and str(action.default).replace(".", "").isdigit():
+            default = f"`{action.default}`"
+        else:
+            default = f'`"{action.default}"`'
+        help_text = " ".join((action.help or "").replace("%%", "%").replace("|", "\\|").split())
+        rows.append(f"| `{key}` | `{env_variable(action)}` | {_kinds_text(kinds)} | {default} | {help_text} |")
+    return "\n".join(rows) + "\n"
 
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024 ** 2, "mb": 1024 ** 2,
@@ -267,14 +473,15 @@ def tls_context(certfile, keyfile, https_port):
     return ctx
 
 
-def _tls_server_class():
+def _server_class():
     import asyncio
 
     import uvicorn
 
-    class TlsServer(uvicorn.Server):
+    class OssUvicornServer(uvicorn.Server):
         """uvicorn's server with HTTPS listeners of its own TLS context beside the plain ones
-        (uvicorn applies one `ssl` to every socket it is given)."""
+        (uvicorn applies one `ssl` to every socket it is given), and a graceful shutdown that
+        says what it did."""
         tls_sockets: list = []
         tls_context = None
 
@@ -292,7 +499,50 @@ def _tls_server_class():
                     sock=sock, ssl=self.tls_context, backlog=self.config.backlog)
                 self.servers.append(server)
 
-    return TlsServer
+        async def shutdown(self, sockets=None):
+            """uvicorn.Server.shutdown's steps, counted and reported: stop accepting, ask every
+            connection to close after its current response, wait up to --shutdown-timeout for
+            the requests in flight, cut (cancel) those still running, then stop the app. A cut
+            request never acknowledged anything: the engine publishes a write in one commit, so
+            it either committed before the cut (its client may still miss the 200) or left no
+            trace."""
+            loop = asyncio.get_running_loop()
+            state, timeout = self.server_state, self.config.timeout_graceful_shutdown
+            began = loop.time()
+            for server in self.servers:
+                server.close()
+            for sock in sockets or []:
+                sock.close()
+            seen = set(state.tasks)
+            print(f"ossbox stopping: no longer accepting connections; {len(seen)} request(s) in flight "
+                  f"on {len(state.connections)} open connection(s); waiting up to {timeout:g} s for them",
+                  flush=True)
+            for connection in list(state.connections):
+                connection.shutdown()
+            # uvicorn's condition, bounded: connections that still have something to send, and
+            # the requests themselves
+            while (state.connections or state.tasks) and not self.force_exit \
+                    and loop.time() - began < timeout:
+                seen.update(state.tasks)
+                await asyncio.sleep(0.05)
+            seen.update(state.tasks)
+            cut = list(state.tasks)
+            for task in cut:
+                task.cancel(msg="cut: --shutdown-timeout exceeded")
+            if cut:
+                await asyncio.wait(cut, timeout=5)
+            for connection in list(state.connections):
+                # what is left (cut requests, clients that never close): closed now, so that
+                # their clients see the end at once rather than when the process exits
+                connection.transport.abort()
+            reason = "a second SIGINT" if self.force_exit else f"--shutdown-timeout {timeout:g} s"
+            print(f"ossbox stopped serving after {loop.time() - began:.1f} s: {len(seen)} request(s) "
+                  f"were in flight, {len(seen) - len(cut)} finished, {len(cut)} cut"
+                  + (f" ({reason} exceeded)" if cut else ""), flush=True)
+            if not self.force_exit:
+                await self.lifespan.shutdown()
+
+    return OssUvicornServer
 
 
 def show_credentials(data_dir: str, form: str = "text") -> int:
@@ -323,6 +573,7 @@ def show_credentials(data_dir: str, form: str = "text") -> int:
 def run_server(args, _settings=None) -> int:
     from .settings import UsageError
 
+    apply_config_file(args)
     if args.show_credentials:
         return show_credentials(args.data_dir, args.show_credentials)
 
@@ -361,6 +612,14 @@ def run_server(args, _settings=None) -> int:
     cfg.disk_reserve = args.disk_reserve
     cfg.meta = args.meta
     cfg.data = args.data
+    cfg.access_log = args.access_log
+    cfg.log_format = args.log_format
+    cfg.metrics_port = args.metrics_port
+    if cfg.access_log not in (None, "-"):
+        try:
+            open(cfg.access_log, "a").close()
+        except OSError as exc:
+            raise UsageError(f"cannot write the access log {cfg.access_log}: {exc.strerror}")
     app = Server(cfg)
     shown_host = f"[{args.host}]" if ":" in args.host else args.host
 
@@ -388,12 +647,13 @@ def run_server(args, _settings=None) -> int:
     config = uvicorn.Config(app, loop="uvloop", http=http_protocol(app, header_timeout=args.header_timeout),
                             ws="none", lifespan="on", access_log=False, server_header=False,
                             date_header=False, log_level=args.log_level,
-                            timeout_keep_alive=args.idle_timeout, timeout_graceful_shutdown=10)
-    server = _tls_server_class()(config)
+                            timeout_keep_alive=args.idle_timeout,
+                            timeout_graceful_shutdown=args.shutdown_timeout)
+    server = _server_class()(config)
     server.tls_sockets, server.tls_context = ([tls_sock], tls) if tls_sock is not None else ([], None)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the handler
     # that was installed before it; a no-op one makes a clean stop exit with status 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     server.run(sockets=[sock] if sock is not None else [])
-    return 0 if server.started else 1
+    return 0 if server.started and app.start_error is None else 1

@@ -5,12 +5,14 @@ a framework on the data path costs about 2x the CPU per request (docs/architectu
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import itertools
 import logging
 import os
 import re
+import signal
 import time
 from email.utils import formatdate
 from typing import Optional
@@ -33,10 +35,13 @@ from ..storage.reserve import is_disk_full
 from ..wire import xml
 from ..wire.names import valid_bucket_name, validate_key
 from ..wire.request import Request, Response
-from . import router
+from . import observe, router
 from .error_map import to_oss_error
+from .observe import AccessLog, Metrics, RequestRecord, operation_name
 
 log = logging.getLogger("ossbox.http")
+
+READY_PROBE_WAIT = 2.0  # seconds /-/health/ready waits for the metadata store to answer
 
 # OSS's own endpoints: oss-<region>.aliyuncs.com, oss-<region>-internal..., oss-accelerate..., and
 # ali-oss's VPC form vpc100-oss-<region>...; a bucket label in front makes a Host virtual-hosted.
@@ -65,24 +70,60 @@ class Server:
         self.domains = tuple("." + d.lower().strip(".") for d in config.domains)
         self.access_logs = AccessLogWriter(self.engine, config.logging_interval)
         self.inventory = InventoryRunner(self.engine, config.inventory_interval)
+        self.metrics = Metrics(self.engine)
+        self.access_log = AccessLog(config.access_log, config.log_format) if config.access_log else None
+        # Set once the journal is replayed (see startup); until then requests wait and
+        # /-/health/ready answers 503.
+        self.recovered = False
+        self.start_error: Optional[BaseException] = None
+        self._recovered_event: Optional[asyncio.Event] = None
+        self._recovery: Optional[asyncio.Task] = None
+        self._ready_probe: Optional[asyncio.Task] = None
 
     @property
     def owner_id(self) -> str:
         return self.root.principal
 
     async def startup(self) -> None:
-        await self.engine.start()
+        """Open the storage and start serving; the journal replay (which may take a while after a
+        crash) then runs in the background. Meanwhile the server answers /-/health (ready: 503)
+        and every other request waits for the replay, as it used to wait in the listen backlog."""
+        await self.engine.open()
         root = self.config.root_credential()
         # one account across nodes: the owner id lives in the shared metadata, not on a node
         self.root = dataclasses.replace(root, principal=await self.engine.account_id(root.principal))
         self.sts = StsService(await self.engine.server_secret(STS_KEY_SETTING))
-        self.access_logs.start()
-        self.inventory.start()
+        if self.access_log is not None:
+            self.access_log.start()
+        if self.config.metrics_port is not None:
+            observe.serve_metrics(self.metrics, self.config.host, self.config.metrics_port)
+        self._recovered_event = asyncio.Event()
+        self._recovery = asyncio.get_running_loop().create_task(self._recover())
+
+    async def _recover(self) -> None:
+        try:
+            await self.engine.recover_and_run()
+            self.access_logs.start()
+            self.inventory.start()
+            self.recovered = True
+        except Exception as exc:
+            # A start that fails here fails as one in startup() would: the process stops (with
+            # status 1, see cli/server_cmd.py); requests that waited are answered 503.
+            log.critical("start-up failed while replaying the journal", exc_info=True)
+            self.start_error = exc
+            os.kill(os.getpid(), signal.SIGTERM)
+        finally:
+            self._recovered_event.set()
 
     async def shutdown(self) -> None:
+        if self._recovery is not None and not self._recovery.done():
+            self._recovery.cancel()
+            await asyncio.gather(self._recovery, return_exceptions=True)
         await self.inventory.stop()
         await self.access_logs.stop()
         await self.engine.stop()
+        if self.access_log is not None:
+            self.access_log.stop()
 
     async def credential(self, access_key_id: str, req: Request,
                          token: Optional[str] = None) -> Optional[Credential]:
@@ -128,12 +169,29 @@ class Server:
                 return
 
     async def _http(self, scope, receive, send):
+        if scope["path"].startswith(observe.PREFIX) and self._service_request(scope):
+            await self._serve_service(scope, send)
+            return
+        in_flight = self.metrics.in_flight
+        in_flight.inc()
+        try:  # also when the request is cancelled (a shutdown that times out)
+            await self._answer(scope, receive, send)
+        finally:
+            in_flight.dec()
+
+    async def _answer(self, scope, receive, send):
         request_id = new_request_id()
         started = time.time()
+        clock = time.perf_counter()
         req: Optional[Request] = None
         found: Optional[router.Route] = None
-        error_code = ""
+        error_code = error_ec = ""
+        claimed = None
         try:
+            if not self.recovered:
+                await self._recovered_event.wait()
+                if self.start_error is not None:
+                    raise errors.ServiceUnavailable("The server failed to start; see its log.")
             req = Request(self, scope, receive, request_id)
             self._address(req, scope)
             # A CORS preflight is answered from the bucket's rules alone: OSS ignores any signature
@@ -158,45 +216,108 @@ class Server:
             site = router.website_handler(req, found)
             resp = await (website.serve(req, site) if site is not None else found.handler(req))
         except OssError as exc:
-            error_code = exc.code
+            error_code, error_ec = exc.code, exc.ec
             resp = self.error_response(exc, req, scope, request_id)
         except StorageError as exc:  # storage speaks its own terms: the one mapping decides the answer
             mapped = to_oss_error(exc)
-            error_code = mapped.code
+            error_code, error_ec = mapped.code, mapped.ec
             resp = self.error_response(mapped, req, scope, request_id)
         except Exception as exc:
             if is_disk_full(exc):  # a path the storage layer did not map: still the OSS error, not a 500
                 log.warning("disk full on %s %s: %s", scope.get("method"), scope.get("path"), exc)
-                resp = self.error_response(errors.StorageFull(), req, scope, request_id)
+                mapped = errors.StorageFull()
             else:
                 log.exception("internal error on %s %s", scope.get("method"), scope.get("path"))
-                resp = self.error_response(errors.InternalError(), req, scope, request_id)
+                mapped = errors.InternalError()
+            error_code, error_ec = mapped.code, mapped.ec
+            resp = self.error_response(mapped, req, scope, request_id)
         if req is not None and req.bucket is not None and req.method != "OPTIONS":
             resp = await self._with_cors(req, resp)
-        await self._send(send, resp, request_id, scope["method"] == "HEAD")
+        sent = await self._send(send, resp, request_id, scope["method"] == "HEAD")
+        # One record of the request, for the metrics, --access-log and bucket logging alike.
+        ident = req.identity if req is not None else None
+        rec = RequestRecord(
+            started=started, latency=time.perf_counter() - clock, request_id=request_id,
+            remote=(scope.get("client") or ("-", 0))[0],
+            access_key_id=ident.access_key_id if ident is not None else claimed,
+            requester=ident.principal if ident is not None else None,
+            operation=operation_name(found.handler) if found is not None else "Unknown",
+            action=found.action if found is not None else None, method=scope["method"],
+            bucket=req.bucket if req is not None else None, key=req.key if req is not None else None,
+            status=resp.status, code=error_code, ec=error_ec,
+            bytes_in=req.bytes_in if req is not None else 0, bytes_out=sent)
+        self.metrics.observe(rec)
+        if self.access_log is not None:
+            self.access_log.record(rec)
         if req is not None and req.bucket_record is not None and req.bucket_record.config.get("logging"):
-            self._log_access(req, scope, found, resp, error_code, started)
+            self._log_access(req, scope, rec)
 
-    def _log_access(self, req: Request, scope, found, resp: Response, error_code: str, started: float) -> None:
-        """One access-log line for a bucket with logging on (storage/access_log.py writes them)."""
+    def _log_access(self, req: Request, scope, rec: RequestRecord) -> None:
+        """One line of bucket access logging (PutBucketLogging; storage/access_log.py writes them)."""
         target = req.bucket_record.config["logging"]
         raw = scope.get("raw_path") or scope["path"].encode("utf-8")
         uri = raw.decode("latin-1") + ("?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else "")
-        body = resp.body
-        sent = len(body) if isinstance(body, (bytes, bytearray)) else (resp.length or 0)
-        action = found.action if found is not None and found.action else ""
-        ident = req.identity
-        client = scope.get("client") or ("-", 0)
         line = format_line(
-            remote_ip=client[0], when=started, method=req.method, uri=uri, status=resp.status, sent=sent,
-            elapsed_ms=int((time.time() - started) * 1000), referer=req.headers.get("referer", ""),
-            user_agent=req.headers.get("user-agent", ""), host=req.host, request_id=req.request_id,
-            requester=ident.principal if ident is not None else None, operation=action.replace("oss:", ""),
-            bucket=req.bucket, key=req.key, object_size=None, error_code=error_code,
+            remote_ip=rec.remote, when=rec.started, method=rec.method, uri=uri, status=rec.status,
+            sent=rec.bytes_out, elapsed_ms=int(rec.latency * 1000), referer=req.headers.get("referer", ""),
+            user_agent=req.headers.get("user-agent", ""), host=req.host, request_id=rec.request_id,
+            requester=rec.requester, operation=(rec.action or "").replace("oss:", ""),
+            bucket=rec.bucket, key=rec.key, object_size=None, error_code=rec.code,
             request_length=int(req.headers.get("content-length") or 0), owner=req.bucket_record.owner,
             storage_class=req.bucket_record.storage_class,
-            access_key_id=ident.access_key_id if ident is not None else None)
+            access_key_id=rec.access_key_id if rec.requester is not None else None)
         self.access_logs.record(req.bucket, target["bucket"], target["prefix"], line)
+
+    # -- /-/: metrics and health, outside OSS's namespace --------------------------------------------
+    def _service_request(self, scope) -> bool:
+        """Whether a /-/ path is ours: only path-style. Virtual-hosted, /-/x is the key -/x of
+        the Host's bucket (keys may start with "-"; bucket names may not)."""
+        host = ""
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value.decode("latin-1")
+                break
+        try:
+            return self.host_bucket(host) is None
+        except OssError:
+            return False  # the normal path answers the bad Host
+
+    async def _serve_service(self, scope, send) -> None:
+        """GET /-/metrics and /-/health/{live,ready}: no credentials (see docs/operations.md)."""
+        path = scope["path"]
+        status, ctype = 200, "application/json"
+        if scope["method"] not in ("GET", "HEAD"):
+            status, body = 405, observe.health_body("method not allowed")
+        elif path == observe.METRICS_PATH and self.config.metrics_port is None:
+            body, ctype = await asyncio.to_thread(self.metrics.exposition)
+        elif path == observe.LIVE_PATH:
+            body = observe.health_body("live")
+        elif path == observe.READY_PATH:
+            status, body = await self._readiness()
+        else:
+            status, body = 404, observe.health_body("not found")
+        resp = Response(status, {"content-type": ctype, "cache-control": "no-store"}, body)
+        await self._send(send, resp, new_request_id(), scope["method"] == "HEAD")
+
+    async def _readiness(self) -> tuple[int, bytes]:
+        """200 when the server can serve; 503 with the reason while the journal is replayed, when
+        the metadata store cannot be reached, or when the disk is full (writes refused)."""
+        if self.start_error is not None:
+            return 503, observe.health_body("failed", reason="start-up failed")
+        if not self.recovered:
+            return 503, observe.health_body("recovering", reason="replaying the journal")
+        if self.engine.disk_full():
+            return 503, observe.health_body("disk full", reason="writes are refused until space is freed")
+        if self.engine.writes_refused():
+            return 503, observe.health_body("writes refused", reason="a sync failed; restart the server")
+        # One probe at a time (a database that is away makes it wait out the store's retry
+        # window); a check that comes while it runs waits for it at most READY_PROBE_WAIT.
+        if self._ready_probe is None or self._ready_probe.done():
+            self._ready_probe = asyncio.get_running_loop().create_task(self.engine.metadata_reachable())
+        done, _ = await asyncio.wait({self._ready_probe}, timeout=READY_PROBE_WAIT)
+        if not done or not self._ready_probe.result():
+            return 503, observe.health_body("metadata unavailable", reason="the metadata store does not answer")
+        return 200, observe.health_body("ready")
 
     async def _require_bucket_before_auth(self, req: Request) -> None:
         """OSS answers 404 NoSuchBucket for a bucket that does not exist before it looks at who is
@@ -301,7 +422,8 @@ class Server:
             return Response(304, {k: v for k, v in headers.items() if k != "content-type"}, b"")
         return Response(exc.status, headers, body)
 
-    async def _send(self, send, resp: Response, request_id: str, head: bool) -> None:
+    async def _send(self, send, resp: Response, request_id: str, head: bool) -> int:
+        """Send the response; returns the body bytes sent."""
         body = resp.body
         await send({"type": "http.response.start", "status": resp.status,
                     "headers": response_headers(resp, request_id)})
@@ -309,13 +431,16 @@ class Server:
             if not isinstance(body, (bytes, bytearray)):
                 await body.aclose()
             await send({"type": "http.response.body", "body": b"" if head else bytes(body)})
-            return
+            return 0 if head else len(body)
+        sent = 0
         try:
             async for chunk in body:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                sent += len(chunk)
         finally:
             await body.aclose()
         await send({"type": "http.response.body", "body": b""})
+        return sent
 
 
 def response_headers(resp: Response, request_id: str) -> list[tuple[bytes, bytes]]:

@@ -67,12 +67,14 @@ class OssHttpProtocol(HttpToolsProtocol):
     # -- connection --------------------------------------------------------------------------------
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
+        self.oss_server.metrics.connections.inc()
         # uvicorn arms its keep-alive timer only after a response: without this, a connection that
         # never sends a request would stay open for ever.
         self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive,
                                                             self.timeout_keep_alive_handler)
 
     def connection_lost(self, exc) -> None:
+        self.oss_server.metrics.connections.dec()
         self._cancel_head_timer()
         if self._linger_timer is not None:
             self._linger_timer.cancel()
@@ -80,6 +82,10 @@ class OssHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def shutdown(self) -> None:
+        # uvicorn's shutdown() clears cycle.keep_alive, which on_message_complete would restore
+        # from _keep_alive for a request whose body is still arriving: the connection would then
+        # stay open after its response and hold the graceful stop up to its end.
+        self._keep_alive = False
         if self._linger_timer is not None:
             self.transport.close()
         elif (self.scheme == "https" and (self.cycle is None or self.cycle.response_complete)

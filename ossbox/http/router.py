@@ -14,9 +14,17 @@ from ..ops import (admin, append, bucket, bucket_config, bucket_features, bucket
                    select, service, symlink, website, worm)
 from ..wire.request import Request
 
-# Bucket features ossbox does not offer (they need Alibaba Cloud itself): answered 501
-# NotImplemented, never silently ignored.
-_UNSUPPORTED_BUCKET = {"replication", "style", "accessPoint"}
+# Bucket features ossbox does not offer (most need Alibaba Cloud itself: replication between
+# regions, image processing, MetaQuery indexing, access points, VPC and UDF services): answered 501
+# NotImplemented, never silently ignored or taken for another operation (a GET ?metaQuery is not a
+# ListObjects, a POST ?asyncFetch not a PostObject). The names are OSS's signed sub-resources.
+_UNSUPPORTED_BUCKET = {"replication", "replicationLocation", "replicationProgress", "rtc", "style",
+                       "accessPoint", "accessPointPolicy", "metaQuery", "MetaQuery", "asyncFetch",
+                       "dataPipeline", "vip", "vpcip", "vod", "img", "processConfiguration",
+                       "metadataConfiguration", "overwriteConfig", "userDefinedLogFieldsConfig",
+                       "objectWorm"}
+# Object-level retention and legal holds (newer OSS features) likewise.
+_UNSUPPORTED_OBJECT = {"legalHold", "retention"}
 
 
 class Route(NamedTuple):
@@ -86,6 +94,7 @@ _BUCKET_OPS = {
             (("policy", "comp=callback"), bucket_features.get_bucket_callback_policy,
              "oss:GetBucketCallbackPolicy"),
             ("policy", bucket_config.get_bucket_policy, "oss:GetBucketPolicy"),
+            ("policyStatus", bucket_config.get_bucket_policy_status, "oss:GetBucketPolicyStatus"),
             ("httpsConfig", bucket_features.get_bucket_https_config, "oss:GetBucketHttpsConfig"),
             ("resourceGroup", bucket_features.get_bucket_resource_group, "oss:GetBucketResourceGroup"),
             ("transferAcceleration", bucket_features.get_bucket_transfer_acceleration,
@@ -235,6 +244,9 @@ def route(req: Request) -> Route:
         if found is None:
             raise errors.MethodNotAllowed(Method=req.method, ResourceType="Bucket")
         return found
+    unsupported = _UNSUPPORTED_OBJECT.intersection(req.query)
+    if unsupported:
+        raise errors.NotImplementedOp(f"The object {sorted(unsupported)[0]} operation is not supported by ossbox.")
     found = _pick(_OBJECT_OPS.get(req.method, ()), req)
     if found is None:
         raise errors.MethodNotAllowed(Method=req.method, ResourceType="Object")

@@ -6,7 +6,7 @@ import dataclasses
 import time
 
 from .. import errors
-from ..auth.policy import parse_policy
+from ..auth.policy import is_public_statement, parse_policy
 from ..wire import xml
 from ..wire.request import Request, Response
 from ..storage import sse
@@ -44,6 +44,16 @@ async def get_bucket_policy(req: Request) -> Response:
     if text is None:
         raise errors.NoSuchBucketPolicy(BucketName=req.bucket)
     return Response(200, {"content-type": "application/json"}, text.encode("utf-8"))
+
+
+async def get_bucket_policy_status(req: Request) -> Response:
+    """GetBucketPolicyStatus: whether the bucket policy grants public access (false without one,
+    OSS's GetBucketPolicyStatus page); the same test Block Public Access applies."""
+    rec = await common.require_bucket(req)
+    text = rec.config.get("policy")
+    public = text is not None and any(
+        map(is_public_statement, parse_policy(text, bucket_policy=True, bucket=rec.name).statements))
+    return Response.xml(xml.document("PolicyStatus", [("IsPublic", public)]))
 
 
 async def delete_bucket_policy(req: Request) -> Response:

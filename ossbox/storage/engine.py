@@ -39,7 +39,7 @@ from .multipart import Multipart
 from .newblobs import MAX_OBJECT_SIZE, NewBlobs  # noqa: F401  (ops check sizes against it)
 from .object_writes import ObjectWrites
 from .records import APPENDABLE, BucketRecord, ObjectRecord, new_id
-from .reserve import DEFAULT_RESERVE, SpaceReserve
+from .reserve import DEFAULT_RESERVE, SpaceReserve, free_bytes
 from .segment_reads import SegmentReader
 from .segment_upkeep import SegmentUpkeep
 from .segment_writes import SegmentWrites
@@ -90,6 +90,13 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart, SegmentWr
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
+        await self.open()
+        await self.recover_and_run()
+
+    async def open(self) -> None:
+        """The first half of start(): open the metadata store and take the lease. What can refuse a
+        start (a migrated store, an unreachable database) happens here; the second half (the
+        journal replay, which may take long) runs while the server already answers health checks."""
         self.space.before_open()
         await self.meta.start()
         await self._renew_lease()  # before any intent of ours exists
@@ -101,6 +108,9 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart, SegmentWr
             await self.meta.close()
             raise RuntimeError(f"this metadata was migrated to {moved} (ossbox admin migrate): "
                                "start the server with --meta naming that database")
+
+    async def recover_and_run(self) -> None:
+        """The second half of start(): replay the journal, then start the background work."""
         if self.segments is None:
             await self.recover()
         self.space.start()
@@ -133,6 +143,34 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart, SegmentWr
         self.blobs.close()
         self.locks.close()
         self.io.shutdown(wait=True)
+
+    async def metadata_reachable(self) -> bool:
+        """Whether the metadata store answers a read now (PostgreSQL may be away; a read that
+        cannot reach it raises MetadataUnavailable after the store's retry window)."""
+        try:
+            await self.meta.get_setting(MIGRATED_TO)
+        except Exception:  # a health probe: any failure to read means "not reachable"
+            log.debug("metadata store probe failed", exc_info=True)
+            return False
+        return True
+
+    def observe(self, *, commit, sync_group) -> None:
+        """Hooks for metrics: commit(seconds) per durable metadata write, sync_group(n) per
+        fdatasync of the SQLite WAL with the number of commits it made durable."""
+        self.meta.observe_commit = commit
+        self.meta.observe_sync_group = sync_group
+
+    def writes_refused(self) -> bool:
+        """Whether writes are refused until a restart (a failed fdatasync of a blob or the WAL)."""
+        return self._blob_sync_failed is not None or getattr(self.meta, "_failed", None) is not None
+
+    def disk_full(self) -> bool:
+        """Whether writes that add data are refused for want of disk space (see reserve.py)."""
+        return self.space.full
+
+    def disk_free(self) -> int:
+        """Free bytes in the data dir, as `df` shows them."""
+        return free_bytes(self.data_dir)
 
     async def _run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.io, fn, *args)

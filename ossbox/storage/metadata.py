@@ -250,7 +250,18 @@ class Txn(ABC):
         expired by `now`). Expired records are dropped on the way."""
 
 
+def _ignore(_value) -> None:
+    pass
+
+
 class MetadataStore(ABC):
+    # Observation hooks (the HTTP layer points them at its metrics; storage knows no metrics
+    # library): the seconds each durable write() took, commit to stable storage included, and
+    # the number of commits one WAL fdatasync made durable (the group commit's group size;
+    # SQLite only: PostgreSQL groups its own commits).
+    observe_commit: Callable[[float], None] = staticmethod(_ignore)
+    observe_sync_group: Callable[[int], None] = staticmethod(_ignore)
+
     @abstractmethod
     async def start(self) -> None: ...
     @abstractmethod

@@ -709,7 +709,10 @@ class PostgresStore(MetadataStore):
 
     # -- writes ----------------------------------------------------------------------------------
     async def write(self, fn: Callable[[Txn], T], *, durable: bool = True) -> T:
-        return await self._in_thread(self._run_write, fn, durable)
+        started = time.monotonic()
+        result = await self._in_thread(self._run_write, fn, durable)
+        self.observe_commit(time.monotonic() - started)
+        return result
 
     # -- reads -----------------------------------------------------------------------------------
     async def get_bucket(self, name):

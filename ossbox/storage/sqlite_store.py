@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
@@ -498,6 +499,7 @@ class SqliteStore(MetadataStore):
         unknown" (CommitUncertain: nothing the transaction references may be deleted)."""
         if self._failed is not None:
             raise WritesRefused()
+        started = time.monotonic()
         await self._begin()
         try:
             result = fn(self._txn)
@@ -511,6 +513,7 @@ class SqliteStore(MetadataStore):
         self._commits += 1
         if self.durable and durable:
             await self._settle(self._commits)
+        self.observe_commit(time.monotonic() - started)
         return result
 
     async def _begin(self) -> None:
@@ -568,6 +571,7 @@ class SqliteStore(MetadataStore):
                 log.critical("fdatasync of the metadata WAL failed (%s): refusing all writes until "
                              "restart", exc)
             raise
+        self.observe_sync_group(upto - self._synced)
         self._synced = max(self._synced, upto)
 
     async def _checkpoint_loop(self) -> None:

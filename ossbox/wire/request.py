@@ -38,7 +38,7 @@ def parse_query(raw: bytes) -> list[tuple[str, str]]:
 
 class Request:
     __slots__ = ("server", "scope", "_receive", "request_id", "method", "bucket", "key", "query",
-                 "query_list", "headers", "identity", "host", "body_consumed", "bucket_record")
+                 "query_list", "headers", "identity", "host", "body_consumed", "bucket_record", "bytes_in")
 
     def __init__(self, server: Any, scope: dict, receive, request_id: str):
         # The http.app.Server serving the request (config, engine, owner_id, sts): typed loosely,
@@ -68,6 +68,7 @@ class Request:
         self.identity = None  # the auth.Credential that signed the request (set by the app)
         self.body_consumed = False
         self.bucket_record = None
+        self.bytes_in = 0  # body bytes received (metrics and access logs)
 
     # -- headers -----------------------------------------------------------------------------------
     def header(self, name: str, default: Optional[str] = None) -> Optional[str]:
@@ -136,6 +137,7 @@ class Request:
                 raise errors.IncompleteBody()
             data = msg.get("body", b"")
             if data:
+                self.bytes_in += len(data)
                 yield data
             if not msg.get("more_body", False):
                 return
