@@ -19,6 +19,12 @@ ACCESS_KEY_SECRET = "testAccessKeySecret0000000001"
 # test session share a prefix (inherited by subprocesses) and are dropped at its end (conftest.py).
 TEST_META = os.environ.get("OSSBOX_TEST_META", "")
 META_SESSION = os.environ.setdefault("OSSBOX_TEST_META_SESSION", "ossbox_t" + secrets.token_hex(4) + "_")
+# Under pytest-xdist every worker inherits the controller's prefix and drops "its" schemas when its
+# own session ends, while other workers still use theirs: each worker gets a prefix of its own
+# (its subprocesses inherit the extended one, hence the check).
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _WORKER and not META_SESSION.endswith(f"_{_WORKER}_"):
+    META_SESSION = os.environ["OSSBOX_TEST_META_SESSION"] = f"{META_SESSION}{_WORKER}_"
 
 
 def default_sigint() -> None:
