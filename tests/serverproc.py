@@ -143,6 +143,14 @@ class ServerProcess:
             cmd += meta_args(self.data_dir)
         if not any(a.split("=")[0] == "--data" for a in self.extra_args) and "OSSBOX_DATA" not in (self.env or {}):
             cmd += data_args(self.data_dir)
+        # One process per server unless a test asks for more (--workers / OSSBOX_WORKERS, also set
+        # for the whole run): the suite starts hundreds of servers, many at once under xdist on a
+        # machine with few cores, and many tests look at one process (kill -9 of its pid, faults
+        # injected into it, its stdout). The multi-worker default (one per core) is exercised by
+        # tests/test_workers.py, the README tour and the tests that run `ossbox server` directly.
+        if not any(a.split("=")[0] == "--workers" for a in self.extra_args) \
+                and "OSSBOX_WORKERS" not in {**os.environ, **(self.env or {})}:
+            cmd += ["--workers", "1"]
         env = {**os.environ, **data_env(), **(self.env or {})}
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env=env)

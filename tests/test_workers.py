@@ -1,0 +1,246 @@
+"""`ossbox server --workers N` (issue 14): N processes serving one port and one data dir under a
+supervisor, through real clients over real HTTP.
+
+Which worker answered is read from the request id every response carries: its characters 8..16
+are a per-process random prefix (http/app.py), so two prefixes mean two processes served.
+"""
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+
+import oss2
+import requests
+
+from appendkit import crc64, new_bucket, wait_until
+from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+from test_metrics import _free_port, scrape, value
+
+READY = "ossbox listening on "
+
+
+def worker_pids(output: list[str]) -> list[int]:
+    line = next(line for line in output if line.startswith("ossbox workers: "))
+    return [int(p) for p in re.search(r"\(pids ([0-9, ]+)\)", line).group(1).split(", ")]
+
+
+def children(pid: int) -> set[int]:
+    """The live (not yet reaped) child processes of pid, from /proc."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.add(int(entry))
+    return found
+
+
+def process_of(request_id: str) -> str:
+    return request_id[8:16]
+
+
+def served_by(endpoint: str, connections: int) -> list[str]:
+    """The process prefix of the request id of one anonymous GET / (403) per new connection."""
+    host, port = endpoint.split("//")[1].rsplit(":", 1)
+    seen = []
+    for _ in range(connections):
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            conn.request("GET", "/")
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.status == 403
+            seen.append(process_of(resp.getheader("x-oss-request-id")))
+        finally:
+            conn.close()
+    return seen
+
+
+def spread(endpoint: str, workers: int, limit: int = 400) -> list[str]:
+    """New connections until `workers` different processes have answered (the kernel hands each
+    connection to whichever worker accepts first, so how many it takes varies)."""
+    seen: list[str] = []
+    while len(set(seen)) < workers and len(seen) < limit:
+        seen += served_by(endpoint, 10)
+    assert len(set(seen)) == workers, f"{len(seen)} connections all served by {set(seen)}"
+    return seen
+
+
+def test_first_start_ready_once_spread_metrics_summed_and_sigterm(tmp_path):
+    """OSSBOX_WORKERS=2 without given keys: the generated pair and the ready line are printed once,
+    after both workers serve; requests reach both; /-/metrics and --metrics-port sum them; SIGTERM
+    stops everything with status 0 and removes the metrics directory."""
+    metrics_port = _free_port()
+    env = {**os.environ, "OSSBOX_WORKERS": "2", "TMPDIR": str(tmp_path)}
+    for name in ("OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "OSSBOX_ACCESS_KEY_ID", "OSSBOX_ACCESS_KEY_SECRET"):
+        env.pop(name, None)
+    proc = subprocess.Popen([sys.executable, "-m", "ossbox", "server", "--port", "0", "--data-dir",
+                             str(tmp_path / "d"), "--metrics-port", str(metrics_port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    output = []
+    try:
+        for line in proc.stdout:
+            output.append(line)
+            if line.startswith(READY):
+                break
+        assert output and output[-1].startswith(READY), "".join(output)
+        endpoint = output[-1].split()[-1]
+        pids = worker_pids(output)
+        assert len(pids) == 2 and set(pids) <= children(proc.pid)
+        assert sum("generated a root key pair" in line for line in output) == 1, "".join(output)
+        key_id = next(line.split()[-1] for line in output if "AccessKeyId:" in line)
+        assert f'"{key_id}"' in (tmp_path / "d" / "credentials.json").read_text()
+        assert [d for d in os.listdir(tmp_path) if d.startswith("ossbox-metrics-")]
+
+        seen = spread(endpoint, 2)
+        for _ in range(6):  # each scrape answered by either worker, with the sum of both
+            got = value(scrape(f"http://127.0.0.1:{metrics_port}/metrics"), "ossbox_requests_total",
+                        operation="ListBuckets", status="403")
+            assert got == len(seen), f"{got} ListBuckets counted, {len(seen)} answered"
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        output += proc.stdout.readlines()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert sum(line.startswith(READY) for line in output) == 1
+    assert sum(line.startswith("ossbox stopped serving") for line in output) == 2, "".join(output)
+    for pid in pids:  # reaped by the supervisor before it exited
+        assert not os.path.exists(f"/proc/{pid}"), f"worker {pid} still there"
+    assert not [d for d in os.listdir(tmp_path) if d.startswith("ossbox-metrics-")]
+
+
+def test_racing_appenders_across_workers(tmp_path):
+    """Appenders on connections spread over both workers race at one position each round:
+    exactly one wins, every other gets 409 PositionNotEqualToLength with the true next position."""
+    srv = ServerProcess(str(tmp_path / "d"), extra_args=["--workers", "2"]).start()
+    try:
+        name = "race-" + uuid.uuid4().hex[:8]
+        clients = [new_bucket(srv.endpoint, name) for _ in range(8)]
+        clients[0].create_bucket()
+        key, nthreads, rounds = "race", len(clients), 12
+        barrier = threading.Barrier(nthreads, timeout=30)
+        results = [[None] * nthreads for _ in range(rounds)]
+        state = {"pos": 0}
+        done = threading.Barrier(nthreads, timeout=30, action=lambda: state.update(
+            pos=max(r[1] for r in results[state["round"]] if r[0] == "ok"), round=state["round"] + 1))
+        state["round"] = 0
+
+        def appender(t: int):
+            for r in range(rounds):
+                barrier.wait()
+                data = f"<r{r}t{t}>".encode() * (t + 1)
+                try:
+                    res = clients[t].append_object(key, state["pos"], data)
+                    results[r][t] = ("ok", res.next_position, res.request_id, data, res.crc)
+                except oss2.exceptions.PositionNotEqualToLength as e:
+                    results[r][t] = ("409", e.next_position, e.request_id, None, None)
+                done.wait()
+
+        threads = [threading.Thread(target=appender, args=(t,), daemon=True) for t in range(nthreads)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(60)
+        assert not any(th.is_alive() for th in threads)
+        content, crc, processes = b"", 0, set()
+        for r, res in enumerate(results):
+            winners = [x for x in res if x and x[0] == "ok"]
+            assert len(winners) == 1, f"round {r}: {res}"
+            content += winners[0][3]
+            crc = crc64(winners[0][3], crc)
+            assert winners[0][1] == len(content) and winners[0][4] == crc
+            losers = [x for x in res if x is not winners[0]]
+            assert all(x[0] == "409" and x[1] == len(content) for x in losers), f"round {r}: {res}"
+            processes |= {process_of(x[2]) for x in res}
+        assert len(processes) == 2, f"all appends were served by {processes}"
+        assert clients[1].get_object(key).read() == content
+    finally:
+        assert srv.stop() == 0
+
+
+def test_kill9_of_a_worker_restarts_it_and_serving_goes_on(tmp_path):
+    srv = ServerProcess(str(tmp_path / "d"), extra_args=["--workers", "2"]).start()
+    try:
+        b = new_bucket(srv.endpoint, "kill-" + uuid.uuid4().hex[:8])
+        b.create_bucket()
+        b.append_object("log", 0, b"before")
+        first_seen = spread(srv.endpoint, 2)
+        first = set(first_seen)
+        before = value(scrape(srv.endpoint + "/-/metrics"), "ossbox_requests_total",
+                       operation="ListBuckets", status="403")
+        assert before == len(first_seen)
+        victim, survivor = worker_pids(srv.output)
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: victim not in children(srv.proc.pid), 10, what="the dead worker reaped")
+        # the survivor serves every new connection meanwhile: the listening socket is shared
+        assert len(set(served_by(srv.endpoint, 10))) == 1
+        wait_until(lambda: any("restarted (pid" in line for line in srv.output), 15,
+                   what="the worker restarted")
+        line = next(line for line in srv.output if "restarted (pid" in line)
+        new = int(re.search(r"pid (\d+)", line).group(1))
+        assert children(srv.proc.pid) == {survivor, new}
+        assert any(f"(pid {victim}) died (killed by signal 9)" in line for line in srv.output)
+        now_seen = spread(srv.endpoint, 2)
+        now = set(now_seen)
+        assert len(now - first) == 1  # the survivor, and a new process
+        assert b.append_object("log", 6, b" after").next_position == 12
+        assert b.get_object("log").read() == b"before after"
+        # the dead worker's counts stay in the sums
+        after = value(scrape(srv.endpoint + "/-/metrics"), "ossbox_requests_total",
+                      operation="ListBuckets", status="403")
+        assert after == before + 10 + len(now_seen)
+    finally:
+        assert srv.stop() == 0
+
+
+def test_a_worker_that_cannot_start_stops_the_server(tmp_path):
+    """A setting no worker can start with is reported once and ends the server with the status a
+    single process would have, rather than a restart loop."""
+    (tmp_path / "file").write_text("x")
+    results = []
+    for workers in ("1", "2"):
+        r = subprocess.run([sys.executable, "-m", "ossbox", "server", "--port", "0", "--workers", workers,
+                            "--data-dir", str(tmp_path / "file" / "d"), "--access-key-id", ACCESS_KEY_ID,
+                            "--access-key-secret", ACCESS_KEY_SECRET],
+                           capture_output=True, text=True, timeout=60)
+        results.append(r)
+        assert r.returncode != 0 and "Not a directory" in r.stderr, r.stderr
+        assert READY not in r.stdout
+    single, several = results
+    assert several.returncode == single.returncode
+    assert several.stderr.count("Not a directory") == 1, several.stderr
+    assert "could not start" in several.stderr
+
+
+def test_workers_1_runs_no_supervisor(tmp_path):
+    srv = ServerProcess(str(tmp_path / "d"), extra_args=["--workers", "1"]).start()
+    try:
+        assert requests.get(srv.endpoint + "/-/health/ready", timeout=10).status_code == 200
+        assert children(srv.proc.pid) == set()
+        assert not any(line.startswith("ossbox workers:") for line in srv.output)
+    finally:
+        assert srv.stop() == 0
+
+
+def test_workers_value_is_checked(tmp_path):
+    """--workers, OSSBOX_WORKERS and the config key `workers` are checked alike before anything starts."""
+    (tmp_path / "c.toml").write_text("workers = 0\n")
+    for args, env in [(["--workers", "0"], {}), (["--workers", "two"], {}), ([], {"OSSBOX_WORKERS": "-1"}),
+                      (["--config", str(tmp_path / "c.toml")], {})]:
+        r = subprocess.run([sys.executable, "-m", "ossbox", "server", "--port", "0", *args],
+                           capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+        assert r.returncode == 1 and "from 1 to 1024" in r.stderr, r.stderr
+        assert ("OSSBOX_WORKERS=" in r.stderr) == bool(env) and READY not in r.stdout
