@@ -240,7 +240,7 @@ def run_server(durability: str, workdir: str, pool, cfg: dict, spy_dir, log, met
 
     label = durability + (" pg" if meta else "") + (f" {variant}" if variant else "")
     data_dir = os.path.join(workdir, "data-" + re.sub(r"[^A-Za-z0-9_.-]", "-", label))
-    srv = ServerProcess(data_dir, extra_args=["--durability", durability]
+    srv = ServerProcess(data_dir, extra_args=["--durability", durability, "--workers", str(cfg["workers"])]
                         + (["--meta", meta] if meta else [])).start()
     pid = srv.proc.pid
     out = {"durability": durability, "label": label, "meta": "postgresql" if meta else "sqlite",
@@ -538,6 +538,9 @@ def main(argv=None) -> int:
     p.add_argument("--json", metavar="FILE", help="write all measurements as JSON")
     p.add_argument("--no-none", action="store_true", help="skip the --durability none comparison")
     p.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="ossbox server --workers N (default 1). With N > 1 the server CPU, RSS, disk "
+                        "and py-spy figures cover the supervisor process only")
     p.add_argument("--seconds", type=float, help="duration of each small-append phase")
     p.add_argument("--large-mib", type=int, help="size of the large object in MiB")
     p.add_argument("--sse", default="AES256", metavar="ALGS",
@@ -561,7 +564,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     quick = args.quick
-    cfg = {"quick": quick, "clients": args.clients, "small_size": 4096,
+    cfg = {"quick": quick, "clients": args.clients, "small_size": 4096, "workers": args.workers,
            "small_s": args.seconds or (3.0 if quick else 10.0),
            "large_chunk": 8 * MiB, "large_total": (args.large_mib or (256 if quick else 1024)) * MiB,
            "baseline_fsync_s": 2.0 if quick else 3.0, "baseline_par_s": 1.5 if quick else 3.0,

@@ -6,7 +6,7 @@ are a per-process random prefix (http/app.py), so two prefixes mean two processe
 """
 from __future__ import annotations
 
-import http.client
+import json
 import os
 import re
 import signal
@@ -21,6 +21,7 @@ import requests
 from appendkit import crc64, new_bucket, wait_until
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
 from test_metrics import _free_port, scrape, value
+from tlscert import https_endpoint, make_self_signed
 
 READY = "ossbox listening on "
 
@@ -49,29 +50,22 @@ def process_of(request_id: str) -> str:
     return request_id[8:16]
 
 
-def served_by(endpoint: str, connections: int) -> list[str]:
+def served_by(endpoint: str, connections: int, verify=True) -> list[str]:
     """The process prefix of the request id of one anonymous GET / (403) per new connection."""
-    host, port = endpoint.split("//")[1].rsplit(":", 1)
     seen = []
     for _ in range(connections):
-        conn = http.client.HTTPConnection(host, int(port), timeout=10)
-        try:
-            conn.request("GET", "/")
-            resp = conn.getresponse()
-            resp.read()
-            assert resp.status == 403
-            seen.append(process_of(resp.getheader("x-oss-request-id")))
-        finally:
-            conn.close()
+        resp = requests.get(endpoint + "/", headers={"Connection": "close"}, timeout=10, verify=verify)
+        assert resp.status_code == 403
+        seen.append(process_of(resp.headers["x-oss-request-id"]))
     return seen
 
 
-def spread(endpoint: str, workers: int, limit: int = 400) -> list[str]:
+def spread(endpoint: str, workers: int, limit: int = 400, verify=True) -> list[str]:
     """New connections until `workers` different processes have answered (the kernel hands each
     connection to whichever worker accepts first, so how many it takes varies)."""
     seen: list[str] = []
     while len(set(seen)) < workers and len(seen) < limit:
-        seen += served_by(endpoint, 10)
+        seen += served_by(endpoint, 10, verify)
     assert len(set(seen)) == workers, f"{len(seen)} connections all served by {set(seen)}"
     return seen
 
@@ -206,6 +200,19 @@ def test_kill9_of_a_worker_restarts_it_and_serving_goes_on(tmp_path):
         assert srv.stop() == 0
 
 
+def test_https_port_is_served_by_every_worker(tmp_path):
+    cert, key = make_self_signed(str(tmp_path))
+    srv = ServerProcess(str(tmp_path / "d"), extra_args=["--workers", "2", "--certfile", cert, "--keyfile", key,
+                                                         "--https-port", "0"]).start()
+    try:
+        assert sum(line.startswith("ossbox serving HTTPS on ") for line in srv.output) == 1
+        assert srv.output[-1].startswith(READY)
+        https = set(spread(https_endpoint(srv.output), 2, verify=cert))
+        assert set(spread(srv.endpoint, 2)) == https  # the same two processes on both ports
+    finally:
+        assert srv.stop() == 0
+
+
 def test_a_worker_that_cannot_start_stops_the_server(tmp_path):
     """A setting no worker can start with is reported once and ends the server with the status a
     single process would have, rather than a restart loop."""
@@ -244,3 +251,34 @@ def test_workers_value_is_checked(tmp_path):
                            capture_output=True, text=True, timeout=60, env={**os.environ, **env})
         assert r.returncode == 1 and "from 1 to 1024" in r.stderr, r.stderr
         assert ("OSSBOX_WORKERS=" in r.stderr) == bool(env) and READY not in r.stdout
+
+
+def test_access_log_lines_of_both_workers_stay_whole(tmp_path):
+    """Both workers log ~1 KiB lines to one file and to one stdout pipe at once: every line is
+    whole, once."""
+    log_file = tmp_path / "access.log"
+    servers = [ServerProcess(str(tmp_path / "f"), extra_args=["--workers", "2", "--access-log", str(log_file),
+                                                               "--log-format", "json"]).start(),
+               ServerProcess(str(tmp_path / "o"), extra_args=["--workers", "2", "--access-log", "-",
+                                                               "--log-format", "json"]).start()]
+    ids = [[], []]
+
+    def client(n: int, t: int):
+        with requests.Session() as s:
+            for i in range(40):
+                resp = s.get(f"{servers[n].endpoint}/no-such-bucket/{'k' * 900}-{t}-{i}", timeout=30,
+                             headers={"Connection": "close"})  # a new connection: either worker
+                ids[n].append(resp.headers["x-oss-request-id"])
+    threads = [threading.Thread(target=client, args=(n, t)) for n in (0, 1) for t in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(120)
+    for srv in servers:
+        assert srv.stop() == 0
+    out_lines = [line for line in servers[1].output if line.startswith("{")]
+    for n, lines in enumerate((log_file.read_text().splitlines(keepends=True), out_lines)):
+        assert all(line.endswith("}\n") for line in lines)
+        logged = [json.loads(line)["request_id"] for line in lines]
+        assert sorted(logged) == sorted(ids[n]) and len(ids[n]) == 240
+        assert len({process_of(i) for i in logged}) == 2, "one worker served every request"

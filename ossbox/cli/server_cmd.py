@@ -605,8 +605,8 @@ def run_server(args, _settings=None) -> int:
     try:
         sock = _bind(args.host, args.port)
         tls_sock = None if args.https_port is None else _bind(args.host, args.https_port)
-        # Several workers serve one metrics port too: bound here, once, like the others. One
-        # process serves it with prometheus-client's own server, which binds it itself.
+        # Workers serve the metrics port too: bound here, once, like the others (a single
+        # process leaves it to prometheus-client's own server, which binds it, as before).
         metrics_sock = None if workers == 1 or args.metrics_port is None else _bind(args.host, args.metrics_port)
     except OSError as exc:
         print(f"ossbox: cannot listen on {args.host}:{exc.filename}: {exc.strerror}", file=sys.stderr)
