@@ -61,8 +61,8 @@ def served_by(endpoint: str, connections: int, verify=True) -> list[str]:
 
 
 def spread(endpoint: str, workers: int, limit: int = 400, verify=True) -> list[str]:
-    """New connections until `workers` different processes have answered (the kernel hands each
-    connection to whichever worker accepts first, so how many it takes varies)."""
+    """New connections until `workers` different processes have answered (the kernel picks a
+    worker's socket by a hash of the connection's addresses, so how many it takes varies)."""
     seen: list[str] = []
     while len(set(seen)) < workers and len(seen) < limit:
         seen += served_by(endpoint, 10, verify)
@@ -179,8 +179,9 @@ def test_kill9_of_a_worker_restarts_it_and_serving_goes_on(tmp_path):
         victim, survivor = worker_pids(srv.output)
         os.kill(victim, signal.SIGKILL)
         wait_until(lambda: victim not in children(srv.proc.pid), 10, what="the dead worker reaped")
-        # the survivor serves every new connection meanwhile: the listening socket is shared
-        assert len(set(served_by(srv.endpoint, 10))) == 1
+        # every new connection is answered meanwhile: by the survivor, or (those the kernel put
+        # on the dead worker's socket, which the supervisor keeps open) by the restarted worker
+        meanwhile = served_by(srv.endpoint, 10)
         wait_until(lambda: any("restarted (pid" in line for line in srv.output), 15,
                    what="the worker restarted")
         line = next(line for line in srv.output if "restarted (pid" in line)
@@ -189,7 +190,7 @@ def test_kill9_of_a_worker_restarts_it_and_serving_goes_on(tmp_path):
         assert any(f"(pid {victim}) died (killed by signal 9)" in line for line in srv.output)
         now_seen = spread(srv.endpoint, 2)
         now = set(now_seen)
-        assert len(now - first) == 1  # the survivor, and a new process
+        assert len(now - first) == 1 and set(meanwhile) <= now  # the survivor, and a new process
         assert b.append_object("log", 6, b" after").next_position == 12
         assert b.get_object("log").read() == b"before after"
         # the dead worker's counts stay in the sums

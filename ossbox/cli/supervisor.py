@@ -1,13 +1,15 @@
-"""`ossbox server --workers N`: N server processes on the same listening sockets and data dir, under
-a supervisor process (docs/architecture.md, "Several worker processes").
+"""`ossbox server --workers N`: N server processes on the same ports and data dir, under a
+supervisor process (docs/architecture.md, "Several worker processes").
 
-The supervisor binds the ports once (server_cmd.run_server) and forks the workers, which inherit
-the listening sockets and each run the normal server (server_cmd.serve) on them: the kernel hands
-every new connection to one of the workers accepting on the shared socket. A pre-bound, inherited
-socket rather than SO_REUSEPORT: one accept queue, so a worker that dies takes none of the
-connections waiting to be accepted with it (with SO_REUSEPORT each has its own queue, reset when
-its socket closes), `--port 0` needs no "bind, learn the port, bind again", and no other process
-can join the port.
+The supervisor binds the ports (server_cmd.run_server) and forks the workers, which inherit the
+listening sockets and each run the normal server (server_cmd.serve) on them. Each port has one
+socket per worker, all bound with SO_REUSEPORT: the kernel spreads new connections over them by
+a hash of their addresses. One socket shared by all workers was tried first and dropped: every
+worker's event loop (libuv) accepts all it can each time it wakes, so of 16 connections opened
+together one worker took 15. The supervisor keeps every socket open, so the connections waiting
+on the socket of a worker that died wait for its restart instead of being reset, and a port
+picked with `--port 0` stays the same. The metrics port (`--metrics-port`) is one shared socket:
+scrapes are few and any worker answers them.
 
 What must happen once happens once:
 * The first worker starts alone: it creates the root key pair on a first start and replays the
@@ -50,7 +52,8 @@ class _Worker:
         self.ready = False
 
 
-def supervise(args, sockets, count: int) -> int:
+def supervise(args, listeners: list) -> int:
+    """Run len(listeners) workers, worker i on listeners[i], until SIGTERM/SIGINT; the exit status."""
     # Metrics of all workers go to files in a private directory (prometheus-client's multiprocess
     # mode), which a scrape of any worker sums. The variable must be set before prometheus-client
     # is first imported: it chooses where values live at import time.
@@ -60,14 +63,15 @@ def supervise(args, sockets, count: int) -> int:
         if "prometheus_client" in sys.modules:
             log.warning("prometheus_client was imported before the workers were set up: "
                         "/-/metrics shows the requests of the worker that answers it only")
-        return Supervisor(args, sockets, count, metrics_dir).run()
+        return Supervisor(args, listeners, metrics_dir).run()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 class Supervisor:
-    def __init__(self, args, sockets, count: int, metrics_dir: str):
-        self.args, self.sockets, self.count, self.metrics_dir = args, sockets, count, metrics_dir
+    def __init__(self, args, listeners: list, metrics_dir: str):
+        self.args, self.listeners, self.metrics_dir = args, listeners, metrics_dir
+        count = self.count = len(listeners)
         self.workers: dict[int, _Worker] = {}      # pid -> worker
         self.deaths = [0] * count                  # deaths in a row, per slot
         self.restart_at: dict[int, float] = {}     # slot -> monotonic time of its restart
@@ -81,14 +85,16 @@ class Supervisor:
     def start(self, slot: int) -> None:
         # held back across the fork, so that the child never runs the supervisor's handlers
         stop_signals = {signal.SIGTERM, signal.SIGINT}
+        sys.stdout.flush()  # or the child would write out a copy of what is buffered
+        sys.stderr.flush()
         signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
         pid = os.fork()
         if pid == 0:
-            self._run_worker(stop_signals)
+            self._run_worker(slot, stop_signals)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
         self.workers[pid] = _Worker(slot, pid)
 
-    def _run_worker(self, stop_signals) -> None:
+    def _run_worker(self, slot: int, stop_signals) -> None:
         """In the forked child: serve until stopped, then exit without returning into the
         supervisor's code."""
         status = 1
@@ -104,7 +110,11 @@ class Supervisor:
             def report(lines: list) -> None:
                 # one write of less than PIPE_BUF bytes: whole, whatever other workers write
                 os.write(write, json.dumps({"pid": os.getpid(), "lines": lines}).encode() + b"\n")
-            status = serve(self.args, self.sockets, report)
+            for other in self.listeners[:slot] + self.listeners[slot + 1:]:
+                for sock in (other.sock, other.tls_sock):
+                    if sock is not None:  # the supervisor keeps them: only this copy closes
+                        sock.close()
+            status = serve(self.args, self.listeners[slot], report)
         except SystemExit as exc:  # uvicorn's failed start (status 3), as a single process has it
             status = exc.code if isinstance(exc.code, int) else 1
         except BaseException as exc:  # reported and mapped as `ossbox server` alone does (cli/__init__.py)
@@ -190,7 +200,7 @@ class Supervisor:
             self.serving = True
             pids = ", ".join(str(w.pid) for w in sorted(self.workers.values(), key=lambda w: w.slot))
             for line in self.lines + [f"ossbox workers: {self.count} (pids {pids})"] \
-                    + self.sockets.ready_lines(self.args.host):
+                    + self.listeners[0].ready_lines(self.args.host):
                 print(line, flush=True)
 
     def _reap(self) -> None:
