@@ -97,6 +97,9 @@ def test_first_start_ready_once_spread_metrics_summed_and_sigterm(tmp_path):
         assert [d for d in os.listdir(tmp_path) if d.startswith("ossbox-metrics-")]
 
         seen = spread(endpoint, 2)
+        for _ in range(10):  # whichever worker takes the connection
+            assert requests.get(endpoint + "/-/health/ready", headers={"Connection": "close"},
+                                timeout=10).json() == {"status": "ready"}
         for _ in range(6):  # each scrape answered by either worker, with the sum of both
             got = value(scrape(f"http://127.0.0.1:{metrics_port}/metrics"), "ossbox_requests_total",
                         operation="ListBuckets", status="403")
