@@ -200,6 +200,13 @@ def test_kill9_of_a_worker_restarts_it_and_serving_goes_on(tmp_path):
         after = value(scrape(srv.endpoint + "/-/metrics"), "ossbox_requests_total",
                       operation="ListBuckets", status="403")
         assert after == before + 10 + len(now_seen)
+        # a worker that keeps dying is restarted later each time (a crash loop does not spin)
+        os.kill(new, signal.SIGKILL)
+        wait_until(lambda: sum("restarted (pid" in line for line in srv.output) == 2, 15,
+                   what="the second restart")
+        delays = re.findall(r"worker 0 \(pid \d+\) died \(killed by signal 9\); restarting it in ([0-9.]+) s",
+                            "".join(srv.output))
+        assert delays == ["0.5", "1.0"], delays
     finally:
         assert srv.stop() == 0
 
