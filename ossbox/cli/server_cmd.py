@@ -644,7 +644,7 @@ def run_server(args, _settings=None) -> int:
     if workers == 1:  # no supervisor: one process, started and stopped exactly as it always was
         return serve(args, listeners[0])
     from .supervisor import supervise
-    return supervise(args, listeners)
+    return supervise(args, listeners, serve)
 
 
 def default_workers() -> int:

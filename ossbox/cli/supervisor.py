@@ -52,8 +52,10 @@ class _Worker:
         self.ready = False
 
 
-def supervise(args, listeners: list) -> int:
-    """Run len(listeners) workers, worker i on listeners[i], until SIGTERM/SIGINT; the exit status."""
+def supervise(args, listeners: list, serve) -> int:
+    """Run len(listeners) workers, worker i running serve(args, listeners[i], report) (that is
+    server_cmd.serve, passed in rather than imported: server_cmd imports this module), until
+    SIGTERM/SIGINT; the exit status."""
     # Metrics of all workers go to files in a private directory (prometheus-client's multiprocess
     # mode), which a scrape of any worker sums. The variable must be set before prometheus-client
     # is first imported: it chooses where values live at import time.
@@ -63,14 +65,14 @@ def supervise(args, listeners: list) -> int:
         if "prometheus_client" in sys.modules:
             log.warning("prometheus_client was imported before the workers were set up: "
                         "/-/metrics shows the requests of the worker that answers it only")
-        return Supervisor(args, listeners, metrics_dir).run()
+        return Supervisor(args, listeners, serve, metrics_dir).run()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 class Supervisor:
-    def __init__(self, args, listeners: list, metrics_dir: str):
-        self.args, self.listeners, self.metrics_dir = args, listeners, metrics_dir
+    def __init__(self, args, listeners: list, serve, metrics_dir: str):
+        self.args, self.listeners, self.serve, self.metrics_dir = args, listeners, serve, metrics_dir
         count = self.count = len(listeners)
         self.workers: dict[int, _Worker] = {}      # pid -> worker
         self.deaths = [0] * count                  # deaths in a row, per slot
@@ -104,7 +106,6 @@ class Supervisor:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
             os.close(self.ready_r)
             _die_with_parent(self.parent)
-            from .server_cmd import serve
             write = self.ready_w
 
             def report(lines: list) -> None:
@@ -114,7 +115,7 @@ class Supervisor:
                 for sock in (other.sock, other.tls_sock):
                     if sock is not None:  # the supervisor keeps them: only this copy closes
                         sock.close()
-            status = serve(self.args, self.listeners[slot], report)
+            status = self.serve(self.args, self.listeners[slot], report)
         except SystemExit as exc:  # uvicorn's failed start (status 3), as a single process has it
             status = exc.code if isinstance(exc.code, int) else 1
         except BaseException as exc:  # reported and mapped as `ossbox server` alone does (cli/__init__.py)

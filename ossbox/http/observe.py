@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
-import stat
 import sys
 import threading
 import time
@@ -109,16 +107,18 @@ class AccessLog:
         self._thread: Optional[threading.Thread] = None
 
     def start(self) -> None:
-        # opened here, not in the thread: a path that cannot be written stops the start
+        # opened here, not in the thread: a path that cannot be written stops the start. Raw
+        # (unbuffered) files: each write() below is one write(2).
         if self.target == "-":
             sys.stdout.flush()
-            self._fd = sys.stdout.fileno()
+            self._out = open(sys.stdout.fileno(), "wb", buffering=0, closefd=False)
         else:
-            self._fd = os.open(self.target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._out = open(self.target, "ab", buffering=0)  # O_APPEND
         # The workers of `--workers N` write one log: every line must reach it whole. A write
         # to a file opened O_APPEND lands at the end as one piece, so a batch of whole lines
-        # goes out in one write(); a pipe keeps writes of up to PIPE_BUF bytes whole.
-        self._piece = None if stat.S_ISREG(os.fstat(self._fd).st_mode) else select_pipe_buf()
+        # goes out in one write(); a pipe keeps writes of up to PIPE_BUF bytes whole. (Regular
+        # files are the seekable ones; pipes, sockets and terminals are not.)
+        self._piece = None if self._out.seekable() else select_pipe_buf()
         self._thread = threading.Thread(target=self._write_loop, name="ossbox-access-log", daemon=True)
         self._thread.start()
 
@@ -131,8 +131,7 @@ class AccessLog:
         self._queue.put(None)
         self._thread.join()
         self._thread = None
-        if self.target != "-":
-            os.close(self._fd)
+        self._out.close()
 
     def _write_loop(self) -> None:
         get = self._queue.get
@@ -148,7 +147,10 @@ class AccessLog:
             try:
                 for piece in self._pieces(lines):
                     while piece:  # a short write (a signal, a full disk) continues where it ended
-                        piece = piece[os.write(self._fd, piece):]
+                        written = self._out.write(piece)
+                        if not written:  # None: a non-blocking stdout that is full
+                            raise BlockingIOError("the access log takes no more bytes now")
+                        piece = piece[written:]
             except OSError as exc:  # a full disk must not stop the server
                 log.warning("access log: %d lines lost: %s", len(lines), exc)
             if done:
