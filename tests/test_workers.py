@@ -278,8 +278,12 @@ def test_https_port_is_served_by_every_worker(tmp_path):
         assert srv.output[-1].startswith(READY)
         https = set(spread(https_endpoint(srv.output), 2, verify=cert))
         assert set(spread(srv.endpoint, 2)) == https  # the same two processes on both ports
+        srv.proc.send_signal(signal.SIGINT)  # Ctrl-C stops as SIGTERM does
+        assert srv.proc.wait(30) == 0
     finally:
         assert srv.stop() == 0
+    wait_until(lambda: sum(line.startswith("ossbox stopped serving") for line in srv.output) == 2, 10,
+               what="both workers' stop lines")
 
 
 def test_a_worker_that_cannot_start_stops_the_server(tmp_path):
