@@ -17,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
+from .bucket_rows import BucketRows
 from .errors import CommitUncertain, StorageFull, WritesRefused
 from .metadata import (CURRENT_SEQ, BlobClaims, Extent, MetadataStore, RestoreRecord, T, Txn, bucket_stat_of,
                        bucket_stat_sql)
@@ -176,13 +177,19 @@ def _connect(path: str, busy_timeout_ms: int = 30000) -> sqlite3.Connection:
 
 
 class _SqliteTxn(Txn):
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn: sqlite3.Connection, buckets: Optional[BucketRows] = None):
         self.c = conn
+        self._buckets = buckets  # told before any bucket row changes (bucket_rows.py)
+
+    def _bucket_changing(self) -> None:
+        if self._buckets is not None:
+            self._buckets.changing()
 
     def get_bucket(self, name):
         return _bucket(self.c.execute("SELECT * FROM buckets WHERE name=?", (name,)).fetchone())
 
     def insert_bucket(self, rec):
+        self._bucket_changing()
         cur = self.c.execute(
             "INSERT OR IGNORE INTO buckets VALUES (?,?,?,?,?,?,?,?)",
             (rec.name, rec.owner, rec.created, rec.region, rec.acl, rec.storage_class, rec.redundancy,
@@ -190,10 +197,12 @@ class _SqliteTxn(Txn):
         return cur.rowcount == 1
 
     def update_bucket(self, rec):
+        self._bucket_changing()
         self.c.execute("UPDATE buckets SET acl=?, storage_class=?, redundancy=?, config=? WHERE name=?",
                        (rec.acl, rec.storage_class, rec.redundancy, json.dumps(rec.config), rec.name))
 
     def delete_bucket(self, name):
+        self._bucket_changing()
         self.c.execute("DELETE FROM buckets WHERE name=?", (name,))
 
     def bucket_is_empty(self, name):
@@ -427,6 +436,7 @@ class SqliteStore(MetadataStore):
         self._failed: Optional[BaseException] = None  # the WAL fsync error that stopped all writes
         self._shm_fd = -1          # held open while connections are (see start)
         self._checkpointer: Optional[asyncio.Task] = None
+        self._buckets: Optional[BucketRows] = None  # bucket rows reused while provably current
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -454,7 +464,8 @@ class SqliteStore(MetadataStore):
         # held by another process is retried asynchronously, and checkpoints run off the loop.
         self._conn = _connect(self.path, busy_timeout_ms=0)
         self._conn.execute("PRAGMA wal_autocheckpoint=0")
-        self._txn = _SqliteTxn(self._conn)
+        self._buckets = BucketRows(self.path + "-buckets")
+        self._txn = _SqliteTxn(self._conn, self._buckets)
         self._checkpointer = self._loop.create_task(self._checkpoint_loop())
 
     async def close(self) -> None:
@@ -486,6 +497,9 @@ class SqliteStore(MetadataStore):
         if self._shm_fd >= 0:  # only now: see start()
             os.close(self._shm_fd)
             self._shm_fd = -1
+        if self._buckets is not None:
+            self._buckets.close()
+            self._buckets = None
         self._pool.shutdown(wait=True)
 
     # -- writes and group commit -----------------------------------------------------------------
@@ -510,6 +524,8 @@ class SqliteStore(MetadataStore):
             if is_disk_full(exc):
                 raise StorageFull() from exc
             raise
+        finally:
+            self._buckets.changed()  # a bucket change is committed or rolled back: fills may go on
         self._commits += 1
         if self.durable and durable:
             await self._settle(self._commits)
@@ -593,7 +609,11 @@ class SqliteStore(MetadataStore):
 
     # -- reads -----------------------------------------------------------------------------------
     async def get_bucket(self, name):
-        return _bucket(self._read.execute("SELECT * FROM buckets WHERE name=?", (name,)).fetchone())
+        # a fresh record each time (callers may change it); only the row is reused
+        return _bucket(self._buckets.row(name, self._select_bucket))
+
+    def _select_bucket(self, name):
+        return self._read.execute("SELECT * FROM buckets WHERE name=?", (name,)).fetchone()
 
     async def list_buckets(self, prefix, marker, limit):
         rows = self._read.execute(
