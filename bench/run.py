@@ -505,7 +505,9 @@ def workers_run(workdir: str, pool, cfg: dict, log, n: int, skip: str) -> dict:
             d = run_server("fsync", workdir, pool, cfg, None, log, extra=["--workers", str(w)],
                            phases=("small_n",), label=f"fsync workers={w}")
         except RuntimeError as exc:   # e.g. the flag exists but the server refuses the value
-            return {"skipped": f"--workers {w}: {str(exc).splitlines()[-1] if str(exc) else exc}"}
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+            why = next((ln for ln in lines if "error" in ln.lower() or "unrecognized" in ln), lines[-1:])
+            return {"skipped": f"ossbox server --workers {w} did not start: {why}"}
         out["problems"] += d["problems"]
         out[f"workers_{w}"] = d
     return out
