@@ -331,6 +331,8 @@ def run_server(durability: str, workdir: str, pool, cfg: dict, spy_dir, log, met
                       + (f" {variant}" if variant else ""))
     data_dir = os.path.join(workdir, "data-" + re.sub(r"[^A-Za-z0-9_.-]", "-", label))
     args = ["--durability", durability] + (["--meta", meta] if meta else []) + list(extra)
+    if cfg.get("has_workers") and "--workers" not in args:   # the flag exists: --workers N (default 1)
+        args += ["--workers", str(cfg["workers"])]
     if data_url:
         segments = os.path.join(workdir, "segments-" + re.sub(r"[^A-Za-z0-9_.-]", "-", label))
         os.makedirs(segments, exist_ok=True)
@@ -929,13 +931,12 @@ def one_repeat(i: int, res: dict, args, cfg: dict, workdir: str, pool, log, skip
     log("trivial raw-ASGI app (bench/trivialapp.py)")
     rep["trivial"] = trivial_app(workdir, pool, cfg, log)
 
-    one = ["--workers", "1"] if skip["has_workers"] else []
     rep["runs"] = []
     for durability in ("fsync",) if args.no_none else ("fsync", "none"):
-        log(f"server --durability {durability}" + (" --workers 1" if one else ""))
+        log(f"server --durability {durability}" + (f" --workers {cfg['workers']}" if cfg["has_workers"] else ""))
         spy = (args.py_spy, args.py_spy_format) if args.py_spy and i == 0 else None
         phases = ("small_1", "small_n", "large") + (("rss",) if durability == "fsync" and not args.no_rss else ())
-        rep["runs"].append(run_server(durability, workdir, pool, cfg, spy, log, extra=one, phases=phases))
+        rep["runs"].append(run_server(durability, workdir, pool, cfg, spy, log, phases=phases))
     if args.meta:
         rep["runs"].append(run_postgres(args.meta, workdir, pool, cfg, log))
         for variant in args.pg_setting:
@@ -946,7 +947,8 @@ def one_repeat(i: int, res: dict, args, cfg: dict, workdir: str, pool, log, skip
 
     log("Azurite (npm package azurite): Append Block with x-ms-blob-condition-appendpos")
     rep["azurite"] = azurite_run(workdir, pool, cfg, log, skip["azurite"])
-    rep["workers"] = workers_run(workdir, pool, cfg, log, args.workers or os.cpu_count() or 1, skip["workers"])
+    row_n = cfg["workers"] if cfg["workers"] > 1 else os.cpu_count() or 1
+    rep["workers"] = workers_run(workdir, pool, cfg, log, row_n, skip["workers"])
     rep["elapsed_s"] = time.perf_counter() - t0
     return rep
 
@@ -965,9 +967,11 @@ def main(argv=None) -> int:
     p.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE[,...]",
                    help="with --meta: one more PostgreSQL run with these server settings for ossbox's "
                    "sessions (e.g. commit_delay=100,commit_siblings=2); repeat for more variants")
-    p.add_argument("--workers", type=int, metavar="N",
-                   help="the row 'N server processes ÷ 1 process' runs the durable N-client phase on "
-                        "`ossbox server --workers 1` and `--workers N` (default N: the number of cores)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="start the servers with `ossbox server --workers N` (default 1: per-process "
+                        "figures, like for like with the one-process trivial app); the row 'N server "
+                        "processes ÷ 1 process' runs the durable N-client phase on --workers 1 and "
+                        "--workers N (N > 1), else on the number of cores")
     p.add_argument("--no-workers", action="store_true", help="skip the --workers row")
     p.add_argument("--no-azurite", action="store_true", help="skip the Azurite comparison")
     p.add_argument("--no-rss", action="store_true", help="skip the concurrent large appends (peak RSS)")
@@ -1010,6 +1014,7 @@ def main(argv=None) -> int:
            "baseline_fsync_s": args.baseline_seconds or (2.0 if quick else 3.0),
            "baseline_par_s": args.baseline_seconds or (1.5 if quick else 3.0),
            "sse": [a.strip().upper() for a in args.sse.split(",") if a.strip()],
+           "workers": max(1, args.workers), "has_workers": False,
            "rss_clients": 8, "rss_total": max(1, round(rss_mb * 1e6 / (8 * MiB))) * 8 * MiB,
            "repeats": args.repeats}
     t_start = time.perf_counter()
@@ -1037,7 +1042,9 @@ def main(argv=None) -> int:
             write_json(res, args.json)
             return 0
         warm.result()
-        has_workers = server_has_flag("--workers")
+        has_workers = cfg["has_workers"] = server_has_flag("--workers")
+        if not has_workers and cfg["workers"] != 1:
+            log(f"ossbox server has no --workers flag on this code: --workers {cfg['workers']} is not passed")
         skip = {"has_workers": has_workers, "azurite": "--no-azurite" if args.no_azurite else "",
                 "workers": "--no-workers" if args.no_workers else "" if has_workers else
                 "ossbox server has no --workers flag on this code"}
