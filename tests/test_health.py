@@ -58,11 +58,13 @@ def test_ready_is_503_while_the_disk_is_full(tmp_path):
 
 
 @pytest.mark.skipif(bool(TEST_DATA), reason="segment mode has no journal to replay")
-def test_ready_is_503_while_the_journal_is_replayed(tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ready_is_503_while_the_journal_is_replayed(tmp_path, workers):
     """Small appends are acknowledged once journalled; the blob's fdatasync is made to hang
     (tests/faults: blob-hang), so the journal is never retired, and the server is killed. On the
     next start the replay's fdatasync hangs too: the server is live, not ready, and an OSS request
-    waits for the replay; once the sync goes through it is ready and the appends are all there."""
+    waits for the replay; once the sync goes through it is ready and the appends are all there.
+    With --workers 2 every worker answers so during its replay (none waits for another's)."""
     triggers = tmp_path / "faults"
     triggers.mkdir()
     path = [FAULTS] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p] + [ROOT]
@@ -84,7 +86,7 @@ def test_ready_is_503_while_the_journal_is_replayed(tmp_path):
         srv.kill()
     os.unlink(triggers / "blob-hang.waiting")
 
-    srv = ServerProcess(data, env=env).start()
+    srv = ServerProcess(data, env=env, extra_args=["--workers", workers]).start()
     try:
         wait_until(lambda: (triggers / "blob-hang.waiting").exists(), 30, what="the replay to hang")
         assert health(srv.endpoint, "live") == (200, {"status": "live"})

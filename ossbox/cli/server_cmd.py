@@ -681,9 +681,7 @@ class Listeners:
 def serve(args, sockets: Listeners, report=None) -> int:
     """Run one server process on the bound sockets until SIGTERM/SIGINT; its exit status.
     report: None to print the start-up lines, else a callable that a worker of `--workers N`
-    hands them to instead (once its journal replay is done), for the supervisor to print once."""
-    import asyncio
-
+    hands them to instead (when it serves), for the supervisor to print once."""
     import uvicorn
 
     from ..http.app import Server
@@ -728,15 +726,10 @@ def serve(args, sockets: Listeners, report=None) -> int:
             for line in lines + sockets.ready_lines(args.host):
                 print(line, flush=True)
             return
-
-        async def when_recovered():
-            # A worker counts as started once its journal replay is done: the supervisor starts
-            # the other workers only then, so that at start-up one process replays (see
-            # supervisor.py), and the ready line means every worker serves.
-            await app.recovered_event()
-            if app.start_error is None:
-                report(lines)
-        asyncio.get_running_loop().create_task(when_recovered())
+        # a worker serves (health checks at once, OSS requests after its journal replay) as a
+        # single process does when it prints the ready line; the supervisor prints it once all
+        # have reported (supervisor.py)
+        report(lines)
 
     app.startup = announce
     # The app sends its own Date (taken per response); uvicorn's is refreshed once a second.

@@ -12,10 +12,14 @@ picked with `--port 0` stays the same. The metrics port (`--metrics-port`) is on
 scrapes are few and any worker answers them.
 
 What must happen once happens once:
-* The first worker starts alone: it creates the root key pair on a first start and replays the
-  journal; the others start after its replay is done. (A worker restarted later replays while the
-  others serve; that is safe, as it is for any process starting on a data dir in use: the replay
-  rewrites only committed bytes, which never change, and retires only rows it synced itself.)
+* The first worker starts alone, so that a setting no process can start with is reported once,
+  and on a first start it creates the root key pair; the others start as soon as it serves. Each
+  worker replays the journal in the background while it already answers health checks (503
+  "recovering"; OSS requests wait), as a single process does. (Holding the others back until the
+  first one's replay was done was tried: connections the kernel hashed to the sockets of workers
+  not yet started then hung for the whole replay instead of getting a 503.) Replaying in several
+  workers at once is safe, as it is for any process starting on a data dir in use: the replay
+  rewrites only committed bytes, which never change, and retires only rows it synced itself.
 * The start-up lines (credentials, addresses, the ready line) are printed by the supervisor, once,
   after every worker has reported that it serves.
 * Background jobs coordinate through the metadata store as several nodes do: lifecycle and
