@@ -169,6 +169,30 @@ def test_compaction_during_appends_and_ranged_reads_keeps_every_byte(driver, tmp
     asyncio.run(go())
 
 
+def test_compaction_sees_a_run_made_mergeable_by_another_node_at_the_same_extent_count(driver, tmp_path):
+    """A node remembers the blobs in which nothing could be merged. Another node may merge a run
+    and append as many extents as it merged: the count is back where it was, but the extents are
+    not, and the new run must be compacted (the remembered state once was the count alone, which
+    left 34 extents behind in the test above on a busy machine)."""
+    async def go():
+        async with nodes(driver, tmp_path) as (writer, other):
+            position = 0
+            for size in (200, 100):  # nothing merges: 200 > 100
+                await append(writer, "k", position, os.urandom(size))
+                position += size
+            blob = (await other.get_object("b", "k")).blob
+            assert not await other.compact_blob(blob)
+            for size in (50, 50):
+                await append(writer, "k", position, os.urandom(size))
+                position += size
+            assert await writer.compact_blob(blob)  # 50+50+100+200: one extent of 400
+            await append(writer, "k", position, os.urandom(500))  # two extents again: 400, 500
+            assert len(await other.meta.extents(blob, 0, 1 << 62)) == 2
+            assert await other.compact_blob(blob)
+            assert len(await other.meta.extents(blob, 0, 1 << 62)) == 1
+    asyncio.run(go())
+
+
 def test_overwritten_and_deleted_objects_are_collected_after_the_grace_period(driver, tmp_path):
     big = os.urandom(INLINE_MAX + 10)
 

@@ -33,6 +33,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from .. import errors
 from ..errors import OssError
+from ..wire.request import BODY_READY
 from .app import Server, new_request_id, response_headers
 
 log = logging.getLogger("ossbox.http")
@@ -146,6 +147,8 @@ class OssHttpProtocol(HttpToolsProtocol):
             raise refusal  # stops the parser; data_received answers it (the app never sees it)
         super().on_headers_complete()
         cycle = self.cycle
+        # set while uvicorn holds body bytes (or the end of the body) not yet received by the app
+        cycle.scope[BODY_READY] = cycle.message_event.is_set
         self._keep_alive = cycle.keep_alive
         # Until the body has arrived (on_message_complete), a response closes the connection, and
         # through _CycleTransport, which lingers.

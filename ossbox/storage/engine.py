@@ -72,7 +72,7 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart, SegmentWr
         # nothing of them on this node; `blobs` and the journal are then unused.
         self.segments = segments
         self._discarded: set[str] = set()          # unreferenced since a commit, not yet marked
-        self._compact_idle: dict[str, int] = {}    # blob -> extent count at which nothing merged
+        self._compact_idle: dict[str, tuple] = {}  # blob -> (extent count, end) where nothing merged
         self._next_compaction = self._next_segment_sweep = 0.0
         self.io = ThreadPoolExecutor(max_workers=32, thread_name_prefix="ossbox-io")
         self.sse = sse.Keyring(self.meta)   # data keys and the built-in KMS

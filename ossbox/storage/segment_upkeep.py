@@ -107,12 +107,15 @@ class SegmentUpkeep:
 
     async def compact_blob(self, blob: str) -> bool:
         extents = await self.meta.extents(blob, 0, 1 << 62)
-        count = len(extents)
-        if self._compact_idle.get(blob) == count:
-            return False  # nothing could be merged at this count last time
+        # The extents as they were when nothing could be merged: the count alone is not enough,
+        # another node may have merged a run and appended as many extents since. Appends move the
+        # end and a merge lowers the count, so (count, end) changes whenever the list does.
+        shape = (len(extents), extents[-1].end if extents else 0)
+        if self._compact_idle.get(blob) == shape:
+            return False  # nothing could be merged in this list last time
         run = compaction_run(extents)
         if not run:
-            self._compact_idle[blob] = count
+            self._compact_idle[blob] = shape
             return False
         self._compact_idle.pop(blob, None)
         start, end = run[0].start, run[-1].end

@@ -17,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
+from .bucket_rows import BucketRows
 from .errors import CommitUncertain, StorageFull, WritesRefused
 from .metadata import (CURRENT_SEQ, BlobClaims, Extent, MetadataStore, RestoreRecord, T, Txn, bucket_stat_of,
                        bucket_stat_sql)
@@ -119,6 +120,7 @@ _U64 = 1 << 64
 _OBJ_COLS = ("bucket, key, type, size, crc64, etag, blob, mtime, storage_class, acl, headers, tags, "
              "content_md5, sealed, version_id, sse_key, frozen")
 _OBJ_MARKS = ",".join("?" * 17)
+_GET_OBJECT = f"SELECT {_OBJ_COLS} FROM objects WHERE bucket=? AND key=?"
 _UPLOAD_COLS = "upload_id, bucket, key, initiated, storage_class, acl, headers, tags, sse_key"
 _PART_COLS = "upload_id, part_number, size, etag, crc64, blob, mtime, sse_iv"
 
@@ -137,12 +139,34 @@ def _obj_row(r: ObjectRecord) -> tuple:
             r.version_id, r.sse_key, int(r.frozen))
 
 
+# Decoded header sets by their JSON text: most objects of a bucket share one (content-type and
+# little else), and json.loads costs more than a dict copy. Only sets of str values (all there
+# are) are kept, so the shallow copy each caller gets is its own.
+_HEADER_SETS: dict[str, dict] = {}
+
+
+def _headers(text: str) -> dict:
+    known = _HEADER_SETS.get(text)
+    if known is None:
+        known = json.loads(text)
+        if not all(type(v) is str for v in known.values()):
+            return known
+        if len(_HEADER_SETS) >= 1024:
+            _HEADER_SETS.clear()
+        _HEADER_SETS[text] = known
+    return dict(known)
+
+
+def _tags(text: str) -> list:
+    return [] if text == "[]" else [tuple(t) for t in json.loads(text)]
+
+
 def _obj(row) -> Optional[ObjectRecord]:
     if row is None:
         return None
     return ObjectRecord(bucket=row[0], key=row[1], type=row[2], size=row[3], crc64=_to_u64(row[4]),
                         etag=row[5], blob=row[6], mtime=row[7], storage_class=row[8], acl=row[9],
-                        headers=json.loads(row[10]), tags=[tuple(t) for t in json.loads(row[11])],
+                        headers=_headers(row[10]), tags=_tags(row[11]),
                         content_md5=row[12], sealed=row[13], version_id=row[14], sse_key=row[15],
                         frozen=bool(row[16]))
 
@@ -151,7 +175,8 @@ def _bucket(row) -> Optional[BucketRecord]:
     if row is None:
         return None
     return BucketRecord(name=row[0], owner=row[1], created=row[2], region=row[3], acl=row[4],
-                        storage_class=row[5], redundancy=row[6], config=json.loads(row[7]))
+                        storage_class=row[5], redundancy=row[6],
+                        config={} if row[7] == "{}" else json.loads(row[7]))
 
 
 def _upload(row) -> Optional[UploadRecord]:
@@ -179,13 +204,19 @@ def _connect(path: str, busy_timeout_ms: int = 30000) -> sqlite3.Connection:
 
 
 class _SqliteTxn(Txn):
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn: sqlite3.Connection, buckets: Optional[BucketRows] = None):
         self.c = conn
+        self._buckets = buckets  # told before any bucket row changes (bucket_rows.py)
+
+    def _bucket_changing(self) -> None:
+        if self._buckets is not None:
+            self._buckets.changing()
 
     def get_bucket(self, name):
         return _bucket(self.c.execute("SELECT * FROM buckets WHERE name=?", (name,)).fetchone())
 
     def insert_bucket(self, rec):
+        self._bucket_changing()
         cur = self.c.execute(
             "INSERT OR IGNORE INTO buckets VALUES (?,?,?,?,?,?,?,?)",
             (rec.name, rec.owner, rec.created, rec.region, rec.acl, rec.storage_class, rec.redundancy,
@@ -193,10 +224,12 @@ class _SqliteTxn(Txn):
         return cur.rowcount == 1
 
     def update_bucket(self, rec):
+        self._bucket_changing()
         self.c.execute("UPDATE buckets SET acl=?, storage_class=?, redundancy=?, config=? WHERE name=?",
                        (rec.acl, rec.storage_class, rec.redundancy, json.dumps(rec.config), rec.name))
 
     def delete_bucket(self, name):
+        self._bucket_changing()
         self.c.execute("DELETE FROM buckets WHERE name=?", (name,))
 
     def bucket_is_empty(self, name):
@@ -434,6 +467,7 @@ class SqliteStore(MetadataStore):
         self._failed: Optional[BaseException] = None  # the WAL fsync error that stopped all writes
         self._shm_fd = -1          # held open while connections are (see start)
         self._checkpointer: Optional[asyncio.Task] = None
+        self._buckets: Optional[BucketRows] = None  # bucket rows reused while provably current
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -462,7 +496,8 @@ class SqliteStore(MetadataStore):
         # held by another process is retried asynchronously, and checkpoints run off the loop.
         self._conn = _connect(self.path, busy_timeout_ms=0)
         self._conn.execute("PRAGMA wal_autocheckpoint=0")
-        self._txn = _SqliteTxn(self._conn)
+        self._buckets = BucketRows(self.path + "-buckets")
+        self._txn = _SqliteTxn(self._conn, self._buckets)
         self._checkpointer = self._loop.create_task(self._checkpoint_loop())
 
     async def close(self) -> None:
@@ -496,6 +531,9 @@ class SqliteStore(MetadataStore):
         if self._shm_fd >= 0:  # only now: see start()
             os.close(self._shm_fd)
             self._shm_fd = -1
+        if self._buckets is not None:
+            self._buckets.close()
+            self._buckets = None
         self._pool.shutdown(wait=True)
 
     # -- writes and group commit -----------------------------------------------------------------
@@ -529,6 +567,8 @@ class SqliteStore(MetadataStore):
                 if is_disk_full(exc):
                     raise StorageFull() from exc
                 raise
+            finally:
+                self._buckets.changed()  # a bucket change is committed or rolled back: fills may go on
             self._commits += 1
             target = self._commits
         if self.durable and durable:
@@ -611,6 +651,8 @@ class SqliteStore(MetadataStore):
             if not isinstance(exc, Exception):
                 raise
             return
+        finally:
+            self._buckets.changed()  # a bucket change is committed or rolled back: fills may go on
         self._commits += len(results)  # counted per write: observe_sync_group's group size
         for done, value in results:
             done.set_result((value, self._commits))
@@ -694,7 +736,25 @@ class SqliteStore(MetadataStore):
 
     # -- reads -----------------------------------------------------------------------------------
     async def get_bucket(self, name):
-        return _bucket(self._read.execute("SELECT * FROM buckets WHERE name=?", (name,)).fetchone())
+        # a fresh record each time (callers may change it); only the row is reused
+        return _bucket(self._buckets.row(name, self._select_bucket))
+
+    def _select_bucket(self, name):
+        return self._fetchone("SELECT * FROM buckets WHERE name=?", (name,))
+
+    def _fetchone(self, sql: str, args: tuple):
+        """One row, read through the write connection when it is between transactions: its page
+        cache survives its own commits, while the read connection's is dropped by every commit
+        (each append's) and re-read page by page. Reads never wait there (busy_timeout 0): a busy
+        database (another process recovering the WAL) is read through the read connection."""
+        conn = self._conn
+        if not conn.in_transaction:
+            try:
+                return conn.execute(sql, args).fetchone()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+        return self._read.execute(sql, args).fetchone()
 
     async def list_buckets(self, prefix, marker, limit):
         rows = self._read.execute(
@@ -704,8 +764,7 @@ class SqliteStore(MetadataStore):
         return out[:limit]
 
     async def get_object(self, bucket, key):
-        return _obj(self._read.execute(f"SELECT {_OBJ_COLS} FROM objects WHERE bucket=? AND key=?",
-                                       (bucket, key)).fetchone())
+        return _obj(self._fetchone(_GET_OBJECT, (bucket, key)))
 
     async def list_objects(self, bucket, prefix, after, limit, inclusive=False):
         within, bounds = prefix_range(prefix, "?")
