@@ -180,6 +180,12 @@ async def _one_client(idx: int, opts: dict, deadline: float, out: dict) -> None:
 
 def small_appends(opts: dict) -> dict:
     """`clients` connections, each appending `size` bytes to its own object until `seconds` pass."""
+    return run_clients(opts, _one_client)
+
+
+def run_clients(opts: dict, one_client) -> dict:
+    """`clients` concurrent one_client(idx, opts, deadline, out) coroutines until `seconds` pass, on
+    uvloop; out: their shared counters, plus wall and client CPU, and latency p50/p99/max."""
     try:
         import uvloop
         uvloop.install()
@@ -191,7 +197,7 @@ def small_appends(opts: dict) -> dict:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + opts["seconds"]
         c0, t0 = cpu_seconds(), time.perf_counter()
-        await asyncio.gather(*(_one_client(i, opts, deadline, out) for i in range(opts["clients"])))
+        await asyncio.gather(*(one_client(i, opts, deadline, out) for i in range(opts["clients"])))
         out["wall"] = time.perf_counter() - t0
         out["client_cpu"] = cpu_seconds() - c0
 
@@ -317,3 +323,18 @@ def get_object(opts: dict) -> dict:
     hdr_crc = headers.get("x-oss-hash-crc64ecma")
     return {"status": status, "bytes": got, "content_length": length, "wall": wall,
             "client_cpu": cpu, "crc": crc, "crc_header": int(hdr_crc) if hdr_crc else None}
+
+
+def parallel_large_appends(opts: dict) -> dict:
+    """`clients` threads, each appending `total` bytes to its own object (key `{prefix}-{i}`) in
+    `chunk`-byte appends on its own connection (large_append's checks, per object), all at once."""
+    import concurrent.futures
+    n = opts["clients"]
+    c0, t0 = cpu_seconds(), time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(n) as ex:
+        runs = list(ex.map(lambda i: large_append(dict(opts, key=f"{opts['prefix']}-{i}")), range(n)))
+    wall = time.perf_counter() - t0
+    return {"clients": n, "bytes": sum(r["bytes"] for r in runs), "wall": wall,
+            "client_cpu": cpu_seconds() - c0, "fail": sum(r["fail"] for r in runs),
+            "crc_ok": all(r["crc_ok"] for r in runs), "errors": [e for r in runs for e in r["errors"]][:5],
+            "requests": sum(r["requests"] for r in runs)}

@@ -120,6 +120,25 @@ def meta_db(data_dir: str):
     return PgMeta()
 
 
+def wait_for_line(proc: subprocess.Popen, ready, output: list, timeout: float):
+    """Read proc's (text) stdout into output until a line for which ready(line) is true: that line,
+    with the rest of the output drained into output by a thread from then on; None at EOF or after
+    timeout (checked between lines)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        output.append(line)
+        if ready(line):
+            def drain():
+                for rest in proc.stdout:
+                    output.append(rest)
+            threading.Thread(target=drain, daemon=True).start()
+            return line
+    return None
+
+
 class ServerProcess:
     def __init__(self, data_dir: str, *, port: int = 0, extra_args=(), env=None, host: str = "127.0.0.1",
                  wrap=()):
@@ -143,26 +162,24 @@ class ServerProcess:
             cmd += meta_args(self.data_dir)
         if not any(a.split("=")[0] == "--data" for a in self.extra_args) and "OSSBOX_DATA" not in (self.env or {}):
             cmd += data_args(self.data_dir)
+        # One process per server unless a test asks for more (--workers / OSSBOX_WORKERS, also set
+        # for the whole run): the suite starts hundreds of servers, many at once under xdist on a
+        # machine with few cores, and many tests look at one process (kill -9 of its pid, faults
+        # injected into it, its stdout). The multi-worker default (one per core) is exercised by
+        # tests/test_workers.py, the README tour and the tests that run `ossbox server` directly.
+        if not any(a.split("=")[0] == "--workers" for a in self.extra_args) \
+                and "OSSBOX_WORKERS" not in {**os.environ, **(self.env or {})}:
+            cmd += ["--workers", "1"]
         env = {**os.environ, **data_env(), **(self.env or {})}
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env=env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.output.append(line)
-            if line.startswith("ossbox listening on "):
-                self.endpoint = line.split()[-1].strip()
-                self.port = int(self.endpoint.rsplit(":", 1)[1])
-                threading.Thread(target=self._drain, daemon=True).start()
-                return self
+        line = wait_for_line(self.proc, lambda ln: ln.startswith("ossbox listening on "), self.output, timeout)
+        if line is not None:
+            self.endpoint = line.split()[-1].strip()
+            self.port = int(self.endpoint.rsplit(":", 1)[1])
+            return self
         self.kill()
         raise RuntimeError("ossbox server did not start:\n" + "".join(self.output))
-
-    def _drain(self):
-        for line in self.proc.stdout:
-            self.output.append(line)
 
     def stop(self, timeout: float = 20.0) -> int:
         if self.proc and self.proc.poll() is None:

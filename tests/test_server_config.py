@@ -104,6 +104,7 @@ SAMPLES = {
     "certfile": "/etc/ossbox/cert.pem", "keyfile": "/etc/ossbox/key.pem", "https-port": 9443,
     "shutdown-timeout": 0, "log-level": "debug",
     "access-log": "/var/log/ossbox/access.log", "log-format": "json", "metrics-port": 9100,
+    "workers": 3,
 }
 
 
@@ -256,7 +257,7 @@ def test_a_new_flag_gets_its_key_with_its_checks(tmp_path, clean_env):
     from ossbox.cli.settings import UsageError
 
     parser = server_parser()
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--flavour", choices=["a", "b"], default="a")
     parser.add_argument("--verbose-stop", action="store_true")
     conf = tmp_path / "new.toml"
@@ -266,10 +267,10 @@ def test_a_new_flag_gets_its_key_with_its_checks(tmp_path, clean_env):
         args = parser.parse_args(["--config", str(conf), *argv])
         apply_config_file(args, clean_env)
         return args
-    args = parsed("workers = 4\nflavour = 'b'\nverbose-stop = true\n")
-    assert (args.workers, args.flavour, args.verbose_stop) == (4, "b", True)
-    assert parsed("workers = 4\n", ["--workers", "2"]).workers == 2
-    for text, message in (("workers = '4'\n", "key 'workers' must be an integer, not a string"),
+    args = parsed("batch-size = 4\nflavour = 'b'\nverbose-stop = true\n")
+    assert (args.batch_size, args.flavour, args.verbose_stop) == (4, "b", True)
+    assert parsed("batch-size = 4\n", ["--batch-size", "2"]).batch_size == 2
+    for text, message in (("batch-size = '4'\n", "key 'batch-size' must be an integer, not a string"),
                           ("flavour = 'c'\n", "key 'flavour' must be one of a, b"),
                           ("verbose-stop = 1\n", "key 'verbose-stop' must be a boolean")):
         with pytest.raises(UsageError, match=re.escape(message)):

@@ -51,8 +51,15 @@ _OSS_ENDPOINT = re.compile(r"(?:vpc100-)?oss-[a-z0-9]+(?:-[a-z0-9]+)*\.aliyuncs\
 _ALIYUN = ".aliyuncs.com"
 
 
-_ID_PREFIX = os.urandom(4).hex().upper()  # per process, so ids from several processes differ
-_id_counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
+def _new_id_source() -> None:
+    global _ID_PREFIX, _id_counter
+    _ID_PREFIX = os.urandom(4).hex().upper()  # per process, so ids from several processes differ
+    _id_counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
+
+
+_new_id_source()
+# the workers of `--workers N` are forked after this module is imported (cli/supervisor.py)
+os.register_at_fork(after_in_child=_new_id_source)
 
 
 def new_request_id() -> str:
@@ -98,10 +105,15 @@ class Server:
         if self.access_log is not None:
             self.access_log.start()
         if self.config.metrics_port is not None:
-            observe.serve_metrics(self.metrics, self.config.host, self.config.metrics_port)
+            observe.serve_metrics(self.metrics, self.config.host, self.config.metrics_port,
+                                  self.config.metrics_socket)
         tune_gc()
         self._recovered_event = asyncio.Event()
         self._recovery = asyncio.get_running_loop().create_task(self._recover())
+
+    async def recovered_event(self) -> None:
+        """Wait until the journal replay has ended (start_error tells how)."""
+        await self._recovered_event.wait()
 
     async def _recover(self) -> None:
         try:

@@ -16,8 +16,9 @@ import threading
 import time
 from typing import Optional
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client import start_http_server
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 log = logging.getLogger("ossbox.http")
@@ -106,8 +107,18 @@ class AccessLog:
         self._thread: Optional[threading.Thread] = None
 
     def start(self) -> None:
-        # opened here, not in the thread: a path that cannot be written stops the start
-        self._out = sys.stdout if self.target == "-" else open(self.target, "a", encoding="utf-8")
+        # opened here, not in the thread: a path that cannot be written stops the start. Raw
+        # (unbuffered) files: each write() below is one write(2).
+        if self.target == "-":
+            sys.stdout.flush()
+            self._out = open(sys.stdout.fileno(), "wb", buffering=0, closefd=False)
+        else:
+            self._out = open(self.target, "ab", buffering=0)  # O_APPEND
+        # The workers of `--workers N` write one log: every line must reach it whole. A write
+        # to a file opened O_APPEND lands at the end as one piece, so a batch of whole lines
+        # goes out in one write(); a pipe keeps writes of up to PIPE_BUF bytes whole. (Regular
+        # files are the seekable ones; pipes, sockets and terminals are not.)
+        self._piece = None if self._out.seekable() else select_pipe_buf()
         self._thread = threading.Thread(target=self._write_loop, name="ossbox-access-log", daemon=True)
         self._thread.start()
 
@@ -120,8 +131,7 @@ class AccessLog:
         self._queue.put(None)
         self._thread.join()
         self._thread = None
-        if self._out is not sys.stdout:
-            self._out.close()
+        self._out.close()
 
     def _write_loop(self) -> None:
         get = self._queue.get
@@ -133,23 +143,75 @@ class AccessLog:
             except queue.Empty:
                 pass
             done = batch[-1] is None
-            lines = [self.format(r) + "\n" for r in batch if r is not None]
+            lines = [(self.format(r) + "\n").encode("utf-8") for r in batch if r is not None]
             try:
-                self._out.write("".join(lines))
-                self._out.flush()
-            except (OSError, ValueError) as exc:  # a full disk must not stop the server
+                for piece in self._pieces(lines):
+                    while piece:  # a short write (a signal, a full disk) continues where it ended
+                        written = self._out.write(piece)
+                        if not written:  # None: a non-blocking stdout that is full
+                            raise BlockingIOError("the access log takes no more bytes now")
+                        piece = piece[written:]
+            except OSError as exc:  # a full disk must not stop the server
                 log.warning("access log: %d lines lost: %s", len(lines), exc)
             if done:
                 return
+
+    def _pieces(self, lines: list):
+        """The writes that carry lines: all at once to a file, else whole lines of together at most
+        PIPE_BUF bytes each (a longer line alone)."""
+        if self._piece is None:
+            yield b"".join(lines)
+            return
+        piece, size = [], 0
+        for line in lines:
+            if piece and size + len(line) > self._piece:
+                yield b"".join(piece)
+                piece, size = [], 0
+            piece.append(line)
+            size += len(line)
+        if piece:
+            yield b"".join(piece)
+
+
+def select_pipe_buf() -> int:
+    import select
+    return getattr(select, "PIPE_BUF", 512)  # POSIX guarantees at least 512
 
 
 _LATENCY_BUCKETS = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60)
 _GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
+def multiprocess() -> bool:
+    """Whether prometheus-client keeps metric values in files shared by the processes of
+    `--workers N` (PROMETHEUS_MULTIPROC_DIR was set when it was first imported, see
+    cli/supervisor.py) rather than in this process's memory."""
+    return values.ValueClass is not values.MutexValue
+
+
+class _DiskFree:
+    """ossbox_disk_free_bytes, read when scraped. A collector of its own rather than a Gauge with
+    set_function: in multiprocess mode only values written to the shared files are exposed, and
+    this one is the same for every worker anyway (one data dir)."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def describe(self):  # what registering needs, without reading the disk
+        yield GaugeMetricFamily(*self._NAME)
+
+    def collect(self):
+        yield GaugeMetricFamily(*self._NAME, value=self.engine.disk_free())
+
+    _NAME = ("ossbox_disk_free_bytes", "Free bytes in the data directory (df's Avail)")
+
+
 class Metrics:
     """The Prometheus metrics of one server (a registry of its own, so several servers in one
-    process stay apart). Children per label set are cached: labels() takes a lock and builds a key."""
+    process stay apart). Children per label set are cached: labels() takes a lock and builds a key.
+    Under `--workers N` every worker counts into prometheus-client's multiprocess files, and a
+    scrape (answered by any worker) sums all of them: counters and histograms add up, including
+    those of workers that died; the gauges add up over the live workers ("livesum")."""
 
     def __init__(self, engine):
         r = self.registry = CollectorRegistry(auto_describe=True)
@@ -164,17 +226,23 @@ class Metrics:
         self.position_conflicts = Counter(
             "ossbox_append_position_conflicts",
             "AppendObject requests refused with 409 PositionNotEqualToLength", registry=r)
-        self.in_flight = Gauge("ossbox_requests_in_flight", "Requests being served", registry=r)
+        self.in_flight = Gauge("ossbox_requests_in_flight", "Requests being served", registry=r,
+                               multiprocess_mode="livesum")
         self.connections = Gauge("ossbox_open_connections", "Open client connections (HTTP and HTTPS)",
-                                 registry=r)
+                                 registry=r, multiprocess_mode="livesum")
         self.commit = Histogram("ossbox_metadata_commit_seconds",
                                 "Durable metadata commits: the write transaction and its sync",
                                 buckets=_LATENCY_BUCKETS, registry=r)
         self.sync_group = Histogram("ossbox_wal_fsync_group_size",
                                     "Commits made durable by one fdatasync of the SQLite WAL (group commit)",
                                     buckets=_GROUP_BUCKETS, registry=r)
-        disk = Gauge("ossbox_disk_free_bytes", "Free bytes in the data directory (df's Avail)", registry=r)
-        disk.set_function(engine.disk_free)
+        if multiprocess():
+            from prometheus_client.multiprocess import MultiProcessCollector
+            self.exposed = CollectorRegistry()
+            MultiProcessCollector(self.exposed)
+        else:
+            self.exposed = r
+        self.exposed.register(_DiskFree(engine))
         engine.observe(commit=self.commit.observe, sync_group=self.sync_group.observe)
         self._children: dict = {}
 
@@ -200,12 +268,39 @@ class Metrics:
                 self.position_conflicts.inc()
 
     def exposition(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.exposed), CONTENT_TYPE_LATEST
 
 
-def serve_metrics(metrics: Metrics, host: str, port: int) -> None:
-    """--metrics-port: the metrics on a port of their own, served by prometheus-client's thread."""
-    start_http_server(port, addr=host, registry=metrics.registry)
+def serve_metrics(metrics: Metrics, host: str, port: int, sock=None) -> None:
+    """--metrics-port: the metrics on a port of their own, served by prometheus-client's thread;
+    on `sock` when the --workers supervisor bound the port for all workers."""
+    if sock is None:
+        start_http_server(port, addr=host, registry=metrics.exposed)
+        return
+    from wsgiref.simple_server import WSGIRequestHandler
+
+    from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):  # as prometheus-client's own server: no line per scrape
+            pass
+
+    class OnSocket(ThreadingWSGIServer):
+        address_family = sock.family
+
+        def server_bind(self):  # bound and listening already
+            self.socket.close()
+            self.socket = sock
+            self.server_address = sock.getsockname()[:2]
+            self.server_name, self.server_port = host, self.server_address[1]
+            self.setup_environ()
+
+        def server_activate(self):
+            pass
+
+    httpd = OnSocket((host, port), Quiet)
+    httpd.set_app(make_wsgi_app(metrics.exposed))
+    threading.Thread(target=httpd.serve_forever, name="ossbox-metrics", daemon=True).start()
 
 
 def health_body(status: str, **extra) -> bytes:
