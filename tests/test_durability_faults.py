@@ -18,6 +18,7 @@ import os
 import signal
 import sqlite3
 import threading
+import time
 import uuid
 from typing import Optional
 
@@ -125,7 +126,10 @@ def test_failed_wal_fsync_keeps_every_object_readable(tmp_path, case):
 @pytest.mark.timeout(180)
 def test_sigterm_while_a_write_waits_for_its_fsync(tmp_path):
     """The write has committed and waits for the WAL fsync when SIGTERM's graceful shutdown times
-    out and uvicorn cancels it: its blob is referenced by a committed row and must survive."""
+    out and uvicorn cancels it: its blob is referenced by a committed row and must survive.
+    Writes that arrive while a WAL fsync is under way commit together when it ends (the group
+    transaction), so a first write holds the hung fsync while the three queue behind it; one
+    pass of the fsync then commits them, and the next fsync hangs with all three waiting."""
     triggers = tmp_path / "faults"
     triggers.mkdir()
     srv = fault_server(tmp_path / "data", triggers).start()
@@ -138,6 +142,11 @@ def test_sigterm_while_a_write_waits_for_its_fsync(tmp_path):
         b.put_object("k", old)
         b.append_object("log", 0, old)
         (triggers / "wal-hang").touch()
+        first = threading.Thread(target=lambda: new_bucket(srv.endpoint, name).put_object("first", b"1"),
+                                 daemon=True)
+        first.start()
+        wait_until(lambda: (triggers / "wal-hang.waiting").exists(), 30, what="a WAL fsync to hang")
+        (triggers / "wal-hang.waiting").unlink()
         results = {}
 
         def write(key, fn):
@@ -153,7 +162,15 @@ def test_sigterm_while_a_write_waits_for_its_fsync(tmp_path):
                                   "log", len(old), new)))]
         for th in t:
             th.start()
-        wait_until(lambda: (triggers / "wal-hang.waiting").exists(), 30, what="a WAL fsync to hang")
+
+        def written():  # the three bodies are in their blobs: the writes are about to commit
+            sizes = sorted(p.stat().st_size for p in (tmp_path / "data" / "blobs").rglob("*") if p.is_file())
+            return sizes.count(len(new)) >= 2 and len(old) + len(new) in sizes
+        wait_until(written, 30, what="the three bodies to be written")
+        time.sleep(0.5)  # ... and to have joined the group waiting for the hung fsync
+        (triggers / "wal-pass-once").touch()
+        wait_until(lambda: (triggers / "wal-hang.waiting").exists() and not (triggers / "wal-pass-once").exists(),
+                   30, what="the group's WAL fsync to hang")
 
         def committed():  # the WAL is readable by other connections before it is synced
             db = sqlite3.connect(str(tmp_path / "data" / "meta.sqlite3"))
@@ -161,6 +178,7 @@ def test_sigterm_while_a_write_waits_for_its_fsync(tmp_path):
                 rows = dict(db.execute("SELECT key, size FROM objects WHERE bucket=?", (name,)))
             finally:
                 db.close()
+            rows.pop("first", None)
             return rows == {"k": len(new), "new": len(new), "log": len(old) + len(new)}
         wait_until(committed, 30, what="the three writes to commit (and wait for the fsync)")
         srv.proc.send_signal(signal.SIGTERM)
@@ -179,7 +197,7 @@ def test_sigterm_while_a_write_waits_for_its_fsync(tmp_path):
         _readable(b, "k", [old, new])
         _readable(b, "new", [None, new])
         _readable(b, "log", [old, old + new])
-        _all_listed_readable(b, {"k": [old, new], "new": [new], "log": [old, old + new]})
+        _all_listed_readable(b, {"k": [old, new], "new": [new], "log": [old, old + new], "first": [b"1"]})
     finally:
         (triggers / "wal-hang").unlink(missing_ok=True)
         srv.kill()

@@ -36,6 +36,17 @@ async def _append(eng, key, pos, data):
                                    creation=creation)
 
 
+async def _lose_power(eng, rec):
+    """"Power loss": stop without flushing anything, and `rec`'s blob loses its un-synced bytes."""
+    blob_path = eng.blobs.path(rec.blob)
+    eng._background_task.cancel()
+    await eng.meta.close()
+    eng.locks.close()
+    eng.io.shutdown()
+    with open(blob_path, "r+b") as f:
+        f.truncate(0)
+
+
 def test_power_loss_replays_journalled_appends(tmp_path, monkeypatch):
     """A durable small append lives in the metadata journal until its blob is fsynced. If the blob's
     page cache is lost (power loss), the next start writes the bytes back from the journal."""
@@ -45,14 +56,7 @@ def test_power_loss_replays_journalled_appends(tmp_path, monkeypatch):
         eng = await _new_engine(tmp_path)
         await _append(eng, "log", 0, b"first-")
         rec = await _append(eng, "log", 6, b"second")
-        blob_path = eng.blobs.path(rec.blob)
-        # "power loss": stop without flushing anything, and the blob loses its un-synced bytes
-        eng._background_task.cancel()
-        await eng.meta.close()
-        eng.locks.close()
-        eng.io.shutdown()
-        with open(blob_path, "r+b") as f:
-            f.truncate(0)
+        await _lose_power(eng, rec)
         eng2 = open_engine(str(tmp_path))
         await eng2.start()
         rec2, reader = await eng2.open_object("b", "log")
@@ -60,6 +64,35 @@ def test_power_loss_replays_journalled_appends(tmp_path, monkeypatch):
         assert (data, rec2.size, rec2.crc64) == (b"first-second", 12, rec.crc64)
         assert (await eng2.meta.pending_summary()) == (0, [])  # replayed, synced and retired
         await eng2.stop()
+
+    asyncio.run(scenario())
+
+
+def test_journal_of_a_data_dir_from_before_the_lean_journal_replays(tmp_path, monkeypatch):
+    """A data dir written by the release before the lean journal row (its pending_chunks table
+    still has the index on blob) opens, replays its journal after a power loss, and loses the
+    index (which cost each append a WAL page)."""
+    import sqlite3
+    monkeypatch.setattr(journal_mod, "FLUSH_INTERVAL", 3600)
+
+    async def scenario():
+        eng = await _new_engine(tmp_path)
+        await _append(eng, "log", 0, b"first-")
+        await _lose_power(eng, await _append(eng, "log", 6, b"second"))
+        db = sqlite3.connect(str(tmp_path / "meta.sqlite3"))
+        db.execute("CREATE INDEX pending_chunks_blob ON pending_chunks (blob)")  # the old layout
+        db.close()
+        eng2 = open_engine(str(tmp_path))
+        await eng2.start()
+        rec2, reader = await eng2.open_object("b", "log")
+        assert b"".join([c async for c in reader.stream(0, rec2.size)]) == b"first-second"
+        assert (await eng2.meta.pending_summary()) == (0, [])
+        await eng2.stop()
+        db = sqlite3.connect(str(tmp_path / "meta.sqlite3"))
+        indexes = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE tbl_name='pending_chunks' "
+                                            "AND type='index'")]
+        db.close()
+        assert indexes == []
 
     asyncio.run(scenario())
 

@@ -52,11 +52,14 @@ CREATE TABLE IF NOT EXISTS versions (
     content_md5 TEXT, sealed REAL, version_id TEXT, sse_key TEXT, frozen INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS versions_by_key ON versions (bucket, key, seq);
+-- The small-append journal (journal.py). No index on blob: it would cost one more WAL page per
+-- append, and the table only holds the last half second of appends (the flusher retires it), so
+-- the per-blob deletes (release_blob, drop_pending) scan it. AUTOINCREMENT stays: drop_pending's
+-- watermark relies on ids never being reused (see docs/architecture.md, "A lean journal row").
 CREATE TABLE IF NOT EXISTS pending_chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT, blob TEXT NOT NULL, offset INTEGER NOT NULL,
     data BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS pending_chunks_blob ON pending_chunks (blob);
 CREATE TABLE IF NOT EXISTS uploads (
     upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, initiated REAL NOT NULL,
     storage_class TEXT NOT NULL, acl TEXT NOT NULL, headers TEXT NOT NULL, tags TEXT NOT NULL,
@@ -310,8 +313,9 @@ class _SqliteTxn(Txn):
         self.c.execute("INSERT INTO pending_chunks (blob, offset, data) VALUES (?,?,?)", (blob, offset, data))
 
     def drop_pending(self, upto_id, blobs):
-        self.c.executemany("DELETE FROM pending_chunks WHERE blob=? AND id<=?",
-                           [(b, upto_id) for b in blobs])
+        # one pass over the ids up to the watermark (there is no index on blob: see _SCHEMA)
+        self.c.execute("DELETE FROM pending_chunks WHERE id<=? AND blob IN (SELECT value FROM json_each(?))",
+                       (upto_id, json.dumps(list(blobs))))
 
     def release_blob(self, blob):
         self.c.execute("DELETE FROM pending_chunks WHERE blob=?", (blob,))
@@ -457,6 +461,9 @@ class SqliteStore(MetadataStore):
         self._commits = 0          # transactions this process has committed
         self._synced = 0           # ... of which these are known to be on stable storage
         self._sync_task: Optional[asyncio.Task] = None
+        # durable writes waiting for the fsync under way to end, then committed together
+        self._group: Optional[list] = None
+        self._group_task: Optional[asyncio.Task] = None
         self._failed: Optional[BaseException] = None  # the WAL fsync error that stopped all writes
         self._shm_fd = -1          # held open while connections are (see start)
         self._checkpointer: Optional[asyncio.Task] = None
@@ -469,6 +476,7 @@ class SqliteStore(MetadataStore):
         setup = _connect(self.path)
         setup.executescript(_SCHEMA)
         _add_missing_columns(setup)
+        _drop_retired(setup)
         setup.close()
         self._read = _connect(self.path)
         # SQLite extends the wal-index one byte per page, leaving holes that a write through its
@@ -500,6 +508,8 @@ class SqliteStore(MetadataStore):
             except asyncio.CancelledError:
                 pass
             self._checkpointer = None
+        if self._group_task is not None:
+            await asyncio.gather(self._group_task, return_exceptions=True)
         if self._sync_task is not None:
             await asyncio.gather(self._sync_task, return_exceptions=True)
         if self._conn is not None:
@@ -528,9 +538,14 @@ class SqliteStore(MetadataStore):
 
     # -- writes and group commit -----------------------------------------------------------------
     async def write(self, fn: Callable[[Txn], T], *, durable: bool = True) -> T:
-        """Run fn in its own transaction on the event loop (a WAL commit without fsync takes a few
+        """Run fn in a transaction on the event loop (a WAL commit without fsync takes a few
         microseconds), then wait until the WAL is on stable storage. One fdatasync of the WAL
         covers every commit made before it started: that is the group commit.
+
+        While such an fdatasync is under way, a durable write could not be covered by it anyway:
+        instead of committing at once it joins the group that commits in ONE transaction as
+        soon as that fdatasync ends (see _commit_group), so a group of concurrent appends shares
+        its BEGIN/COMMIT and the WAL pages they all touch, not only the fsync.
 
         Two outcomes must never be confused: an exception before COMMIT means "rolled back"
         (the caller may delete what it prepared), one after means "committed, durability
@@ -538,23 +553,111 @@ class SqliteStore(MetadataStore):
         if self._failed is not None:
             raise WritesRefused()
         started = time.monotonic()
-        await self._begin()
-        try:
-            result = fn(self._txn)
-            self._conn.execute("COMMIT")
-        except BaseException as exc:
-            if self._conn.in_transaction:  # SQLite itself rolls back on SQLITE_FULL and some I/O errors
-                self._conn.execute("ROLLBACK")
-            if is_disk_full(exc):
-                raise StorageFull() from exc
-            raise
-        finally:
-            self._buckets.changed()  # a bucket change is committed or rolled back: fills may go on
-        self._commits += 1
+        held = False  # a cancellation that came after the commit: re-delivered once it is durable
+        if self.durable and durable and (self._group is not None or self._syncing()):
+            result, target, held = await self._join_group(fn)
+        else:
+            await self._begin()
+            try:
+                result = fn(self._txn)
+                self._conn.execute("COMMIT")
+            except BaseException as exc:
+                if self._conn.in_transaction:  # SQLite itself rolls back on SQLITE_FULL and some I/O errors
+                    self._conn.execute("ROLLBACK")
+                if is_disk_full(exc):
+                    raise StorageFull() from exc
+                raise
+            finally:
+                self._buckets.changed()  # a bucket change is committed or rolled back: fills may go on
+            self._commits += 1
+            target = self._commits
         if self.durable and durable:
-            await self._settle(self._commits)
+            await self._settle(target, held)
         self.observe_commit(time.monotonic() - started)
         return result
+
+    def _syncing(self) -> bool:
+        return self._sync_task is not None and not self._sync_task.done()
+
+    async def _join_group(self, fn: Callable[[Txn], T]) -> tuple[T, int, bool]:
+        """fn's result and commit number from the next group transaction, and whether this
+        caller was cancelled after its commit. A caller cancelled before its fn ran is left out
+        of the group (nothing happened: CancelledError); once fn has run, its outcome stands."""
+        if self._group is None:
+            self._group = []
+            self._group_task = self._loop.create_task(self._commit_group())
+        done = self._loop.create_future()
+        self._group.append((fn, done))
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            if not done.done():
+                done.cancel()  # _commit_group skips it
+                raise
+            if done.exception() is not None:
+                raise  # rolled back anyway
+            result, target = done.result()
+            return result, target, True
+        result, target = done.result()  # raises fn's exception: its changes were rolled back
+        return result, target, False
+
+    async def _commit_group(self) -> None:
+        """Commit the waiting durable writes in one transaction once the WAL fdatasync under way
+        has finished, each fn inside its own SAVEPOINT: one that raises is rolled back alone and
+        gets its exception, the others commit. If the transaction as a whole fails (COMMIT, or
+        SQLite rolling everything back on a full disk or an I/O error), every write of the group
+        gets that error: none of them happened."""
+        group = self._group
+        try:
+            sync = self._sync_task
+            if sync is not None:
+                await asyncio.wait([sync])  # its failure is its own writers' (and _failed's) business
+            self._group = None  # writes arriving from now on start the next group
+            if self._failed is not None:
+                raise WritesRefused()
+            await self._begin()
+        except BaseException as exc:  # WritesRefused, an error of BEGIN, or the loop closing
+            if self._group is group:
+                self._group = None
+            _fail_rest(group, exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        conn = self._conn
+        group = [(fn, done) for fn, done in group if not done.done()]  # cancelled callers left out
+        several = len(group) > 1
+        results = []
+        try:
+            for fn, done in group:
+                if several:
+                    conn.execute("SAVEPOINT w")
+                try:
+                    value = fn(self._txn)
+                except Exception as exc:
+                    if not (several and conn.in_transaction):
+                        raise  # alone, or SQLite rolled back the whole transaction
+                    conn.execute("ROLLBACK TO w")
+                    conn.execute("RELEASE w")
+                    done.set_exception(_rolled_back(exc))
+                    continue
+                if several:
+                    conn.execute("RELEASE w")
+                results.append((done, value))
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            _fail_rest(group, _rolled_back(exc))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        finally:
+            self._buckets.changed()  # a bucket change is committed or rolled back: fills may go on
+        self._commits += len(results)  # counted per write: observe_sync_group's group size
+        for done, value in results:
+            done.set_result((value, self._commits))
+        if results and not self._syncing():
+            self._sync_task = self._loop.create_task(self._sync_wal())
 
     async def _begin(self) -> None:
         delay = 0.0002
@@ -568,13 +671,13 @@ class SqliteStore(MetadataStore):
             await asyncio.sleep(delay)  # another process is writing: its transactions are short
             delay = min(delay * 2, 0.01)
 
-    async def _settle(self, target: int) -> None:
+    async def _settle(self, target: int, cancelled: bool = False) -> None:
         """Wait until commit `target` is durable. Its transaction is already committed, so the
         wait is never abandoned: a cancellation (uvicorn cancels requests when SIGTERM's graceful
         shutdown times out) is held back until the fsync has finished, then re-delivered at the
         caller's next suspension point -- by then write() has returned and the caller knows the
-        commit happened. A failed fsync leaves the outcome unknown: CommitUncertain."""
-        cancelled = False
+        commit happened. `cancelled`: one already held back (it came while a group commit was
+        made). A failed fsync leaves the outcome unknown: CommitUncertain."""
         try:
             while self._synced < target:
                 if self._failed is not None:
@@ -810,6 +913,28 @@ class SqliteStore(MetadataStore):
         finally:
             c.execute("COMMIT")
         return BlobClaims(refs, intents, leases, extent_blobs, extent_segments, marks)
+
+
+def _fail_rest(group: list, exc: BaseException) -> None:
+    """Every write of a group that has no outcome yet gets `exc` (none of them committed)."""
+    for _fn, done in group:
+        if not done.done():
+            done.set_exception(exc)
+
+
+def _rolled_back(exc: BaseException) -> BaseException:
+    """What a write whose transaction (or savepoint) rolled back raises."""
+    if is_disk_full(exc):
+        full = StorageFull()
+        full.__cause__ = exc
+        return full
+    return exc
+
+
+def _drop_retired(conn: sqlite3.Connection) -> None:
+    """Drop what older releases created and this one no longer keeps: the index on the journal's
+    blob column (each append paid a WAL page for it; see _SCHEMA)."""
+    conn.execute("DROP INDEX IF EXISTS pending_chunks_blob")
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:

@@ -6,6 +6,8 @@ OSSBOX_TEST_FAULTS; Python imports this module at start-up, and it wraps os.fdat
   <dir>/wal-eio   exists: fdatasync of the SQLite `-wal` file raises OSError(EIO)
   <dir>/wal-hang  exists: fdatasync of the `-wal` file blocks until the file is removed (and
                   creates <dir>/wal-hang.waiting when it starts blocking)
+  <dir>/wal-pass-once  exists: the fdatasync of the `-wal` file blocked by wal-hang (or the next
+                  one) goes through, and the trigger is removed; later ones block again
   <dir>/blob-eio-once  exists: the next fdatasync of a blob file raises OSError(EIO), and the
                   trigger is removed -- Linux reports a failed writeback once, to one caller
   <dir>/blob-hang exists: fdatasync of a blob file blocks until the file is removed (and creates
@@ -72,14 +74,21 @@ def _fdatasync(fd):
     if path.endswith("-wal"):
         if os.path.exists(os.path.join(_DIR, "wal-eio")):
             raise OSError(errno.EIO, os.strerror(errno.EIO))
-        _hang(os.path.join(_DIR, "wal-hang"))
+        _hang(os.path.join(_DIR, "wal-hang"), "wal-pass-once")
     return _real_fdatasync(fd)
 
 
-def _hang(trigger: str) -> None:
+def _hang(trigger: str, pass_once: str = "") -> None:
     if os.path.exists(trigger):
         open(trigger + ".waiting", "w").close()
     while os.path.exists(trigger):
+        if pass_once:
+            try:
+                os.unlink(os.path.join(_DIR, pass_once))
+            except FileNotFoundError:
+                pass
+            else:
+                return
         time.sleep(0.02)
 
 
