@@ -19,27 +19,32 @@ request is read as the rest of that body). This subclass changes exactly that:
 * a response sent before its request body has fully arrived carries `Connection: close`; the
   connection then *lingers*: it stops writing, discards what the client still sends, and closes
   when the client does or goes quiet. Closing at once would make the kernel answer the unread
-  bytes with a reset, which destroys the response before the client reads it.
+  bytes with a reset, which destroys the response before the client reads it;
+* a response body that is a range of a file as stored can be sent with os.sendfile, straight from
+  the page cache to the socket (scope[SENDFILE], see _sendfile).
 
 The body timeout (`--body-timeout`) lives in Request.body(): only the application knows when it is
 waiting for body bytes rather than for its own work.
 """
 from __future__ import annotations
 
+import functools
 import logging
+import os
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from .. import errors
 from ..errors import OssError
-from ..wire.request import BODY_READY
+from ..wire.request import BODY_READY, SENDFILE
 from .app import Server, new_request_id, response_headers
 
 log = logging.getLogger("ossbox.http")
 
 MAX_REQUEST_HEAD = 64 * 1024  # request line + headers, framing included
 LINGER_IDLE = 2.0             # a lingering connection closes after this long without data...
+SENDFILE_PIECE = 64 * 1024    # sent through the transport when the socket is full (see _sendfile)
 LINGER_MAX = 30.0             # ...or this long in all, whatever the client still sends
 
 
@@ -64,10 +69,16 @@ class OssHttpProtocol(HttpToolsProtocol):
         self._linger_deadline = 0.0
         self._keep_alive = True      # what the current request allows once its body has arrived
         self._cycle_transport = _CycleTransport(self)
+        self._sendfile_fd = None     # set in connection_made when responses may use os.sendfile
 
     # -- connection --------------------------------------------------------------------------------
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
+        # the socket a response body may be sent to with os.sendfile: plain TCP only (TLS
+        # encrypts in user space) and only a transport that exposes its socket
+        sock = transport.get_extra_info("socket")
+        self._sendfile_fd = (sock.fileno() if sock is not None and transport.get_extra_info("sslcontext") is None
+                             and hasattr(os, "sendfile") else None)
         self.oss_server.metrics.connections.inc()
         # uvicorn arms its keep-alive timer only after a response: without this, a connection that
         # never sends a request would stay open for ever.
@@ -154,6 +165,8 @@ class OssHttpProtocol(HttpToolsProtocol):
         # through _CycleTransport, which lingers.
         cycle.keep_alive = False
         cycle.transport = self._cycle_transport
+        if self._sendfile_fd is not None:
+            cycle.scope[SENDFILE] = functools.partial(self._sendfile, cycle)
 
     def on_chunk_header(self) -> None:
         if self._keep_alive and any(name == b"content-length" for name, _ in self.headers):
@@ -170,6 +183,58 @@ class OssHttpProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._in_head = True
         self._head_bytes = 0
+
+    # -- zero-copy response bodies -----------------------------------------------------------------
+    async def _sendfile(self, cycle, fd: int, offset: int, count: int):
+        """Send `count` bytes of `fd` from `offset` as the body of `cycle`'s response (its head
+        already written, its Content-Length `count`), from the page cache with os.sendfile: no
+        copy through Python. Returns the bytes sent (fewer only when the connection went away,
+        and it is then closed), or None when this response cannot go that way (nothing sent).
+
+        The transport owns the socket, so the bytes must not overtake what it still buffers nor
+        race its own writes: the write buffer limits are set to 0 so that uvicorn's flow control
+        (pause_writing/resume_writing) reports exactly when the buffer is empty, and only then is
+        the socket written directly. When the socket is full (EAGAIN) the next piece goes through
+        the transport instead, which waits for the socket itself; sendfile resumes once the buffer
+        has drained again. Backpressure is the transport's, so a slow client costs no memory."""
+        transport = self.transport
+        if (cycle.transport is not transport or cycle.chunked_encoding or cycle.disconnected
+                or transport.is_closing() or cycle.expected_content_length != count):
+            return None  # a request body still arriving (may linger), chunked framing, gone
+        low, high = transport.get_write_buffer_limits()
+        transport.set_write_buffer_limits(high=0, low=0)
+        sent = 0
+        try:
+            while sent < count:
+                if self.flow.write_paused:
+                    await self.flow.drain()
+                if cycle.disconnected or transport.is_closing():
+                    break
+                try:
+                    n = os.sendfile(self._sendfile_fd, fd, offset + sent, count - sent)
+                except BlockingIOError:
+                    n = None
+                if n is None:  # the socket is full: one piece through the transport, which waits
+                    piece = os.pread(fd, min(SENDFILE_PIECE, count - sent), offset + sent)
+                    if not piece:
+                        n = 0
+                    else:
+                        transport.write(piece)
+                        n = len(piece)
+                if n == 0:  # the file is shorter than its record said: cut the response
+                    log.error("sendfile: file ended %d bytes early", count - sent)
+                    break
+                sent += n
+        except OSError as exc:  # the client went away (EPIPE, ECONNRESET)
+            log.debug("sendfile stopped: %s", exc)
+        finally:
+            if not transport.is_closing():
+                transport.set_write_buffer_limits(high=high, low=low)
+        cycle.expected_content_length -= sent
+        if sent < count:
+            cycle.disconnected = True
+            transport.abort()
+        return sent
 
     # -- timeouts and refusals ---------------------------------------------------------------------
     def _cancel_head_timer(self) -> None:
