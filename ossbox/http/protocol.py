@@ -44,7 +44,6 @@ log = logging.getLogger("ossbox.http")
 
 MAX_REQUEST_HEAD = 64 * 1024  # request line + headers, framing included
 LINGER_IDLE = 2.0             # a lingering connection closes after this long without data...
-SENDFILE_PIECE = 64 * 1024    # sent through the transport when the socket is full (see _sendfile)
 LINGER_MAX = 30.0             # ...or this long in all, whatever the client still sends
 
 
@@ -70,6 +69,8 @@ class OssHttpProtocol(HttpToolsProtocol):
         self._keep_alive = True      # what the current request allows once its body has arrived
         self._cycle_transport = _CycleTransport(self)
         self._sendfile_fd = None     # set in connection_made when responses may use os.sendfile
+        self._sendfile_dup = None    # a dup of it, to wait for the socket to be writable
+        self._sendfile_wait = None   # the future of that wait
 
     # -- connection --------------------------------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -87,6 +88,12 @@ class OssHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc) -> None:
         self.oss_server.metrics.connections.dec()
+        if self._sendfile_dup is not None:  # wake a _sendfile waiting for room, then close
+            self.loop.remove_writer(self._sendfile_dup)
+            os.close(self._sendfile_dup)
+            self._sendfile_dup = None
+            if self._sendfile_wait is not None and not self._sendfile_wait.done():
+                self._sendfile_wait.set_result(None)
         self._cancel_head_timer()
         if self._linger_timer is not None:
             self._linger_timer.cancel()
@@ -194,9 +201,9 @@ class OssHttpProtocol(HttpToolsProtocol):
         The transport owns the socket, so the bytes must not overtake what it still buffers nor
         race its own writes: the write buffer limits are set to 0 so that uvicorn's flow control
         (pause_writing/resume_writing) reports exactly when the buffer is empty, and only then is
-        the socket written directly. When the socket is full (EAGAIN) the next piece goes through
-        the transport instead, which waits for the socket itself; sendfile resumes once the buffer
-        has drained again. Backpressure is the transport's, so a slow client costs no memory."""
+        the socket written directly. When the socket is full (EAGAIN) this waits until it is
+        writable again on a dup of its descriptor (the loop refuses a reader or writer on a
+        transport's own one), so a slow client costs neither memory nor copies."""
         transport = self.transport
         if (cycle.transport is not transport or cycle.chunked_encoding or cycle.disconnected
                 or transport.is_closing() or cycle.expected_content_length != count):
@@ -205,22 +212,14 @@ class OssHttpProtocol(HttpToolsProtocol):
         transport.set_write_buffer_limits(high=0, low=0)
         sent = 0
         try:
-            while sent < count:
-                if self.flow.write_paused:
-                    await self.flow.drain()
-                if cycle.disconnected or transport.is_closing():
-                    break
+            if self.flow.write_paused:
+                await self.flow.drain()
+            while sent < count and not (cycle.disconnected or transport.is_closing()):
                 try:
                     n = os.sendfile(self._sendfile_fd, fd, offset + sent, count - sent)
                 except BlockingIOError:
-                    n = None
-                if n is None:  # the socket is full: one piece through the transport, which waits
-                    piece = os.pread(fd, min(SENDFILE_PIECE, count - sent), offset + sent)
-                    if not piece:
-                        n = 0
-                    else:
-                        transport.write(piece)
-                        n = len(piece)
+                    await self._socket_writable()
+                    continue
                 if n == 0:  # the file is shorter than its record said: cut the response
                     log.error("sendfile: file ended %d bytes early", count - sent)
                     break
@@ -235,6 +234,18 @@ class OssHttpProtocol(HttpToolsProtocol):
             cycle.disconnected = True
             transport.abort()
         return sent
+
+    async def _socket_writable(self) -> None:
+        if self._sendfile_dup is None:
+            self._sendfile_dup = os.dup(self._sendfile_fd)
+        done = self._sendfile_wait = self.loop.create_future()
+        self.loop.add_writer(self._sendfile_dup, lambda: done.done() or done.set_result(None))
+        try:
+            await done
+        finally:
+            self._sendfile_wait = None
+            if self._sendfile_dup is not None:  # else connection_lost removed it and closed the dup
+                self.loop.remove_writer(self._sendfile_dup)
 
     # -- timeouts and refusals ---------------------------------------------------------------------
     def _cancel_head_timer(self) -> None:
