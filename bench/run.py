@@ -710,8 +710,13 @@ def render(res: dict) -> str:
     la = res["machine"]["loadavg_at_start"]
     notes.append(f"load average at start {la[0]:.2f} (other processes on the machine skew results; "
                  f"see 'other procs')")
+    cold = min(b["seq"]["runs_mb_s"])
+    plain = next((d for d in res["runs"] if d.get("label") == "fsync" and "large" in d), None)
     notes.append("raw seq write runs: " + ", ".join(f"{v:,.0f}" for v in b["seq"]["runs_mb_s"])
-                 + " MB/s (the faster one is the baseline)")
+                 + " MB/s (the faster one is the baseline)"
+                 + (f"; [fsync] 8 MiB appends ÷ the slower run: {plain['large']['mb_s'] / cold:.2f}× "
+                    "(the server's blob, like the first run, needs page-cache pages nothing freed "
+                    "just before; docs/performance.md)" if plain and cold else ""))
     notes.append(f"server code: {res['server_code']}")
     notes.append(f"total bench time {res['elapsed_s']:.1f} s")
     return "\n\n".join(text) + "\n\n" + "\n".join(notes)
