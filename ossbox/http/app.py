@@ -35,7 +35,7 @@ from ..storage.errors import StorageError
 from ..storage.reserve import is_disk_full
 from ..wire import xml
 from ..wire.names import valid_bucket_name, validate_key
-from ..wire.request import Request, Response
+from ..wire.request import SENDFILE, Request, Response
 from . import observe, router
 from .error_map import to_oss_error
 from .observe import AccessLog, Metrics, RequestRecord, operation_name
@@ -248,7 +248,7 @@ class Server:
             resp = self.error_response(mapped, req, scope, request_id)
         if req is not None and req.bucket is not None and req.method != "OPTIONS":
             resp = await self._with_cors(req, resp)
-        sent = await self._send(send, resp, request_id, scope["method"] == "HEAD")
+        sent = await self._send(send, resp, request_id, scope["method"] == "HEAD", scope)
         # One record of the request, for the metrics, --access-log and bucket logging alike.
         ident = req.identity if req is not None else None
         rec = RequestRecord(
@@ -437,7 +437,7 @@ class Server:
             return Response(304, {k: v for k, v in headers.items() if k != "content-type"}, b"")
         return Response(exc.status, headers, body)
 
-    async def _send(self, send, resp: Response, request_id: str, head: bool) -> int:
+    async def _send(self, send, resp: Response, request_id: str, head: bool, scope=None) -> int:
         """Send the response; returns the body bytes sent."""
         body = resp.body
         await send({"type": "http.response.start", "status": resp.status,
@@ -445,15 +445,28 @@ class Server:
         if head or isinstance(body, (bytes, bytearray)):
             if not isinstance(body, (bytes, bytearray)):
                 await body.aclose()
+                if resp.file is not None:
+                    resp.file.close()
             await send({"type": "http.response.body", "body": b"" if head else bytes(body)})
             return 0 if head else len(body)
         sent = 0
         try:
-            async for chunk in body:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                sent += len(chunk)
+            span, sendfile = resp.file, scope.get(SENDFILE) if scope is not None else None
+            done = None
+            if span is not None and sendfile is not None:
+                done = await sendfile(span.fd, span.offset, span.count)
+            if done is not None:
+                sent = done
+                if done < span.count:  # the connection went away: it is closed already
+                    return sent
+            else:
+                async for chunk in body:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    sent += len(chunk)
         finally:
             await body.aclose()
+            if resp.file is not None:
+                resp.file.close()
         await send({"type": "http.response.body", "body": b""})
         return sent
 

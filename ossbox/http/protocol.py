@@ -19,21 +19,25 @@ request is read as the rest of that body). This subclass changes exactly that:
 * a response sent before its request body has fully arrived carries `Connection: close`; the
   connection then *lingers*: it stops writing, discards what the client still sends, and closes
   when the client does or goes quiet. Closing at once would make the kernel answer the unread
-  bytes with a reset, which destroys the response before the client reads it.
+  bytes with a reset, which destroys the response before the client reads it;
+* a response body that is a range of a file as stored can be sent with os.sendfile, straight from
+  the page cache to the socket (scope[SENDFILE], see _sendfile).
 
 The body timeout (`--body-timeout`) lives in Request.body(): only the application knows when it is
 waiting for body bytes rather than for its own work.
 """
 from __future__ import annotations
 
+import functools
 import logging
+import os
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from .. import errors
 from ..errors import OssError
-from ..wire.request import BODY_READY
+from ..wire.request import BODY_READY, SENDFILE
 from .app import Server, new_request_id, response_headers
 
 log = logging.getLogger("ossbox.http")
@@ -64,10 +68,18 @@ class OssHttpProtocol(HttpToolsProtocol):
         self._linger_deadline = 0.0
         self._keep_alive = True      # what the current request allows once its body has arrived
         self._cycle_transport = _CycleTransport(self)
+        self._sendfile_fd = None     # set in connection_made when responses may use os.sendfile
+        self._sendfile_dup = None    # a dup of it, to wait for the socket to be writable
+        self._sendfile_wait = None   # the future of that wait
 
     # -- connection --------------------------------------------------------------------------------
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
+        # the socket a response body may be sent to with os.sendfile: plain TCP only (TLS
+        # encrypts in user space) and only a transport that exposes its socket
+        sock = transport.get_extra_info("socket")
+        self._sendfile_fd = (sock.fileno() if sock is not None and transport.get_extra_info("sslcontext") is None
+                             and hasattr(os, "sendfile") else None)
         self.oss_server.metrics.connections.inc()
         # uvicorn arms its keep-alive timer only after a response: without this, a connection that
         # never sends a request would stay open for ever.
@@ -76,6 +88,12 @@ class OssHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc) -> None:
         self.oss_server.metrics.connections.dec()
+        if self._sendfile_dup is not None:  # wake a _sendfile waiting for room, then close
+            self.loop.remove_writer(self._sendfile_dup)
+            os.close(self._sendfile_dup)
+            self._sendfile_dup = None
+            if self._sendfile_wait is not None and not self._sendfile_wait.done():
+                self._sendfile_wait.set_result(None)
         self._cancel_head_timer()
         if self._linger_timer is not None:
             self._linger_timer.cancel()
@@ -154,6 +172,8 @@ class OssHttpProtocol(HttpToolsProtocol):
         # through _CycleTransport, which lingers.
         cycle.keep_alive = False
         cycle.transport = self._cycle_transport
+        if self._sendfile_fd is not None:
+            cycle.scope[SENDFILE] = functools.partial(self._sendfile, cycle)
 
     def on_chunk_header(self) -> None:
         if self._keep_alive and any(name == b"content-length" for name, _ in self.headers):
@@ -170,6 +190,62 @@ class OssHttpProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._in_head = True
         self._head_bytes = 0
+
+    # -- zero-copy response bodies -----------------------------------------------------------------
+    async def _sendfile(self, cycle, fd: int, offset: int, count: int):
+        """Send `count` bytes of `fd` from `offset` as the body of `cycle`'s response (its head
+        already written, its Content-Length `count`), from the page cache with os.sendfile: no
+        copy through Python. Returns the bytes sent (fewer only when the connection went away,
+        and it is then closed), or None when this response cannot go that way (nothing sent).
+
+        The transport owns the socket, so the bytes must not overtake what it still buffers nor
+        race its own writes: the write buffer limits are set to 0 so that uvicorn's flow control
+        (pause_writing/resume_writing) reports exactly when the buffer is empty, and only then is
+        the socket written directly. When the socket is full (EAGAIN) this waits until it is
+        writable again on a dup of its descriptor (the loop refuses a reader or writer on a
+        transport's own one), so a slow client costs neither memory nor copies."""
+        transport = self.transport
+        if (cycle.transport is not transport or cycle.chunked_encoding or cycle.disconnected
+                or transport.is_closing() or cycle.expected_content_length != count):
+            return None  # a request body still arriving (may linger), chunked framing, gone
+        low, high = transport.get_write_buffer_limits()
+        transport.set_write_buffer_limits(high=0, low=0)
+        sent = 0
+        try:
+            if self.flow.write_paused:
+                await self.flow.drain()
+            while sent < count and not (cycle.disconnected or transport.is_closing()):
+                try:
+                    n = os.sendfile(self._sendfile_fd, fd, offset + sent, count - sent)
+                except BlockingIOError:
+                    await self._socket_writable()
+                    continue
+                if n == 0:  # the file is shorter than its record said: cut the response
+                    log.error("sendfile: file ended %d bytes early", count - sent)
+                    break
+                sent += n
+        except OSError as exc:  # the client went away (EPIPE, ECONNRESET)
+            log.debug("sendfile stopped: %s", exc)
+        finally:
+            if not transport.is_closing():
+                transport.set_write_buffer_limits(high=high, low=low)
+        cycle.expected_content_length -= sent
+        if sent < count:
+            cycle.disconnected = True
+            transport.abort()
+        return sent
+
+    async def _socket_writable(self) -> None:
+        if self._sendfile_dup is None:
+            self._sendfile_dup = os.dup(self._sendfile_fd)
+        done = self._sendfile_wait = self.loop.create_future()
+        self.loop.add_writer(self._sendfile_dup, lambda: done.done() or done.set_result(None))
+        try:
+            await done
+        finally:
+            self._sendfile_wait = None
+            if self._sendfile_dup is not None:  # else connection_lost removed it and closed the dup
+                self.loop.remove_writer(self._sendfile_dup)
 
     # -- timeouts and refusals ---------------------------------------------------------------------
     def _cancel_head_timer(self) -> None:

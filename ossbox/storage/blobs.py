@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from typing import Optional
 
 from .errors import DataShorterThanRecorded
 
@@ -103,6 +104,12 @@ class BlobReader:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+    def sendable(self, end: int) -> Optional[int]:
+        """The open file, for a caller that sends bytes of it as stored (no `dkey`) by itself, or
+        None when the file is shorter than `end` (then `stream` raises DataShorterThanRecorded
+        before the first byte). The caller closes the reader."""
+        return self._fd if self._fd >= 0 and os.fstat(self._fd).st_size >= end else None
 
     async def stream(self, start: int, end: int, dkey=None, chunk: int = 1024 * 1024):
         """Bytes [start, end), decrypted with `dkey` (an sse.DataKey) when the object is encrypted.

@@ -4,6 +4,7 @@ that creates a blob (PutObject, creating append, UploadPart, UploadPartCopy, Cop
 CompleteMultipartUpload) goes through `NewBlobs`."""
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import logging
@@ -18,7 +19,7 @@ from .errors import (BlobReclaimed, BodyLengthMismatch, CommitUncertain, DigestM
 from .records import new_id
 from .reserve import is_disk_full
 from .sse import Keystream
-from .streams import INLINE_JOURNAL_MAX, copy_range, pwrite_all
+from .streams import INLINE_JOURNAL_MAX, WRITE_BATCH, copy_range, pwrite_all, write_batch
 
 log = logging.getLogger("ossbox.engine")
 
@@ -148,24 +149,54 @@ class NewBlobs:
         if content_md5 is not None and md5 is None:
             md5 = hashlib.md5()
         kept: Optional[bytearray] = bytearray() if journal else None
-        async for chunk in body:
-            # The reserve may have been released since this write began: stop adding data, or
-            # the blocks it gave back for deletes are gone (adds_data refuses only new writes).
-            self.space.check_writable()
-            n = len(chunk)
-            if offset + n > limit:
-                raise error(limit)
-            stored = stream.apply(chunk) if stream is not None else chunk
-            pwrite_all(fd, stored, offset)
-            offset += n
-            crc = crc64_update(crc, chunk)
-            if md5 is not None:
-                md5.update(chunk)
-            if kept is not None:
-                if len(kept) + n <= INLINE_JOURNAL_MAX:
-                    kept += stored
-                else:
-                    kept = None
+        # Up to INLINE_JOURNAL_MAX the body is written on the loop as it arrives (a small append
+        # costs no thread hop). Past that, chunks are gathered into batches of WRITE_BATCH bytes
+        # and each batch is written, checksummed and (when durable) handed to the disk's
+        # writeback in an I/O thread, while the loop receives the next one: one batch in flight,
+        # so memory stays at about two batches per request (docs/performance.md).
+        pending = None              # the batch in the I/O thread; its result is the CRC after it
+        batch: list = []
+        batch_at = batch_len = 0
+        loop = asyncio.get_running_loop()
+        try:
+            async for chunk in body:
+                # The reserve may have been released since this write began: stop adding data, or
+                # the blocks it gave back for deletes are gone (adds_data refuses only new writes).
+                self.space.check_writable()
+                n = len(chunk)
+                if offset + n > limit:
+                    raise error(limit)
+                if pending is None and not batch and offset + n - start <= INLINE_JOURNAL_MAX:
+                    stored = stream.apply(chunk) if stream is not None else chunk
+                    pwrite_all(fd, stored, offset)
+                    crc = crc64_update(crc, chunk)
+                    if md5 is not None:
+                        md5.update(chunk)
+                    if kept is not None:
+                        kept += stored
+                    offset += n
+                    continue
+                kept = None
+                if not batch:
+                    batch_at = offset
+                batch.append(chunk)
+                batch_len += n
+                offset += n
+                if batch_len >= WRITE_BATCH:
+                    if pending is not None:
+                        crc = await pending
+                    pending = loop.run_in_executor(self.io, write_batch, fd, batch, batch_at, crc, md5,
+                                                   stream, self.durable)
+                    batch, batch_len = [], 0
+            if pending is not None:
+                crc = await pending
+            if batch:
+                pending = loop.run_in_executor(self.io, write_batch, fd, batch, batch_at, crc, md5,
+                                               stream, self.durable)
+                crc = await pending
+        finally:
+            if pending is not None and not pending.done():
+                await asyncio.wait([pending])  # no thread may use fd once it is closed
         if content_length is not None and offset - start != content_length:
             raise BodyLengthMismatch(declared=content_length, received=offset - start)
         if content_md5 is not None and md5.digest() != content_md5:

@@ -35,6 +35,9 @@ class SegmentReader:
     def close(self) -> None:
         pass  # nothing is held between streams
 
+    def sendable(self, end: int) -> None:
+        return None  # no one local file holds the bytes
+
     async def extents(self, start: int, end: int) -> list[Extent]:
         found = await self._meta.extents(self.blob, start, end)
         if not found and self._whole and start < end:

@@ -2,6 +2,7 @@
 decrypt/encrypt/hash pipeline of copies (run in I/O threads)."""
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 from typing import Optional
@@ -12,6 +13,33 @@ from .sse import Keystream
 
 INLINE_JOURNAL_MAX = 256 * 1024          # appends up to this size are journalled in the metadata commit
 COPY_CHUNK = 8 * 1024 * 1024
+# A large write goes to an I/O thread in batches of this many bytes (storage/newblobs.py
+# _stream_into); a durable one also starts the disk writing each batch while the rest of the
+# body is still arriving, so that its closing fdatasync waits for the tail only.
+WRITE_BATCH = 1024 * 1024
+
+
+def _libc_sync_file_range():
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):  # not Linux/glibc: the closing fdatasync does it all
+        return None
+    fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_sync_file_range = _libc_sync_file_range()
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Start writing [offset, offset+length) of fd to disk without waiting (Linux
+    sync_file_range(SYNC_FILE_RANGE_WRITE)). It makes nothing durable and consumes no writeback
+    error: the fdatasync that follows still waits for these pages and still reports a failure.
+    So a failure here is ignored (that fdatasync will see it)."""
+    if _sync_file_range is not None:
+        _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
 
 
 def pwrite_all(fd: int, data, offset: int) -> None:
@@ -75,3 +103,21 @@ def transcode(src: int, dst: int, start: int, end: int, dst_offset: int,
             on_plain(plain)
         pwrite_all(dst, encrypt.apply(plain) if encrypt is not None else plain, dst_offset + pos - start)
         pos += len(data)
+
+
+def write_batch(fd: int, chunks, offset: int, crc: int, md5, stream: Optional[Keystream],
+                writeback: bool) -> int:
+    """Write `chunks` (plaintext, in order) at offset, encrypted with `stream` if given; update
+    `md5` and return the CRC-64 after them (both over the plaintext). With `writeback`, start
+    the disk on these bytes (start_writeback). Runs in an I/O thread: pwrite, MD5 and SSE
+    release the GIL."""
+    at = offset
+    for chunk in chunks:
+        pwrite_all(fd, stream.apply(chunk) if stream is not None else chunk, at)
+        crc = crc64_update(crc, chunk)
+        if md5 is not None:
+            md5.update(chunk)
+        at += len(chunk)
+    if writeback:
+        start_writeback(fd, offset, at - offset)
+    return crc

@@ -15,6 +15,10 @@ MAX_XML_BODY = 1024 * 1024
 _timeout = getattr(asyncio, "timeout", None)  # Python 3.11+: no task per wait, unlike wait_for
 # scope key of a callable telling whether the ASGI receive() would return without waiting
 BODY_READY = "ossbox.body_ready"
+# scope key of `async (fd, offset, count) -> Optional[int]`: sends a file range as the response
+# body straight from the page cache (os.sendfile); None when this connection cannot (TLS, a
+# request body still arriving), and the body is then sent as usual (http/protocol.py)
+SENDFILE = "ossbox.sendfile"
 MAX_HEADER_BYTES = 64 * 1024   # names and values together; OSS's own limit on user metadata is 8 KB
 
 
@@ -174,11 +178,23 @@ Body = Union[bytes, AsyncIterator[bytes]]
 
 
 @dataclass
+class FileSpan:
+    """Bytes [offset, offset + count) of an open file, exactly as a response sends them."""
+    fd: int
+    offset: int
+    count: int
+    close: Any                       # closes fd (idempotent); the response calls it when sent
+
+
+@dataclass
 class Response:
     status: int = 200
     headers: dict = field(default_factory=dict)
     body: Body = b""
     length: Optional[int] = None     # needed when body is an iterator
+    # the body's bytes exactly as they lie in a file (no decryption, compression or throttling):
+    # the connection may send them with os.sendfile instead of iterating `body`
+    file: Optional[FileSpan] = None
 
     @classmethod
     def xml(cls, payload: bytes, status: int = 200, headers: Optional[dict] = None) -> "Response":
