@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import socket
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -69,7 +70,7 @@ class OssHttpProtocol(HttpToolsProtocol):
         self._keep_alive = True      # what the current request allows once its body has arrived
         self._cycle_transport = _CycleTransport(self)
         self._sendfile_fd = None     # set in connection_made when responses may use os.sendfile
-        self._sendfile_dup = None    # a dup of it, to wait for the socket to be writable
+        self._sendfile_dup = None    # a socket object on a dup of it, to wait for room to write
         self._sendfile_wait = None   # the future of that wait
 
     # -- connection --------------------------------------------------------------------------------
@@ -90,7 +91,7 @@ class OssHttpProtocol(HttpToolsProtocol):
         self.oss_server.metrics.connections.dec()
         if self._sendfile_dup is not None:  # wake a _sendfile waiting for room, then close
             self.loop.remove_writer(self._sendfile_dup)
-            os.close(self._sendfile_dup)
+            self._sendfile_dup.close()
             self._sendfile_dup = None
             if self._sendfile_wait is not None and not self._sendfile_wait.done():
                 self._sendfile_wait.set_result(None)
@@ -237,7 +238,8 @@ class OssHttpProtocol(HttpToolsProtocol):
 
     async def _socket_writable(self) -> None:
         if self._sendfile_dup is None:
-            self._sendfile_dup = os.dup(self._sendfile_fd)
+            # socket.fromfd dups the descriptor; the object closes its copy
+            self._sendfile_dup = socket.fromfd(self._sendfile_fd, socket.AF_INET, socket.SOCK_STREAM)
         done = self._sendfile_wait = self.loop.create_future()
         self.loop.add_writer(self._sendfile_dup, lambda: done.done() or done.set_result(None))
         try:
