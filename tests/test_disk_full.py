@@ -438,7 +438,7 @@ def test_a_write_in_flight_stops_when_the_reserve_is_released(small_disk):
     import threading
 
     from appendkit import wait_until
-    from test_gc import HALF, TOTAL, _HalfThenWait
+    from test_gc import TOTAL, WRITTEN, _HalfThenWait
 
     mnt = small_disk[0]
     srv = _server(small_disk)
@@ -457,7 +457,7 @@ def test_a_write_in_flight_stops_when_the_reserve_is_released(small_disk):
     writer = threading.Thread(target=append, daemon=True)
     writer.start()
     try:
-        wait_until(lambda: any(os.path.getsize(os.path.join(d, f)) >= HALF
+        wait_until(lambda: any(os.path.getsize(os.path.join(d, f)) >= WRITTEN
                                for d, _, files in os.walk(mnt / "data" / "blobs") for f in files), 30,
                    what="the first half of the append to reach its blob")
         _fill_with_file(mnt / "filler")
