@@ -16,10 +16,11 @@ import threading
 import uuid
 
 import oss2
+import pytest
 import requests
 
 from appendkit import assert_object, crc64, head_state, new_bucket, wait_until
-from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, TEST_DATA, ServerProcess
 from test_metrics import _free_port, scrape, value
 from tlscert import https_endpoint, make_self_signed
 
@@ -211,6 +212,7 @@ def test_kill9_of_a_worker_restarts_it_and_serving_goes_on(tmp_path):
         assert srv.stop() == 0
 
 
+@pytest.mark.skipif(bool(TEST_DATA), reason="segment mode (OSSBOX_TEST_DATA) has no journal to replay")
 def test_a_restarted_worker_replays_the_journal_while_the_other_appends(tmp_path):
     """kill -9 of one worker during durable small appends (journalled) on both workers: the
     restarted worker replays the journal -- rows of both workers -- while the other keeps
