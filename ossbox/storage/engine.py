@@ -178,12 +178,15 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart, SegmentWr
     # -- writes that free space (deletes, aborts) ------------------------------------------------
     async def _write_freeing(self, fn):
         """A metadata write that frees space (a delete or abort). If the disk is too full even for that,
-        release the reserve and try once more (SQLite rolled the failed attempt back)."""
+        release the reserve, let the metadata store give back what it can, and try once more
+        (SQLite rolled the failed attempt back)."""
         try:
             return await self.meta.write(fn)
         except StorageFull:
-            if not self.space.release("a delete needed space"):
-                raise
+            # Released or not (it may be gone already), the blocks go to the metadata store's
+            # own housekeeping first: once its WAL is truncated, this commit has room.
+            self.space.release("a delete needed space")
+            await self.meta.reclaim_space()
         return await self.meta.write(fn)
 
     # -- buckets ---------------------------------------------------------------------------------

@@ -274,6 +274,10 @@ class MetadataStore(ABC):
         durable=False returns once committed, without waiting for stable storage (PostgreSQL:
         synchronous_commit=off), for rows whose loss in a crash would not matter."""
 
+    async def reclaim_space(self) -> None:
+        """On a full disk, give back what the store holds beyond its data (SQLite: copy the WAL
+        into the database, then truncate it). Never raises; nothing to do for a remote store."""
+
     @abstractmethod
     async def get_bucket(self, name: str) -> Optional[BucketRecord]: ...
     @abstractmethod

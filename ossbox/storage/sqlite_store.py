@@ -725,6 +725,30 @@ class SqliteStore(MetadataStore):
             except sqlite3.Error:
                 pass  # busy with another process's checkpoint: the next round catches up
 
+    async def reclaim_space(self) -> None:
+        """The WAL keeps its largest size, and its frames can be reused only after a complete
+        checkpoint: on a full disk, a delete's commit that must append to it fails, and so does
+        a checkpoint that must grow the database. So, when a delete needs space (after the reserve
+        was released, engine.py), copy the WAL into the database now -- the released blocks go to
+        that growth -- and truncate the WAL, which gives back its blocks (megabytes after a burst
+        of writes) for the delete and the next checkpoints."""
+        def truncate():
+            conn = _connect(self.path, busy_timeout_ms=2000)  # waits for readers, briefly
+            try:
+                busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                return not busy
+            finally:
+                conn.close()
+        if self._failed is not None:  # no checkpoint copies frames whose durability failed
+            return
+        try:
+            done = await self._loop.run_in_executor(self._pool, truncate)
+        except sqlite3.Error as exc:
+            log.warning("could not checkpoint the metadata WAL on a full disk: %s", exc)
+        else:
+            if not done:
+                log.warning("could not truncate the metadata WAL on a full disk: readers kept it busy")
+
     def _checkpoint(self) -> None:
         """Copy committed WAL frames into the database (SQLite syncs the WAL before and the
         database after), so the WAL can restart instead of growing."""
