@@ -216,6 +216,7 @@ def _cross_process(a: ServerProcess, b: ServerProcess, name: str) -> None:
         appender.join()
         assert (body["event"], body["length"]) == ("grown", length + 2)
         delays.append(woke - appender.box["done"])
+    print(f"{name}: watch woke {[round(d * 1000, 1) for d in delays]} ms after the append answered")
     assert max(delays) < 1.0, delays
 
 

@@ -242,7 +242,10 @@ def head_state(client, bucket: str, key: str, request_payer=None, missing_ok: bo
 # which answers as soon as the object grows past N (or is sealed, replaced, deleted). Real OSS
 # has neither, and is polled with HEAD instead.
 WATCH_HEADER = "x-ossbox-watch"
-WATCH_TIMEOUT = 5    # seconds a watch waits at most: `tail -f` then checks that its reader is still there
+WATCH_TIMEOUT = 25   # seconds a watch waits at most (the server's default)
+# ... when stdout is a pipe: `tail -f | head` must notice soon that head has gone (reader_gone),
+# and nothing can be checked while the watch waits
+PIPE_WATCH_TIMEOUT = 1
 TIMEOUT, POLL = "timeout", "poll"   # what Tail.watched answers besides a state
 
 
@@ -744,6 +747,12 @@ class Tail:
             self.out.write(data)
             self.out.flush()
 
+    def _to_pipe(self) -> bool:
+        try:
+            return stat.S_ISFIFO(os.fstat(self.out.fileno()).st_mode)
+        except (OSError, ValueError, AttributeError):
+            return False
+
     def reader_gone(self) -> bool:
         """stdout is a pipe whose reading end was closed (`ossbox tail -f ... | head`): GNU tail
         stops then too, instead of waiting for the next append to hit EPIPE."""
@@ -798,7 +807,8 @@ class Tail:
         again, and only a poll notices it being replaced)."""
         import alibabacloud_oss_v2 as oss
         try:
-            event, new = watch_state(self.client, self.bucket, self.key, st.length, self.request_payer)
+            event, new = watch_state(self.client, self.bucket, self.key, st.length, self.request_payer,
+                                     PIPE_WATCH_TIMEOUT if self._to_pipe() else WATCH_TIMEOUT)
         except oss.exceptions.OperationError as exc:
             inner = exc.unwrap()
             if _terminated_in(exc):
