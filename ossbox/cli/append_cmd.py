@@ -30,8 +30,8 @@ tail (not in ossutil)
   lines (default 10) or BYTES bytes, and with -f prints what gets appended (ranged GETs of the new
   bytes only, checked against the object's CRC-64 before being printed). It learns of appends from
   a watch (`GET ?x-ossbox-watch&position=N`, answered as soon as the object grows) when HEAD
-  shows `x-ossbox-watch: 1` (an ossbox server), else by polling HEAD every S seconds (real OSS). A truncated or replaced object gives a notice on stderr and following restarts at its
-  new end. Ctrl-C or SIGTERM ends `tail -f` normally: exit status 0. No elapsed trailer is printed
+  shows `x-ossbox-watch: 1` (an ossbox server), else by polling HEAD every S seconds (real OSS).
+  A truncated or replaced object gives a notice on stderr and following restarts at its new end. Ctrl-C or SIGTERM ends `tail -f` normally: exit status 0. No elapsed trailer is printed
   (the output is object data).
 """
 from __future__ import annotations
