@@ -275,13 +275,15 @@ def test_a_watch_sees_appends_made_through_another_node_on_postgresql(tmp_path, 
 
 # -- the server's own timeouts and its stop -------------------------------------------------------
 @pytest.mark.slow
-def test_idle_timeout_spares_a_long_poll_and_a_graceful_stop_answers_it_at_once(tmp_path):
-    srv = ServerProcess(str(tmp_path), extra_args=["--idle-timeout", "1", "--shutdown-timeout", "30"]).start()
+def test_connection_timeouts_spare_a_watch_and_a_graceful_stop_answers_it_at_once(tmp_path):
+    srv = ServerProcess(str(tmp_path), extra_args=["--idle-timeout", "1", "--header-timeout", "1", "--body-timeout",
+                                                   "1", "--shutdown-timeout", "30"]).start()
     try:
         b = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), srv.endpoint, "stop")
         b.create_bucket()
         b.append_object("k", 0, b"abc")
-        # longer than --idle-timeout: the connection is busy, not idle
+        # longer than the connection timeouts: the connection is busy, not idle, its head and
+        # (empty) body long complete
         assert facts(watch(b, "k", 3, timeout=3))["event"] == "timeout"
         with requests.get(watch_url(b, "k", 3, timeout=3), headers={"Accept": "text/event-stream"},
                           stream=True, timeout=30) as resp:
