@@ -174,6 +174,11 @@ await step("put/get/head/delete: bodies, ranges, errors", async () => {
   eq((await root.headObject(B, "blob")).contentType, "text/x-test", "blob type");
   await root.putObject(B, "text", "ünïcode text");
   eq(await (await root.getObject(B, "text")).text(), "ünïcode text", "text");
+  await root.putObject(B, "meta", "m", { meta: { note: "ünï ☃ text", plain: "ascii" } });
+  eq((await root.headObject(B, "meta")).meta, { note: "ünï ☃ text", plain: "ascii" }, "unicode metadata");
+  await rejects(root.headObject(B, ".."), "InvalidObjectName", "a key a URL cannot carry");
+  await root.putObject(B, "stream", new Blob(["streamed body"]).stream());
+  eq(await (await root.getObject(B, "stream")).text(), "streamed body", "a stream body (Node.js)");
   await root.putObject(B, "empty", "");
   eq((await root.headObject(B, "empty")).size, 0, "empty");
   await root.deleteObject(B, "bin");
@@ -183,7 +188,7 @@ await step("put/get/head/delete: bodies, ranges, errors", async () => {
   assert(g.requestId && g.hostId !== undefined && g.message, "request id, host id, message from the XML");
   const ec = await rejects(root.getObject("no-such-bucket-" + run, "k"), "NoSuchBucket", "no bucket");
   assert(ec.ec, "an EC code");
-  await root.deleteObjects(B, ["blob", "text", "empty"]);
+  await root.deleteObjects(B, ["blob", "text", "empty", "meta", "stream"]);
 });
 
 await step("multipart upload with progress and abort", async () => {

@@ -12,7 +12,11 @@
  * - getBucketLifecycle returns the XML text (null when none); putBucketLifecycle takes XML text or
  *   an array of rules in OSS element names ({ID, Prefix, Status, Expiration: {Days}}).
  * - A key whose path has a "." or ".." segment is sent with "/" as %2F (URL parsers would
- *   otherwise resolve the dot segments); a key that is exactly "." or ".." cannot be addressed.
+ *   otherwise resolve the dot segments); a key that is exactly "." or ".." cannot be addressed
+ *   (OssError InvalidObjectName, without a request).
+ * - Header values (x-oss-meta-*) may be any text: sent and read back as UTF-8 bytes, as the SDKs do.
+ * - Bodies: string, bytes, Blob/File; a ReadableStream works in Node.js only (browsers stream
+ *   uploads over HTTP/2 only).
  * - presign: headers given are signed and must be sent as given; a PUT that sends a body with a
  *   Content-Type (fetch adds text/plain for a string) must presign that Content-Type.
  * - The clock: on RequestTimeTooSkewed the client adopts the server's time and retries once.
@@ -75,6 +79,7 @@ const bool = (s) => s === "true";
 
 /** A key on the wire: the canonical form, unless a dot segment must be protected from URL parsing. */
 function wirePath(/** @type {string|undefined} */ bucket, /** @type {string|undefined} */ key) {
+  if (key === "." || key === "..") throw new OssError(400, "InvalidObjectName", `The key "${key}" cannot be addressed in a URL.`);
   if (bucket && key && key.split("/").some((p) => p === "." || p === "..")) return `/${enc(bucket)}/${enc(key)}`;
   return canonicalUri(bucket, key);
 }
@@ -88,6 +93,19 @@ function pairs(/** @type {Query} */ query) {
     out.push([k, v === true ? "" : String(v)]);
   }
   return out;
+}
+
+/** Header values travel as bytes: non-ASCII text goes as its UTF-8 bytes (fetch takes byte strings). @param {string} v */
+const toWire = (v) => (/[^\x00-\x7f]/.test(v) ? String.fromCharCode(...new TextEncoder().encode(v)) : v);
+
+/** ... and comes back as those bytes, one character each: the UTF-8 text when they are UTF-8. @param {string} v */
+function fromWire(v) {
+  if (!/[\x80-\xff]/.test(v) || /[^\x00-\xff]/.test(v)) return v;
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(Uint8Array.from(v, (c) => c.charCodeAt(0)));
+  } catch {
+    return v;
+  }
 }
 
 /** @param {[string, string][]} ps */
@@ -159,7 +177,7 @@ export class OssClient {
       });
       const qs = queryString(ps);
       /** @type {RequestInit & {duplex?: string}} */
-      const init = { method, headers: signedHeaders, body: /** @type {any} */ (body), signal, cache: "no-store" };
+      const init = { method, headers: Object.fromEntries(Object.entries(signedHeaders).map(([k, v]) => [k, toWire(v)])), body: /** @type {any} */ (body), signal, cache: "no-store" };
       if (once) init.duplex = "half";
       const res = await fetch(this.endpoint + wirePath(bucket, key) + (qs ? "?" + qs : ""), init);
       if (res.status < 300) return res;
@@ -749,7 +767,7 @@ const writeResult = (h) => ({ etag: h.get("etag") || undefined, crc64: h.get("x-
 export function objectFacts(h) {
   /** @type {Record<string, string>} */
   const meta = {};
-  for (const [k, v] of h.entries()) if (k.startsWith("x-oss-meta-")) meta[k.slice(11)] = v;
+  for (const [k, v] of h.entries()) if (k.startsWith("x-oss-meta-")) meta[k.slice(11)] = fromWire(v);
   const next = h.get("x-oss-next-append-position");
   return {
     size: Number(h.get("content-length") ?? 0),
