@@ -388,6 +388,36 @@ export class OssClient {
     await this.request({ method: "DELETE", bucket: name, query: { lifecycle: true } });
   }
 
+  /**
+   * GetBucketStat: its figures by their OSS names, as numbers ({Storage, ObjectCount, MultipartUploadCount, ...}).
+   * @param {string} name @returns {Promise<Record<string, number>>}
+   */
+  async getBucketStat(name) {
+    const doc = await this._getXml(name, { stat: true });
+    return Object.fromEntries(doc.children.map((c) => [c.name, Number(c.text)]));
+  }
+
+  /**
+   * Multipart uploads not completed nor aborted -> {uploads: [{key, uploadId, initiated}], isTruncated, nextKeyMarker, nextUploadIdMarker}.
+   * @param {string} bucket @param {{prefix?: string, keyMarker?: string, uploadIdMarker?: string, maxUploads?: number}} [o]
+   */
+  async listMultipartUploads(bucket, { prefix, keyMarker, uploadIdMarker, maxUploads } = {}) {
+    const doc = await this._getXml(bucket, { uploads: true, prefix, "key-marker": keyMarker, "upload-id-marker": uploadIdMarker,
+      "max-uploads": maxUploads, "encoding-type": "url" });
+    const dec = text(doc, "EncodingType") === "url" ? decodeURIComponent : (/** @type {string} */ s) => s;
+    return {
+      uploads: all(doc, "Upload").map((u) => ({ key: dec(text(u, "Key") || ""), uploadId: text(u, "UploadId"), initiated: text(u, "Initiated") })),
+      isTruncated: bool(text(doc, "IsTruncated")),
+      nextKeyMarker: text(doc, "NextKeyMarker") && dec(text(doc, "NextKeyMarker") || ""),
+      nextUploadIdMarker: text(doc, "NextUploadIdMarker"),
+    };
+  }
+
+  /** @param {string} bucket @param {string} key @param {string} uploadId */
+  async abortMultipartUpload(bucket, key, uploadId) {
+    await this.request({ method: "DELETE", bucket, key, query: { uploadId } });
+  }
+
   // -- objects ---------------------------------------------------------------------------------
   /**
    * ListObjectsV2 (keys url-encoded on the wire, so any key survives the XML).
@@ -451,7 +481,7 @@ export class OssClient {
    *          headers?: Record<string, string>, onProgress?: (loaded: number, total: number) => void, signal?: AbortSignal}} [o]
    */
   async multipartUpload(bucket, key, data, { partSize = 8 * MiB, parallel = 3, contentType, acl, storageClass, meta, headers = {}, onProgress, signal } = {}) {
-    const blob = data instanceof Blob ? data : new Blob([data]);
+    const blob = data instanceof Blob ? data : new Blob([/** @type {BlobPart} */ (data)]);
     const total = blob.size;
     partSize = Math.max(partSize, Math.ceil(total / 10000), 100 * 1024);
     const count = Math.max(1, Math.ceil(total / partSize));
