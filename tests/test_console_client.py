@@ -7,10 +7,13 @@ Web Crypto and TextEncoder. Its V4 signatures are also compared with the officia
 (alibabacloud_oss_v2) for fixed inputs, since the server, accepting a few canonical variants,
 would not notice a small difference by itself."""
 import datetime
+import html
 import json
 import os
+import re
 import shutil
 import subprocess
+import uuid
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
@@ -18,10 +21,10 @@ import pytest
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
 
 JS_DIR = os.path.join(os.path.dirname(__file__), "js")
+CLIENT_DIR = os.path.join(os.path.dirname(__file__), "..", "ossbox", "console", "static", "js")
 NODE = shutil.which("node")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REGION = "cn-hangzhou"
-
-pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed (the console's JS client runs in Node.js 20)")
 
 
 def _sdk_vectors() -> list[dict]:
@@ -73,6 +76,7 @@ def console_server(tmp_path_factory):
     assert proc.stop() == 0, "".join(proc.output)
 
 
+@pytest.mark.skipif(NODE is None, reason="node is not installed (the console's JS client runs in Node.js 20)")
 def test_console_client(console_server, tmp_path):
     vectors = tmp_path / "vectors.json"
     vectors.write_text(json.dumps(_sdk_vectors()))
@@ -92,3 +96,39 @@ def test_console_client(console_server, tmp_path):
     assert "watch (long-poll where the server has it, else HEAD polling)" in result["steps"]
     for note in result["notes"]:
         print(note)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)")
+@pytest.mark.parametrize("origin", ["secure", "insecure"])
+def test_console_client_in_chromium(console_server, origin):
+    """The same module in headless Chromium, served from a bucket of the server (same origin, as
+    the console is). "insecure": the page's origin is http://<a name that is not localhost>, where
+    browsers offer no Web Crypto (crypto.subtle), as for a console opened at a LAN address: the
+    client signs with its own SHA-256/HMAC."""
+    import oss2
+    name = f"cc-page-{uuid.uuid4().hex[:12]}"
+    bucket = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), console_server.endpoint, name)
+    bucket.create_bucket()
+    public = {"x-oss-object-acl": "public-read"}
+    for f in ("oss.js", "sigv4.js", "xml.js"):
+        with open(os.path.join(CLIENT_DIR, f), "rb") as fh:
+            bucket.put_object(f"site/{f}", fh.read(), headers={**public, "Content-Type": "text/javascript"})
+    with open(os.path.join(JS_DIR, "console_client_page.html"), "rb") as fh:
+        bucket.put_object("site/page.html", fh.read(), headers={**public, "Content-Type": "text/html"})
+    host = "127.0.0.1" if origin == "secure" else "ossbox-console.test"
+    fragment = "&".join(f"{k}={quote(v, safe='')}" for k, v in
+                        [("ak", ACCESS_KEY_ID), ("sk", ACCESS_KEY_SECRET), ("region", REGION), ("bucket", name),
+                         ("prefix", "p/")])
+    run = subprocess.run(
+        [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--virtual-time-budget=20000",
+         f"--host-resolver-rules=MAP {host} 127.0.0.1", "--dump-dom",
+         f"http://{host}:{console_server.port}/{name}/site/page.html#{fragment}"],
+        capture_output=True, text=True, timeout=120)
+    found = re.search(r'<pre id="out">RESULT (.*?)</pre>', run.stdout, re.S)
+    assert found, (run.stdout[-2000:], run.stderr[-2000:])
+    result = json.loads(html.unescape(found.group(1)))
+    assert result["ok"], result["failures"]
+    assert (result["secureContext"], result["webCrypto"]) == ((True, True) if origin == "secure" else (False, False))
+    for obj in oss2.ObjectIterator(bucket):
+        bucket.delete_object(obj.key)
+    bucket.delete_bucket()
