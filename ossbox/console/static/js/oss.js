@@ -579,7 +579,10 @@ export class OssClient {
     return { ...writeResult(res.headers), etag: text(await xmlOf(res), "ETag") || res.headers.get("etag") || undefined };
   }
 
-  /** A rename as OSS has it for flat buckets: copy, then delete the source. */
+  /**
+   * A rename as OSS has it for flat buckets: copy, then delete the source. CopyObject makes an
+   * Appendable source a Normal object (as OSS does), and OSS copies at most 1 GB this way.
+   */
   async renameObject(/** @type {string} */ bucket, /** @type {string} */ srcKey, /** @type {string} */ dstKey) {
     const r = await this.copyObject(bucket, srcKey, dstKey);
     await this.deleteObject(bucket, srcKey);
