@@ -168,6 +168,8 @@ export class OssClient {
     // fetch would add a Content-Type of its own to some bodies (text/plain for a string): name it
     if (body != null && !h["content-type"]) h["content-type"] = (body instanceof Blob && body.type) || "application/octet-stream";
     const once = typeof ReadableStream !== "undefined" && body instanceof ReadableStream;
+    const qs = queryString(ps);
+    const url = this.endpoint + wirePath(bucket, key) + (qs ? "?" + qs : "");
     for (let attempt = 0; ; attempt++) {
       const signedHeaders = { ...h };
       signedHeaders.authorization = await authorization({
@@ -175,11 +177,11 @@ export class OssClient {
         accessKeyId: this.accessKeyId, accessKeySecret: this.accessKeySecret, securityToken: this.securityToken,
         region: this.region, datetime: isoBasic(new Date(Date.now() + this.clockOffset)),
       });
-      const qs = queryString(ps);
       /** @type {RequestInit & {duplex?: string}} */
-      const init = { method, headers: Object.fromEntries(Object.entries(signedHeaders).map(([k, v]) => [k, toWire(v)])), body: /** @type {any} */ (body), signal, cache: "no-store" };
-      if (once) init.duplex = "half";
-      const res = await fetch(this.endpoint + wirePath(bucket, key) + (qs ? "?" + qs : ""), init);
+      const init = { method, headers: Object.fromEntries(Object.entries(signedHeaders).map(([k, v]) => [k, toWire(v)])),
+        body: /** @type {any} */ (body), signal, cache: "no-store" };
+      if (once) init.duplex = "half"; // Node.js sends a stream only when told so
+      const res = await fetch(url, init);
       if (res.status < 300) return res;
       const err = await errorOf(res, method);
       const serverTime = Date.parse(err.fields.ServerTime || res.headers.get("date") || "");
@@ -199,12 +201,13 @@ export class OssClient {
     /** @type {Record<string, string>} */
     const h = {};
     for (const [k, v] of Object.entries(headers)) h[k.toLowerCase()] = String(v).trim();
+    const path = wirePath(bucket, key);
     const ps = await presignQuery({
       method, uri: canonicalUri(bucket, key), query: pairs(query), headers: h, expires,
       accessKeyId: this.accessKeyId, accessKeySecret: this.accessKeySecret, securityToken: this.securityToken,
       region: this.region, datetime: isoBasic(new Date(Date.now() + this.clockOffset)),
     });
-    return this.endpoint + wirePath(bucket, key) + "?" + queryString(ps);
+    return this.endpoint + path + "?" + queryString(ps);
   }
 
   /** GET a sub-resource's XML document. @param {string} bucket @param {Query} query @param {string} [key] */
