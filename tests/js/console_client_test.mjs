@@ -505,6 +505,10 @@ await step("watch (long-poll where the server has it, else HEAD polling)", async
   await new Promise((r) => setTimeout(r, 150));
   await root.putObject(B, k, "short");
   eq((await replacing).event, "replaced", "replaced");
+  const sameSize = root.watch(B, k, 5, opts);
+  await new Promise((r) => setTimeout(r, 150));
+  await root.putObject(B, k, "SHORT");
+  eq((await sameSize).event, "replaced", "replaced by an object of the same length");
   await root.deleteObject(B, k);
   await root.appendObject(B, k, 0, "0123456789abcd");
   const sealing = root.watch(B, k, 14, opts);

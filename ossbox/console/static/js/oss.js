@@ -693,23 +693,27 @@ export class OssClient {
     }
   }
 
-  /** The watch by HEAD polling: an appendable object only grows, so any other change is a replacement. */
+  /**
+   * The watch by HEAD polling. Between two looks an appendable object can only have grown: a
+   * different type, a shorter length or another ETag at the same length is another object.
+   */
   async _pollWatch(/** @type {string} */ bucket, /** @type {string} */ key, /** @type {number} */ position, /** @type {number} */ timeout,
-    /** @type {number} */ pollInterval, /** @type {AbortSignal|undefined} */ signal, /** @type {any} */ first) {
+    /** @type {number} */ pollInterval, /** @type {AbortSignal|undefined} */ signal, /** @type {ReturnType<typeof objectFacts> | null} */ first) {
     const deadline = Date.now() + timeout * 1000;
-    let base = first;
+    let f = first || (await this._headOrNull(bucket, key, signal));
+    let before = f;
     for (;;) {
-      const f = base === first && first ? first : await this._headOrNull(bucket, key, signal);
-      if (!f) return deletedEvent();
-      base ??= f;
-      const ev = (/** @type {string} */ event) => ({ event, length: f.size, crc64: f.crc64 ?? null, type: f.type ?? null,
-        sealed: f.sealed, etag: f.etag, lastModified: f.lastModified });
+      if (!f || !before) return deletedEvent();
+      const facts = f;
+      const ev = (/** @type {string} */ event) => ({ event, length: facts.size, crc64: facts.crc64 ?? null, type: facts.type ?? null,
+        sealed: facts.sealed, etag: facts.etag, lastModified: facts.lastModified });
+      if (f.type !== before.type || f.size < before.size || (f.size === before.size && f.etag !== before.etag)) return ev("replaced");
       if (f.size > position) return ev("grown");
-      if (f.size < position || f.type !== base.type || (f.etag !== base.etag && f.size === base.size)) return ev("replaced");
       if (f.sealed) return ev("sealed");
       if (Date.now() >= deadline) return ev("timeout");
       await sleep(Math.min(pollInterval, Math.max(0, deadline - Date.now())), signal);
-      first = null;
+      before = f;
+      f = await this._headOrNull(bucket, key, signal);
     }
   }
 
