@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import select
 import signal
 import statistics
 import subprocess
@@ -306,7 +307,7 @@ def test_connection_timeouts_spare_a_watch_and_a_graceful_stop_answers_it_at_onc
                           stream=True, timeout=30) as resp:
             assert b"event: timeout" in resp.raw.read()
         pending = later(0, watch, b, "k", 3, 60)
-        time.sleep(0.5)
+        _until(lambda: _pending(srv) >= 1, "pending watch")
         began = time.monotonic()
         assert srv.stop() == 0, "".join(srv.output)
         assert time.monotonic() - began < 5
@@ -391,11 +392,19 @@ def _read_exactly(proc: subprocess.Popen, n: int, timeout: float = 10) -> bytes:
     out = b""
     deadline = time.monotonic() + timeout
     while len(out) < n:
-        assert time.monotonic() < deadline, out
+        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+        assert ready, f"tail printed {out!r} in {timeout} s, expected {n} bytes"
         chunk = os.read(proc.stdout.fileno(), n - len(out))
         assert chunk, (out, proc.stderr.read())
         out += chunk
     return out
+
+
+def _until(predicate, what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+        time.sleep(0.02)
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -415,7 +424,9 @@ def test_tail_follow_prints_an_append_within_100_ms(server, bucket, bucket_name,
     bucket.append_object("live.log", 0, b"start\n")
     proc = _tail(server.endpoint, f"oss://{bucket_name}/live.log", tmp_path, "--interval", "5")
     try:
-        time.sleep(1.0)   # tail has started and is watching
+        # tail has started (it reads the length it starts from) and is watching: on a loaded
+        # machine its start-up alone can take longer than any fixed pause
+        _until(lambda: _pending(server) >= 1, "watch from tail -f")
         position, delays = 6, []
         for i in range(10):
             data = b"line %02d\n" % i
@@ -442,7 +453,9 @@ def test_tail_follow_polls_head_where_the_server_has_no_watch(server, bucket, bu
     with FaultProxy(server.endpoint, respond=strip) as proxy:
         proc = _tail(proxy.endpoint, f"oss://{bucket_name}/p.log", tmp_path, "--interval", "0.2")
         try:
-            time.sleep(0.5)
+            # two HEADs: the first (the length tail starts from) has been answered; a fixed
+            # pause lost to tail's start-up on a loaded machine, and tail then began after "more"
+            _until(lambda: sum(1 for e in proxy.log if e.info.method == "HEAD") >= 2, "HEAD polling")
             bucket.append_object("p.log", 6, b"more\n")
             assert _read_exactly(proc, 5) == b"more\n"
         finally:
