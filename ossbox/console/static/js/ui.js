@@ -18,7 +18,7 @@ export function h(tag, attrs = {}, ...children) {
 function append(el, children) {
   for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    Element.prototype.append.call(el, child instanceof Node ? child : document.createTextNode(String(child)));
   }
 }
 

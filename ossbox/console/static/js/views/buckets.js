@@ -7,7 +7,7 @@ const CLASSES = ["Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive"];
 
 export async function render(main) {
   const list = h("div", { id: "bucket-list" });
-  const name = h("input", { name: "bucket", required: true, pattern: "[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", spellcheck: "false" });
+  const name = h("input", { name: "bucket", required: true, pattern: "[a-z0-9][a-z0-9\\-]{1,61}[a-z0-9]", spellcheck: "false" });
   const acl = select("acl", ACLS, "private");
   const cls = select("storageClass", CLASSES, "Standard");
   const versioning = h("input", { type: "checkbox", name: "versioning" });

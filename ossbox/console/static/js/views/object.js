@@ -134,7 +134,7 @@ function liveSection(bucket, key, getFacts, setFacts, signal) {
   const position = h("input", { name: "position", type: "number", min: 0, step: 1, value: String(pos), id: "append-position", inputmode: "numeric" });
   const text = h("textarea", { name: "appendText", rows: 3, id: "append-text" });
   const file = h("input", { type: "file", name: "appendFile", id: "append-file" });
-  const appendBtn = h("button", { type: "submit", id: "append" }, "Append");
+  const appendBtn = h("button", { type: "submit", id: "append-button" }, "Append");
   const conflict = h("div", { class: "conflict", id: "conflict", hidden: true, role: "alert" });
   let knownNext = pos;
   function update(f) {
