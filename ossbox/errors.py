@@ -374,6 +374,10 @@ LiveChannelNotSupported = E(400, "OperationNotSupported",
 InternalError = E(500, "InternalError", "We encountered an internal error. Please try again.",
                   "0000-00000001")
 ServiceUnavailable = E(503, "ServiceUnavailable", "Please reduce your request rate.", "0000-00000002")
+# More x-ossbox-watch requests pending on one server process than it takes (storage/watch.py,
+# MAX_WATCHES): 503 so clients back off and retry, with S3's throttling Code; ossbox's own EC.
+TooManyWatches = E(503, "SlowDown", "Too many watches are pending on this server; try again later "
+                   "or poll HeadObject instead.", "0000-00000007")
 # A commit whose WAL fsync failed (EIO): it may or may not persist, so nothing it references or
 # replaced is deleted, and the server accepts no further writes until restarted (PostgreSQL's
 # fsync-panic rule). OSS documents no EC for either case: these continue the 0000- server series.

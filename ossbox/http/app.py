@@ -133,6 +133,10 @@ class Server:
         finally:
             self._recovered_event.set()
 
+    def stopping(self) -> None:
+        """A graceful stop has begun (http/protocol.py): pending watches are answered at once."""
+        self.engine.stop_watches()
+
     async def shutdown(self) -> None:
         if self._recovery is not None and not self._recovery.done():
             self._recovery.cancel()

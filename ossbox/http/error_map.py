@@ -55,6 +55,7 @@ BY_CLASS: dict[type[storage.StorageError], Callable[..., OssError]] = {
         "The byte store is unavailable; try again."),
     storage.MetadataConflict: lambda e: errors.ServiceUnavailable("The metadata changed concurrently; try again."),
     storage.ObjectChanged: lambda e: errors.ServiceUnavailable("The object changed concurrently; try again."),
+    storage.TooManyWatches: lambda e: errors.TooManyWatches(),
     storage.ObjectBusy: lambda e: errors.ServiceUnavailable(
         "The object is being modified too quickly; try again."),
     storage.BlobReclaimed: lambda e: errors.ServiceUnavailable(

@@ -102,6 +102,9 @@ class OssHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def shutdown(self) -> None:
+        # A graceful stop waits for the requests in flight: watches (long-polls, event streams)
+        # are answered now instead of at their timeouts (idempotent, once per connection).
+        self.oss_server.stopping()
         # uvicorn's shutdown() clears cycle.keep_alive, which on_message_complete would restore
         # from _keep_alive for a request whose body is still arriving: the connection would then
         # stay open after its response and hold the graceful stop up to its end.

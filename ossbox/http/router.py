@@ -11,7 +11,7 @@ from .. import errors
 from ..ops import (admin, append, bucket, bucket_config, bucket_features, bucket_logging, bucket_stat,
                    bucket_tags, cname, cors, delete_multiple, inventory, lifecycle, listing, live_channel,
                    multipart, objects, post_object, public_access_block, qos, redundancy, referer, restore,
-                   select, service, symlink, website, worm)
+                   select, service, symlink, watch, website, worm)
 from ..wire.request import Request
 
 # Bucket features ossbox does not offer (most need Alibaba Cloud itself: replication between
@@ -47,7 +47,10 @@ _OBJECT_OPS = {
             ("uploadId", multipart.upload_part, "oss:PutObject"),
             ("live", live_channel.live_channel_unsupported, "oss:PutLiveChannel"),
             ("symlink", symlink.put_symlink, "oss:PutObject"), (None, objects.put_object, "oss:PutObject")],
-    "GET": [("acl", objects.get_object_acl, "oss:GetObjectAcl"),
+    # ossbox's own: wait for the object to change; it reads what HeadObject does, so it is
+    # authorized exactly as GetObject (ops/watch.py)
+    "GET": [(watch.WATCH_PARAM, watch.watch_object, "oss:GetObject"),
+            ("acl", objects.get_object_acl, "oss:GetObjectAcl"),
             ("tagging", objects.get_object_tagging, "oss:GetObjectTagging"),
             ("uploadId", multipart.list_parts, "oss:ListParts"),
             ("live", live_channel.live_channel_unsupported, "oss:GetLiveChannelInfo"),

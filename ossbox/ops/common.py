@@ -259,6 +259,11 @@ def sse_response_headers(rec) -> dict[str, str]:
     return {k: v for k, v in rec.headers.items() if k.startswith("x-oss-server-side-")}
 
 
+# On every GetObject/HeadObject answer: this server takes `?x-ossbox-watch` (ops/watch.py), so a
+# client may wait for the object to change instead of polling HEAD. Real OSS sends no such header.
+WATCH_DISCOVERY = {"x-ossbox-watch": "1"}
+
+
 def object_headers(rec: ObjectRecord, restore: Optional[str] = None) -> dict[str, str]:
     """Metadata headers of GET/HEAD (not Content-Length: callers decide that). `restore` is the
     object's x-oss-restore value, when a RestoreObject was requested (see ops.restore)."""
@@ -280,6 +285,7 @@ def object_headers(rec: ObjectRecord, restore: Optional[str] = None) -> dict[str
         h["x-oss-sealed-time"] = http_date(rec.sealed)
     if restore is not None:
         h["x-oss-restore"] = restore
+    h.update(WATCH_DISCOVERY)
     return h
 
 

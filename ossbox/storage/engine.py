@@ -47,6 +47,7 @@ from .segments import SegmentStore
 from .server_keys import account_id, server_secret
 from .sse import DataKey
 from .versioning import CURRENT  # noqa: F401  (delete_object/version argument: no versionId)
+from .watch import WatchHub
 from .worm import Retention
 
 log = logging.getLogger("ossbox.engine")
@@ -87,6 +88,9 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart, SegmentWr
         # Owner of this engine's in-flight blobs, unique across processes and hosts; its lease
         # row in the metadata store (renewed every LEASE_RENEW s) tells collectors it is alive.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:12]}"
+        # waits for objects to change (x-ossbox-watch): woken by this engine's commits, and by a
+        # poll of the watched keys for other processes' (storage/watch.py)
+        self.watches = WatchHub(self.meta)
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -118,6 +122,7 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart, SegmentWr
         self._lifecycle_task = asyncio.get_running_loop().create_task(self._lifecycle_loop())
 
     async def stop(self) -> None:
+        self.stop_watches()
         await self.space.stop()
         await cancelled(self._lifecycle_task)
         self._lifecycle_task = None
@@ -308,6 +313,24 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart, SegmentWr
             except FileNotFoundError:
                 await asyncio.sleep(0)  # replaced between the two reads: look again
         raise ObjectBusy(bucket, key)
+
+    async def watch_object(self, bucket: str, key: str, seen: Optional[ObjectRecord], timeout: float
+                           ) -> tuple[bool, Optional[ObjectRecord]]:
+        """Wait until the object's record differs from `seen` (None: no object): (True, the record
+        now or None if it is gone), or (False, seen) once `timeout` passed or the server stops.
+        Raises TooManyWatches when this process waits for too many already."""
+        return await self.watches.wait(bucket, key, seen, timeout)
+
+    def stop_watches(self) -> None:
+        """The server is stopping: pending watches are answered now, new ones at once."""
+        self.watches.stop()
+
+    def watches_stopped(self) -> bool:
+        return self.watches.stopped
+
+    def watches_full(self) -> bool:
+        """Whether a new watch would be refused (TooManyWatches) now."""
+        return self.watches.waiting >= self.watches.limit
 
     async def data_key(self, rec: ObjectRecord) -> Optional[DataKey]:
         """The object's data key (None: stored in plain). Fails if its KMS key is disabled."""

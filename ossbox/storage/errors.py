@@ -245,6 +245,13 @@ class ObjectBusy(StorageError):
 
 
 @dataclass(eq=False)
+class TooManyWatches(StorageError):
+    """This process already holds its limit of pending watches (storage/watch.py)."""
+    limit: int
+    text: ClassVar[str] = "{limit} watches are pending on this server process already"
+
+
+@dataclass(eq=False)
 class BlobReclaimed(StorageError):
     """The collector took this writer for dead and reclaimed its new blob before the commit."""
     blob: str

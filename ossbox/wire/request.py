@@ -154,6 +154,16 @@ class Request:
             if not msg.get("more_body", False):
                 return
 
+    async def disconnected(self) -> None:
+        """Return once the client has gone away (for a request without a body, e.g. a watch that
+        waits long: what it waits for is then dropped). The server's ASGI receive() answers
+        http.disconnect when the connection is lost or the response is complete."""
+        if not self.body_consumed:
+            async for _ in self.body():
+                pass
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+
     async def read_body(self, limit: int = MAX_XML_BODY) -> bytes:
         n = self.content_length
         if n is not None and n > limit:
