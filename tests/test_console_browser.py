@@ -76,6 +76,7 @@ def page(browser, srv):
 def shot(pg, name: str) -> None:
     if SHOTS:
         os.makedirs(SHOTS, exist_ok=True)
+        pg.evaluate("() => window.scrollTo(0, 0)")
         pg.screenshot(path=os.path.join(SHOTS, f"{name}.png"))
 
 
@@ -162,8 +163,12 @@ def test_console_end_to_end(page, srv, tmp_path):
     pg.locator("#tail").filter(has_text="from oss2").wait_for(timeout=5000)
     seen_after = time.monotonic() - started
     assert seen_after <= 2.0, f"the live tail showed the append after {seen_after:.2f} s"
-    pg.wait_for_function("document.querySelector(\"#facts dd[data-fact='Length']\").textContent.startsWith('43 ')")
+    pg.wait_for_function("() => document.querySelector(\"#facts dd[data-fact='Length']\").textContent.startsWith('43 ')")
     assert fact(pg, "CRC-64") == ob.head_object("logs/app.log").headers["x-oss-hash-crc64ecma"]
+    pushed = ob.head_object("logs/app.log").headers.get("x-ossbox-watch") == "1"
+    assert pg.locator("#watch-mode").inner_text() == ("live: server push" if pushed else "live: HEAD polling")
+    print(f"live tail: another client's append shown after {seen_after * 1000:.0f} ms "
+          f"({'server push' if pushed else 'HEAD polling'})")
     shot(pg, "appendable-live")
 
     # download the uploaded file from the object list and compare the bytes
@@ -229,6 +234,11 @@ def test_admin_makes_a_read_only_user_who_sees_writes_refused(page, srv):
     wait_status(pg, f"Policy read-only of {user} saved")
     pg.locator("#user-detail td:text-is('read-only')").wait_for()
     shot(pg, "admin")
+    # the dashboard reads the server's Prometheus figures (no credentials)
+    pg.get_by_role("link", name="Dashboard").click()
+    pg.locator(".tile h2:text-is('Appends/s')").wait_for()
+    pg.wait_for_function("() => document.querySelectorAll('.spark polyline[points*=\",\"]').length > 0")
+    shot(pg, "dashboard")
 
     # the RAM user: may list and read, every write is refused and the refusal is shown
     pg.get_by_role("button", name="Sign out").click()

@@ -76,8 +76,12 @@ async function route() {
   if (heading) document.title = `${heading.textContent} — ossbox console`;
 }
 
+let keepStatus = false;
+// Navigation by the console itself after an action: its status message stays.
 export function go(hash) {
-  if (location.hash === hash) route(); else location.hash = hash;
+  if (location.hash === hash) { route(); return; }
+  keepStatus = true;
+  location.hash = hash;
 }
 
 async function start() {
@@ -94,7 +98,11 @@ async function start() {
   if (saved) {
     try { useSession(JSON.parse(saved)); } catch { sessionStorage.removeItem(SESSION_KEY); }
   }
-  window.addEventListener("hashchange", () => { clearStatus(); route(); });
+  window.addEventListener("hashchange", () => {
+    if (!keepStatus) clearStatus();   // a message that came with the move (go()) stays
+    keepStatus = false;
+    route();
+  });
   route();
 }
 

@@ -56,7 +56,10 @@ export function status(message, kind = "info") {
   el.className = `status ${kind}`;
   el.textContent = message;
 }
-export function clearStatus() { status(""); statusEl().className = "status"; }
+export function clearStatus() {
+  statusEl().textContent = "";
+  statusEl().className = "status";
+}
 
 export function errorText(err) {
   if (!err) return "";

@@ -22,7 +22,7 @@ export async function render(main) {
     }
   });
   main.append(h("section", { class: "card", "aria-labelledby": "users-h" }, h("h2", { id: "users-h" }, "RAM users"), users, createUser),
-    detail, stsSection(), h("section", { class: "card", "aria-labelledby": "kms-h" }, h("h2", { id: "kms-h" }, "KMS keys"), kms));
+    detail, h("div", { class: "cards" }, stsSection(), h("section", { class: "card", "aria-labelledby": "kms-h" }, h("h2", { id: "kms-h" }, "KMS keys"), kms)));
 
   async function loadUsers() {
     let res;

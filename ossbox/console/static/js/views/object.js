@@ -69,9 +69,11 @@ export async function render(main, [bucket, key]) {
       if (ok) status("Restore started; the object becomes readable when it completes.", "ok");
     }, { class: "secondary" }) : null);
 
-  main.append(h("section", { class: "card", "aria-labelledby": "facts-h" }, h("h2", { id: "facts-h" }, "Object"), factsBox, actions, copyForm));
-
-  if (facts.type === "Appendable") main.append(liveSection(bucket, key, () => facts, f => { facts = { ...facts, ...f }; showFacts(); }, controller.signal));
+  const factsCard = h("section", { class: "card", "aria-labelledby": "facts-h" }, h("h2", { id: "facts-h" }, "Object"), factsBox, actions, copyForm);
+  if (facts.type === "Appendable") {   // the facts beside the live tail: both in view at once
+    main.append(h("div", { class: "object-top" }, factsCard,
+      liveSection(bucket, key, () => facts, f => { facts = { ...facts, ...f }; showFacts(); }, controller.signal)));
+  } else main.append(factsCard);
 
   main.append(await metaSection(facts), await tagsSection(bucket, key), await aclSection(bucket, key), versionsSection(bucket, key));
   return () => controller.abort();
@@ -83,7 +85,7 @@ function liveSection(bucket, key, getFacts, setFacts, signal) {
   const decoder = new TextDecoder();
   const tail = h("pre", { class: "tail", id: "tail", tabindex: 0, "aria-label": "Live tail of the object" });
   const mode = h("span", { class: "badge", id: "watch-mode" }, getFacts().watch ? "live: server push" : "live: HEAD polling");
-  const state = h("span", { class: "hint", id: "tail-state" });
+  const state = h("span", { class: "hint", id: "tail-state", "aria-live": "polite" });
 
   function show(bytes, offset) {
     if (textMode === null) textMode = /^(text\/|application\/(json|xml|x-ndjson))/.test(getFacts().contentType || "") || looksText(bytes);
@@ -125,7 +127,7 @@ function liveSection(bucket, key, getFacts, setFacts, signal) {
         update({ size: ev.length, nextAppendPosition: ev.length, crc64: ev.crc64, sealed: ev.sealed });
       }
       if (ev.event === "sealed" || ev.sealed) { update({ sealed: true }); state.textContent = "sealed: it cannot grow any more"; return; }
-      if (ev.event === "deleted") { state.textContent = "the object was deleted"; status(`${key} was deleted.`, "error"); return; }
+      if (ev.event === "deleted") { state.textContent = "the object was deleted"; return; }
       if (ev.event === "replaced") { state.textContent = "the object was replaced; reopen it to follow the new one"; return; }
     }
   }
