@@ -41,7 +41,7 @@ export async function render(main, [bucket]) {
 
   const verValue = typeof ver.value === "string" ? ver.value : ver.value?.status;
   const verSel = select("versioning", [["Enabled", "Enabled"], ["Suspended", "Suspended"]], verValue || "Suspended");
-  main.append(section("Versioning", "ver-h", unreadable(ver), h("p", {}, `Now: ${verValue || "never enabled"}`), field("Versioning", verSel),
+  main.append(section("Versioning", "ver-h", unreadable(ver), h("p", {}, `Now: ${verValue || "never enabled"}`), field("Versioning status", verSel),
     h("div", { class: "actions" }, button("Save versioning", async ev => {
       if (await run("Saving versioning", async () => { await c.putBucketVersioning(bucket, verSel.value); return true; }, ev.currentTarget)) status(`Versioning ${verSel.value}.`, "ok");
     }))));
@@ -77,9 +77,10 @@ export async function render(main, [bucket]) {
     button("Save request payment", async ev => { if (await run("Saving request payment", async () => { await c.putBucketRequestPayment(bucket, paySel.value); return true; }, ev.currentTarget)) status("Request payment saved.", "ok"); }))));
 
   for (const [title, id, r, del] of [["CORS rules", "cors-h", cors, () => c.deleteBucketCors(bucket)], ["Lifecycle rules", "life-h", life, () => c.deleteBucketLifecycle(bucket)]]) {
-    const shown = h("pre", { class: "code" }, r.value ? pretty(r.value) : "none");
+    const set = Boolean(r.value) && !(Array.isArray(r.value) && !r.value.length);   // CORS: [] when none
+    const shown = h("pre", { class: "code" }, set ? pretty(r.value) : "none");
     main.append(section(title, id, unreadable(r), shown, h("p", { class: "hint" }, "Set these with ", h("code", {}, "ossbox api"), " or an SDK; the console shows and removes them."),
-      r.value ? h("div", { class: "actions" }, button(`Delete ${title}`, async ev => {
+      set ? h("div", { class: "actions" }, button(`Delete ${title}`, async ev => {
         if (await run(`Deleting ${title}`, async () => { await del(); return true; }, ev.currentTarget)) { shown.textContent = "none"; status(`${title} deleted.`, "ok"); }
       }, { class: "danger" })) : null));
   }
