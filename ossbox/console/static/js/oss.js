@@ -12,7 +12,11 @@
  * - getBucketLifecycle returns the XML text (null when none); putBucketLifecycle takes XML text or
  *   an array of rules in OSS element names ({ID, Prefix, Status, Expiration: {Days}}).
  * - A key whose path has a "." or ".." segment is sent with "/" as %2F (URL parsers would
- *   otherwise resolve the dot segments); a key that is exactly "." or ".." cannot be addressed.
+ *   otherwise resolve the dot segments); a key that is exactly "." or ".." cannot be addressed
+ *   (OssError InvalidObjectName, without a request).
+ * - Header values (x-oss-meta-*) may be any text: sent and read back as UTF-8 bytes, as the SDKs do.
+ * - Bodies: string, bytes, Blob/File; a ReadableStream works in Node.js only (browsers stream
+ *   uploads over HTTP/2 only).
  * - presign: headers given are signed and must be sent as given; a PUT that sends a body with a
  *   Content-Type (fetch adds text/plain for a string) must presign that Content-Type.
  * - The clock: on RequestTimeTooSkewed the client adopts the server's time and retries once.
@@ -75,6 +79,7 @@ const bool = (s) => s === "true";
 
 /** A key on the wire: the canonical form, unless a dot segment must be protected from URL parsing. */
 function wirePath(/** @type {string|undefined} */ bucket, /** @type {string|undefined} */ key) {
+  if (key === "." || key === "..") throw new OssError(400, "InvalidObjectName", `The key "${key}" cannot be addressed in a URL.`);
   if (bucket && key && key.split("/").some((p) => p === "." || p === "..")) return `/${enc(bucket)}/${enc(key)}`;
   return canonicalUri(bucket, key);
 }
@@ -88,6 +93,19 @@ function pairs(/** @type {Query} */ query) {
     out.push([k, v === true ? "" : String(v)]);
   }
   return out;
+}
+
+/** Header values travel as bytes: non-ASCII text goes as its UTF-8 bytes (fetch takes byte strings). @param {string} v */
+const toWire = (v) => (/[^\x00-\x7f]/.test(v) ? String.fromCharCode(...new TextEncoder().encode(v)) : v);
+
+/** ... and comes back as those bytes, one character each: the UTF-8 text when they are UTF-8. @param {string} v */
+function fromWire(v) {
+  if (!/[\x80-\xff]/.test(v) || /[^\x00-\xff]/.test(v)) return v;
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(Uint8Array.from(v, (c) => c.charCodeAt(0)));
+  } catch {
+    return v;
+  }
 }
 
 /** @param {[string, string][]} ps */
@@ -150,6 +168,8 @@ export class OssClient {
     // fetch would add a Content-Type of its own to some bodies (text/plain for a string): name it
     if (body != null && !h["content-type"]) h["content-type"] = (body instanceof Blob && body.type) || "application/octet-stream";
     const once = typeof ReadableStream !== "undefined" && body instanceof ReadableStream;
+    const qs = queryString(ps);
+    const url = this.endpoint + wirePath(bucket, key) + (qs ? "?" + qs : "");
     for (let attempt = 0; ; attempt++) {
       const signedHeaders = { ...h };
       signedHeaders.authorization = await authorization({
@@ -157,11 +177,11 @@ export class OssClient {
         accessKeyId: this.accessKeyId, accessKeySecret: this.accessKeySecret, securityToken: this.securityToken,
         region: this.region, datetime: isoBasic(new Date(Date.now() + this.clockOffset)),
       });
-      const qs = queryString(ps);
       /** @type {RequestInit & {duplex?: string}} */
-      const init = { method, headers: signedHeaders, body: /** @type {any} */ (body), signal, cache: "no-store" };
-      if (once) init.duplex = "half";
-      const res = await fetch(this.endpoint + wirePath(bucket, key) + (qs ? "?" + qs : ""), init);
+      const init = { method, headers: Object.fromEntries(Object.entries(signedHeaders).map(([k, v]) => [k, toWire(v)])),
+        body: /** @type {any} */ (body), signal, cache: "no-store" };
+      if (once) init.duplex = "half"; // Node.js sends a stream only when told so
+      const res = await fetch(url, init);
       if (res.status < 300) return res;
       const err = await errorOf(res, method);
       const serverTime = Date.parse(err.fields.ServerTime || res.headers.get("date") || "");
@@ -181,12 +201,13 @@ export class OssClient {
     /** @type {Record<string, string>} */
     const h = {};
     for (const [k, v] of Object.entries(headers)) h[k.toLowerCase()] = String(v).trim();
+    const path = wirePath(bucket, key);
     const ps = await presignQuery({
       method, uri: canonicalUri(bucket, key), query: pairs(query), headers: h, expires,
       accessKeyId: this.accessKeyId, accessKeySecret: this.accessKeySecret, securityToken: this.securityToken,
       region: this.region, datetime: isoBasic(new Date(Date.now() + this.clockOffset)),
     });
-    return this.endpoint + wirePath(bucket, key) + "?" + queryString(ps);
+    return this.endpoint + path + "?" + queryString(ps);
   }
 
   /** GET a sub-resource's XML document. @param {string} bucket @param {Query} query @param {string} [key] */
@@ -370,6 +391,36 @@ export class OssClient {
     await this.request({ method: "DELETE", bucket: name, query: { lifecycle: true } });
   }
 
+  /**
+   * GetBucketStat: its figures by their OSS names, as numbers ({Storage, ObjectCount, MultipartUploadCount, ...}).
+   * @param {string} name @returns {Promise<Record<string, number>>}
+   */
+  async getBucketStat(name) {
+    const doc = await this._getXml(name, { stat: true });
+    return Object.fromEntries(doc.children.map((c) => [c.name, Number(c.text)]));
+  }
+
+  /**
+   * Multipart uploads not completed nor aborted -> {uploads: [{key, uploadId, initiated}], isTruncated, nextKeyMarker, nextUploadIdMarker}.
+   * @param {string} bucket @param {{prefix?: string, keyMarker?: string, uploadIdMarker?: string, maxUploads?: number}} [o]
+   */
+  async listMultipartUploads(bucket, { prefix, keyMarker, uploadIdMarker, maxUploads } = {}) {
+    const doc = await this._getXml(bucket, { uploads: true, prefix, "key-marker": keyMarker, "upload-id-marker": uploadIdMarker,
+      "max-uploads": maxUploads, "encoding-type": "url" });
+    const dec = text(doc, "EncodingType") === "url" ? decodeURIComponent : (/** @type {string} */ s) => s;
+    return {
+      uploads: all(doc, "Upload").map((u) => ({ key: dec(text(u, "Key") || ""), uploadId: text(u, "UploadId"), initiated: text(u, "Initiated") })),
+      isTruncated: bool(text(doc, "IsTruncated")),
+      nextKeyMarker: text(doc, "NextKeyMarker") && dec(text(doc, "NextKeyMarker") || ""),
+      nextUploadIdMarker: text(doc, "NextUploadIdMarker"),
+    };
+  }
+
+  /** @param {string} bucket @param {string} key @param {string} uploadId */
+  async abortMultipartUpload(bucket, key, uploadId) {
+    await this.request({ method: "DELETE", bucket, key, query: { uploadId } });
+  }
+
   // -- objects ---------------------------------------------------------------------------------
   /**
    * ListObjectsV2 (keys url-encoded on the wire, so any key survives the XML).
@@ -433,7 +484,7 @@ export class OssClient {
    *          headers?: Record<string, string>, onProgress?: (loaded: number, total: number) => void, signal?: AbortSignal}} [o]
    */
   async multipartUpload(bucket, key, data, { partSize = 8 * MiB, parallel = 3, contentType, acl, storageClass, meta, headers = {}, onProgress, signal } = {}) {
-    const blob = data instanceof Blob ? data : new Blob([data]);
+    const blob = data instanceof Blob ? data : new Blob([/** @type {BlobPart} */ (data)]);
     const total = blob.size;
     partSize = Math.max(partSize, Math.ceil(total / 10000), 100 * 1024);
     const count = Math.max(1, Math.ceil(total / partSize));
@@ -531,7 +582,10 @@ export class OssClient {
     return { ...writeResult(res.headers), etag: text(await xmlOf(res), "ETag") || res.headers.get("etag") || undefined };
   }
 
-  /** A rename as OSS has it for flat buckets: copy, then delete the source. */
+  /**
+   * A rename as OSS has it for flat buckets: copy, then delete the source. CopyObject makes an
+   * Appendable source a Normal object (as OSS does), and OSS copies at most 1 GB this way.
+   */
   async renameObject(/** @type {string} */ bucket, /** @type {string} */ srcKey, /** @type {string} */ dstKey) {
     const r = await this.copyObject(bucket, srcKey, dstKey);
     await this.deleteObject(bucket, srcKey);
@@ -639,23 +693,27 @@ export class OssClient {
     }
   }
 
-  /** The watch by HEAD polling: an appendable object only grows, so any other change is a replacement. */
+  /**
+   * The watch by HEAD polling. Between two looks an appendable object can only have grown: a
+   * different type, a shorter length or another ETag at the same length is another object.
+   */
   async _pollWatch(/** @type {string} */ bucket, /** @type {string} */ key, /** @type {number} */ position, /** @type {number} */ timeout,
-    /** @type {number} */ pollInterval, /** @type {AbortSignal|undefined} */ signal, /** @type {any} */ first) {
+    /** @type {number} */ pollInterval, /** @type {AbortSignal|undefined} */ signal, /** @type {ReturnType<typeof objectFacts> | null} */ first) {
     const deadline = Date.now() + timeout * 1000;
-    let base = first;
+    let f = first || (await this._headOrNull(bucket, key, signal));
+    let before = f;
     for (;;) {
-      const f = base === first && first ? first : await this._headOrNull(bucket, key, signal);
-      if (!f) return deletedEvent();
-      base ??= f;
-      const ev = (/** @type {string} */ event) => ({ event, length: f.size, crc64: f.crc64 ?? null, type: f.type ?? null,
-        sealed: f.sealed, etag: f.etag, lastModified: f.lastModified });
+      if (!f || !before) return deletedEvent();
+      const facts = f;
+      const ev = (/** @type {string} */ event) => ({ event, length: facts.size, crc64: facts.crc64 ?? null, type: facts.type ?? null,
+        sealed: facts.sealed, etag: facts.etag, lastModified: facts.lastModified });
+      if (f.type !== before.type || f.size < before.size || (f.size === before.size && f.etag !== before.etag)) return ev("replaced");
       if (f.size > position) return ev("grown");
-      if (f.size < position || f.type !== base.type || (f.etag !== base.etag && f.size === base.size)) return ev("replaced");
       if (f.sealed) return ev("sealed");
       if (Date.now() >= deadline) return ev("timeout");
       await sleep(Math.min(pollInterval, Math.max(0, deadline - Date.now())), signal);
-      first = null;
+      before = f;
+      f = await this._headOrNull(bucket, key, signal);
     }
   }
 
@@ -749,7 +807,7 @@ const writeResult = (h) => ({ etag: h.get("etag") || undefined, crc64: h.get("x-
 export function objectFacts(h) {
   /** @type {Record<string, string>} */
   const meta = {};
-  for (const [k, v] of h.entries()) if (k.startsWith("x-oss-meta-")) meta[k.slice(11)] = v;
+  for (const [k, v] of h.entries()) if (k.startsWith("x-oss-meta-")) meta[k.slice(11)] = fromWire(v);
   const next = h.get("x-oss-next-append-position");
   return {
     size: Number(h.get("content-length") ?? 0),

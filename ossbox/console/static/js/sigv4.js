@@ -7,13 +7,22 @@
  *   scope             = yyyymmdd/region/oss/aliyun_v4_request
  *   signing key       = HMAC chain of "aliyun_v4"+secret over date, region, "oss", "aliyun_v4_request"
  * No additional headers are signed: x-oss-*, Content-Type and Content-MD5 always are.
+ * Browsers offer Web Crypto only in a secure context (https, localhost): a console opened as
+ * http://<LAN address>:9000 has none, so SHA-256 and HMAC fall back to the small implementation here.
  * Also MD5 (Web Crypto has none), which Content-MD5 needs (DeleteMultipleObjects, the admin API).
  */
 
 const ALGO = "OSS4-HMAC-SHA256";
 export const UNSIGNED = "UNSIGNED-PAYLOAD";
 const utf8 = new TextEncoder();
-const subtle = globalThis.crypto.subtle;
+/** @type {SubtleCrypto | undefined} */
+let subtle = globalThis.crypto?.subtle;
+
+/** Use Web Crypto (when present) or the fallback; for tests. @param {boolean} on */
+export function useWebCrypto(on) {
+  subtle = on ? globalThis.crypto?.subtle : undefined;
+  keyCache.clear();
+}
 
 /** RFC 3986 percent-encoding of the UTF-8 bytes: only A-Z a-z 0-9 - _ . ~ stay. @param {string} s */
 export const enc = (s) =>
@@ -24,19 +33,20 @@ export function canonicalUri(/** @type {string|undefined} */ bucket, /** @type {
   return bucket ? enc(`/${bucket}/${key ?? ""}`).replace(/%2F/g, "/") : "/";
 }
 
-/** @param {ArrayBuffer} buf */
+/** @param {ArrayBuffer | Uint8Array} buf */
 const hex = (buf) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, "0")).join("");
 
 /** @param {string} s */
-export const sha256Hex = async (s) => hex(await subtle.digest("SHA-256", utf8.encode(s)));
+export const sha256Hex = async (s) => hex(subtle ? await subtle.digest("SHA-256", utf8.encode(s)) : sha256(utf8.encode(s)));
 
-/** @param {ArrayBuffer | Uint8Array} key @param {string} data */
+/** HMAC-SHA256. @param {ArrayBuffer | Uint8Array<ArrayBuffer>} key @param {string} data @returns {Promise<ArrayBuffer | Uint8Array<ArrayBuffer>>} */
 async function hmac(key, data) {
+  if (!subtle) return hmacSha256(new Uint8Array(key), utf8.encode(data));
   const k = await subtle.importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   return subtle.sign("HMAC", k, utf8.encode(data));
 }
 
-/** @type {Map<string, Promise<ArrayBuffer>>} */
+/** @type {Map<string, Promise<ArrayBuffer | Uint8Array<ArrayBuffer>>>} */
 const keyCache = new Map();
 
 /** The signing key of one day, region and secret (cached: one per day in practice). */
@@ -122,6 +132,68 @@ export async function presignQuery(r) {
   if (r.securityToken) r.query.push(["x-oss-security-token", r.securityToken]);
   r.query.push(["x-oss-signature", await signature(r)]);
   return r.query;
+}
+
+// -- SHA-256 (FIPS 180-4) and HMAC (RFC 2104), where Web Crypto is missing --------------------------
+/** @type {Uint32Array | undefined} */
+let K256;
+/** @type {number[]} */
+let H256 = [];
+
+/** SHA-256 digest of bytes. @param {Uint8Array} data @returns {Uint8Array<ArrayBuffer>} */
+export function sha256(data) {
+  if (!K256) { // the constants: fractional parts of the square and cube roots of the first primes
+    /** @type {number[]} */
+    const primes = [];
+    for (let n = 2; primes.length < 64; n++) if (primes.every((p) => n % p)) primes.push(n);
+    const frac = (/** @type {number} */ x) => ((x - Math.floor(x)) * 2 ** 32) >>> 0;
+    K256 = Uint32Array.from(primes, (p) => frac(Math.cbrt(p)));
+    H256 = primes.slice(0, 8).map((p) => frac(Math.sqrt(p)));
+  }
+  const k = K256;
+  const n = ((data.length + 8) >> 6) + 1;
+  const buf = new Uint8Array(n * 64);
+  buf.set(data);
+  buf[data.length] = 0x80;
+  const view = new DataView(buf.buffer);
+  view.setUint32(n * 64 - 8, Math.floor(data.length / 2 ** 29));
+  view.setUint32(n * 64 - 4, (data.length * 8) >>> 0);
+  const h = H256.slice();
+  const w = new Uint32Array(64);
+  const rot = (/** @type {number} */ x, /** @type {number} */ r) => (x >>> r) | (x << (32 - r));
+  for (let off = 0; off < buf.length; off += 64) {
+    for (let i = 0; i < 64; i++) {
+      if (i < 16) w[i] = view.getUint32(off + i * 4);
+      else {
+        const a = w[i - 15], b = w[i - 2];
+        w[i] = w[i - 16] + (rot(a, 7) ^ rot(a, 18) ^ (a >>> 3)) + w[i - 7] + (rot(b, 17) ^ rot(b, 19) ^ (b >>> 10));
+      }
+    }
+    let [a, b, c, d, e, f, g, hh] = h;
+    for (let i = 0; i < 64; i++) {
+      const t1 = (hh + (rot(e, 6) ^ rot(e, 11) ^ rot(e, 25)) + ((e & f) ^ (~e & g)) + k[i] + w[i]) | 0;
+      const t2 = ((rot(a, 2) ^ rot(a, 13) ^ rot(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+      hh = g; g = f; f = e; e = (d + t1) | 0; d = c; c = b; b = a; a = (t1 + t2) | 0;
+    }
+    [a, b, c, d, e, f, g, hh].forEach((v, i) => { h[i] = (h[i] + v) | 0; });
+  }
+  const out = new Uint8Array(32);
+  const ov = new DataView(out.buffer);
+  h.forEach((v, i) => ov.setUint32(i * 4, v));
+  return out;
+}
+
+/** @param {Uint8Array} key @param {Uint8Array} data */
+function hmacSha256(key, data) {
+  const k = new Uint8Array(64);
+  k.set(key.length > 64 ? sha256(key) : key);
+  const pad = (/** @type {number} */ x, /** @type {Uint8Array} */ tail) => {
+    const b = new Uint8Array(64 + tail.length);
+    b.set(k.map((v) => v ^ x));
+    b.set(tail, 64);
+    return b;
+  };
+  return sha256(pad(0x5c, sha256(pad(0x36, data))));
 }
 
 // -- MD5 (RFC 1321), for Content-MD5 ---------------------------------------------------------------
