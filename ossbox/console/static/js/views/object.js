@@ -49,6 +49,7 @@ export async function render(main, [bucket, key]) {
   async function copyTo(rename, btn) {
     const to = dest.value.trim();
     if (!to || to === key) { status("Give another key.", "error"); return; }
+    if (facts.type === "Appendable" && !confirm(`The ${rename ? "renamed" : "copied"} object will be a Normal object (CopyObject does so, as OSS does): no more appends to it. Go on?`)) return;
     const ok = await run(rename ? "Renaming" : "Copying", async () => {
       if (rename) await app.client.renameObject(bucket, key, to); else await app.client.copyObject(bucket, key, to);
       return true;
