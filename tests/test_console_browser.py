@@ -244,10 +244,17 @@ def test_admin_makes_a_read_only_user_who_sees_writes_refused(page, srv):
     wait_status(pg, f"Policy read-only of {user} saved")
     pg.locator("#user-detail td:text-is('read-only')").wait_for()
     shot(pg, "admin")
+    # temporary credentials for that user (STS AssumeRole)
+    pg.get_by_label("User", exact=True).fill(user)
+    pg.get_by_role("button", name="Get temporary credentials").click()
+    wait_status(pg, f"Temporary credentials for {user}")
+    sts = {k: pg.locator(f"#sts-{k}").inner_text() for k in ("AccessKeyId", "AccessKeySecret", "SecurityToken")}
+    assert sts["AccessKeyId"].startswith("STS.")
+
     # the dashboard reads the server's Prometheus figures (no credentials)
     pg.get_by_role("link", name="Dashboard").click()
     pg.locator(".tile h2:text-is('Appends/s')").wait_for()
-    pg.wait_for_function("() => document.querySelectorAll('.spark polyline[points*=\",\"]').length > 0")
+    pg.wait_for_function("() => document.querySelectorAll('.spark polyline[points*=\" \"]').length > 0")
     shot(pg, "dashboard")
 
     # the RAM user: may list and read, every write is refused and the refusal is shown
@@ -267,6 +274,20 @@ def test_admin_makes_a_read_only_user_who_sees_writes_refused(page, srv):
     # the admin API refuses a RAM user too
     pg.get_by_role("link", name="Admin").click()
     pg.locator("#users .error").filter(has_text="AccessDenied").wait_for()
+
+    # signed in with the STS credentials and their token: the same user's rights
+    pg.get_by_role("button", name="Sign out").click()
+    pg.goto(srv.endpoint + "/-/console/")
+    pg.get_by_label("AccessKeyId", exact=True).fill(sts["AccessKeyId"])
+    pg.get_by_label("AccessKeySecret", exact=True).fill(sts["AccessKeySecret"])
+    pg.get_by_label("STS security token (optional)").fill(sts["SecurityToken"])
+    pg.get_by_role("button", name="Sign in").click()
+    pg.wait_for_selector("h1:text-is('Buckets')")
+    assert "(STS)" in pg.locator("#identity").inner_text()
+    pg.goto(f"{srv.endpoint}/-/console/#/b/{bucket}")
+    pg.get_by_role("link", name="readme.txt").wait_for()
+    pg.get_by_role("button", name="Delete readme.txt").click()
+    wait_status(pg, "Deleting readme.txt failed.*AccessDenied")
 
 
 def test_settings_presigned_link_tags_and_versions(page, srv):
@@ -295,6 +316,7 @@ def test_settings_presigned_link_tags_and_versions(page, srv):
     pg.wait_for_function("() => document.getElementById('presigned-url').value.startsWith('http')")
     url = pg.locator("#presigned-url").input_value()
     assert requests.get(url, timeout=30).content == b"version two\n"
+    assert "x-oss-signature" in url and ACCESS_KEY_SECRET not in url
     pg.locator("dialog.modal").get_by_role("button", name="Close").click()
 
     pg.get_by_label("Tags, one key=value a line").fill("team=storage\nstage=test")
@@ -307,3 +329,24 @@ def test_settings_presigned_link_tags_and_versions(page, srv):
     pg.get_by_role("button", name="Restore this version").click()
     wait_status(pg, "copied over the current one")
     assert ob.get_object("doc.txt").read() == b"version one\n"
+
+
+def test_a_big_upload_goes_in_parts_with_progress(page, srv, tmp_path):
+    pg = page
+    bucket = "console-big-" + uuid.uuid4().hex[:8]
+    ob = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), srv.endpoint, bucket)
+    ob.create_bucket()
+    big = tmp_path / "big.bin"
+    data = os.urandom(17 * 1024 * 1024 + 5)   # above the 16 MiB multipart threshold
+    big.write_bytes(data)
+    sign_in(pg, srv.endpoint)
+    pg.goto(f"{srv.endpoint}/-/console/#/b/{bucket}")
+    pg.locator("#upload-form input[type=file]").set_input_files(str(big))
+    # the progress bar's steps, as the page sees them
+    pg.evaluate("""() => { window.steps = []; const p = document.getElementById('upload-progress');
+        new MutationObserver(() => window.steps.push(p.value)).observe(p, {attributes: true}); }""")
+    pg.locator("#upload-form button[type=submit]").click()
+    wait_status(pg, "Uploaded big.bin")
+    assert ob.get_object("big.bin").read() == data
+    assert ob.head_object("big.bin").headers["x-oss-object-type"] == "Multipart"
+    assert pg.evaluate("() => new Set(window.steps).size") > 3

@@ -143,7 +143,8 @@ function stsSection() {
     if (!res) return;
     const cr = res.Credentials;
     clear(out, h("dl", { class: "facts" }, [["AccessKeyId", cr.AccessKeyId], ["AccessKeySecret", cr.AccessKeySecret],
-      ["SecurityToken", cr.SecurityToken], ["Expiration", cr.Expiration]].map(([k, v]) => [h("dt", {}, k), h("dd", { class: "mono wrap" }, v)])));
+      ["SecurityToken", cr.SecurityToken], ["Expiration", cr.Expiration]].map(([k, v]) => [h("dt", {}, k), h("dd", { class: "mono wrap", id: `sts-${k}` }, v)])),
+      h("p", { class: "hint" }, "Sign in with these three to act as the user with these rights (the secret is not shown again)."));
     status(`Temporary credentials for ${user.value.trim()} until ${cr.Expiration}.`, "ok");
   });
   return h("section", { class: "card", "aria-labelledby": "sts-h" }, h("h2", { id: "sts-h" }, "STS: temporary credentials (AssumeRole)"), form);

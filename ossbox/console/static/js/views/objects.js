@@ -8,6 +8,12 @@ import { download, presignDialog } from "./common.js";
 const PAGE = 100;
 const MULTIPART_ABOVE = 16 * 1024 * 1024;
 
+// Parts small enough for the progress bar to move (about 32 steps), at least 1 MiB, at most 10,000.
+function partSize(size) {
+  const MiB = 1024 * 1024;
+  return Math.max(MiB, Math.ceil(size / 32 / MiB) * MiB, Math.ceil(size / 10000 / MiB) * MiB);
+}
+
 export function objectsHash(bucket, prefix = "") {
   return `#/b/${enc(bucket)}${prefix ? `?prefix=${enc(prefix)}` : ""}`;
 }
@@ -54,7 +60,7 @@ export async function render(main, [bucket, query]) {
           progressText.textContent = `${file.name}: ${formatBytes(loaded)} of ${formatBytes(total || file.size)}`;
         };
         const ok = await run(`Uploading ${key}`, async () => {
-          if (file.size > MULTIPART_ABOVE) await app.client.multipartUpload(bucket, key, file, { onProgress });
+          if (file.size > MULTIPART_ABOVE) await app.client.multipartUpload(bucket, key, file, { onProgress, partSize: partSize(file.size) });
           else await app.client.putObject(bucket, key, file, { contentType: file.type || undefined, onProgress });
           return true;
         });
