@@ -30,9 +30,8 @@ TIMEOUT_MS = 15_000
 
 
 def _unavailable() -> str:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
+    import importlib.util
+    if importlib.util.find_spec("playwright") is None:
         return "the playwright package is not installed (pip install -e '.[test]')"
     if not os.access(CHROMIUM, os.X_OK):
         return f"no chromium at {CHROMIUM} (apt-get install chromium, or set OSSBOX_CHROMIUM)"
@@ -180,6 +179,16 @@ def test_console_end_to_end(page, srv, tmp_path):
     print(f"live tail: another client's append shown after {seen_after * 1000:.0f} ms "
           f"({'server push' if pushed else 'HEAD polling'})")
     shot(pg, "appendable-live")
+
+    # seal: the object is final; the tail says so, an append is refused
+    pg.locator("#seal").click()
+    wait_status(pg, "sealed at 43 bytes")
+    assert "x-oss-sealed-time" in ob.head_object("logs/app.log").headers
+    assert fact(pg, "Sealed") == "yes"
+    pg.locator("#tail-state").filter(has_text="sealed").wait_for()
+    pg.locator("#append-text").fill("too late\n")
+    pg.locator("#append-button").click()
+    wait_status(pg, "Append failed")
 
     # download the uploaded file from the object list and compare the bytes
     pg.goto(f"{srv.endpoint}/-/console/#/b/{bucket}")
