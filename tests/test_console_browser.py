@@ -359,3 +359,33 @@ def test_a_big_upload_goes_in_parts_with_progress(page, srv, tmp_path):
     assert ob.get_object("big.bin").read() == data
     assert ob.head_object("big.bin").headers["x-oss-object-type"] == "Multipart"
     assert pg.evaluate("() => new Set(window.steps).size") > 3
+
+
+def test_pages_prefix_search_and_a_binary_tail_in_hex(page, srv):
+    pg = page
+    bucket = "console-pages-" + uuid.uuid4().hex[:8]
+    ob = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), srv.endpoint, bucket)
+    ob.create_bucket()
+    for i in range(103):
+        ob.put_object(f"item-{i:03d}", b"x")
+    ob.append_object("bin/data", 0, bytes(range(40)))
+    sign_in(pg, srv.endpoint)
+    pg.goto(f"{srv.endpoint}/-/console/#/b/{bucket}")
+    pg.get_by_role("link", name="item-098").wait_for()   # page 1: bin/ and 99 keys (100 entries)
+    assert pg.get_by_role("link", name="item-099").count() == 0
+    pg.get_by_role("button", name="Next page").click()
+    pg.get_by_role("link", name="item-102").wait_for()
+    assert pg.get_by_role("link", name="item-000").count() == 0
+    pg.get_by_role("button", name="Previous page").click()
+    pg.get_by_role("link", name="item-000").wait_for()
+
+    pg.get_by_label("Prefix", exact=True).fill("item-05")
+    pg.get_by_role("button", name="Search").click()
+    pg.get_by_role("link", name="item-059").wait_for()
+    assert pg.locator("#object-list tbody tr").count() == 10
+
+    # bytes that are not text: a hex dump with offsets, growing as another client appends
+    pg.goto(f"{srv.endpoint}/-/console/#/o/{bucket}/bin%2Fdata")
+    pg.locator("#tail").filter(has_text="00000000  00 01 02 03").wait_for()
+    ob.append_object("bin/data", 40, b"\xff\xfe")
+    pg.locator("#tail").filter(has_text="00000028  ff fe").wait_for()

@@ -21,6 +21,9 @@ export function objectsHash(bucket, prefix = "") {
 export async function render(main, [bucket, query]) {
   const params = new URLSearchParams(query || "");
   const prefix = params.get("prefix") || "";
+  // the "directory" shown: the prefix up to its last "/" (a search prefix such as logs/2026-0 lists
+  // within logs/); names are shown relative to it and uploads go into it
+  const dir = prefix.slice(0, prefix.lastIndexOf("/") + 1);
   const tokens = [undefined];   // continuation token of each page seen: Previous goes back one
   let page = 0;
 
@@ -45,7 +48,7 @@ export async function render(main, [bucket, query]) {
   const progress = h("progress", { max: 1, value: 0, hidden: true, id: "upload-progress", "aria-label": "Upload progress" });
   const progressText = h("span", { class: "hint", "aria-live": "polite" });
   const uploadForm = h("form", { class: "card inline-form", id: "upload-form" }, h("h2", {}, "Upload"),
-    field(`Files (into ${prefix || "the bucket root"})`, files), h("div", { class: "actions" }, uploadBtn), progress, progressText);
+    field(`Files (into ${dir || "the bucket root"})`, files), h("div", { class: "actions" }, uploadBtn), progress, progressText);
   uploadForm.addEventListener("submit", async ev => {
     ev.preventDefault();
     const chosen = [...files.files];
@@ -54,7 +57,7 @@ export async function render(main, [bucket, query]) {
     progress.hidden = false;
     try {
       for (const file of chosen) {
-        const key = prefix + file.name;
+        const key = dir + file.name;
         const onProgress = (loaded, total) => {
           progress.max = total || file.size || 1; progress.value = loaded;
           progressText.textContent = `${file.name}: ${formatBytes(loaded)} of ${formatBytes(total || file.size)}`;
@@ -80,11 +83,11 @@ export async function render(main, [bucket, query]) {
   const newText = h("textarea", { name: "appendText", rows: 2 });
   const createBtn = h("button", { type: "submit" }, "Create appendable object");
   const appendForm = h("form", { class: "card inline-form", id: "new-appendable" }, h("h2", {}, "New appendable object"),
-    field("Key", newKey, prefix ? `Created under ${prefix}` : undefined), field("First bytes (text)", newText),
+    field("Key", newKey, dir ? `Created under ${dir}` : undefined), field("First bytes (text)", newText),
     h("div", { class: "actions" }, createBtn));
   appendForm.addEventListener("submit", async ev => {
     ev.preventDefault();
-    const key = prefix + newKey.value.trim();
+    const key = dir + newKey.value.trim();
     const ok = await run(`Creating ${key}`, async () => {
       await app.client.appendObject(bucket, key, 0, new TextEncoder().encode(newText.value), { contentType: "text/plain" });
       return true;
@@ -124,13 +127,13 @@ export async function render(main, [bucket, query]) {
     all.addEventListener("change", () => { for (const b of boxes) { b.checked = all.checked; b.dispatchEvent(new Event("change")); } });
     const rows = [
       ...res.prefixes.map(p => h("tr", { class: "folder" }, h("td", {}),
-        h("td", {}, h("a", { href: objectsHash(bucket, p) }, p.slice(prefix.length))), h("td", {}, "folder"), h("td", {}), h("td", {}), h("td", {}))),
-      ...res.objects.filter(o => o.key !== prefix).map(o => {
+        h("td", {}, h("a", { href: objectsHash(bucket, p) }, p.slice(dir.length))), h("td", {}, "folder"), h("td", {}), h("td", {}), h("td", {}))),
+      ...res.objects.filter(o => o.key !== dir || !dir).map(o => {   // not the folder marker "dir/" itself
         const box = h("input", { type: "checkbox", "aria-label": `Select ${o.key}`, value: o.key });
         boxes.push(box);
         box.addEventListener("change", () => { if (box.checked) selected.add(o.key); else selected.delete(o.key); updateSelection(); });
         return h("tr", {}, h("td", {}, box),
-          h("td", {}, h("a", { href: `#/o/${enc(bucket)}/${enc(o.key)}` }, o.key.slice(prefix.length))),
+          h("td", {}, h("a", { href: `#/o/${enc(bucket)}/${enc(o.key)}` }, o.key.slice(dir.length))),
           h("td", {}, o.type || ""), h("td", { class: "num" }, formatBytes(o.size)), h("td", {}, formatDate(o.lastModified)),
           h("td", { class: "row-actions" },
             button("Download", ev => download(bucket, o.key, o.size, ev.currentTarget), { class: "secondary", "aria-label": `Download ${o.key}` }),
