@@ -309,6 +309,8 @@ class Server:
         files under /-/console/ (docs/console.md): no credentials."""
         path = scope["path"]
         if self.console is not None and (path == console.PATH or path.startswith(console.PATH + "/")):
+            if not self.console.loaded:  # read and compressed once, off the event loop
+                await asyncio.to_thread(self.console.files)
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
             resp = self.console.answer(path, scope["method"], headers)
             await self._send(send, resp, new_request_id(), scope["method"] == "HEAD")

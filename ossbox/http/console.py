@@ -86,6 +86,10 @@ class Console:
         self.config = json.dumps({"region": region, "metrics": metrics, "version": version}).encode()
         self._files: Optional[dict[str, StaticFile]] = None
 
+    @property
+    def loaded(self) -> bool:
+        return self._files is not None
+
     def files(self) -> dict[str, StaticFile]:
         if self._files is None:
             self._files = load_static(self.root)
