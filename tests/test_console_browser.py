@@ -202,6 +202,7 @@ def test_console_end_to_end(page, srv, tmp_path):
     # a narrow window: the page does not scroll sideways
     pg.set_viewport_size({"width": 420, "height": 800})
     assert pg.evaluate("document.documentElement.scrollWidth") <= 420
+    assert pg.get_by_role("button", name="Delete photo.bin").is_visible()
     pg.set_viewport_size(VIEWPORT)
 
     # delete: the uploaded file by its checkbox, then the appendable one from its page

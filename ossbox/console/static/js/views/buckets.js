@@ -51,7 +51,7 @@ export async function render(main) {
           if (ok) { status(`Bucket ${b.name} deleted.`, "ok"); load(); }
         }, { class: "danger", "aria-label": `Delete bucket ${b.name}` }))));
     clear(list,
-      rows.length ? table(["Name", "Region", "Storage class", "Created", ""], rows, { class: "grid" })
+      rows.length ? table(["Name", "Region", "Storage class", "Created", ""], rows, { class: "grid buckets" })
         : h("p", { class: "empty" }, "No buckets yet."),
       marker ? button("More buckets", () => load(marker), { class: "secondary" }) : null);
   }
