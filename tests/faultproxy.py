@@ -58,10 +58,12 @@ class LogEntry:
 
 class FaultProxy:
     def __init__(self, upstream: str, rule: Optional[Callable[[RequestInfo], Optional[str]]] = None,
-                 timeout: float = 30.0):
+                 timeout: float = 30.0, respond: Optional[Callable[[bytes], bytes]] = None):
+        """respond: rewrites each forwarded response (status line, headers and body as received)."""
         parts = urlsplit(upstream if "://" in upstream else "http://" + upstream)
         self.upstream = (parts.hostname, parts.port or 80)
         self.rule = rule
+        self.respond = respond
         self.timeout = timeout
         self.log: list[LogEntry] = []
         self._lock = threading.Lock()
@@ -171,7 +173,7 @@ class FaultProxy:
             entry.status = _status(response)
             if action == DROP_RESPONSE:
                 return
-            conn.sendall(response)
+            conn.sendall(self.respond(response) if self.respond is not None else response)
         except (OSError, ValueError):
             pass
         finally:

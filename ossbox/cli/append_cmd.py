@@ -210,10 +210,12 @@ def register(sub, add_globals) -> None:
 
 # -- small SDK helpers ---------------------------------------------------------------------------
 class ObjectState:
-    __slots__ = ("length", "crc", "type", "etag")
+    __slots__ = ("length", "crc", "type", "etag", "watchable")
 
-    def __init__(self, length: int, crc: Optional[int], type_: str, etag: Optional[str]):
+    def __init__(self, length: int, crc: Optional[int], type_: str, etag: Optional[str],
+                 watchable: bool = False):
         self.length, self.crc, self.type, self.etag = length, crc, type_, etag
+        self.watchable = watchable   # the server takes ?x-ossbox-watch (see watch_state)
 
     @property
     def appendable(self) -> bool:
@@ -232,7 +234,40 @@ def head_state(client, bucket: str, key: str, request_payer=None, missing_ok: bo
             return None
         raise
     crc = int(r.hash_crc64) if r.hash_crc64 not in (None, "") else None
-    return ObjectState(int(r.content_length or 0), crc, r.object_type or "Normal", r.etag)
+    watchable = (r.headers or {}).get(WATCH_HEADER) == "1"
+    return ObjectState(int(r.content_length or 0), crc, r.object_type or "Normal", r.etag, watchable)
+
+
+# An ossbox server answers HEAD with `x-ossbox-watch: 1`: it takes GET ?x-ossbox-watch&position=N,
+# which answers as soon as the object grows past N (or is sealed, replaced, deleted). Real OSS
+# has neither, and is polled with HEAD instead.
+WATCH_HEADER = "x-ossbox-watch"
+WATCH_TIMEOUT = 5    # seconds a watch waits at most: `tail -f` then checks that its reader is still there
+TIMEOUT, POLL = "timeout", "poll"   # what Tail.watched answers besides a state
+
+
+def watch_state(client, bucket: str, key: str, position: int, request_payer=None,
+                timeout: int = WATCH_TIMEOUT):
+    """Wait (one long-poll, sent and signed by the SDK like any operation) until the object is
+    longer than `position`, sealed, replaced or deleted: (event, its ObjectState, None when
+    deleted); ("timeout", None) when nothing happened within `timeout` seconds."""
+    import json
+
+    from alibabacloud_oss_v2.types import OperationInput
+    headers = {"x-oss-request-payer": request_payer} if request_payer else {}
+    out = client.invoke_operation(
+        OperationInput(op_name="WatchObject", method="GET", bucket=bucket, key=key, headers=headers,
+                       parameters={WATCH_HEADER: "", "position": str(position), "timeout": str(timeout)}),
+        readwrite_timeout=timeout + 10, retry_max_attempts=1)
+    response = out.http_response
+    answer = json.loads(response.content if response.is_stream_consumed else response.read())
+    event = answer["event"]
+    if event == "timeout":
+        return event, None
+    if event == "deleted":
+        return event, None
+    return event, ObjectState(int(answer["length"]), int(answer["crc64"]), answer["type"] or "Normal",
+                              answer["etag"], True)
 
 
 def raw_chunks(body, size: int = 256 * 1024) -> Iterator[bytes]:
@@ -287,6 +322,20 @@ class _Terminated(Exception):
 
 def _on_sigterm(signum, frame):
     raise _Terminated()
+
+
+def _terminated_in(exc: BaseException) -> bool:
+    """Whether _on_sigterm's exception is behind `exc` (the SDK wraps what a request raised)."""
+    seen, todo = set(), [exc]
+    while todo:
+        exc = todo.pop()
+        if exc is None or id(exc) in seen:
+            continue
+        if isinstance(exc, _Terminated):
+            return True
+        seen.add(id(exc))
+        todo += [exc.__cause__, exc.__context__, getattr(exc, "_error", None)]
+    return False
 
 
 # -- sources -------------------------------------------------------------------------------------
@@ -742,21 +791,53 @@ class Tail:
             block = min(block * 4, 4 * 1024 * 1024)
         return 0
 
+    def watched(self, st: ObjectState):
+        """The object's state once it changed, waited for with a watch (an ossbox server): an
+        ObjectState, None when it was deleted, TIMEOUT when the watch ended without news, POLL
+        when HEAD polling must decide (the watch failed, or the object is sealed: it never grows
+        again, and only a poll notices it being replaced)."""
+        import alibabacloud_oss_v2 as oss
+        try:
+            event, new = watch_state(self.client, self.bucket, self.key, st.length, self.request_payer)
+        except oss.exceptions.OperationError as exc:
+            inner = exc.unwrap()
+            if _terminated_in(exc):
+                # SIGTERM came while the SDK waited for the answer (most of the time, with a
+                # watch): the SDK wrapped the handler's exception as a failed request
+                raise _Terminated() from exc
+            if not isinstance(inner, oss.exceptions.ServiceError):
+                self.notice(f"cannot reach the service ({inner}); still trying")
+            elif inner.status_code == 404 and inner.code != "NoSuchBucket":
+                return None
+            elif inner.status_code in (401, 403):
+                raise
+            return POLL   # unreachable or throttled (503): poll HEAD after the interval
+        if event == "timeout":
+            return TIMEOUT
+        if event == "sealed" and new.length == st.length and new.crc == st.crc:
+            return POLL
+        return new
+
     def follow(self, st: ObjectState, interval: float) -> None:
         import alibabacloud_oss_v2 as oss
         missing = False
         while True:
-            time.sleep(interval)
+            new = self.watched(st) if st.watchable and not missing else POLL
+            if new is POLL:
+                time.sleep(interval)
             if self.reader_gone():
                 raise BrokenPipeError("the reader of stdout went away")
+            if new is TIMEOUT:
+                continue
             while True:   # re-poll at once after a lost race (412)
-                try:
-                    new = head_state(self.client, self.bucket, self.key, self.request_payer)
-                except oss.exceptions.OperationError as exc:
-                    if isinstance(exc.unwrap(), oss.exceptions.ServiceError):
-                        raise
-                    self.notice(f"cannot reach the service ({exc.unwrap()}); still trying")
-                    break
+                if new is POLL:
+                    try:
+                        new = head_state(self.client, self.bucket, self.key, self.request_payer)
+                    except oss.exceptions.OperationError as exc:
+                        if isinstance(exc.unwrap(), oss.exceptions.ServiceError):
+                            raise
+                        self.notice(f"cannot reach the service ({exc.unwrap()}); still trying")
+                        break
                 if new is None:
                     if not missing:
                         self.notice("the object was deleted; waiting for it to come back")
@@ -770,6 +851,7 @@ class Tail:
                 st, again = self._step(st, new)
                 if not again:
                     break
+                new = POLL
 
     def _step(self, st: ObjectState, new: ObjectState) -> tuple[ObjectState, bool]:
         """Handle one poll result: (the state now followed, whether to poll again at once)."""
