@@ -390,3 +390,25 @@ def test_pages_prefix_search_and_a_binary_tail_in_hex(page, srv):
     pg.locator("#tail").filter(has_text="00000000  00 01 02 03").wait_for()
     ob.append_object("bin/data", 40, b"\xff\xfe")
     pg.locator("#tail").filter(has_text="00000028  ff fe").wait_for()
+
+
+def test_rename_and_restore_of_an_archive_object(page, srv):
+    pg = page
+    bucket = "console-mv-" + uuid.uuid4().hex[:8]
+    ob = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), srv.endpoint, bucket)
+    ob.create_bucket()
+    ob.put_object("drafts/a.txt", b"moving\n")
+    ob.put_object("cold.bin", b"frozen", headers={"x-oss-storage-class": "Archive"})
+    sign_in(pg, srv.endpoint)
+    pg.goto(f"{srv.endpoint}/-/console/#/o/{bucket}/drafts%2Fa.txt")
+    pg.get_by_label("Copy or rename to key").fill("final/a.txt")
+    pg.get_by_role("button", name="Rename").click()
+    pg.wait_for_selector("h1.key:text-is('final/a.txt')")
+    assert "Renamed to final/a.txt" in status(pg)
+    assert ob.get_object("final/a.txt").read() == b"moving\n" and not ob.object_exists("drafts/a.txt")
+
+    pg.goto(f"{srv.endpoint}/-/console/#/o/{bucket}/cold.bin")
+    assert fact(pg, "Storage class") == "Archive"
+    pg.get_by_role("button", name="Restore (1 day)").click()
+    wait_status(pg, "Restore started")
+    assert 'ongoing-request="true"' in ob.head_object("cold.bin").headers["x-oss-restore"]
