@@ -90,6 +90,11 @@ export async function run(what, fn, btn) {
   }
 }
 
+// run() for an action whose result is only that it worked: true, or undefined when it failed.
+export function act(what, fn, btn) {
+  return run(what, async () => { await fn(); return true; }, btn);
+}
+
 export function formatBytes(n) {
   if (n === undefined || n === null || Number.isNaN(Number(n))) return "";
   n = Number(n);

@@ -1,6 +1,6 @@
 // Buckets: list (paginated by marker), create (ACL, storage class, versioning), delete.
 import { app, go } from "../app.js";
-import { button, clear, enc, field, formatDate, h, run, select, status, table } from "../ui.js";
+import { button, clear, enc, field, formatDate, h, act, run, select, status, table } from "../ui.js";
 
 const ACLS = ["private", "public-read", "public-read-write"];
 const CLASSES = ["Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive"];
@@ -47,7 +47,7 @@ export async function render(main) {
         h("a", { href: `#/settings/${enc(b.name)}`, class: "button secondary" }, "Settings"),
         button("Delete", async ev => {
           if (!confirm(`Delete bucket ${b.name}? It must be empty.`)) return;
-          const ok = await run(`Deleting bucket ${b.name}`, async () => { await app.client.deleteBucket(b.name); return true; }, ev.currentTarget);
+          const ok = await act(`Deleting bucket ${b.name}`, () => app.client.deleteBucket(b.name), ev.currentTarget);
           if (ok) { status(`Bucket ${b.name} deleted.`, "ok"); load(); }
         }, { class: "danger", "aria-label": `Delete bucket ${b.name}` }))));
     clear(list,

@@ -3,7 +3,7 @@
 // bytes others append (oss.watch: the server's long-poll, or HEAD polling elsewhere), appends from
 // a text box or a file at a position, the 409 path with "retry at N", and seal.
 import { app, go } from "../app.js";
-import { button, clear, enc, errorText, field, formatBytes, formatDate, h, hexDump, looksText, run, select, showError, status, table } from "../ui.js";
+import { button, clear, enc, errorText, field, formatBytes, formatDate, h, hexDump, looksText, act, run, select, showError, status, table } from "../ui.js";
 import { download, presignDialog } from "./common.js";
 import { objectsHash } from "./objects.js";
 
@@ -62,11 +62,11 @@ export async function render(main, [bucket, key]) {
     button("Presigned link", () => presignDialog(bucket, key), { class: "secondary" }),
     button("Delete", async ev => {
       if (!confirm(`Delete ${key}?`)) return;
-      const ok = await run(`Deleting ${key}`, async () => { await app.client.deleteObject(bucket, key); return true; }, ev.currentTarget);
+      const ok = await act(`Deleting ${key}`, () => app.client.deleteObject(bucket, key), ev.currentTarget);
       if (ok) { status(`Deleted ${key}.`, "ok"); go(objectsHash(bucket, dir)); }
     }, { class: "danger", id: "delete-object" }),
     ARCHIVE.has(facts.storageClass) ? button("Restore (1 day)", async ev => {
-      const ok = await run("Restore", async () => { await app.client.restoreObject(bucket, key, { days: 1 }); return true; }, ev.currentTarget);
+      const ok = await act("Restore", () => app.client.restoreObject(bucket, key, { days: 1 }), ev.currentTarget);
       if (ok) status("Restore started; the object becomes readable when it completes.", "ok");
     }, { class: "secondary" }) : null);
 
@@ -175,7 +175,7 @@ function liveSection(bucket, key, getFacts, setFacts, signal) {
     h("div", { class: "actions" }, appendBtn,
       button("Seal", async ev => {
         if (!confirm("Seal this object? No append will be accepted after it.")) return;
-        const ok = await run("Seal", async () => { await app.client.sealAppendObject(bucket, key, Number(getFacts().size)); return true; }, ev.currentTarget);
+        const ok = await act("Seal", () => app.client.sealAppendObject(bucket, key, Number(getFacts().size)), ev.currentTarget);
         if (ok) { setFacts({ sealed: true }); status(`${key} sealed at ${getFacts().size} bytes.`, "ok"); }
       }, { class: "secondary", id: "seal" })),
     conflict);
@@ -223,7 +223,7 @@ async function aclSection(bucket, key) {
   } catch (err) { sec.append(h("p", { class: "hint" }, `Cannot read the ACL: ${errorText(err)}`)); }
   const acl = select("acl", ACLS, current);
   sec.append(field("Object ACL", acl, "default: the bucket's ACL applies."), h("div", { class: "actions" }, button("Save ACL", async ev => {
-    const ok = await run("Saving the ACL", async () => { await app.client.putObjectAcl(bucket, key, acl.value); return true; }, ev.currentTarget);
+    const ok = await act("Saving the ACL", () => app.client.putObjectAcl(bucket, key, acl.value), ev.currentTarget);
     if (ok) status(`ACL set to ${acl.value}.`, "ok");
   }, { class: "secondary" })));
   return sec;
@@ -243,12 +243,12 @@ function versionsSection(bucket, key) {
       h("td", { class: "num" }, v.marker ? "" : formatBytes(v.size)), h("td", {}, formatDate(v.lastModified)),
       h("td", { class: "row-actions" },
         !v.marker && !v.isLatest ? button("Restore this version", async ev => {
-          const ok = await run("Restoring the version", async () => { await app.client.copyObject(bucket, key, key, { versionId: v.versionId }); return true; }, ev.currentTarget);
+          const ok = await act("Restoring the version", () => app.client.copyObject(bucket, key, key, { versionId: v.versionId }), ev.currentTarget);
           if (ok) { status(`Version ${v.versionId} copied over the current one.`, "ok"); load(); }
         }, { class: "secondary" }) : null,
         button("Delete version", async ev => {
           if (!confirm(`Delete version ${v.versionId} for good?`)) return;
-          const ok = await run("Deleting the version", async () => { await app.client.deleteObject(bucket, key, { versionId: v.versionId }); return true; }, ev.currentTarget);
+          const ok = await act("Deleting the version", () => app.client.deleteObject(bucket, key, { versionId: v.versionId }), ev.currentTarget);
           if (ok) { status(`Version ${v.versionId} deleted.`, "ok"); load(); }
         }, { class: "danger" })))))
       : h("p", { class: "empty" }, "No versions (versioning is off for this bucket, or nothing is kept)."));

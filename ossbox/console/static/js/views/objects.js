@@ -2,7 +2,7 @@
 // prefix, upload (multipart above 16 MiB) with progress, download, delete one or many, new
 // appendable objects.
 import { app, go } from "../app.js";
-import { button, clear, enc, field, formatBytes, formatDate, h, run, status, table } from "../ui.js";
+import { button, clear, enc, field, formatBytes, formatDate, h, act, run, status, table } from "../ui.js";
 import { download, presignDialog } from "./common.js";
 
 const PAGE = 100;
@@ -140,7 +140,7 @@ export async function render(main, [bucket, query]) {
             button("Link", () => presignDialog(bucket, o.key), { class: "secondary", "aria-label": `Presigned link for ${o.key}` }),
             button("Delete", async ev => {
               if (!confirm(`Delete ${o.key}?`)) return;
-              const ok = await run(`Deleting ${o.key}`, async () => { await app.client.deleteObject(bucket, o.key); return true; }, ev.currentTarget);
+              const ok = await act(`Deleting ${o.key}`, () => app.client.deleteObject(bucket, o.key), ev.currentTarget);
               if (ok) { status(`Deleted ${o.key}.`, "ok"); load(tokens[page]); }
             }, { class: "danger", "aria-label": `Delete ${o.key}` })));
       })];

@@ -1,7 +1,7 @@
 // Bucket settings that ossbox implements: ACL, versioning, policy (JSON), default encryption,
 // request payment, CORS and lifecycle (shown, deletable).
 import { app } from "../app.js";
-import { button, errorText, field, h, run, select, status } from "../ui.js";
+import { button, errorText, field, h, act, run, select, status } from "../ui.js";
 import { objectsHash } from "./objects.js";
 
 async function read(fn) {
@@ -37,13 +37,13 @@ export async function render(main, [bucket]) {
 
   const aclSel = select("acl", ["private", "public-read", "public-read-write"], typeof acl.value === "string" ? acl.value : acl.value?.acl);
   main.append(section("ACL", "acl-h", unreadable(acl), field("Bucket ACL", aclSel), h("div", { class: "actions" },
-    button("Save ACL", async ev => { if (await run("Saving the ACL", async () => { await c.putBucketAcl(bucket, aclSel.value); return true; }, ev.currentTarget)) status("ACL saved.", "ok"); }))));
+    button("Save ACL", async ev => { if (await act("Saving the ACL", () => c.putBucketAcl(bucket, aclSel.value), ev.currentTarget)) status("ACL saved.", "ok"); }))));
 
   const verValue = typeof ver.value === "string" ? ver.value : ver.value?.status;
   const verSel = select("versioning", [["Enabled", "Enabled"], ["Suspended", "Suspended"]], verValue || "Suspended");
   main.append(section("Versioning", "ver-h", unreadable(ver), h("p", {}, `Now: ${verValue || "never enabled"}`), field("Versioning status", verSel),
     h("div", { class: "actions" }, button("Save versioning", async ev => {
-      if (await run("Saving versioning", async () => { await c.putBucketVersioning(bucket, verSel.value); return true; }, ev.currentTarget)) status(`Versioning ${verSel.value}.`, "ok");
+      if (await act("Saving versioning", () => c.putBucketVersioning(bucket, verSel.value), ev.currentTarget)) status(`Versioning ${verSel.value}.`, "ok");
     }))));
 
   const policyBox = h("textarea", { name: "policy", rows: 10, class: "code", spellcheck: "false" });
@@ -52,10 +52,10 @@ export async function render(main, [bucket]) {
     h("div", { class: "actions" },
       button("Save policy", async ev => {
         if (!policyBox.value.trim()) return;
-        if (await run("Saving the policy", async () => { await c.putBucketPolicy(bucket, policyBox.value); return true; }, ev.currentTarget)) status("Policy saved.", "ok");
+        if (await act("Saving the policy", () => c.putBucketPolicy(bucket, policyBox.value), ev.currentTarget)) status("Policy saved.", "ok");
       }),
       button("Delete policy", async ev => {
-        if (await run("Deleting the policy", async () => { await c.deleteBucketPolicy(bucket); return true; }, ev.currentTarget)) { policyBox.value = ""; status("Policy deleted.", "ok"); }
+        if (await act("Deleting the policy", () => c.deleteBucketPolicy(bucket), ev.currentTarget)) { policyBox.value = ""; status("Policy deleted.", "ok"); }
       }, { class: "danger" }))));
 
   const e = encr.value || {};
@@ -74,14 +74,14 @@ export async function render(main, [bucket]) {
   const payValue = typeof pay.value === "string" ? pay.value : pay.value?.payer;
   const paySel = select("payer", ["BucketOwner", "Requester"], payValue || "BucketOwner");
   main.append(section("Request payment", "pay-h", unreadable(pay), field("Who pays for requests", paySel), h("div", { class: "actions" },
-    button("Save request payment", async ev => { if (await run("Saving request payment", async () => { await c.putBucketRequestPayment(bucket, paySel.value); return true; }, ev.currentTarget)) status("Request payment saved.", "ok"); }))));
+    button("Save request payment", async ev => { if (await act("Saving request payment", () => c.putBucketRequestPayment(bucket, paySel.value), ev.currentTarget)) status("Request payment saved.", "ok"); }))));
 
   for (const [title, id, r, del] of [["CORS rules", "cors-h", cors, () => c.deleteBucketCors(bucket)], ["Lifecycle rules", "life-h", life, () => c.deleteBucketLifecycle(bucket)]]) {
     const set = Boolean(r.value) && !(Array.isArray(r.value) && !r.value.length);   // CORS: [] when none
     const shown = h("pre", { class: "code" }, set ? pretty(r.value) : "none");
     main.append(section(title, id, unreadable(r), shown, h("p", { class: "hint" }, "Set these with ", h("code", {}, "ossbox api"), " or an SDK; the console shows and removes them."),
       set ? h("div", { class: "actions" }, button(`Delete ${title}`, async ev => {
-        if (await run(`Deleting ${title}`, async () => { await del(); return true; }, ev.currentTarget)) { shown.textContent = "none"; status(`${title} deleted.`, "ok"); }
+        if (await act(`Deleting ${title}`, () => del(), ev.currentTarget)) { shown.textContent = "none"; status(`${title} deleted.`, "ok"); }
       }, { class: "danger" })) : null));
   }
   main.append(h("p", {}, h("a", { href: objectsHash(bucket) }, `Back to the objects of ${bucket}`)));
