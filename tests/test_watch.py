@@ -169,6 +169,29 @@ def test_authorized_as_get_object(server, bucket, bucket_name, bucket_v4, user):
     assert (event, state.length, state.crc) == ("grown", 3, crc64(b"abc"))
 
 
+def _pending(server) -> float:
+    text = requests.get(f"{server.endpoint}/-/metrics", timeout=30).text
+    return sum(float(ln.split()[-1]) for ln in text.splitlines() if ln.startswith("ossbox_watches_pending"))
+
+
+def test_a_client_that_goes_away_frees_its_watch(server, bucket):
+    import socket
+    from urllib.parse import urlsplit
+    bucket.append_object("gone", 0, b"abc")
+    url = urlsplit(watch_url(bucket, "gone", 3, timeout=60))
+    before = _pending(server)
+    with socket.create_connection((url.hostname, url.port)) as sock:
+        sock.sendall(f"GET {url.path}?{url.query} HTTP/1.1\r\nHost: {url.netloc}\r\n\r\n".encode())
+        deadline = time.monotonic() + 10
+        while _pending(server) != before + 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    deadline = time.monotonic() + 5   # not the 60 s of its timeout
+    while _pending(server) != before:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
 # -- Server-Sent Events ---------------------------------------------------------------------------
 def test_an_event_stream_follows_appends_until_the_delete(bucket):
     bucket.append_object("e", 0, b"a")
@@ -216,6 +239,7 @@ def _cross_process(a: ServerProcess, b: ServerProcess, name: str) -> None:
         appender.join()
         assert (body["event"], body["length"]) == ("grown", length + 2)
         delays.append(woke - appender.box["done"])
+    print(f"{name}: watch woke {[round(d * 1000, 1) for d in delays]} ms after the append answered")
     assert max(delays) < 1.0, delays
 
 

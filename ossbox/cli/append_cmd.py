@@ -27,10 +27,11 @@ append
 
 tail (not in ossutil)
   `ossbox tail [-f] [-n LINES | -c BYTES] [--interval S] oss://bucket/key` prints the last LINES
-  lines (default 10) or BYTES bytes, and with -f polls HEAD every S seconds and prints what was
-  appended (ranged GETs of the new bytes only, checked against the object's CRC-64 before being
-  printed). A truncated or replaced object gives a notice on stderr and following restarts at its
-  new end. Ctrl-C or SIGTERM ends `tail -f` normally: exit status 0. No elapsed trailer is printed
+  lines (default 10) or BYTES bytes, and with -f prints what gets appended (ranged GETs of the new
+  bytes only, checked against the object's CRC-64 before being printed). It learns of appends from
+  a watch (`GET ?x-ossbox-watch&position=N`, answered as soon as the object grows) when HEAD
+  shows `x-ossbox-watch: 1` (an ossbox server), else by polling HEAD every S seconds (real OSS).
+  A truncated or replaced object gives a notice on stderr and following restarts at its new end. Ctrl-C or SIGTERM ends `tail -f` normally: exit status 0. No elapsed trailer is printed
   (the output is object data).
 """
 from __future__ import annotations
@@ -242,7 +243,10 @@ def head_state(client, bucket: str, key: str, request_payer=None, missing_ok: bo
 # which answers as soon as the object grows past N (or is sealed, replaced, deleted). Real OSS
 # has neither, and is polled with HEAD instead.
 WATCH_HEADER = "x-ossbox-watch"
-WATCH_TIMEOUT = 5    # seconds a watch waits at most: `tail -f` then checks that its reader is still there
+WATCH_TIMEOUT = 25   # seconds a watch waits at most (the server's default)
+# ... when stdout is a pipe: `tail -f | head` must notice soon that head has gone (reader_gone),
+# and nothing can be checked while the watch waits
+PIPE_WATCH_TIMEOUT = 1
 TIMEOUT, POLL = "timeout", "poll"   # what Tail.watched answers besides a state
 
 
@@ -744,6 +748,12 @@ class Tail:
             self.out.write(data)
             self.out.flush()
 
+    def _to_pipe(self) -> bool:
+        try:
+            return stat.S_ISFIFO(os.fstat(self.out.fileno()).st_mode)
+        except (OSError, ValueError, AttributeError):
+            return False
+
     def reader_gone(self) -> bool:
         """stdout is a pipe whose reading end was closed (`ossbox tail -f ... | head`): GNU tail
         stops then too, instead of waiting for the next append to hit EPIPE."""
@@ -798,7 +808,8 @@ class Tail:
         again, and only a poll notices it being replaced)."""
         import alibabacloud_oss_v2 as oss
         try:
-            event, new = watch_state(self.client, self.bucket, self.key, st.length, self.request_payer)
+            event, new = watch_state(self.client, self.bucket, self.key, st.length, self.request_payer,
+                                     PIPE_WATCH_TIMEOUT if self._to_pipe() else WATCH_TIMEOUT)
         except oss.exceptions.OperationError as exc:
             inner = exc.unwrap()
             if _terminated_in(exc):

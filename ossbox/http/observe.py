@@ -230,6 +230,8 @@ class Metrics:
                                multiprocess_mode="livesum")
         self.connections = Gauge("ossbox_open_connections", "Open client connections (HTTP and HTTPS)",
                                  registry=r, multiprocess_mode="livesum")
+        self.watches = Gauge("ossbox_watches_pending", "Watches (?x-ossbox-watch) waiting for their object",
+                             registry=r, multiprocess_mode="livesum")
         self.commit = Histogram("ossbox_metadata_commit_seconds",
                                 "Durable metadata commits: the write transaction and its sync",
                                 buckets=_LATENCY_BUCKETS, registry=r)
@@ -243,7 +245,7 @@ class Metrics:
         else:
             self.exposed = r
         self.exposed.register(_DiskFree(engine))
-        engine.observe(commit=self.commit.observe, sync_group=self.sync_group.observe)
+        engine.observe(commit=self.commit.observe, sync_group=self.sync_group.observe, watches=self.watches.set)
         self._children: dict = {}
 
     def observe(self, rec: RequestRecord) -> None:

@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import AsyncIterator, Optional
 
 from .. import errors, numeric
+from ..storage.errors import StorageError
 from ..storage.records import APPENDABLE, ObjectRecord
 from ..wire.request import Request, Response
 from . import common
+
+log = logging.getLogger("ossbox.watch")
 
 WATCH_PARAM = "x-ossbox-watch"
 DISCOVERY_HEADER = common.WATCH_DISCOVERY
@@ -156,6 +160,11 @@ async def _stream(req: Request, origin: ObjectRecord, position: int, deadline: f
             try:
                 event, rec = await _watch(req, gone, origin, position, deadline, KEEP_ALIVE)
             except _ClientGone:
+                return
+            except StorageError as exc:
+                # too late for an error response (200 and events went out): the stream ends, and
+                # the client reconnects as after a timeout (e.g. TooManyWatches: then it gets the 503)
+                log.info("event stream on %s/%s ended: %s", req.bucket, req.key, exc)
                 return
             if event == "keep-alive":
                 yield b": keep-alive\n\n"

@@ -159,11 +159,14 @@ class Engine(JournalAndGC, NewBlobs, Appends, ObjectWrites, Multipart, SegmentWr
             return False
         return True
 
-    def observe(self, *, commit, sync_group) -> None:
+    def observe(self, *, commit, sync_group, watches=None) -> None:
         """Hooks for metrics: commit(seconds) per durable metadata write, sync_group(n) per
-        fdatasync of the SQLite WAL with the number of commits it made durable."""
+        fdatasync of the SQLite WAL with the number of commits it made durable, watches(n) when
+        the number of pending watches changes."""
         self.meta.observe_commit = commit
         self.meta.observe_sync_group = sync_group
+        if watches is not None:
+            self.watches.observe_waiting = watches
 
     def writes_refused(self) -> bool:
         """Whether writes are refused until a restart (a failed fdatasync of a blob or the WAL)."""

@@ -78,7 +78,14 @@ class _Recording:
         return self._txn.remove_current(bucket, key)
 
 
+def _ignore(_value) -> None:
+    pass
+
+
 class WatchHub:
+    # set by the HTTP layer's metrics (Engine.observe): the number of pending waits, on each change
+    observe_waiting = staticmethod(_ignore)
+
     def __init__(self, meta: MetadataStore, *, interval: float = POLL_INTERVAL, limit: int = MAX_WATCHES):
         self._meta = meta
         self.interval = interval
@@ -128,6 +135,7 @@ class WatchHub:
         done = asyncio.get_running_loop().create_future()
         self._keys.setdefault(ident, {})[done] = seen
         self._count += 1
+        self.observe_waiting(self._count)
         if self._poller is None:
             self._poller = asyncio.get_running_loop().create_task(self._poll())
         # the record may have changed between the caller's read and the registration above
@@ -138,6 +146,7 @@ class WatchHub:
             return False, seen
         finally:
             self._count -= 1
+            self.observe_waiting(self._count)
             waiters = self._keys.get(ident)
             if waiters is not None:
                 waiters.pop(done, None)
