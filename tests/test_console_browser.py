@@ -265,6 +265,22 @@ def test_admin_makes_a_read_only_user_who_sees_writes_refused(page, srv):
     pg.get_by_role("link", name="Dashboard").click()
     pg.locator(".tile h2:text-is('Appends/s')").wait_for()
     pg.wait_for_function("() => document.querySelectorAll('.spark polyline[points*=\" \"]').length > 0")
+    if SHOTS:   # a screenshot with something going on: appends for a few samples
+        import threading
+        stop = threading.Event()
+
+        def appender():
+            position = 0
+            while not stop.is_set():
+                position = ob.append_object("busy.log", position, b"tick %d\n" % position).next_position
+        worker = threading.Thread(target=appender)
+        worker.start()
+        try:
+            pg.wait_for_function("() => document.querySelector('.spark polyline').getAttribute('points').split(' ').length >= 5",
+                                 timeout=30_000)
+        finally:
+            stop.set()
+            worker.join()
     shot(pg, "dashboard")
 
     # the RAM user: may list and read, every write is refused and the refusal is shown

@@ -1,5 +1,6 @@
 // The server's figures from its Prometheus endpoint (/-/metrics, no credentials), sampled every
-// 2 s: requests/s, appends/s, bytes in and out per second, mean latency, requests in flight.
+// 2 s: requests/s, appends/s, bytes in and out per second, mean latency, requests in flight and
+// watches waiting (the live tails and `tail -f`s of every client).
 import { app } from "../app.js";
 import { clear, formatBytes, h } from "../ui.js";
 
@@ -33,6 +34,7 @@ function figures(m) {
     latencySum: sum(m, "ossbox_request_duration_seconds_sum"),
     latencyCount: sum(m, "ossbox_request_duration_seconds_count"),
     inFlight: sum(m, "ossbox_requests_in_flight"),
+    watches: sum(m, "ossbox_watches_pending"),
     diskFree: sum(m, "ossbox_disk_free_bytes"),
   };
 }
@@ -40,12 +42,16 @@ function figures(m) {
 function sparkline(values) {
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", `0 0 ${KEEP} 20`);
+  svg.setAttribute("viewBox", `0 0 ${KEEP - 1} 20`);
+  svg.setAttribute("preserveAspectRatio", "none");
   svg.setAttribute("class", "spark");
   svg.setAttribute("aria-hidden", "true");
   const max = Math.max(1e-9, ...values);
   const line = document.createElementNS(ns, "polyline");
-  line.setAttribute("points", values.map((v, i) => `${i + KEEP - values.length},${(20 - (v / max) * 18).toFixed(2)}`).join(" "));
+  // the samples so far across the whole width (two minutes of them once the page has been open that long)
+  const step = (KEEP - 1) / Math.max(1, values.length - 1);
+  line.setAttribute("points", values.map((v, i) => `${(i * step).toFixed(2)},${(20 - (v / max) * 18).toFixed(2)}`).join(" "));
+  line.setAttribute("vector-effect", "non-scaling-stroke");
   svg.append(line);
   return svg;
 }
@@ -57,7 +63,7 @@ export async function render(main) {
   const note = h("p", { class: "hint" }, `From ${app.config.metrics}, every ${EVERY_MS / 1000} s; rates over the last interval. The console's own requests count too.`);
   main.append(note, grid);
   const series = { rps: [], aps: [], inps: [], outps: [], lat: [] };
-  let last = null, lastAt = 0, stopped = false;
+  let last = null, lastAt = 0, stopped = false, idle = true;
   async function tick() {
     let text;
     try { text = await (await fetch(app.config.metrics, { cache: "no-store" })).text(); } catch (err) {
@@ -74,6 +80,7 @@ export async function render(main) {
       push("outps", (f.bytesOut - last.bytesOut) / dt);
       const dc = f.latencyCount - last.latencyCount;
       push("lat", dc > 0 ? ((f.latencySum - last.latencySum) / dc) * 1000 : 0);
+      idle = dc <= 0;
     }
     last = f; lastAt = now;
     const cur = k => series[k].length ? series[k][series[k].length - 1] : 0;
@@ -84,8 +91,8 @@ export async function render(main) {
       tile("Appends/s", cur("aps").toFixed(1), `${f.appends} appends, ${f.conflicts} refused with 409`, "aps"),
       tile("Bytes in/s", formatBytes(Math.round(cur("inps"))), `${formatBytes(f.bytesIn)} received`, "inps"),
       tile("Bytes out/s", formatBytes(Math.round(cur("outps"))), `${formatBytes(f.bytesOut)} sent`, "outps"),
-      tile("Mean latency", `${cur("lat").toFixed(1)} ms`, `overall ${f.latencyCount ? ((f.latencySum / f.latencyCount) * 1000).toFixed(1) : 0} ms`, "lat"),
-      tile("In flight", String(f.inFlight), `disk free ${formatBytes(f.diskFree)}`));
+      tile("Mean latency", idle ? "—" : `${cur("lat").toFixed(1)} ms`, `overall ${f.latencyCount ? ((f.latencySum / f.latencyCount) * 1000).toFixed(1) : 0} ms`, "lat"),
+      tile("In flight", String(f.inFlight), `${f.watches} watches waiting · disk free ${formatBytes(f.diskFree)}`));
   }
   await tick();
   const timer = setInterval(() => { if (!stopped) tick(); }, EVERY_MS);
