@@ -21,7 +21,7 @@ import oss2
 import pytest
 import requests
 
-from conftest import as_user, make_v2_client, put_policy
+from conftest import admin, as_user, make_v2_client, put_policy
 from faultproxy import FaultProxy
 from pgtest import PG_URL, pg_schema, schema_url  # noqa: F401 (pg_schema: a fixture)
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
@@ -154,6 +154,13 @@ def test_authorized_as_get_object(server, bucket, bucket_name, bucket_v4, user):
                                "Resource": [f"acs:oss:*:*:{bucket_name}/*"]}])
     resp = watch(as_user(server, user, bucket_name), "a", 0)
     assert resp.status_code == 403 and "AccessDenied" in resp.text
+    # a bucket policy alone may grant it
+    bucket.put_bucket_policy(json.dumps({"Version": "1", "Statement": [{
+        "Effect": "Allow", "Action": ["oss:GetObject"], "Principal": [user["id"]],
+        "Resource": [f"acs:oss:*:*:{bucket_name}/a"]}]}))
+    assert facts(watch(as_user(server, user, bucket_name), "a", 0, timeout=1))["length"] == 3
+    bucket.delete_bucket_policy()
+    assert watch(as_user(server, user, bucket_name), "a", 0).status_code == 403
     put_policy(server, user, [{"Effect": "Allow", "Action": ["oss:GetObject"],
                                "Resource": [f"acs:oss:*:*:{bucket_name}/*"]}])
     assert facts(watch(as_user(server, user, bucket_name), "a", 0))["length"] == 3
@@ -162,6 +169,16 @@ def test_authorized_as_get_object(server, bucket, bucket_name, bucket_v4, user):
     assert requests.get(plain, timeout=30).status_code == 403
     bucket.put_object_acl("a", oss2.OBJECT_ACL_PUBLIC_READ)
     assert facts(requests.get(plain, timeout=30))["event"] == "grown"
+    # STS: a session policy that allows GetObject on this key only
+    session = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "oss:GetObject",
+                                              "Resource": f"acs:oss:*:*:{bucket_name}/a"}]}
+    creds = admin(server, "AssumeRole", {"UserName": user["name"], "DurationSeconds": 900,
+                                         "Policy": json.dumps(session)})["Credentials"]
+    sts = oss2.Bucket(oss2.StsAuth(creds["AccessKeyId"], creds["AccessKeySecret"], creds["SecurityToken"]),
+                      server.endpoint, bucket_name)
+    assert facts(watch(sts, "a", 0))["length"] == 3
+    bucket.append_object("other", 0, b"abc")
+    assert watch(sts, "other", 0).status_code == 403
     # V4 presigned URL, and V4 header signing through the official SDK (what `ossbox tail -f` sends)
     assert facts(watch(bucket_v4, "a", 0))["length"] == 3
     from ossbox.cli.append_cmd import watch_state
@@ -275,13 +292,15 @@ def test_a_watch_sees_appends_made_through_another_node_on_postgresql(tmp_path, 
 
 # -- the server's own timeouts and its stop -------------------------------------------------------
 @pytest.mark.slow
-def test_idle_timeout_spares_a_long_poll_and_a_graceful_stop_answers_it_at_once(tmp_path):
-    srv = ServerProcess(str(tmp_path), extra_args=["--idle-timeout", "1", "--shutdown-timeout", "30"]).start()
+def test_connection_timeouts_spare_a_watch_and_a_graceful_stop_answers_it_at_once(tmp_path):
+    srv = ServerProcess(str(tmp_path), extra_args=["--idle-timeout", "1", "--header-timeout", "1", "--body-timeout",
+                                                   "1", "--shutdown-timeout", "30"]).start()
     try:
         b = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), srv.endpoint, "stop")
         b.create_bucket()
         b.append_object("k", 0, b"abc")
-        # longer than --idle-timeout: the connection is busy, not idle
+        # longer than the connection timeouts: the connection is busy, not idle, its head and
+        # (empty) body long complete
         assert facts(watch(b, "k", 3, timeout=3))["event"] == "timeout"
         with requests.get(watch_url(b, "k", 3, timeout=3), headers={"Accept": "text/event-stream"},
                           stream=True, timeout=30) as resp:
