@@ -36,6 +36,7 @@ class ServerConfig:
     access_log: Optional[str] = None              # --access-log: "-" (stdout) or a file path; None: off
     log_format: str = "text"                      # --log-format of the access log: text or json
     metrics_port: Optional[int] = None            # serve /-/metrics on this port only (None: on the main one)
+    console: bool = True                          # serve the web console at /-/console/ (--no-console: off)
     metrics_socket: Optional[object] = None       # metrics_port bound by the --workers supervisor, to serve
     generated_credentials: bool = False           # set when a key pair was generated on this start
     replaced_access_key_id: Optional[str] = None  # the kept key id that given keys replaced on this start

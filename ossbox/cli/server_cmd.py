@@ -254,6 +254,9 @@ def register(sub) -> None:
     p.add_argument("--metrics-port", type=_port, default=_env("METRICS_PORT"), metavar="PORT",
                    help="serve the Prometheus metrics (GET /metrics) on this port of --host only, "
                         "instead of GET /-/metrics on --port (default: on --port)")
+    p.add_argument("--no-console", action="store_true", default=_env("NO_CONSOLE", False),
+                   help="do not serve the web console at /-/console/ (it then answers 404; "
+                        "OSSBOX_NO_CONSOLE takes 1/0, true/false, yes/no; docs/console.md)")
     p.add_argument("--log-level", type=_one_of("debug", "info", "warning", "error"),
                    default=_env("LOG_LEVEL", "warning"), metavar="{debug,info,warning,error}",
                    help="the least severe server log messages shown, on stderr (default warning)")
@@ -612,6 +615,7 @@ def run_server(args, _settings=None) -> int:
     from .settings import UsageError
 
     apply_config_file(args)
+    args.no_console = _switch(args.no_console)
     if args.show_credentials:
         return show_credentials(args.data_dir, args.show_credentials)
 
@@ -645,6 +649,24 @@ def run_server(args, _settings=None) -> int:
         return serve(args, listeners[0])
     from .supervisor import supervise
     return supervise(args, listeners, serve)
+
+
+_SWITCH_WORDS = {"1": True, "true": True, "yes": True, "on": True,
+                 "0": False, "false": False, "no": False, "off": False, "": False}
+
+
+def _switch(value) -> bool:
+    """An on/off flag's value: a bool from the flag or config file, or the text of its OSSBOX_*
+    variable (1/0, true/false, yes/no, on/off)."""
+    from .settings import UsageError
+
+    if isinstance(value, bool):
+        return value
+    word = _SWITCH_WORDS.get(str(value).strip().lower())
+    if word is None:
+        name = value.variable if isinstance(value, _EnvValue) else "the value"
+        raise UsageError(f"{name}={value!r}: must be 1 or 0 (also true/false, yes/no, on/off)")
+    return word
 
 
 def default_workers() -> int:
@@ -707,6 +729,7 @@ def serve(args, sockets: Listeners, report=None) -> int:
     cfg.log_format = args.log_format
     cfg.metrics_port = args.metrics_port
     cfg.metrics_socket = sockets.metrics_sock
+    cfg.console = not args.no_console
     app = Server(cfg)
 
     original_startup = app.startup

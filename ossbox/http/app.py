@@ -36,7 +36,7 @@ from ..storage.reserve import is_disk_full
 from ..wire import xml
 from ..wire.names import valid_bucket_name, validate_key
 from ..wire.request import SENDFILE, Request, Response
-from . import observe, router
+from . import console, observe, router
 from .error_map import to_oss_error
 from .observe import AccessLog, Metrics, RequestRecord, operation_name
 
@@ -81,6 +81,9 @@ class Server:
         self.inventory = InventoryRunner(self.engine, config.inventory_interval)
         self.metrics = Metrics(self.engine)
         self.access_log = AccessLog(config.access_log, config.log_format) if config.access_log else None
+        self.console = console.Console(
+            config.region, observe.METRICS_PATH if config.metrics_port is None else None,
+            console.version()) if config.console else None
         # Set once the journal is replayed (see startup); until then requests wait and
         # /-/health/ready answers 503.
         self.recovered = False
@@ -302,8 +305,16 @@ class Server:
             return False  # the normal path answers the bad Host
 
     async def _serve_service(self, scope, send) -> None:
-        """GET /-/metrics and /-/health/{live,ready}: no credentials (see docs/operations.md)."""
+        """GET /-/metrics, /-/health/{live,ready} (see docs/operations.md) and the web console's
+        files under /-/console/ (docs/console.md): no credentials."""
         path = scope["path"]
+        if self.console is not None and (path == console.PATH or path.startswith(console.PATH + "/")):
+            if not self.console.loaded:  # read and compressed once, off the event loop
+                await asyncio.to_thread(self.console.files)
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            resp = self.console.answer(path, scope["method"], headers)
+            await self._send(send, resp, new_request_id(), scope["method"] == "HEAD")
+            return
         status, ctype = 200, "application/json"
         if scope["method"] not in ("GET", "HEAD"):
             status, body = 405, observe.health_body("method not allowed")

@@ -1,0 +1,432 @@
+"""The web console in a real browser (issue 15): Debian's chromium driven by Playwright, against a
+real `ossbox server`. Sign in, create a bucket, upload, append twice (the second at a wrong
+position: the 409 path shows the true next position and "retry at N" works), the live tail shows an
+append made by another client (oss2) within 2 s, download and compare bytes, delete; the admin view
+makes a read-only RAM user, who then sees writes refused.
+
+Needs `playwright` (the Python package; its own browser download is never used) and a chromium
+binary: /usr/bin/chromium (Debian's, installed by .ci/run) or OSSBOX_CHROMIUM. Without them the
+tests skip and say which is missing. OSSBOX_SCREENSHOTS=1 also writes the README's screenshots
+(docs/console/*.png, 1280x800)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+
+import oss2
+import pytest
+
+from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHOTS = os.path.join(ROOT, "docs", "console") if os.environ.get("OSSBOX_SCREENSHOTS") == "1" else None
+CHROMIUM = os.environ.get("OSSBOX_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+VIEWPORT = {"width": 1280, "height": 800}
+TIMEOUT_MS = 15_000
+
+
+def _unavailable() -> str:
+    import importlib.util
+    if importlib.util.find_spec("playwright") is None:
+        return "the playwright package is not installed (pip install -e '.[test]')"
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"no chromium at {CHROMIUM} (apt-get install chromium, or set OSSBOX_CHROMIUM)"
+    return ""
+
+
+pytestmark = pytest.mark.skipif(bool(_unavailable()), reason=_unavailable() or "n/a")
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    proc = ServerProcess(str(tmp_path_factory.mktemp("console-data"))).start()
+    yield proc
+    assert proc.stop() == 0, "".join(proc.output)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, srv):
+    ctx = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    ctx.set_default_timeout(TIMEOUT_MS)
+    pg = ctx.new_page()
+    errors = []
+    pg.on("pageerror", lambda exc: errors.append(f"{exc} {exc.stack}"))
+    pg.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" and "the server responded" not in msg.text else None)
+    pg.on("dialog", lambda d: d.accept())   # the console's confirm()s
+    yield pg
+    ctx.close()
+    # refusals the test provokes show as failed requests in the console log; script errors may not
+    assert not [e for e in errors if "Failed to load resource" not in e], errors
+
+
+def shot(pg, name: str) -> None:
+    if SHOTS:
+        os.makedirs(SHOTS, exist_ok=True)
+        pg.evaluate("() => window.scrollTo(0, 0)")
+        pg.screenshot(path=os.path.join(SHOTS, f"{name}.png"))
+
+
+def status(pg) -> str:
+    return pg.locator("#status").inner_text()
+
+
+def wait_status(pg, pattern: str) -> str:
+    pg.wait_for_function("re => new RegExp(re).test(document.getElementById('status').textContent)", arg=pattern)
+    return status(pg)
+
+
+def sign_in(pg, endpoint, ak=ACCESS_KEY_ID, sk=ACCESS_KEY_SECRET, screenshot=False, keyboard=False):
+    pg.goto(endpoint + "/-/console/")
+    if keyboard:   # the form has the focus; Tab goes to the secret, Enter signs in
+        pg.get_by_label("AccessKeyId", exact=True).wait_for()
+        pg.keyboard.type(ak)
+        pg.keyboard.press("Tab")
+        pg.keyboard.type(sk)
+        assert pg.get_by_label("AccessKeySecret", exact=True).input_value() == sk
+    else:
+        pg.get_by_label("AccessKeyId", exact=True).fill(ak)
+        pg.get_by_label("AccessKeySecret", exact=True).fill(sk)
+    if screenshot:
+        shot(pg, "signin")
+    if keyboard:
+        pg.keyboard.press("Enter")
+    else:
+        pg.get_by_role("button", name="Sign in").click()
+    pg.wait_for_selector("h1:text-is('Buckets')")
+
+
+def fact(pg, name: str) -> str:
+    return pg.locator(f"#facts dd[data-fact='{name}']").inner_text()
+
+
+def test_console_end_to_end(page, srv, tmp_path):
+    pg = page
+    sign_in(pg, srv.endpoint, screenshot=True, keyboard=True)
+    # the keys live in this tab's sessionStorage, not in a cookie
+    assert pg.context.cookies() == []
+    assert ACCESS_KEY_SECRET in pg.evaluate("JSON.stringify(sessionStorage)")
+
+    bucket = "console-" + uuid.uuid4().hex[:8]
+    pg.get_by_label("Bucket name").fill(bucket)
+    pg.get_by_role("button", name="Create bucket").click()
+    wait_status(pg, f"Bucket {bucket} created")
+    pg.get_by_role("link", name=bucket).wait_for()
+    shot(pg, "buckets")
+
+    ob = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), srv.endpoint, bucket)
+    assert ob.get_bucket_info().name == bucket
+
+    # upload a file (binary, all byte values) into the bucket
+    pg.get_by_role("link", name=bucket).click()
+    pg.wait_for_selector(f"h1:text-is('{bucket}')")
+    data = bytes(range(256)) * 397 + b"end"
+    src = tmp_path / "photo.bin"
+    src.write_bytes(data)
+    pg.locator("#upload-form input[type=file]").set_input_files(str(src))
+    pg.locator("#upload-form button[type=submit]").click()
+    wait_status(pg, "Uploaded photo.bin")
+    assert ob.get_object("photo.bin").read() == data
+
+    # a new appendable object, then an append at its next position
+    pg.get_by_label("Key").fill("logs/app.log")
+    pg.get_by_label("First bytes (text)").fill("first line\n")
+    pg.get_by_role("button", name="Create appendable object").click()
+    pg.wait_for_selector("h1.key:text-is('logs/app.log')")
+    assert fact(pg, "Type") == "Appendable" and fact(pg, "Next append position") == "11"
+    pg.locator("#tail").filter(has_text="first line").wait_for()
+    assert pg.locator("#append-position").input_value() == "11"
+    pg.locator("#append-text").fill("second line\n")
+    pg.locator("#append-button").click()
+    wait_status(pg, "Appended 12 bytes at 11")
+    assert fact(pg, "Next append position") == "23"
+
+    # the second append at a wrong position: 409, the true next position, retry there
+    pg.locator("#append-position").fill("5")
+    pg.locator("#append-text").fill("late line\n")
+    pg.locator("#append-button").click()
+    pg.locator("#conflict").wait_for(state="visible")
+    assert pg.locator("#true-next").inner_text() == "23"
+    assert "PositionNotEqualToLength" in status(pg) and "23" in status(pg)
+    assert ob.get_object("logs/app.log").read() == b"first line\nsecond line\n"   # nothing written
+    pg.get_by_role("button", name="Retry at 23").click()
+    wait_status(pg, "Appended 10 bytes at 23")
+    assert ob.get_object("logs/app.log").read() == b"first line\nsecond line\nlate line\n"
+
+    # another client appends: the live tail shows it within 2 s (the issue's bound)
+    pg.locator("#tail").filter(has_text="late line").wait_for()
+    started = time.monotonic()
+    ob.append_object("logs/app.log", 33, b"from oss2\n")
+    pg.locator("#tail").filter(has_text="from oss2").wait_for(timeout=5000)
+    seen_after = time.monotonic() - started
+    assert seen_after <= 2.0, f"the live tail showed the append after {seen_after:.2f} s"
+    pg.wait_for_function("() => document.querySelector(\"#facts dd[data-fact='Length']\").textContent.startsWith('43 ')")
+    assert fact(pg, "CRC-64") == ob.head_object("logs/app.log").headers["x-oss-hash-crc64ecma"]
+    pushed = ob.head_object("logs/app.log").headers.get("x-ossbox-watch") == "1"
+    assert pg.locator("#watch-mode").inner_text() == ("live: server push" if pushed else "live: HEAD polling")
+    print(f"live tail: another client's append shown after {seen_after * 1000:.0f} ms "
+          f"({'server push' if pushed else 'HEAD polling'})")
+    shot(pg, "appendable-live")
+
+    # seal: the object is final; the tail says so, an append is refused
+    pg.locator("#seal").click()
+    wait_status(pg, "sealed at 43 bytes")
+    assert "x-oss-sealed-time" in ob.head_object("logs/app.log").headers
+    assert fact(pg, "Sealed") == "yes"
+    pg.locator("#tail-state").filter(has_text="sealed").wait_for()
+    pg.locator("#append-text").fill("too late\n")
+    pg.locator("#append-button").click()
+    wait_status(pg, "Append failed")
+
+    # download the uploaded file from the object list and compare the bytes
+    pg.goto(f"{srv.endpoint}/-/console/#/b/{bucket}")
+    pg.get_by_role("link", name="photo.bin").wait_for()
+    pg.get_by_role("link", name="logs/").wait_for()
+    shot(pg, "objects")
+    with pg.expect_download() as dl:
+        pg.get_by_role("button", name="Download photo.bin").click()
+    assert open(dl.value.path(), "rb").read() == data
+
+    # a narrow window: the page does not scroll sideways
+    pg.set_viewport_size({"width": 420, "height": 800})
+    assert pg.evaluate("document.documentElement.scrollWidth") <= 420
+    assert pg.get_by_role("button", name="Delete photo.bin").is_visible()
+    pg.set_viewport_size(VIEWPORT)
+
+    # delete: the uploaded file by its checkbox, then the appendable one from its page
+    pg.get_by_label("Select photo.bin").check()
+    pg.locator("#delete-selected").click()
+    wait_status(pg, "Deleted 1 object")
+    assert not ob.object_exists("photo.bin")
+    pg.get_by_role("link", name="logs/").click()
+    pg.get_by_role("link", name="app.log").click()
+    pg.locator("#delete-object").click()
+    wait_status(pg, "Deleted logs/app.log")
+    assert not ob.object_exists("logs/app.log")
+
+    # sign out forgets the keys
+    pg.get_by_role("button", name="Sign out").click()
+    pg.wait_for_selector("h1:text-is('Sign in')")
+    assert pg.evaluate("sessionStorage.length") == 0
+
+
+def test_admin_makes_a_read_only_user_who_sees_writes_refused(page, srv):
+    pg = page
+    bucket = "console-ro-" + uuid.uuid4().hex[:8]
+    ob = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), srv.endpoint, bucket)
+    ob.create_bucket()
+    ob.put_object("readme.txt", b"read me\n")
+
+    sign_in(pg, srv.endpoint)
+    pg.get_by_role("link", name="Admin").click()
+    user = "reader-" + uuid.uuid4().hex[:6]
+    pg.get_by_label("New user name").fill(user)
+    pg.get_by_role("button", name="Create user").click()
+    pg.wait_for_selector(f"h2:text-is('User {user}')")
+    pg.get_by_role("button", name="Create access key").click()
+    key_id = pg.locator("#new-key-id").inner_text()
+    secret = pg.locator("#new-key-secret").inner_text()
+    assert key_id.startswith("LTAI") and len(secret) == 30
+    pg.locator("dialog.modal").get_by_role("button", name="Close").click()
+
+    # a policy the server refuses: its validation error is shown
+    pg.get_by_label("Policy name").fill("read-only")
+    pg.get_by_label("Policy document (JSON)").fill('{"Version": "1", "Statement": [{"Effect": "Allow"}]}')
+    pg.get_by_role("button", name="Save policy").click()
+    pg.locator("#policy-error").wait_for(state="visible")
+    assert re.search(r"Malformed|Invalid|policy", pg.locator("#policy-error").inner_text(), re.I)
+    read_only = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": ["oss:GetObject", "oss:ListObjects"],
+                                                "Resource": [f"acs:oss:*:*:{bucket}", f"acs:oss:*:*:{bucket}/*"]}]}
+    pg.get_by_label("Policy document (JSON)").fill(json.dumps(read_only, indent=2))
+    pg.get_by_role("button", name="Save policy").click()
+    wait_status(pg, f"Policy read-only of {user} saved")
+    pg.locator("#user-detail td:text-is('read-only')").wait_for()
+    shot(pg, "admin")
+    # temporary credentials for that user (STS AssumeRole)
+    pg.get_by_label("User", exact=True).fill(user)
+    pg.get_by_role("button", name="Get temporary credentials").click()
+    wait_status(pg, f"Temporary credentials for {user}")
+    sts = {k: pg.locator(f"#sts-{k}").inner_text() for k in ("AccessKeyId", "AccessKeySecret", "SecurityToken")}
+    assert sts["AccessKeyId"].startswith("STS.")
+
+    # the dashboard reads the server's Prometheus figures (no credentials)
+    pg.get_by_role("link", name="Dashboard").click()
+    pg.locator(".tile h2:text-is('Appends/s')").wait_for()
+    pg.wait_for_function("() => document.querySelectorAll('.spark polyline[points*=\" \"]').length > 0")
+    if SHOTS:   # a screenshot with something going on: appends for a few samples
+        import threading
+        stop = threading.Event()
+
+        def appender():
+            position = 0
+            while not stop.is_set():
+                position = ob.append_object("busy.log", position, b"tick %d\n" % position).next_position
+        worker = threading.Thread(target=appender)
+        worker.start()
+        try:
+            pg.wait_for_function("() => document.querySelector('.spark polyline').getAttribute('points').split(' ').length >= 5",
+                                 timeout=30_000)
+        finally:
+            stop.set()
+            worker.join()
+    shot(pg, "dashboard")
+
+    # the RAM user: may list and read, every write is refused and the refusal is shown
+    pg.get_by_role("button", name="Sign out").click()
+    sign_in(pg, srv.endpoint, key_id, secret)
+    pg.get_by_label("Open a bucket by name").fill(bucket)
+    pg.get_by_role("button", name="Open").click()
+    pg.get_by_role("link", name="readme.txt").wait_for()
+    pg.get_by_label("Key").fill("new.log")
+    pg.get_by_label("First bytes (text)").fill("x")
+    pg.get_by_role("button", name="Create appendable object").click()
+    assert "AccessDenied" in wait_status(pg, "AccessDenied")
+    pg.get_by_role("button", name="Delete readme.txt").click()
+    assert "AccessDenied" in wait_status(pg, "Deleting readme.txt failed.*AccessDenied")
+    assert ob.get_object("readme.txt").read() == b"read me\n"
+    assert not ob.object_exists("new.log")
+    # the admin API refuses a RAM user too
+    pg.get_by_role("link", name="Admin").click()
+    pg.locator("#users .error").filter(has_text="AccessDenied").wait_for()
+
+    # signed in with the STS credentials and their token: the same user's rights
+    pg.get_by_role("button", name="Sign out").click()
+    pg.goto(srv.endpoint + "/-/console/")
+    pg.get_by_label("AccessKeyId", exact=True).fill(sts["AccessKeyId"])
+    pg.get_by_label("AccessKeySecret", exact=True).fill(sts["AccessKeySecret"])
+    pg.get_by_label("STS security token (optional)").fill(sts["SecurityToken"])
+    pg.get_by_role("button", name="Sign in").click()
+    pg.wait_for_selector("h1:text-is('Buckets')")
+    assert "(STS)" in pg.locator("#identity").inner_text()
+    pg.goto(f"{srv.endpoint}/-/console/#/b/{bucket}")
+    pg.get_by_role("link", name="readme.txt").wait_for()
+    pg.get_by_role("button", name="Delete readme.txt").click()
+    wait_status(pg, "Deleting readme.txt failed.*AccessDenied")
+
+
+def test_settings_presigned_link_tags_and_versions(page, srv):
+    """The other views load without a script error and do what they show: bucket settings (here
+    versioning), a presigned GET link that works, tags saved, versions listed and an old one restored."""
+    import requests
+
+    pg = page
+    bucket = "console-set-" + uuid.uuid4().hex[:8]
+    ob = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), srv.endpoint, bucket)
+    ob.create_bucket()
+    sign_in(pg, srv.endpoint)
+    pg.goto(f"{srv.endpoint}/-/console/#/settings/{bucket}")
+    pg.wait_for_selector(f"h1:text-is('Settings of {bucket}')")
+    pg.get_by_label("Versioning status").select_option("Enabled")
+    pg.get_by_role("button", name="Save versioning").click()
+    wait_status(pg, "Versioning Enabled")
+    assert ob.get_bucket_versioning().status == "Enabled"
+
+    ob.put_object("doc.txt", b"version one\n")
+    ob.put_object("doc.txt", b"version two\n")
+    pg.goto(f"{srv.endpoint}/-/console/#/o/{bucket}/doc.txt")
+    pg.wait_for_selector("h1.key:text-is('doc.txt')")
+    pg.get_by_role("button", name="Presigned link").click()
+    pg.get_by_role("button", name="Create link").click()
+    pg.wait_for_function("() => document.getElementById('presigned-url').value.startsWith('http')")
+    url = pg.locator("#presigned-url").input_value()
+    assert requests.get(url, timeout=30).content == b"version two\n"
+    assert "x-oss-signature" in url and ACCESS_KEY_SECRET not in url
+    pg.locator("dialog.modal").get_by_role("button", name="Close").click()
+
+    pg.get_by_label("Tags, one key=value a line").fill("team=storage\nstage=test")
+    pg.get_by_role("button", name="Save tags").click()
+    wait_status(pg, "Tags saved")
+    assert ob.get_object_tagging("doc.txt").tag_set.tagging_rule == {"team": "storage", "stage": "test"}
+
+    pg.get_by_role("button", name="Show versions").click()
+    pg.get_by_role("button", name="Restore this version").wait_for()
+    pg.get_by_role("button", name="Restore this version").click()
+    wait_status(pg, "copied over the current one")
+    assert ob.get_object("doc.txt").read() == b"version one\n"
+
+
+def test_a_big_upload_goes_in_parts_with_progress(page, srv, tmp_path):
+    pg = page
+    bucket = "console-big-" + uuid.uuid4().hex[:8]
+    ob = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), srv.endpoint, bucket)
+    ob.create_bucket()
+    big = tmp_path / "big.bin"
+    data = os.urandom(17 * 1024 * 1024 + 5)   # above the 16 MiB multipart threshold
+    big.write_bytes(data)
+    sign_in(pg, srv.endpoint)
+    pg.goto(f"{srv.endpoint}/-/console/#/b/{bucket}")
+    pg.locator("#upload-form input[type=file]").set_input_files(str(big))
+    # the progress bar's steps, as the page sees them
+    pg.evaluate("""() => { window.steps = []; const p = document.getElementById('upload-progress');
+        new MutationObserver(() => window.steps.push(p.value)).observe(p, {attributes: true}); }""")
+    pg.locator("#upload-form button[type=submit]").click()
+    wait_status(pg, "Uploaded big.bin")
+    assert ob.get_object("big.bin").read() == data
+    assert ob.head_object("big.bin").headers["x-oss-object-type"] == "Multipart"
+    assert pg.evaluate("() => new Set(window.steps).size") > 3
+
+
+def test_pages_prefix_search_and_a_binary_tail_in_hex(page, srv):
+    pg = page
+    bucket = "console-pages-" + uuid.uuid4().hex[:8]
+    ob = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), srv.endpoint, bucket)
+    ob.create_bucket()
+    for i in range(103):
+        ob.put_object(f"item-{i:03d}", b"x")
+    ob.append_object("bin/data", 0, bytes(range(40)))
+    sign_in(pg, srv.endpoint)
+    pg.goto(f"{srv.endpoint}/-/console/#/b/{bucket}")
+    pg.get_by_role("link", name="item-098").wait_for()   # page 1: bin/ and 99 keys (100 entries)
+    assert pg.get_by_role("link", name="item-099").count() == 0
+    pg.get_by_role("button", name="Next page").click()
+    pg.get_by_role("link", name="item-102").wait_for()
+    assert pg.get_by_role("link", name="item-000").count() == 0
+    pg.get_by_role("button", name="Previous page").click()
+    pg.get_by_role("link", name="item-000").wait_for()
+
+    pg.get_by_label("Prefix", exact=True).fill("item-05")
+    pg.get_by_role("button", name="Search").click()
+    # (item-059 is on the first page too: wait for the new listing itself)
+    pg.wait_for_function("() => document.querySelectorAll('#object-list tbody tr').length === 10")
+    assert pg.locator("#object-list tbody tr a").all_inner_texts() == [f"item-05{i}" for i in range(10)]
+
+    # bytes that are not text: a hex dump with offsets, growing as another client appends
+    pg.goto(f"{srv.endpoint}/-/console/#/o/{bucket}/bin%2Fdata")
+    pg.locator("#tail").filter(has_text="00000000  00 01 02 03").wait_for()
+    ob.append_object("bin/data", 40, b"\xff\xfe")
+    pg.locator("#tail").filter(has_text="00000028  ff fe").wait_for()
+
+
+def test_rename_and_restore_of_an_archive_object(page, srv):
+    pg = page
+    bucket = "console-mv-" + uuid.uuid4().hex[:8]
+    ob = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), srv.endpoint, bucket)
+    ob.create_bucket()
+    ob.put_object("drafts/a.txt", b"moving\n")
+    ob.put_object("cold.bin", b"frozen", headers={"x-oss-storage-class": "Archive"})
+    sign_in(pg, srv.endpoint)
+    pg.goto(f"{srv.endpoint}/-/console/#/o/{bucket}/drafts%2Fa.txt")
+    pg.get_by_label("Copy or rename to key").fill("final/a.txt")
+    pg.get_by_role("button", name="Rename").click()
+    pg.wait_for_selector("h1.key:text-is('final/a.txt')")
+    assert "Renamed to final/a.txt" in status(pg)
+    assert ob.get_object("final/a.txt").read() == b"moving\n" and not ob.object_exists("drafts/a.txt")
+
+    pg.goto(f"{srv.endpoint}/-/console/#/o/{bucket}/cold.bin")
+    pg.wait_for_selector("h1.key:text-is('cold.bin')")
+    assert fact(pg, "Storage class") == "Archive"
+    pg.get_by_role("button", name="Restore (1 day)").click()
+    wait_status(pg, "Restore started")
+    assert 'ongoing-request="true"' in ob.head_object("cold.bin").headers["x-oss-restore"]
