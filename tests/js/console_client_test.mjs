@@ -315,14 +315,39 @@ await step("bucket settings: ACL, policy, encryption, request payment, CORS, lif
     exposeHeaders: ["x-oss-next-append-position"], maxAgeSeconds: 100 }];
   await root.putBucketCors(B, rules);
   eq(await root.getBucketCors(B), rules, "CORS");
+  eq((await root.getBucketCorsConfiguration(B)).responseVary, false, "no Vary by default");
+  await root.putBucketCors(B, rules, { responseVary: true });
+  eq(await root.getBucketCorsConfiguration(B), { rules, responseVary: true }, "CORS with ResponseVary");
+  const badCors = await rejects(root.putBucketCors(B, [{ allowedOrigins: ["*"], allowedMethods: ["PATCH"] }]), "InvalidArgument", "bad method");
+  assert(badCors.message.includes("PATCH") && badCors.fields.ArgumentName === "AllowedMethod", `refusal: ${badCors.message}`);
   await root.deleteBucketCors(B);
   eq(await root.getBucketCors(B), [], "CORS deleted");
   eq(await root.getBucketLifecycle(B), null, "no lifecycle");
   await root.putBucketLifecycle(B, [{ ID: "r1", Prefix: "tmp/", Status: "Enabled", Expiration: { Days: 3 } }]);
   const lc = parseXml(await root.getBucketLifecycle(B));
   eq([text(lc, "Rule/ID"), text(lc, "Rule/Prefix"), text(lc, "Rule/Expiration/Days")], ["r1", "tmp/", "3"], "lifecycle");
+  eq(await root.getBucketLifecycleRules(B), [{ ID: "r1", Prefix: "tmp/", Status: "Enabled", Expiration: { Days: 3 } }], "rules");
+  // every element survives a read and a put back: lists, numbers, flags, dates, what a form would not show
+  // (in the order the server writes them, for eq)
+  const full = [
+    { ID: "r2", Prefix: "logs/", Status: "Enabled", Expiration: { Days: 365 },
+      Transition: [{ Days: 30, StorageClass: "IA" }, { Days: 60, StorageClass: "Archive" }],
+      AbortMultipartUpload: { Days: 7 }, NoncurrentVersionExpiration: { NoncurrentDays: 10 } },
+    { ID: "r3", Prefix: "old/", Status: "Disabled", Filter: { ObjectSizeGreaterThan: 10 },
+      Expiration: { CreatedBeforeDate: "2020-01-01T00:00:00.000Z" }, Tag: [{ Key: "a", Value: "1" }, { Key: "b", Value: "2" }] },
+    { ID: "r4", Prefix: "m/", Status: "Enabled", Expiration: { ExpiredObjectDeleteMarker: true } },
+  ];
+  await root.putBucketLifecycle(B, full);
+  const back = await root.getBucketLifecycleRules(B);
+  eq(back, full, "rules read back");
+  await root.putBucketLifecycle(B, back);
+  eq(await root.getBucketLifecycleRules(B), full, "rules put back unchanged");
+  const badLc = await rejects(root.putBucketLifecycle(B, [{ ID: "x", Prefix: "", Status: "Enabled", Expiration: { Days: 5 },
+    Transition: [{ Days: 10, StorageClass: "IA" }] }]), "InvalidArgument", "expiry before a transition");
+  assert(badLc.ec && /Expiration/.test(badLc.message), `refusal: ${badLc.ec} ${badLc.message}`);
   await root.deleteBucketLifecycle(B);
   eq(await root.getBucketLifecycle(B), null, "lifecycle deleted");
+  eq(await root.getBucketLifecycleRules(B), [], "no rules");
   eq(await root.getBucketVersioning(B), null, "never versioned");
 });
 

@@ -9,8 +9,9 @@
  * - Dates are returned as the server wrote them (ISO 8601 in listings, RFC 1123 in headers).
  * - Sizes and positions are numbers; CRC-64 values are decimal strings (they exceed 2^53).
  * - The admin wrappers return the server's JSON as is (its field names: UserName, AccessKeyId, ...).
- * - getBucketLifecycle returns the XML text (null when none); putBucketLifecycle takes XML text or
- *   an array of rules in OSS element names ({ID, Prefix, Status, Expiration: {Days}}).
+ * - getBucketLifecycle returns the XML text (null when none), getBucketLifecycleRules the rules as
+ *   objects in OSS element names ({ID, Prefix, Status, Expiration: {Days}, Transition: [...]}), the
+ *   form putBucketLifecycle takes besides XML text.
  * - A key whose path has a "." or ".." segment is sent with "/" as %2F (URL parsers would
  *   otherwise resolve the dot segments); a key that is exactly "." or ".." cannot be addressed
  *   (OssError InvalidObjectName, without a request).
@@ -349,23 +350,37 @@ export class OssClient {
    * @param {string} name
    */
   async getBucketCors(name) {
-    const doc = await this._getOrNull(() => this._getXml(name, { cors: true }), "NoSuchCORSConfiguration");
-    const texts = (/** @type {XmlElement} */ r, /** @type {string} */ n) => all(r, n).map((e) => e.text);
-    return all(doc ?? undefined, "CORSRule").map((r) => ({
-      allowedOrigins: texts(r, "AllowedOrigin"), allowedMethods: texts(r, "AllowedMethod"),
-      allowedHeaders: texts(r, "AllowedHeader"), exposeHeaders: texts(r, "ExposeHeader"),
-      maxAgeSeconds: int(text(r, "MaxAgeSeconds")),
-    }));
+    return (await this.getBucketCorsConfiguration(name)).rules;
   }
 
   /**
+   * The whole CORS configuration: {rules (as getBucketCors), responseVary} ({rules: [], responseVary: false} when none).
+   * @param {string} name
+   */
+  async getBucketCorsConfiguration(name) {
+    const doc = await this._getOrNull(() => this._getXml(name, { cors: true }), "NoSuchCORSConfiguration");
+    const texts = (/** @type {XmlElement} */ r, /** @type {string} */ n) => all(r, n).map((e) => e.text);
+    return {
+      rules: all(doc ?? undefined, "CORSRule").map((r) => ({
+        allowedOrigins: texts(r, "AllowedOrigin"), allowedMethods: texts(r, "AllowedMethod"),
+        allowedHeaders: texts(r, "AllowedHeader"), exposeHeaders: texts(r, "ExposeHeader"),
+        maxAgeSeconds: int(text(r, "MaxAgeSeconds")),
+      })),
+      responseVary: bool(text(doc ?? undefined, "ResponseVary")),
+    };
+  }
+
+  /**
+   * Replaces every rule. responseVary (Vary: Origin on answers) is sent only when given.
    * @param {string} name
    * @param {{allowedOrigins: string[], allowedMethods: string[], allowedHeaders?: string[], exposeHeaders?: string[], maxAgeSeconds?: number}[]} rules
+   * @param {{responseVary?: boolean}} [o]
    */
-  async putBucketCors(name, rules) {
+  async putBucketCors(name, rules, { responseVary } = {}) {
     await this._putXml(name, { cors: true }, "CORSConfiguration", {
       CORSRule: rules.map((r) => ({ AllowedOrigin: r.allowedOrigins, AllowedMethod: r.allowedMethods,
         AllowedHeader: r.allowedHeaders, ExposeHeader: r.exposeHeaders, MaxAgeSeconds: r.maxAgeSeconds })),
+      ResponseVary: responseVary,
     });
   }
 
@@ -378,6 +393,20 @@ export class OssClient {
   async getBucketLifecycle(name) {
     return this._getOrNull(async () => (await this.request({ bucket: name, query: { lifecycle: true } })).text(),
       "NoSuchLifecycle");
+  }
+
+  /**
+   * The lifecycle rules as objects in OSS element names, as putBucketLifecycle takes them ([] when none):
+   * [{ID, Prefix, Status, Expiration: {Days | CreatedBeforeDate | Date | ExpiredObjectDeleteMarker},
+   *   Transition: [{Days | CreatedBeforeDate, StorageClass, ...}], AbortMultipartUpload: {Days | CreatedBeforeDate},
+   *   Tag: [{Key, Value}], Filter, NoncurrentVersionExpiration, NoncurrentVersionTransition: [...]}].
+   * Elements that may repeat are always arrays; Days, NoncurrentDays and sizes are numbers, flags
+   * booleans; every element is kept, so a rule read, changed in a few fields and put back loses nothing.
+   * @param {string} name @returns {Promise<Record<string, any>[]>}
+   */
+  async getBucketLifecycleRules(name) {
+    const xml = await this.getBucketLifecycle(name);
+    return xml ? all(parseXml(xml), "Rule").map(lifecycleValue) : [];
   }
 
   /** @param {string} name @param {string | object[]} xmlOrRules XML text, or rules in OSS element names */
@@ -774,6 +803,29 @@ export class OssClient {
   disableKmsKey(keyId) { return this.admin("DisableKmsKey", { KeyId: keyId }); }
   /** @param {string} keyId */
   enableKmsKey(keyId) { return this.admin("EnableKmsKey", { KeyId: keyId }); }
+}
+
+const LIFECYCLE_LISTS = new Set(["Transition", "Tag", "NoncurrentVersionTransition"]);
+const LIFECYCLE_NUMBERS = new Set(["Days", "NoncurrentDays", "ObjectSizeGreaterThan", "ObjectSizeLessThan"]);
+const LIFECYCLE_FLAGS = new Set(["ExpiredObjectDeleteMarker", "IsAccessTime", "ReturnToStdWhenVisit", "AllowSmallFile"]);
+
+/** A lifecycle element as the value toXml writes back to the same element. @param {XmlElement} el @returns {any} */
+function lifecycleValue(el) {
+  if (!el.children.length) {
+    const t = el.text.trim();
+    if (LIFECYCLE_NUMBERS.has(el.name) && /^\d+$/.test(t)) return Number(t);
+    if (LIFECYCLE_FLAGS.has(el.name) && /^(true|false)$/i.test(t)) return t.toLowerCase() === "true";
+    return t;
+  }
+  /** @type {Record<string, any>} */
+  const out = {};
+  for (const c of el.children) {
+    const v = lifecycleValue(c);
+    if (LIFECYCLE_LISTS.has(c.name)) (out[c.name] ??= []).push(v);
+    else if (c.name in out) out[c.name] = [].concat(out[c.name], v);
+    else out[c.name] = v;
+  }
+  return out;
 }
 
 /** @returns {{event: string, length: number, crc64: string, type: null, sealed: boolean}} */
