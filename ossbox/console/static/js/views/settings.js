@@ -1,8 +1,9 @@
 // Bucket settings that ossbox implements: ACL, versioning, policy (JSON), default encryption,
-// request payment, CORS and lifecycle (shown, deletable).
+// request payment, CORS and lifecycle rules (edited as forms of rules: ./rules.js).
 import { app } from "../app.js";
 import { button, errorText, field, h, act, run, select, status } from "../ui.js";
 import { objectsHash } from "./objects.js";
+import { corsSection, lifecycleSection } from "./rules.js";
 
 async function read(fn) {
   try { return { value: await fn() }; } catch (err) { return { error: err }; }
@@ -25,7 +26,7 @@ export async function render(main, [bucket]) {
   const [info, acl, ver, policy, encr, pay, cors, life] = await Promise.all([
     read(() => c.getBucketInfo(bucket)), read(() => c.getBucketAcl(bucket)), read(() => c.getBucketVersioning(bucket)),
     read(() => c.getBucketPolicy(bucket)), read(() => c.getBucketEncryption(bucket)), read(() => c.getBucketRequestPayment(bucket)),
-    read(() => c.getBucketCors(bucket)), read(() => c.getBucketLifecycle(bucket))]);
+    read(() => c.getBucketCorsConfiguration(bucket)), read(() => c.getBucketLifecycleRules(bucket))]);
 
   if (info.value) {
     const i = info.value;
@@ -76,14 +77,7 @@ export async function render(main, [bucket]) {
   main.append(section("Request payment", "pay-h", unreadable(pay), field("Who pays for requests", paySel), h("div", { class: "actions" },
     button("Save request payment", async ev => { if (await act("Saving request payment", () => c.putBucketRequestPayment(bucket, paySel.value), ev.currentTarget)) status("Request payment saved.", "ok"); }))));
 
-  for (const [title, id, r, del] of [["CORS rules", "cors-h", cors, () => c.deleteBucketCors(bucket)], ["Lifecycle rules", "life-h", life, () => c.deleteBucketLifecycle(bucket)]]) {
-    const set = Boolean(r.value) && !(Array.isArray(r.value) && !r.value.length);   // CORS: [] when none
-    const shown = h("pre", { class: "code" }, set ? pretty(r.value) : "none");
-    main.append(section(title, id, unreadable(r), shown, h("p", { class: "hint" }, "Set these with ", h("code", {}, "ossbox api"), " or an SDK; the console shows and removes them."),
-      set ? h("div", { class: "actions" }, button(`Delete ${title}`, async ev => {
-        if (await act(`Deleting ${title}`, () => del(), ev.currentTarget)) { shown.textContent = "none"; status(`${title} deleted.`, "ok"); }
-      }, { class: "danger" })) : null));
-  }
+  main.append(corsSection(bucket, cors.value, unreadable(cors)), lifecycleSection(bucket, life.value, unreadable(life)));
   main.append(h("p", {}, h("a", { href: objectsHash(bucket) }, `Back to the objects of ${bucket}`)));
 }
 
