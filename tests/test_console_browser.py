@@ -424,6 +424,25 @@ def test_settings_presigned_link_tags_and_versions(page, srv):
     wait_status(pg, "copied over the current one")
     assert ob.get_object("doc.txt").read() == b"version one\n"
 
+    # versions page by 100 (key-marker, version-id-marker); a key that only shares the prefix is not listed
+    first = ob.put_object("paged.txt", b"v0").versionid
+    for i in range(1, 101):
+        ob.put_object("paged.txt", b"v%d" % i)
+    ob.put_object("paged.txt.other", b"not this key")
+    pg.goto(f"{srv.endpoint}/-/console/#/o/{bucket}/paged.txt")
+    pg.get_by_role("button", name="Show versions").click()
+    rows = pg.locator("#versions tbody tr")
+    pg.wait_for_function("() => document.querySelectorAll('#versions tbody tr').length === 100")
+    assert pg.locator("#versions-where").inner_text() == "Versions 1–100, more older ones"
+    assert pg.get_by_role("button", name="Newer versions").is_disabled()
+    pg.get_by_role("button", name="Older versions").click()
+    pg.wait_for_function("() => document.querySelectorAll('#versions tbody tr').length === 1")
+    assert first in rows.first.inner_text() and pg.locator("#versions-where").inner_text() == "Versions 101–101"
+    assert pg.get_by_role("button", name="Older versions").is_disabled()
+    assert pg.evaluate("document.activeElement.textContent") == "Newer versions"
+    pg.keyboard.press("Enter")
+    pg.wait_for_function("() => document.querySelectorAll('#versions tbody tr').length === 100")
+
 
 def test_a_big_upload_goes_in_parts_with_progress(page, srv, tmp_path):
     pg = page

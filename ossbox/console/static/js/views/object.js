@@ -229,27 +229,52 @@ async function aclSection(bucket, key) {
   return sec;
 }
 
+// Versions of this key, newest first, VERSIONS_PAGE at a time (key-marker / version-id-marker).
+// The listing is by prefix (the key), so other keys that start with it follow this key's
+// versions: the key's versions end where the listing's next marker leaves the key.
+const VERSIONS_PAGE = 100;
+
 function versionsSection(bucket, key) {
-  const list = h("div", {});
+  const list = h("div", { id: "versions" });
+  const where = h("span", { class: "hint", id: "versions-where", "aria-live": "polite" });
+  const newer = button("Newer versions", ev => turn(-1, ev.currentTarget), { class: "secondary", disabled: true });
+  const older = button("Older versions", ev => turn(1, ev.currentTarget), { class: "secondary", disabled: true });
+  const pager = h("div", { class: "pager", hidden: true }, newer, older, where);
   const sec = h("section", { class: "card", "aria-labelledby": "versions-h" }, h("h2", { id: "versions-h" }, "Versions"),
-    list, button("Show versions", () => load(), { class: "secondary" }));
-  async function load() {
-    const res = await run("Listing versions", () => app.client.listObjectVersions(bucket, { prefix: key, maxKeys: 100 }));
+    list, pager, button("Show versions", () => { markers = [{}]; load(0); }, { class: "secondary" }));
+  let markers = [{}];   // markers[p]: where page p starts
+  let page = 0;
+  async function turn(step, btn) {
+    await load(page + step);
+    if (btn.disabled) (step > 0 ? newer : older).focus();   // the end reached: keep the focus on the pager
+  }
+  async function load(p) {
+    const m = markers[p];
+    const res = await run("Listing versions", () => app.client.listObjectVersions(bucket,
+      { prefix: key, keyMarker: m.keyMarker, versionIdMarker: m.versionIdMarker, maxKeys: VERSIONS_PAGE }));
     if (!res) return;
+    page = p;
+    const more = res.isTruncated && res.nextKeyMarker === key;
+    if (more) markers[p + 1] = { keyMarker: res.nextKeyMarker, versionIdMarker: res.nextVersionIdMarker };
+    else markers.length = p + 1;
     const items = [...(res.versions || []).map(v => ({ ...v, marker: false })), ...(res.deleteMarkers || []).map(v => ({ ...v, marker: true }))]
-      .filter(v => v.key === key);
+      .filter(v => v.key === key).sort((a, b) => Date.parse(b.lastModified) - Date.parse(a.lastModified));
+    newer.disabled = p === 0;
+    older.disabled = !more;
+    pager.hidden = p === 0 && !more;
+    where.textContent = items.length ? `Versions ${p * VERSIONS_PAGE + 1}–${p * VERSIONS_PAGE + items.length}${more ? ", more older ones" : ""}` : "";
     clear(list, items.length ? table(["Version", "Latest", "Size", "Last modified", ""], items.map(v => h("tr", {},
       h("td", { class: "mono" }, v.versionId + (v.marker ? " (delete marker)" : "")), h("td", {}, v.isLatest ? "yes" : ""),
       h("td", { class: "num" }, v.marker ? "" : formatBytes(v.size)), h("td", {}, formatDate(v.lastModified)),
       h("td", { class: "row-actions" },
         !v.marker && !v.isLatest ? button("Restore this version", async ev => {
           const ok = await act("Restoring the version", () => app.client.copyObject(bucket, key, key, { versionId: v.versionId }), ev.currentTarget);
-          if (ok) { status(`Version ${v.versionId} copied over the current one.`, "ok"); load(); }
+          if (ok) { status(`Version ${v.versionId} copied over the current one.`, "ok"); markers = [{}]; load(0); }
         }, { class: "secondary" }) : null,
         button("Delete version", async ev => {
           if (!confirm(`Delete version ${v.versionId} for good?`)) return;
           const ok = await act("Deleting the version", () => app.client.deleteObject(bucket, key, { versionId: v.versionId }), ev.currentTarget);
-          if (ok) { status(`Version ${v.versionId} deleted.`, "ok"); load(); }
+          if (ok) { status(`Version ${v.versionId} deleted.`, "ok"); load(page); }
         }, { class: "danger" })))))
       : h("p", { class: "empty" }, "No versions (versioning is off for this bucket, or nothing is kept)."));
   }
