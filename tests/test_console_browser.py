@@ -265,6 +265,27 @@ def test_admin_makes_a_read_only_user_who_sees_writes_refused(page, srv):
     sts = {k: pg.locator(f"#sts-{k}").inner_text() for k in ("AccessKeyId", "AccessKeySecret", "SecurityToken")}
     assert sts["AccessKeyId"].startswith("STS.")
 
+    # KMS keys: create one, disable it (an upload encrypted under it is refused), enable it again
+    pg.get_by_label("Description of a new key").fill("console test key")
+    pg.get_by_role("button", name="Create KMS key").click()
+    kms_id = re.search(r"KMS key (\S+) created", wait_status(pg, "KMS key .* created")).group(1)
+    row = pg.locator("#kms tr", has_text=kms_id)
+    assert "console test key" in row.inner_text() and "Enabled" in row.inner_text()
+    sse = {"x-oss-server-side-encryption": "KMS", "x-oss-server-side-encryption-key-id": kms_id}
+    pg.get_by_role("button", name=f"Disable KMS key {kms_id}").click()
+    wait_status(pg, f"KMS key {kms_id} disabled")
+    row.filter(has_text="Disabled").wait_for()
+    # the table was redrawn; the focus is on the same key's button, now Enable
+    assert pg.evaluate("document.activeElement.getAttribute('aria-label')") == f"Enable KMS key {kms_id}"
+    with pytest.raises(oss2.exceptions.ServerError) as refused:
+        ob.put_object("kms.txt", b"x", headers=sse)
+    assert refused.value.code == "KmsKeyDisabled"
+    pg.keyboard.press("Enter")
+    wait_status(pg, f"KMS key {kms_id} enabled")
+    row.filter(has_text="Enabled").wait_for()
+    ob.put_object("kms.txt", b"x", headers=sse)
+    assert ob.head_object("kms.txt").headers["x-oss-server-side-encryption-key-id"] == kms_id
+
     # the dashboard reads the server's Prometheus figures (no credentials)
     pg.get_by_role("link", name="Dashboard").click()
     pg.locator(".tile h2:text-is('Appends/s')").wait_for()
@@ -401,7 +422,7 @@ def test_settings_presigned_link_tags_and_versions(page, srv):
     (lr,) = ob.get_bucket_lifecycle().rules
     assert (lr.id, lr.status, lr.expiration.days, lr.noncurrent_version_expiration.noncurrent_days) == ("keep", "Disabled", 5, 10)
 
-    ob.put_object("doc.txt", b"version one\n")
+    first_version = ob.put_object("doc.txt", b"version one\n").versionid
     ob.put_object("doc.txt", b"version two\n")
     pg.goto(f"{srv.endpoint}/-/console/#/o/{bucket}/doc.txt")
     pg.wait_for_selector("h1.key:text-is('doc.txt')")
@@ -411,6 +432,14 @@ def test_settings_presigned_link_tags_and_versions(page, srv):
     url = pg.locator("#presigned-url").input_value()
     assert requests.get(url, timeout=30).content == b"version two\n"
     assert "x-oss-signature" in url and ACCESS_KEY_SECRET not in url
+    # a presigned PUT: another client uploads with it, no keys of its own
+    pg.get_by_label("Method").select_option("PUT")
+    pg.get_by_role("button", name="Create link").click()
+    pg.wait_for_function("u => document.getElementById('presigned-url').value !== u", arg=url)
+    put_url = pg.locator("#presigned-url").input_value()
+    assert requests.put(put_url, data=b"version three\n", timeout=30).status_code == 200
+    assert ob.get_object("doc.txt").read() == b"version three\n"
+    assert requests.put(put_url.replace("x-oss-signature=", "x-oss-signature=0"), data=b"x", timeout=30).status_code == 403
     pg.locator("dialog.modal").get_by_role("button", name="Close").click()
 
     pg.get_by_label("Tags, one key=value a line").fill("team=storage\nstage=test")
@@ -419,8 +448,8 @@ def test_settings_presigned_link_tags_and_versions(page, srv):
     assert ob.get_object_tagging("doc.txt").tag_set.tagging_rule == {"team": "storage", "stage": "test"}
 
     pg.get_by_role("button", name="Show versions").click()
-    pg.get_by_role("button", name="Restore this version").wait_for()
-    pg.get_by_role("button", name="Restore this version").click()
+    pg.get_by_role("button", name="Restore this version").first.wait_for()   # the two older versions
+    pg.locator("#versions tbody tr", has_text=first_version).get_by_role("button", name="Restore this version").click()
     wait_status(pg, "copied over the current one")
     assert ob.get_object("doc.txt").read() == b"version one\n"
 

@@ -107,7 +107,7 @@ export async function render(main) {
     await Promise.all([loadKeys(), loadPolicies()]);
   }
 
-  async function loadKms() {
+  async function loadKms(focusKey) {
     const res = await run("Listing KMS keys", () => admin("ListKmsKeys"));
     if (!res) return;
     const desc = h("input", { name: "kmsDescription", spellcheck: "false" });
@@ -115,15 +115,22 @@ export async function render(main) {
       h("div", { class: "actions" }, h("button", { type: "submit" }, "Create KMS key")));
     form.addEventListener("submit", async ev => {
       ev.preventDefault();
-      if (await run("Creating the KMS key", () => admin("CreateKmsKey", { Description: desc.value }), ev.submitter)) { status("KMS key created.", "ok"); loadKms(); }
+      const made = await run("Creating the KMS key", () => admin("CreateKmsKey", { Description: desc.value }), ev.submitter);
+      if (made) { await loadKms(made.KeyId); status(`KMS key ${made.KeyId} created.`, "ok"); }
     });
     clear(kms, res.Keys.length ? table(["KeyId", "State", "Description", "Created", ""], res.Keys.map(k => h("tr", {},
       h("td", { class: "mono" }, k.KeyId + (k.Default ? " (default)" : "")), h("td", {}, k.KeyState), h("td", {}, k.Description),
       h("td", {}, formatDate(k.CreationDate)),
       h("td", { class: "row-actions" }, button(k.KeyState === "Enabled" ? "Disable" : "Enable", async ev => {
-        if (await run("Changing the KMS key", () => admin(k.KeyState === "Enabled" ? "DisableKmsKey" : "EnableKmsKey", { KeyId: k.KeyId }), ev.currentTarget)) loadKms();
-      }, { class: "secondary" })))))
+        const action = k.KeyState === "Enabled" ? "Disable" : "Enable";
+        if (await run("Changing the KMS key", () => admin(`${action}KmsKey`, { KeyId: k.KeyId }), ev.currentTarget)) {
+          status(`KMS key ${k.KeyId} ${action.toLowerCase()}d.`, "ok");
+          loadKms(k.KeyId);
+        }
+      }, { class: "secondary", "aria-label": `${k.KeyState === "Enabled" ? "Disable" : "Enable"} KMS key ${k.KeyId}`, dataset: { key: k.KeyId } })))))
       : h("p", { class: "empty" }, "No KMS keys yet."), form);
+    // the table was redrawn: the keyboard stays on the key just changed
+    if (focusKey) [...kms.querySelectorAll("button[data-key]")].find(b => b.dataset.key === focusKey)?.focus();
   }
 
   if (await loadUsers()) await loadKms();
