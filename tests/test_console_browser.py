@@ -117,6 +117,8 @@ def fact(pg, name: str) -> str:
 
 
 def test_console_end_to_end(page, srv, tmp_path):
+    import requests
+
     pg = page
     sign_in(pg, srv.endpoint, screenshot=True, keyboard=True)
     # the keys live in this tab's sessionStorage, not in a cookie
@@ -202,6 +204,18 @@ def test_console_end_to_end(page, srv, tmp_path):
     with pg.expect_download() as dl:
         pg.get_by_role("button", name="Download photo.bin").click()
     assert open(dl.value.path(), "rb").read() == data
+    assert dl.value.suggested_filename == "photo.bin" and "response-content-disposition=attachment" in dl.value.url
+    # an HTML object is downloaded, never rendered at the console's origin (its script would run
+    # beside the keys): a presigned URL whose answer says Content-Disposition: attachment
+    page_html = b"<html><script>document.title = 'ran'</script>hello</html>"
+    ob.put_object("r\u00e9sum\u00e9.html", page_html, headers={"Content-Type": "text/html"})
+    pg.reload()
+    with pg.expect_download() as dl:
+        pg.get_by_role("button", name="Download r\u00e9sum\u00e9.html").click()
+    assert open(dl.value.path(), "rb").read() == page_html and dl.value.suggested_filename == "r\u00e9sum\u00e9.html"
+    assert pg.url.startswith(f"{srv.endpoint}/-/console/") and pg.title() != "ran"
+    assert requests.get(dl.value.url, timeout=30).headers["content-disposition"].startswith('attachment; filename="r_sum_.html"')
+    wait_status(pg, "Downloading r\u00e9sum\u00e9.html")
 
     # a narrow window: the page does not scroll sideways
     pg.set_viewport_size({"width": 420, "height": 800})

@@ -149,13 +149,4 @@ export function hexDump(bytes, offset = 0) {
   return lines.join("\n") + (lines.length ? "\n" : "");
 }
 
-export function saveBlob(blob, name) {
-  const url = URL.createObjectURL(blob);
-  const a = h("a", { href: url, download: name || "download" });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
-}
-
 export function enc(s) { return encodeURIComponent(s); }

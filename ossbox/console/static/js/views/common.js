@@ -1,20 +1,31 @@
 // Pieces several views share: downloading an object, the presigned-link dialog.
 import { app } from "../app.js";
-import { button, field, h, modal, run, saveBlob, select, status } from "../ui.js";
+import { button, field, formatBytes, h, modal, run, select, status } from "../ui.js";
 
-const BLOB_LIMIT = 256 * 1024 * 1024;   // above this, the browser downloads from a presigned URL itself
-
+// A download is the browser's own, from a presigned GET URL whose answer says
+// `Content-Disposition: attachment`: the object goes to disk (streamed, any size) and is never
+// rendered at this origin, where an HTML object's script would run beside the keys in
+// sessionStorage. A HEAD first, signed as every console request, shows a refusal (AccessDenied,
+// NoSuchKey...) in the status line instead of as a failed download.
 export async function download(bucket, key, size, btn) {
   const name = key.split("/").pop() || "download";
-  if (size !== undefined && Number(size) > BLOB_LIMIT) {
-    // the browser streams it to disk; the URL asks for an attachment so nothing renders in this origin
-    const url = await run(`Downloading ${key}`, () => app.client.presign({ method: "GET", bucket, key, expires: 900,
-      query: { "response-content-disposition": `attachment; filename="${name.replace(/["\\\r\n]/g, "_")}"` } }), btn);
-    if (url) { const a = h("a", { href: url, download: name }); document.body.append(a); a.click(); a.remove(); }
-    return;
-  }
-  const blob = await run(`Downloading ${key}`, async () => (await app.client.getObject(bucket, key)).blob(), btn);
-  if (blob) { saveBlob(blob, name); status(`Downloaded ${key}.`, "ok"); }
+  const url = await run(`Downloading ${key}`, async () => {
+    await app.client.headObject(bucket, key);
+    return app.client.presign({ method: "GET", bucket, key, expires: 900, query: { "response-content-disposition": attachment(name) } });
+  }, btn);
+  if (!url) return;
+  const a = h("a", { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  status(`Downloading ${key}${size !== undefined ? ` (${formatBytes(size)})` : ""}: see the browser's downloads.`, "ok");
+}
+
+// `attachment` with the name twice: plain ASCII for old clients, UTF-8 (RFC 6266 filename*) for the rest.
+function attachment(name) {
+  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, "_");
+  const utf8 = encodeURIComponent(name).replace(/['()*!]/g, c => "%" + c.charCodeAt(0).toString(16).toUpperCase());
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${utf8}`;
 }
 
 export function presignDialog(bucket, key) {
