@@ -2,7 +2,8 @@
 real `ossbox server`. Sign in, create a bucket, upload, append twice (the second at a wrong
 position: the 409 path shows the true next position and "retry at N" works), the live tail shows an
 append made by another client (oss2) within 2 s, download and compare bytes, delete; the admin view
-makes a read-only RAM user, who then sees writes refused.
+makes a read-only RAM user, who then sees writes refused; KMS keys; CORS and lifecycle rules edited
+and read back with oss2; presigned links; versions paged.
 
 Needs `playwright` (the Python package; its own browser download is never used) and a chromium
 binary: /usr/bin/chromium (Debian's, installed by .ci/run) or OSSBOX_CHROMIUM. Without them the
@@ -431,10 +432,19 @@ def test_settings_presigned_link_tags_and_versions(page, srv):
     assert life.get_by_label("Rule ID").input_value() == "keep"
     assert "NoncurrentVersionExpiration" in life.inner_text()
     life.get_by_label("Status").select_option("Disabled")
+    expiry = life.get_by_role("group", name="Expiration")
+    assert expiry.get_by_label("Date").is_hidden()
+    expiry.get_by_label("When").select_option("CreatedBeforeDate")
+    assert expiry.get_by_label("Days").is_hidden()
+    expiry.get_by_label("Date").fill("2030-01-01")
     pg.get_by_role("button", name="Save lifecycle rules").click()
     wait_status(pg, "Lifecycle rules saved")
     (lr,) = ob.get_bucket_lifecycle().rules
-    assert (lr.id, lr.status, lr.expiration.days, lr.noncurrent_version_expiration.noncurrent_days) == ("keep", "Disabled", 5, 10)
+    assert (lr.id, lr.status, lr.expiration.days, str(lr.expiration.created_before_date),
+            lr.noncurrent_version_expiration.noncurrent_days) == ("keep", "Disabled", None, "2030-01-01", 10)
+    pg.set_viewport_size({"width": 420, "height": 800})   # the rule forms fit a narrow window
+    assert pg.evaluate("document.documentElement.scrollWidth") <= 420
+    pg.set_viewport_size(VIEWPORT)
 
     first_version = ob.put_object("doc.txt", b"version one\n").versionid
     ob.put_object("doc.txt", b"version two\n")
