@@ -110,7 +110,7 @@ const WHEN_KEYS = ["Days", "CreatedBeforeDate", "Date", "ExpiredObjectDeleteMark
 // the action's object (the original's other elements kept) or undefined for never.
 function whenEditor(legend, value, kinds, { lead = null, daysHint = "Days after the object was last modified." } = {}) {
   const current = WHEN_KEYS.find(k => value && value[k] !== undefined) || (value ? kinds[0][0] : "");
-  if (current && !kinds.some(([k]) => k === current)) kinds = [...kinds, [current, current]];
+  if (current && !kinds.some(([k]) => k === current)) kinds = [...kinds, [current, current === "Date" ? "from a date on (the older form)" : current]];
   const kind = select("when", kinds, current);
   const days = h("input", { type: "number", min: 1, step: 1, inputmode: "numeric", value: value?.Days ?? "" });
   const date = h("input", { type: "date", value: toDay(value?.CreatedBeforeDate ?? value?.Date) });
