@@ -47,6 +47,10 @@ UNSIGNED_BY_DESIGN = {
     # GetObject) only when no other sub-resource does, and an object POST without a sub-resource
     # is never a valid request, so adding it cannot turn a captured request into another one
     "x-oss-process": "only a lone POST sub-resource: no signed request to convert",
+    # a watch is a wait on the same object, authorized as GetObject: added to a captured GetObject
+    # it answers with the length, CRC-64 and ETag -- less than replaying that GetObject reads
+    "x-ossbox-watch": "a GetObject-authorized wait on the same object",
+    "timeout": "only how long a watch waits",
     # the admin API binds its action in the signed x-oss-ossbox-admin header
     "x-ossbox-admin": "admin action is taken from a signed header",
     # the signature and credential parameters themselves
