@@ -489,7 +489,9 @@ def azurite_run(workdir: str, pool, cfg: dict, log, skip: str) -> dict:
 def server_has_flag(flag: str) -> bool:
     """Whether `ossbox server --help` lists flag (e.g. --workers, which a branch may not have yet)."""
     try:
-        r = subprocess.run([sys.executable, "-m", "ossbox", "server", "--help"], cwd=REPO, capture_output=True,
+        # the working directory the servers start in (not the repo's: `python -m` puts it first
+        # on sys.path, so the repo's ossbox would answer for a tree given by PYTHONPATH)
+        r = subprocess.run([sys.executable, "-m", "ossbox", "server", "--help"], capture_output=True,
                            text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return False
