@@ -138,6 +138,11 @@ def test_write_once(target):
 
 
 def test_racing_puts_of_one_name_have_one_winner(target):
+    if target.kind == "moto":
+        # moto looks the key up for If-None-Match and then stores, with no lock between
+        # (moto/s3/responses.py, put_object): on its threaded server two racing PUTs can both
+        # pass the check (seen once in CI: 2 winners of 8). Proved on Ceph RGW and the directory.
+        pytest.skip("moto's If-None-Match check and store are not atomic; the race is proved on RGW")
     bodies = [os.urandom(3000) for _ in range(8)]
 
     async def test(store):
