@@ -117,6 +117,13 @@ def fact(pg, name: str) -> str:
     return pg.locator(f"#facts dd[data-fact='{name}']").inner_text()
 
 
+
+def _new_bucket(srv, prefix: str) -> oss2.Bucket:
+    """A fresh bucket, made through oss2 (the test's other client), named prefix + 8 hex digits."""
+    ob = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), srv.endpoint, prefix + uuid.uuid4().hex[:8])
+    ob.create_bucket()
+    return ob
+
 def test_console_end_to_end(page, srv, tmp_path):
     import requests
 
@@ -243,9 +250,8 @@ def test_console_end_to_end(page, srv, tmp_path):
 
 def test_admin_makes_a_read_only_user_who_sees_writes_refused(page, srv):
     pg = page
-    bucket = "console-ro-" + uuid.uuid4().hex[:8]
-    ob = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), srv.endpoint, bucket)
-    ob.create_bucket()
+    ob = _new_bucket(srv, "console-ro-")
+    bucket = ob.bucket_name
     ob.put_object("readme.txt", b"read me\n")
 
     sign_in(pg, srv.endpoint)
@@ -362,9 +368,8 @@ def test_settings_presigned_link_tags_and_versions(page, srv):
     import requests
 
     pg = page
-    bucket = "console-set-" + uuid.uuid4().hex[:8]
-    ob = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), srv.endpoint, bucket)
-    ob.create_bucket()
+    ob = _new_bucket(srv, "console-set-")
+    bucket = ob.bucket_name
     sign_in(pg, srv.endpoint)
     pg.goto(f"{srv.endpoint}/-/console/#/settings/{bucket}")
     pg.wait_for_selector(f"h1:text-is('Settings of {bucket}')")
@@ -499,9 +504,8 @@ def test_settings_presigned_link_tags_and_versions(page, srv):
 
 def test_a_big_upload_goes_in_parts_with_progress(page, srv, tmp_path):
     pg = page
-    bucket = "console-big-" + uuid.uuid4().hex[:8]
-    ob = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), srv.endpoint, bucket)
-    ob.create_bucket()
+    ob = _new_bucket(srv, "console-big-")
+    bucket = ob.bucket_name
     big = tmp_path / "big.bin"
     data = os.urandom(17 * 1024 * 1024 + 5)   # above the 16 MiB multipart threshold
     big.write_bytes(data)
@@ -520,9 +524,8 @@ def test_a_big_upload_goes_in_parts_with_progress(page, srv, tmp_path):
 
 def test_pages_prefix_search_and_a_binary_tail_in_hex(page, srv):
     pg = page
-    bucket = "console-pages-" + uuid.uuid4().hex[:8]
-    ob = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), srv.endpoint, bucket)
-    ob.create_bucket()
+    ob = _new_bucket(srv, "console-pages-")
+    bucket = ob.bucket_name
     for i in range(103):
         ob.put_object(f"item-{i:03d}", b"x")
     ob.append_object("bin/data", 0, bytes(range(40)))
@@ -551,9 +554,8 @@ def test_pages_prefix_search_and_a_binary_tail_in_hex(page, srv):
 
 def test_rename_and_restore_of_an_archive_object(page, srv):
     pg = page
-    bucket = "console-mv-" + uuid.uuid4().hex[:8]
-    ob = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), srv.endpoint, bucket)
-    ob.create_bucket()
+    ob = _new_bucket(srv, "console-mv-")
+    bucket = ob.bucket_name
     ob.put_object("drafts/a.txt", b"moving\n")
     ob.put_object("cold.bin", b"frozen", headers={"x-oss-storage-class": "Archive"})
     sign_in(pg, srv.endpoint)

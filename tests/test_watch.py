@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 
 import crcmod
 import oss2
@@ -261,16 +262,23 @@ def _cross_process(a: ServerProcess, b: ServerProcess, name: str) -> None:
     assert max(delays) < 1.0, delays
 
 
-def test_a_watch_sees_appends_made_through_another_process_on_the_same_data_dir(tmp_path):
-    a = ServerProcess(str(tmp_path)).start()
+@contextmanager
+def _two_servers(dir_a, dir_b, args=()):
+    """Two started servers (stopped cleanly at the end), on one data dir or on shared stores."""
+    a = ServerProcess(str(dir_a), extra_args=list(args)).start()
     try:
-        b = ServerProcess(str(tmp_path)).start()
+        b = ServerProcess(str(dir_b), extra_args=list(args)).start()
         try:
-            _cross_process(a, b, "cross")
+            yield a, b
         finally:
             assert b.stop() == 0, "".join(b.output)
     finally:
         assert a.stop() == 0, "".join(a.output)
+
+
+def test_a_watch_sees_appends_made_through_another_process_on_the_same_data_dir(tmp_path):
+    with _two_servers(tmp_path, tmp_path) as (a, b):
+        _cross_process(a, b, "cross")
 
 
 @pytest.mark.slow
@@ -280,15 +288,8 @@ def test_a_watch_sees_appends_made_through_another_node_on_postgresql(tmp_path, 
     segments = tmp_path / "segments"
     segments.mkdir()
     args = ["--meta", url, "--data", f"file://{segments}"]
-    a = ServerProcess(str(tmp_path / "a"), extra_args=args).start()
-    try:
-        b = ServerProcess(str(tmp_path / "b"), extra_args=args).start()
-        try:
-            _cross_process(a, b, "pg-cross")
-        finally:
-            assert b.stop() == 0, "".join(b.output)
-    finally:
-        assert a.stop() == 0, "".join(a.output)
+    with _two_servers(tmp_path / "a", tmp_path / "b", args) as (a, b):
+        _cross_process(a, b, "pg-cross")
 
 
 # -- the server's own timeouts and its stop -------------------------------------------------------

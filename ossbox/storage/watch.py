@@ -110,15 +110,18 @@ class WatchHub:
         """Wrap the store's write() so that its commits wake the waiters of the keys they change."""
         write = self._meta.write
 
-        async def recording_write(fn, *, durable: bool = True):
-            if not self._keys:
-                return await write(fn, durable=durable)
+        async def recorded(fn, durable: bool):
             touched: set = set()
             result = await write(lambda t: fn(_Recording(t, touched)), durable=durable)
             for ident in touched:
                 if ident in self._keys:
                     self._lookup_soon(ident)
             return result
+
+        def recording_write(fn, *, durable: bool = True):
+            # a plain function returning the awaitable: with nobody watching, a write (the append
+            # path) gets the store's own coroutine, not one more wrapped around it
+            return recorded(fn, durable) if self._keys else write(fn, durable=durable)
 
         self._meta.write = recording_write
 
