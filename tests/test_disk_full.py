@@ -243,29 +243,6 @@ def test_full_disk_refuses_writes_keeps_reads_and_deletes(small_disk):
 
 
 @pytest.mark.slow
-def test_deletes_work_on_a_full_disk_without_a_reserve(small_disk):
-    """With no reserve to release (--disk-reserve 0, or the reserve released earlier and not yet
-    made again), a delete on a full disk still commits: SQLite's WAL, which keeps its largest
-    size and cannot start over before a checkpoint, holds blocks the delete's commit can have.
-    Every delete failed here with 503 StorageFull before the WAL was truncated for them."""
-    mnt, servers = small_disk
-    srv = ServerProcess(str(mnt / "data"), env={"OSSBOX_DISK_RESERVE": "0"})
-    servers.append(srv)
-    srv.start(timeout=60)
-    bucket = _bucket(srv.endpoint, "noreserve-" + uuid.uuid4().hex[:8])
-    bucket.create_bucket()
-    t = Tracker(bucket)
-    t.fill("a")
-    t.fill("b")   # full, twice over: the second fill starts on a full disk
-    keys = sorted(t.acked)
-    failed = [problem for problem in map(t.delete, keys) if problem]
-    assert failed == [], f"{len(failed)} of {len(keys)} deletes failed: " + "\n".join(failed[:5])
-    assert t.put("after", 1024), "writes are accepted again once the deletes freed space"
-    assert t.verify() == [] and t.bad == []
-    assert srv.stop() == 0, "".join(srv.output[-30:])
-
-
-@pytest.mark.slow
 def test_restart_on_full_disk(small_disk):
     """kill -9 and restart on a full disk, again and again: every start succeeds, reads and
     deletes work, refusals stay OSS XML, and nothing acknowledged changes."""
