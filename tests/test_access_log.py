@@ -4,6 +4,7 @@ bytes in/out and latency -- for signed, anonymous and refused requests, as text 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import uuid
@@ -14,6 +15,7 @@ import requests
 
 from appendkit import new_bucket, wait_until
 from serverproc import ACCESS_KEY_ID, ServerProcess
+from test_metrics import scrape, value
 
 TEXT_FIELDS = ("time", "request_id", "remote", "access_key_id", "operation", "bucket", "key", "status", "code",
                "ec", "bytes_in", "bytes_out", "latency_ms")
@@ -104,3 +106,68 @@ def test_bad_access_log_flags_are_usage_errors(tmp_path, args):
                           *args], capture_output=True, text=True, timeout=60)
     assert run.returncode != 0
     assert "log" in run.stderr and "Traceback" not in run.stderr, run.stderr
+
+
+def _raw(srv: ServerProcess, data: bytes, *, wait: float = 10.0) -> bytes:
+    """Send raw bytes on a connection of their own; what the server answered before it closed."""
+    with socket.create_connection((srv.host, srv.port), timeout=wait) as s:
+        s.sendall(data)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    return out
+
+
+def test_requests_the_connection_refuses_are_logged_and_counted(tmp_path):
+    """Malformed HTTP, a head too large or too slow, a transfer coding other than chunked: answered by
+    the connection layer before any routing, yet each is one access-log line and is counted, like
+    every request the server answers. A bad chunk in the body of a routed request is the request's
+    own line, with the answer the client got."""
+    path = tmp_path / "access.log"
+    srv = ServerProcess(str(tmp_path / "d"),
+                        extra_args=["--access-log", str(path), "--log-format", "json", "--header-timeout", "1"]).start()
+    try:
+        name = "refused-" + uuid.uuid4().hex[:8]
+        new_bucket(srv.endpoint, name).create_bucket()
+        before = scrape(srv.endpoint + "/-/metrics")
+        answers = [
+            _raw(srv, b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: x\r\n\r\n"),
+            _raw(srv, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (70 * 1024) + b"\r\n\r\n"),
+            _raw(srv, b"PUT /%s/k HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n" % name.encode()),
+            _raw(srv, b"GET /%s/slow HTTP/1.1\r\nHost: x\r\n" % name.encode()),  # never ends its head
+            _raw(srv, b"PUT /%s/chunky HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"zz\r\nhello\r\n0\r\n\r\n" % name.encode()),
+        ]
+        codes = ["BadRequest", "RequestHeaderSectionTooLarge", "BadRequest", "RequestTimeout", "BadRequest"]
+        for answer, code in zip(answers, codes):
+            assert answer.startswith(b"HTTP/1.1 400 ") and f"<Code>{code}</Code>".encode() in answer, answer[:400]
+
+        def records():
+            lines = path.read_text().splitlines() if path.exists() else []
+            return [json.loads(line) for line in lines]
+        wait_until(lambda: len(records()) >= 1 + len(answers), 10, what="the access log lines")
+        by_id = {r["request_id"]: r for r in records()}
+        got = []
+        for answer in answers:
+            rid = answer.split(b"x-oss-request-id: ", 1)[1].split(b"\r\n", 1)[0].decode()
+            got.append(by_id.pop(rid, None))  # the request id the client got is the line's
+        unrouted, routed = got[:4], got[4]
+        for rec, code in zip(unrouted, codes):
+            assert rec is not None
+            assert (rec["status"], rec["code"], rec["operation"], rec["remote"]) == (400, code, "Unknown", "127.0.0.1")
+            assert rec["ec"] and rec["bytes_out"] > 0 and rec["access_key_id"] == "anonymous"
+        assert unrouted[3]["latency_ms"] >= 900  # the head's clock: --header-timeout 1
+        if routed is None:  # the application's own request id: found by its key
+            routed = next(r for r in by_id.values() if r["key"] == "chunky")
+        assert (routed["status"], routed["code"], routed["operation"], routed["bucket"]) == (
+            400, "BadRequest", "PutObject", name)
+        after = scrape(srv.endpoint + "/-/metrics")
+        for code, n in (("BadRequest", 3), ("RequestHeaderSectionTooLarge", 1), ("RequestTimeout", 1)):
+            assert value(after, "ossbox_connection_refusals_total", code=code) - value(
+                before, "ossbox_connection_refusals_total", code=code) == n
+        assert value(after, "ossbox_requests_total", operation="Unknown", status="400") - value(
+            before, "ossbox_requests_total", operation="Unknown", status="400") == 4
+        assert value(after, "ossbox_requests_total", operation="PutObject", status="400") - value(
+            before, "ossbox_requests_total", operation="PutObject", status="400") == 1
+    finally:
+        assert srv.stop() == 0, "".join(srv.output)

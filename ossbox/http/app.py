@@ -35,7 +35,7 @@ from ..storage.errors import StorageError
 from ..storage.reserve import is_disk_full
 from ..wire import xml
 from ..wire.names import valid_bucket_name, validate_key
-from ..wire.request import SENDFILE, Request, Response
+from ..wire.request import REFUSED, SENDFILE, Request, Response
 from . import console, observe, router
 from .error_map import to_oss_error
 from .observe import AccessLog, Metrics, RequestRecord, operation_name
@@ -268,11 +268,19 @@ class Server:
             bucket=req.bucket if req is not None else None, key=req.key if req is not None else None,
             status=resp.status, code=error_code, ec=error_ec,
             bytes_in=req.bytes_in if req is not None else 0, bytes_out=sent)
+        refused = scope.get(REFUSED)
+        if refused is not None:  # the connection answered instead (a malformed body): that is what went out
+            rec.status, rec.code, rec.ec, rec.bytes_out = refused
+        self.account(rec)
+        if req is not None and req.bucket_record is not None and req.bucket_record.config.get("logging"):
+            self._log_access(req, scope, rec)
+
+    def account(self, rec: RequestRecord) -> None:
+        """Count a request in the metrics and write its --access-log line: every request the
+        server answered, also those the connection layer refused before routing (http/protocol.py)."""
         self.metrics.observe(rec)
         if self.access_log is not None:
             self.access_log.record(rec)
-        if req is not None and req.bucket_record is not None and req.bucket_record.config.get("logging"):
-            self._log_access(req, scope, rec)
 
     def _log_access(self, req: Request, scope, rec: RequestRecord) -> None:
         """One line of bucket access logging (PutBucketLogging; storage/access_log.py writes them)."""

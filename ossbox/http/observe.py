@@ -226,6 +226,10 @@ class Metrics:
         self.position_conflicts = Counter(
             "ossbox_append_position_conflicts",
             "AppendObject requests refused with 409 PositionNotEqualToLength", registry=r)
+        self.refusals = Counter(
+            "ossbox_connection_refusals",
+            "Requests answered by the connection layer, never routed: malformed HTTP, a request head "
+            "too large or too slow, a transfer coding other than chunked; by error Code", ["code"], registry=r)
         self.in_flight = Gauge("ossbox_requests_in_flight", "Requests being served", registry=r,
                                multiprocess_mode="livesum")
         self.connections = Gauge("ossbox_open_connections", "Open client connections (HTTP and HTTPS)",

@@ -32,14 +32,16 @@ import functools
 import logging
 import os
 import socket
+import time
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from .. import errors
 from ..errors import OssError
-from ..wire.request import BODY_READY, SENDFILE
+from ..wire.request import BODY_READY, REFUSED, SENDFILE
 from .app import Server, new_request_id, response_headers
+from .observe import RequestRecord
 
 log = logging.getLogger("ossbox.http")
 
@@ -281,21 +283,45 @@ class OssHttpProtocol(HttpToolsProtocol):
     def _refuse(self, exc: OssError) -> None:
         """Answer a request the application never sees with an OSS error, then close."""
         log.debug("connection from %s refused: %s", self.client, exc)
+        started = self._head_started()
         cycle = self.cycle
-        if cycle is not None and not cycle.response_complete:
-            if cycle.response_started:  # too late for an error response: just cut the connection
-                self.transport.close()
-                return
-            # The application has not answered: it sees a disconnect and its response is dropped.
-            cycle.disconnected = True
-            cycle.message_event.set()
+        serving = cycle is not None and not cycle.response_complete
+        if serving and cycle.response_started:  # too late for an error response: just cut the connection
+            self.transport.close()
+            return
         request_id = new_request_id()
         resp = self.oss_server.error_response(exc, None, {"method": "GET"}, request_id)
         out = [STATUS_LINE[resp.status]]
         out += [b"%s: %s\r\n" % pair for pair in response_headers(resp, request_id)]
         out += [b"connection: close\r\n\r\n", resp.body]
         self.transport.write(b"".join(out))
+        self.oss_server.metrics.refusals.labels(exc.code).inc()
+        if serving:
+            # The application has the request and has not answered: it sees a disconnect, its
+            # response is dropped, and its record of the request tells what this answer was.
+            cycle.scope[REFUSED] = (resp.status, exc.code, exc.ec, len(resp.body))
+            cycle.disconnected = True
+            cycle.message_event.set()
+        else:  # never routed: recorded here, as the application records the requests it answers
+            self.oss_server.account(RequestRecord(
+                started=time.time() - (self.loop.time() - started), latency=self.loop.time() - started,
+                request_id=request_id, remote=(self.client or ("-", 0))[0], operation="Unknown",
+                method=self._method(), status=resp.status, code=exc.code, ec=exc.ec, bytes_in=0,
+                bytes_out=len(resp.body)))
         self._linger()
+
+    def _head_started(self) -> float:
+        """Loop time at which the current request head began (now, if none is being read)."""
+        if self._head_deadline is not None:
+            return self._head_deadline - self.header_timeout
+        return self.loop.time()
+
+    def _method(self):
+        try:  # known once the parser has read the request line
+            method = self.parser.get_method()
+        except httptools.HttpParserError:
+            return None
+        return method.decode("ascii", "replace") if method else None
 
     def _close_after_response(self) -> None:
         """A request/response cycle closes the connection (see _CycleTransport)."""

@@ -19,6 +19,10 @@ BODY_READY = "ossbox.body_ready"
 # body straight from the page cache (os.sendfile); None when this connection cannot (TLS, a
 # request body still arriving), and the body is then sent as usual (http/protocol.py)
 SENDFILE = "ossbox.sendfile"
+# scope key set by the connection when it answered a request itself while the application was
+# still serving it (a malformed chunk in the body): (status, Code, EC, body bytes) of that answer,
+# which is what the client got; the application's own response was dropped (http/protocol.py)
+REFUSED = "ossbox.refused"
 MAX_HEADER_BYTES = 64 * 1024   # names and values together; OSS's own limit on user metadata is 8 KB
 
 
