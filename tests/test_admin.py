@@ -6,8 +6,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
-import sys
 import uuid
 
 import pytest
@@ -15,6 +13,7 @@ import pytest
 from ossbox import errors
 from ossbox.auth import Credential
 from ossbox.auth.sts import StsService
+import cliproc
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET
 
 KEY = b"k" * 32
@@ -127,8 +126,7 @@ def _env(server, tmp_path, ak=ACCESS_KEY_ID, sk=ACCESS_KEY_SECRET) -> dict:
 
 
 def admin(server, tmp_path, *args, ak=ACCESS_KEY_ID, sk=ACCESS_KEY_SECRET, check=True, input=None):
-    proc = subprocess.run([sys.executable, "-m", "ossbox", "admin", *args], capture_output=True, text=True,
-                          env=_env(server, tmp_path, ak, sk), timeout=60, input=input)
+    proc = cliproc.run(["admin", *args], text=True, env=_env(server, tmp_path, ak, sk), timeout=60, input=input)
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -468,9 +466,8 @@ def test_sts_credentials_end_to_end(server, tmp_path):
         err = v2_error(_sts_client(server, creds, bad).list_buckets, oss.ListBucketsRequest())
         assert (err.status_code, err.code) == (403, "InvalidSecurityToken")
     # STS credentials are not root: the admin API refuses them
-    proc = subprocess.run([sys.executable, "-m", "ossbox", "admin", "user", "list", "-t", creds["SecurityToken"]],
-                          capture_output=True, text=True, timeout=60,
-                          env=_env(server, tmp_path, creds["AccessKeyId"], creds["AccessKeySecret"]))
+    proc = cliproc.run(["admin", "user", "list", "-t", creds["SecurityToken"]], text=True, timeout=60,
+                       env=_env(server, tmp_path, creds["AccessKeyId"], creds["AccessKeySecret"]))
     assert proc.returncode == 2 and "AccessDenied" in proc.stderr, proc.stderr
     # a session policy restricts further
     deny = ('{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "oss:GetObject", '

@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from conftest import remove_bucket
+import cliproc
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, default_sigint
 
 crc64 = crcmod.mkCrcFun(0x142F0E1EBA9EA3693, initCrc=0, xorOut=0xFFFFFFFFFFFFFFFF, rev=True)
@@ -61,8 +62,7 @@ def cli_env(server, tmp_path_factory):
 
 
 def run_cli(env, *args, stdin: bytes | None = None, cwd=None, timeout: float = 60) -> Run:
-    p = subprocess.run([sys.executable, "-m", "ossbox", *args], input=stdin if stdin is not None else b"",
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd, timeout=timeout)
+    p = cliproc.run(args, input=stdin if stdin is not None else b"", env=env, cwd=cwd, timeout=timeout)
     return Run(tuple(args), p.returncode, p.stdout, p.stderr.decode("utf-8", "replace"))
 
 

@@ -18,6 +18,7 @@ import oss2
 import pytest
 
 from faultproxy import DELAY_REQUEST, DROP_REQUEST, DROP_RESPONSE, FaultProxy
+import cliproc
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess, default_sigint
 
 crc64 = crcmod.mkCrcFun(0x142F0E1EBA9EA3693, initCrc=0, xorOut=0xFFFFFFFFFFFFFFFF, rev=True)
@@ -35,8 +36,7 @@ def env(server, tmp_path):
 
 
 def cli(env, *args, input=None, timeout=TIMEOUT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ossbox", *args], env=env, input=input,
-                          capture_output=True, timeout=timeout)
+    return cliproc.run(args, env=env, input=input, timeout=timeout)
 
 
 def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:

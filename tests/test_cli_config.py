@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+import cliproc
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET
 
 from ossbox.cli import build_parser
@@ -39,9 +40,8 @@ def base_env(home) -> dict:
 def cli(home, *args, env=None, stdin=subprocess.DEVNULL, input=None, timeout=30):
     full_env = base_env(home)
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "ossbox", *args], env=full_env, capture_output=True,
-                          text=True, timeout=timeout, input=input,
-                          stdin=None if input is not None else stdin)
+    return cliproc.run(args, env=full_env, text=True, timeout=timeout, input=input,
+                       stdin=None if input is not None else stdin)
 
 
 def write(path, text: str):

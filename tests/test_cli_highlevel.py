@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from conftest import remove_bucket
+import cliproc
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET
 
 
@@ -42,8 +43,7 @@ def cli(server, tmp_path):
     env = cli_env(server, home)
 
     def run(*args, stdin: bytes = b"", cwd=None) -> Result:
-        proc = subprocess.run([sys.executable, "-m", "ossbox", *map(str, args)], input=stdin,
-                              capture_output=True, env=env, timeout=60, cwd=cwd or tmp_path)
+        proc = cliproc.run(args, input=stdin, env=env, timeout=60, cwd=cwd or tmp_path)
         return Result(proc)
     return run
 

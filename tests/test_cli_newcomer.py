@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import oss2
 import pytest
 
+import cliproc
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET
 
 ELAPSED = re.compile(r"^\d+\.\d+\(s\) elapsed$")
@@ -32,8 +33,7 @@ def client_env(endpoint: str, home) -> dict:
 
 
 def run(env, *args, stdin: bytes = b"", timeout: float = 60, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ossbox", *map(str, args)], input=stdin, capture_output=True,
-                          env=env, timeout=timeout, cwd=cwd)
+    return cliproc.run(args, input=stdin, env=env, timeout=timeout, cwd=cwd)
 
 
 def show(r: subprocess.CompletedProcess) -> str:

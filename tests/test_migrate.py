@@ -4,8 +4,6 @@ Skipped when no PostgreSQL answers at OSSBOX_TEST_PG."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import oss2
 import pytest
@@ -13,6 +11,7 @@ import pytest
 import serverproc
 from conftest import admin, make_v2_client, put_policy
 from pgtest import PG_URL, pg_schema, schema_url  # noqa: F401 (fixture)
+import cliproc
 from serverproc import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.postgres]
@@ -34,8 +33,8 @@ def sqlite_server(monkeypatch):
 
 
 def migrate(data_dir, url, *extra):
-    return subprocess.run([sys.executable, "-m", "ossbox", "admin", "migrate", "--from", f"sqlite:{data_dir}",
-                           "--to", url, *extra], capture_output=True, text=True, timeout=120)
+    return cliproc.run(["admin", "migrate", "--from", f"sqlite:{data_dir}", "--to", url, *extra], text=True,
+                       timeout=120)
 
 
 def counts(output: str) -> dict[str, int]:
