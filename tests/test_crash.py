@@ -35,7 +35,7 @@ import pytest
 from appendkit import (ChunkSeq, Gate, assert_object, blob_sizes, crash_chunk_size, crc64, det_bytes,
                        head_state, new_bucket, wait_until)
 from pgtest import PG_URL, drop_schema, pg_unreachable, schema_url
-from serverproc import ServerProcess
+from serverproc import TEST_META, ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -292,6 +292,9 @@ def test_kill9_one_of_two_processes(tmp_path):
 def test_kill9_during_appends_postgres(tmp_path):
     """The same kill -9 cycles with the metadata in PostgreSQL (a fresh schema of the test
     database): a commit acknowledged by PostgreSQL must survive the ossbox process dying."""
+    if TEST_META:
+        pytest.skip("whole-suite PostgreSQL mode: test_kill9_during_appends[fsync] runs these cycles on "
+                    "PostgreSQL already")
     reason = pg_unreachable(PG_URL)
     if reason:
         pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {reason}")
