@@ -36,34 +36,42 @@ _lock = threading.Lock()
 _zygote: "_Zygote | None" = None
 
 
-def run(args, *, env=None, input=None, stdin=None, cwd=None, timeout=None, text=False,
-        capture_output=True) -> subprocess.CompletedProcess:
-    """`subprocess.run([sys.executable, "-m", "ossbox", *args], ...)` with stdout and stderr captured."""
+def run(args, *, env=None, input=None, stdin=None, cwd=None, timeout=None,
+        text=False) -> subprocess.CompletedProcess:
+    """`subprocess.run([sys.executable, "-m", "ossbox", *args], ..., capture_output=True)`."""
     args = [str(a) for a in args]
     cmd = [sys.executable, "-m", "ossbox", *args]
     if not FORK or (args and args[0] == "server"):
         return subprocess.run(cmd, env=env, input=input, stdin=stdin, cwd=cwd, timeout=timeout, text=text,
-                              capture_output=capture_output)
+                              capture_output=True)
     if isinstance(input, str):
         input = input.encode()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    in_r = in_w = None
+    in_w = None
     if input is not None or stdin == subprocess.PIPE:
         in_r, in_w = os.pipe()
-    elif stdin in (None, subprocess.DEVNULL):
-        in_r = os.open(os.devnull, os.O_RDONLY) if stdin == subprocess.DEVNULL else os.dup(0)
+    elif stdin == subprocess.DEVNULL:
+        in_r = os.open(os.devnull, os.O_RDONLY)
+    elif stdin is None:  # inherited, as subprocess does
+        in_r = os.dup(0)
     else:
         in_r = os.dup(stdin if isinstance(stdin, int) else stdin.fileno())
     request = {"args": args, "env": dict(os.environ if env is None else env),
                "cwd": os.fspath(cwd) if cwd is not None else os.getcwd()}
+    conn = None
     try:
-        conn = _get_zygote().start(request, [in_r, out_w, err_w])
-    finally:
-        for fd in (in_r, out_w, err_w):
-            os.close(fd)
-    try:
+        try:
+            conn = _get_zygote().start(request, [in_r, out_w, err_w])
+        finally:  # the child's ends: the zygote has its own copies now
+            _close(in_r, out_w, err_w)
         pid = int(_recv(conn, None).split()[1])
+    except BaseException:
+        _close(out_r, err_r, in_w)
+        if conn is not None:
+            conn.close()
+        raise
+    try:
         stdout, stderr, status = _communicate(conn, pid, out_r, err_r, in_w, input or b"", cmd, timeout)
     finally:
         conn.close()
@@ -73,8 +81,14 @@ def run(args, *, env=None, input=None, stdin=None, cwd=None, timeout=None, text=
     return subprocess.CompletedProcess(cmd, code, stdout, stderr)
 
 
+def _close(*fds) -> None:
+    for fd in fds:
+        if fd is not None:
+            os.close(fd)
+
+
 def _text(data: bytes) -> str:
-    """As subprocess's text mode: the locale's encoding, universal newlines."""
+    """As subprocess's text mode on these machines: UTF-8 (the locale's), universal newlines."""
     return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -127,9 +141,7 @@ def _communicate(conn, pid, out_r, err_r, in_w, data: bytes, cmd, timeout):
                         sel.unregister(fd)
     finally:
         sel.close()
-        for fd in (out_r, err_r, in_w):
-            if fd is not None:
-                os.close(fd)
+        _close(out_r, err_r, in_w)
     return b"".join(chunks[out_r]), b"".join(chunks[err_r]), status
 
 

@@ -306,7 +306,7 @@ class OssHttpProtocol(HttpToolsProtocol):
             self.oss_server.account(RequestRecord(
                 started=time.time() - (self.loop.time() - started), latency=self.loop.time() - started,
                 request_id=request_id, remote=(self.client or ("-", 0))[0], operation="Unknown",
-                method=self._method(), status=resp.status, code=exc.code, ec=exc.ec, bytes_in=0,
+                status=resp.status, code=exc.code, ec=exc.ec, bytes_in=0,
                 bytes_out=len(resp.body)))
         self._linger()
 
@@ -315,13 +315,6 @@ class OssHttpProtocol(HttpToolsProtocol):
         if self._head_deadline is not None:
             return self._head_deadline - self.header_timeout
         return self.loop.time()
-
-    def _method(self):
-        try:  # known once the parser has read the request line
-            method = self.parser.get_method()
-        except httptools.HttpParserError:
-            return None
-        return method.decode("ascii", "replace") if method else None
 
     def _close_after_response(self) -> None:
         """A request/response cycle closes the connection (see _CycleTransport)."""
