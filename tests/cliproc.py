@@ -214,41 +214,51 @@ def _serve(path: str) -> None:
             if key.data == "parent":
                 return
             if key.data == "accept":
-                conn, _ = listener.accept()
-                try:
-                    msg, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
-                    request = json.loads(msg)
-                except (OSError, ValueError):
-                    conn.close()
-                    continue
-                pid = os.fork()
-                if pid == 0:
-                    for other in list(sel.get_map().values()):
-                        if isinstance(other.data, tuple):  # another command's pidfd and socket
-                            os.close(other.fileobj)
-                            other.data[1].close()
-                    sel.close()
-                    listener.close()
-                    conn.close()
-                    _child(request, fds)  # does not return
-                for fd in fds:
-                    os.close(fd)
-                pidfd = os.pidfd_open(pid)  # readable when the child exits
-                try:
-                    conn.send(b"pid %d" % pid)
-                except OSError:
-                    pass
-                sel.register(pidfd, selectors.EVENT_READ, (pid, conn))
+                _fork_command(listener, sel)
             else:
-                pid, conn = key.data
-                sel.unregister(key.fd)
-                os.close(key.fd)
-                _, status = os.waitpid(pid, 0)
-                try:
-                    conn.send(b"exit %d" % status)
-                except OSError:
-                    pass
-                conn.close()
+                _report_exit(sel, key)
+
+
+def _fork_command(listener: socket.socket, sel: selectors.BaseSelector) -> None:
+    """Take one command off the socket and fork it; the child never returns from here."""
+    conn, _ = listener.accept()
+    try:
+        msg, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+        request = json.loads(msg)
+    except (OSError, ValueError):
+        conn.close()
+        return
+    pid = os.fork()
+    if pid == 0:
+        for other in list(sel.get_map().values()):
+            if isinstance(other.data, tuple):  # another command's pidfd and socket
+                os.close(other.fileobj)
+                other.data[1].close()
+        sel.close()
+        listener.close()
+        conn.close()
+        _child(request, fds)  # does not return
+    for fd in fds:
+        os.close(fd)
+    pidfd = os.pidfd_open(pid)  # readable when the child exits
+    try:
+        conn.send(b"pid %d" % pid)
+    except OSError:
+        pass
+    sel.register(pidfd, selectors.EVENT_READ, (pid, conn))
+
+
+def _report_exit(sel: selectors.BaseSelector, key: selectors.SelectorKey) -> None:
+    """A command has exited (its pidfd is readable): reap it and send its wait status."""
+    pid, conn = key.data
+    sel.unregister(key.fd)
+    os.close(key.fd)
+    _, status = os.waitpid(pid, 0)
+    try:
+        conn.send(b"exit %d" % status)
+    except OSError:
+        pass
+    conn.close()
 
 
 def _child(request: dict, fds: list) -> None:
